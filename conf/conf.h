@@ -1,0 +1,131 @@
+/*
+ * conf.h - bridge.conf (bridge.conf(5)), loaded with libconfuse into
+ * plain structs that the rest of the hub reads.  A loaded config is
+ * immutable; reload builds a new one and frees the old.
+ *
+ * Every problem is reported as "file:line: message"; unknown keys,
+ * duplicate customers, a customer without a release method and a route
+ * to an unknown customer are errors.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <sys/socket.h>
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "routes.h"
+
+#define REL_ETRN	0x01
+#define REL_ODMR	0x02
+#define REL_UUCP	0x04
+#define REL_SSH		0x08
+
+#define DELIVER_HOSTS	0	/* deliver-to = "host:port", ... */
+#define DELIVER_PEER	1	/* deliver-to = "peer": the ETRN client */
+#define DELIVER_MX	2	/* deliver-to = "mx" */
+
+/* Special -c value selecting the embedded default config (make run). */
+#define CONF_BUILTIN	"builtin"
+
+struct cidr {
+	int	family;			/* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	int	bits;
+};
+
+struct rcptlist;			/* recipients file, see rcptlist.h */
+
+struct customer {
+	char   *name;			/* name_is_safe() */
+	const char *file;		/* where it was defined */
+	int	line;
+	unsigned release;		/* REL_* bits, at least one */
+	int	deliver_mode;		/* DELIVER_* */
+	char  **deliver_to;		/* host:port, DELIVER_HOSTS */
+	int	ndeliver_to;
+	struct cidr *etrn_from;
+	int	netrn_from;
+	char   *secret;			/* path; first line is the secret */
+	uint64_t quota;			/* bytes queued; 0 = unlimited */
+	uint64_t max_size;		/* 0 = smtp max-size */
+	char   *recipients;		/* path or NULL */
+	struct rcptlist *rcpts;		/* loaded recipients, or NULL */
+	long	retry;			/* seconds; 0 = only on request */
+	long	warn_after;		/* 0 = queue default */
+	long	expire_after;		/* 0 = queue default */
+	int	flush_connections;	/* default 2 */
+	uint64_t bundle_max;		/* default 10M */
+	long	bundle_delay;		/* default 5m */
+	char   *uucp_node;
+	char   *uucp_command;		/* default "rgsmtp" */
+	char   *uucp_grade;		/* default "C" */
+	char  **uux;			/* argv prefix, default {"uux"} */
+	int	nuux;
+	int	uucp_call;		/* start uucico -s node after uux */
+};
+
+struct listeners {
+	char  **listen;			/* "addr:port", "[v6]:port", "unix:/p" */
+	int	nlisten;
+};
+
+struct bridge_conf {
+	char   *file;			/* path it came from, or "builtin" */
+	char   *hostname;
+	char   *spool;			/* absolute */
+	char   *routes_file;
+	char   *user;			/* NULL or "" = don't drop */
+	char   *postmaster;
+	char   *pidfile;		/* default <spool>/bridged.pid */
+	struct {
+		struct listeners l;
+		int	max_clients;	/* default 100 */
+		uint64_t max_size;	/* default 50M */
+		int	max_recipients;	/* default 100 */
+		long	timeout;	/* default 5m */
+	} smtp;
+	struct {
+		struct listeners l;
+		int	max_clients;
+		long	timeout;
+	} lmtp;
+	struct {
+		struct listeners l;
+		long	timeout;	/* default 10m */
+	} odmr;
+	struct {
+		uint64_t min_free;	/* default 100M */
+		long	warn_after;	/* default 4h */
+		long	expire_after;	/* default 5d */
+	} queue;
+	struct customer *customers;
+	int	ncustomers;
+	struct routes *routes;
+};
+
+/*
+ * conf_load - parse path (or CONF_BUILTIN) and everything it points at
+ * (routes, recipient lists).  Problems go to errs one per line as
+ * "file:line: message".  Returns the config, or NULL when anything was
+ * wrong (*nerr says how many problems).
+ */
+struct bridge_conf *conf_load(const char *path, FILE *errs, int *nerr);
+/*
+ * conf_check - conf_load plus what only an operator check looks at:
+ * secret files exist and are mode 0600 or stricter, listed files are
+ * readable.  Returns the number of problems; prints each to errs.
+ */
+int	conf_check(const char *path, FILE *errs);
+void	conf_free(struct bridge_conf *c);
+
+struct customer *conf_customer(const struct bridge_conf *c, const char *name);
+/* conf_client_allowed - is sa in the customer's etrn-from list? */
+int	conf_client_allowed(const struct customer *cu,
+	    const struct sockaddr *sa);
+/* cidr_parse - "203.0.113.0/24", "2001:db8::/32", "127.0.0.1". */
+int	cidr_parse(const char *s, struct cidr *out);
+int	cidr_match(const struct cidr *c, const struct sockaddr *sa);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * rcptlist.h - a customer's list of valid recipients (optional).
+ * One entry per line, '#' comments: "user@domain" (that address),
+ * "user" (that local part in any of the customer's domains) or
+ * "@domain" (anything at that domain).  Case-insensitive.
+ */
+#ifndef RCPTLIST_H
+#define RCPTLIST_H
+
+#include <stdio.h>
+
+struct rcptlist;
+
+struct rcptlist *rcptlist_load(const char *path, FILE *errs, int *nerr);
+/* rcptlist_has - 1 if local@domain is listed (domain normalised). */
+int	rcptlist_has(const struct rcptlist *l, const char *local,
+	    const char *domain);
+void	rcptlist_free(struct rcptlist *l);
+
+#endif

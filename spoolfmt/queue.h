@@ -1,0 +1,138 @@
+/*
+ * queue.h - per-customer queue directories and queue entries
+ * (spoolfmt(5)).
+ *
+ *   <spool>/q/<customer>/tmp/      being written
+ *   <spool>/q/<customer>/new/      committed entries, one file per message copy
+ *   <spool>/q/<customer>/corrupt/  truncated or unreadable entries, moved aside
+ *
+ * An entry is a text envelope, a blank line, then the message octets
+ * exactly as received (CRLF line ends, not dot-stuffed):
+ *
+ *   MBQ 1
+ *   id 0065A1B2C3D4E.1A2B.3
+ *   customer acme
+ *   arrival 1732300000
+ *   size 00000000000000004096        (message octets, fixed width)
+ *   body 8bit                        (or 7bit)
+ *   protocol ESMTP                   (SMTP, ESMTP, LMTP, pipe)
+ *   client mail.example.org [192.0.2.1]
+ *   helo mail.example.org
+ *   sender <a@example.org>           (<> for the null sender)
+ *   rcpt <x@acme.example>            (one line per recipient)
+ *   attempts 0
+ *   (blank line)
+ *
+ * Unknown envelope lines are ignored; a file whose length is not
+ * envelope + size is truncated.  The same queue id names the copies of
+ * one message in every customer's queue.  Commit: tmp, write, fsync,
+ * rename into new/, fsync new/.
+ */
+#ifndef QUEUE_H
+#define QUEUE_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+#include <time.h>
+
+#include "util.h"
+
+#define QID_LEN		40
+#define QENV_LINE_MAX	1100	/* longest envelope line accepted */
+
+struct qenv {
+	char	id[QID_LEN];
+	char	customer[64];
+	time_t	arrival;
+	uint64_t size;			/* message octets */
+	int	body_8bit;
+	char   *protocol;
+	char   *client;			/* "name [addr]" */
+	char   *helo;
+	char   *sender;			/* without < >; "" is the null sender */
+	char  **rcpts;			/* without < > */
+	int	nrcpts;
+	int	attempts;
+	time_t	last_attempt;		/* 0 = never */
+	time_t	next_attempt;		/* 0 = whenever asked */
+};
+
+struct qwriter;
+
+/* qid_new - a fresh queue id: sortable by time, unique per host. */
+void	qid_new(char *buf, size_t len);
+/* qid_is_valid - the id alphabet and shape, before it touches a path. */
+int	qid_is_valid(const char *id);
+
+/*
+ * qw_open - start writing env->id into <spool>/q/<env->customer>/tmp/.
+ * The envelope is written at once; the message follows with qw_write.
+ */
+enum result qw_open(const char *spool, const struct qenv *env,
+	    struct qwriter **w, char *err, size_t errlen);
+enum result qw_write(struct qwriter *w, const void *buf, size_t len);
+/* qw_size - message octets written so far. */
+uint64_t qw_size(const struct qwriter *w);
+/*
+ * qw_clone - a second entry for another customer (env) carrying the
+ * same message octets as src, which is complete but not yet committed.
+ */
+enum result qw_clone(struct qwriter *src, const char *spool,
+	    const struct qenv *env, struct qwriter **dst, char *err,
+	    size_t errlen);
+/*
+ * qw_commit - record the size, fsync, rename into new/, fsync new/.
+ * Only after RS_OK may anyone say 250.  Frees w either way; on error the
+ * tmp file is removed.
+ */
+enum result qw_commit(struct qwriter *w, char *err, size_t errlen);
+/* qw_abort - remove the tmp file and free w. */
+void	qw_abort(struct qwriter *w);
+
+/*
+ * qenv_read - read the envelope of the entry at path.  *body_off gets
+ * the offset of the message.  RS_PERM: truncated, malformed or not an
+ * entry (err says why); RS_TEMP: could not read it now.
+ */
+enum result qenv_read(const char *path, struct qenv *env, off_t *body_off,
+	    char *err, size_t errlen);
+void	qenv_free(struct qenv *env);
+/*
+ * qenv_rewrite - replace the envelope of an entry atomically (tmp copy
+ * with the new envelope and the same message, fsync, rename, fsync).
+ */
+enum result qenv_rewrite(const char *spool, const struct qenv *env,
+	    char *err, size_t errlen);
+/* q_remove - unlink the entry and fsync new/. */
+enum result q_remove(const char *spool, const char *customer,
+	    const char *id);
+/* q_path - "<spool>/q/<customer>/<sub>/<id>" (sub: tmp, new, corrupt). */
+int	q_path(char *buf, size_t len, const char *spool, const char *customer,
+	    const char *sub, const char *id);
+
+/* spool_prepare - create <spool>/q/<customer>/{tmp,new,corrupt}, 0700. */
+enum result spool_prepare(const char *spool, const char *customer);
+/*
+ * spool_recover - startup: remove leftovers in tmp/ and move every
+ * entry in new/ that fails qenv_read (or whose size does not match)
+ * into corrupt/, logging one line for each.  Returns entries moved.
+ */
+int	spool_recover(const char *spool, const char *customer);
+
+struct qusage {
+	uint64_t count;
+	uint64_t bytes;			/* file sizes */
+	time_t	oldest;			/* arrival (mtime) of the oldest; 0 if none */
+};
+/* spool_usage - one readdir + stat pass over new/. */
+enum result spool_usage(const char *spool, const char *customer,
+	    struct qusage *u);
+/*
+ * spool_list - call fn for each committed entry of customer in id
+ * (arrival) order.  Stops early and returns fn's value if non-zero.
+ */
+int	spool_list(const char *spool, const char *customer,
+	    int (*fn)(void *arg, const char *id, const char *path), void *arg);
+
+#endif
