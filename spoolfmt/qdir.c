@@ -96,7 +96,8 @@ names_sort(struct names *nm)
 
 /*
  * names_read - the names in dir (not "." or ".."), only queue ids if
- * ids_only.  -1 and errno on error; a missing dir is an empty list.
+ * ids_only, sorted into nm->sorted.  -1 and errno on error; a missing
+ * dir is an empty list.
  */
 static int
 names_read(const char *dir, int ids_only, struct names *nm)
@@ -107,7 +108,7 @@ names_read(const char *dir, int ids_only, struct names *nm)
 
 	memset(nm, 0, sizeof(*nm));
 	if ((d = opendir(dir)) == NULL)
-		return errno == ENOENT ? 0 : -1;
+		return errno == ENOENT ? names_sort(nm) : -1;
 	for (;;) {
 		errno = 0;
 		if ((de = readdir(d)) == NULL)
@@ -121,6 +122,8 @@ names_read(const char *dir, int ids_only, struct names *nm)
 	}
 	saved = errno;
 	closedir(d);
+	if (saved == 0 && names_sort(nm) == -1)
+		saved = errno;
 	if (saved != 0) {
 		names_free(nm);
 		errno = saved;
@@ -186,7 +189,7 @@ sweep_tmp(const char *spool, const char *customer)
 		return;
 	}
 	for (i = 0; i < nm.n; i++) {
-		const char *name = nm.arena + nm.off[i];
+		const char *name = nm.sorted[i];
 
 		q_sanitize(name, safe, sizeof(safe));
 		if (unlinkat(fd, name, 0) == -1 && errno != ENOENT)
@@ -267,6 +270,7 @@ static void
 recover_one(struct recover *r, const char *name)
 {
 	char err[512], safe[NAME_MAX + 1], dst[NAME_MAX + 16];
+	char safedst[NAME_MAX + 16];
 	const char *why;
 	int temp;
 
@@ -297,7 +301,7 @@ recover_one(struct recover *r, const char *name)
 		    why);
 	else
 		log_warnx("%s/%s: moved to corrupt/ as %s: %s", r->customer,
-		    safe, q_sanitize(dst, err, sizeof(err)), why);
+		    safe, q_sanitize(dst, safedst, sizeof(safedst)), why);
 }
 
 /*
@@ -334,7 +338,7 @@ spool_recover(const char *spool, const char *customer)
 		return -1;
 	}
 	for (i = 0; i < nm.n; i++)
-		recover_one(&r, nm.arena + nm.off[i]);
+		recover_one(&r, nm.sorted[i]);
 	if (r.moved > 0 && (fsync(r.cfd) == -1 || fsync(r.nfd) == -1))
 		log_warn("%s: fsync after recovery", customer);
 	if (r.cfd != -1)
@@ -385,10 +389,6 @@ spool_list(const char *spool, const char *customer,
 	if (q_path(dir, sizeof(dir), spool, customer, "new", NULL) == -1 ||
 	    names_read(dir, 1, &nm) == -1)
 		return -1;
-	if (names_sort(&nm) == -1) {
-		names_free(&nm);
-		return -1;
-	}
 	for (i = 0; i < nm.n && rc == 0; i++) {
 		if (path_build(path, sizeof(path), "%s/%s", dir,
 		    nm.sorted[i]) == -1) {
@@ -415,8 +415,7 @@ spool_customers(const char *spool, char ***list, int *n)
 	if (path_build(dir, sizeof(dir), "%s/q", spool) == -1 ||
 	    names_read(dir, 0, &nm) == -1)
 		return -1;
-	if (names_sort(&nm) == -1 ||
-	    (*list = calloc(nm.n + 1, sizeof(char *))) == NULL) {
+	if ((*list = calloc(nm.n + 1, sizeof(char *))) == NULL) {
 		names_free(&nm);
 		return -1;
 	}
