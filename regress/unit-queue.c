@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "qint.h"		/* q_copy */
 #include "queue.h"
 #include "tap.h"
 
@@ -837,6 +838,39 @@ test_symlink(void)
 	free(logs);
 }
 
+/* test_copy_fallback - a pipe refuses copy_file_range: read/write. */
+static void
+test_copy_fallback(void)
+{
+	char src[PATH_MAX], buf[512];
+	unsigned char *back;
+	int in, fds[2], good;
+	ssize_t n;
+	size_t got = 0;
+
+	snprintf(src, sizeof(src), "regress/work/unit-queue/copysrc");
+	spit(src, msg, 20000);
+	in = open(src, O_RDONLY);
+	if (in == -1 || pipe(fds) == -1)
+		return;
+	back = malloc(20000);
+	good = q_copy(in, 1000, 12345, fds[1], buf, sizeof(buf)) == 0;
+	close(fds[1]);
+	while ((n = read(fds[0], back + got, 20000 - got)) > 0)
+		got += (size_t)n;
+	close(fds[0]);
+	ok(good && got == 12345 && memcmp(back, msg + 1000, 12345) == 0,
+	    "q_copy falls back to read/write where copy_file_range fails");
+	if (pipe(fds) == 0) {
+		ok(q_copy(in, 19000, 5000, fds[1], buf, sizeof(buf)) == -1 &&
+		    errno == EIO, "q_copy: a short source is EIO");
+		close(fds[0]);
+		close(fds[1]);
+	}
+	close(in);
+	free(back);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -863,6 +897,7 @@ main(int argc, char **argv)
 	test_round_trip();
 	test_null_sender_empty_message();
 	test_clone();
+	test_copy_fallback();
 	test_abort();
 	test_refused();
 	test_write_error();

@@ -7,7 +7,8 @@
  * by time as strings; the pid separates processes that start in the
  * same microsecond, the counter separates ids of one process.  Within
  * one process the time part never repeats or goes backwards, so its ids
- * are strictly increasing even when the clock steps back.
+ * are strictly increasing even when the clock steps back.  Safe to call
+ * from several threads.
  */
 #include <sys/time.h>
 
@@ -32,15 +33,20 @@ qid_new(char *buf, size_t len)
 	struct timeval tv;
 	unsigned long long us;
 
+	unsigned long long last, ctr;
+
 	gettimeofday(&tv, NULL);
 	us = (unsigned long long)tv.tv_sec * 1000000ULL +
 	    (unsigned long long)tv.tv_usec;
-	if (us <= qid_last_us)
-		us = qid_last_us + 1;
-	qid_last_us = us;
-	qid_counter++;
+	last = __atomic_load_n(&qid_last_us, __ATOMIC_RELAXED);
+	do {
+		if (us <= last)
+			us = last + 1;
+	} while (!__atomic_compare_exchange_n(&qid_last_us, &last, us, 0,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	ctr = __atomic_add_fetch(&qid_counter, 1, __ATOMIC_RELAXED);
 	snprintf(buf, len, "%0*llX.%lX.%llX", QID_TIME_DIGITS,
-	    us & 0xFFFFFFFFFFFFFULL, (unsigned long)getpid(), qid_counter);
+	    us & 0xFFFFFFFFFFFFFULL, (unsigned long)getpid(), ctr);
 }
 
 /* hex_run - length of the run of upper-case hex digits at s. */

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,10 +124,11 @@ writer_new(const char *spool, const struct qenv *env, struct qwriter **wp,
 {
 	struct qwriter *w;
 
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
+	if ((w = malloc(sizeof(*w))) == NULL) {
 		seterr(err, errlen, "%s", strerror(errno));
 		return RS_TEMP;
 	}
+	memset(w, 0, offsetof(struct qwriter, buf));	/* not the buffer */
 	w->fd = -1;
 	w->arrival = env->arrival;
 	snprintf(w->rel, sizeof(w->rel), "q/%s/tmp/%s", env->customer,
