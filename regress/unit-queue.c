@@ -748,6 +748,11 @@ test_rewrite(void)
 	    st.st_mtime == 1732300008 && (st.st_mode & 0777) == 0600,
 	    "mtime still the arrival, mode 0600");
 	ok(!exists(path_of("acme", "tmp", id)), "no tmp left");
+	spit(path_of("acme", "tmp", id), "busy", 4);
+	ok(qenv_rewrite(spool, &e, errbuf, sizeof(errbuf)) == RS_TEMP,
+	    "rewrite while tmp/<id> exists: RS_TEMP (%s)", errbuf);
+	ok(exists(path_of("acme", "tmp", id)), "the other writer's file kept");
+	unlink(path_of("acme", "tmp", id));
 	e.sender = "x\ny";
 	ok(qenv_rewrite(spool, &e, errbuf, sizeof(errbuf)) == RS_PERM,
 	    "rewrite refuses LF");
