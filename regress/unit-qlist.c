@@ -45,7 +45,8 @@ static enum result
 add(const char *customer, const char *id, time_t arrival,
     const char *sender, char **rcpts, int nrcpts, size_t len, int attempts)
 {
-	static char line[] = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n";
+	static const char line[] =
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n";
 	struct qwriter *w;
 	struct qenv e;
 	size_t c;

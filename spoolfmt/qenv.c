@@ -256,8 +256,8 @@ lr_line(struct lreader *lr, char **line, size_t *len)
 		lr->end -= lr->start;
 		lr->start = 0;
 		do
-			n = pread(lr->fd, lr->buf + lr->end,
-			    sizeof(lr->buf) - lr->end, lr->pos + (off_t)lr->end);
+			n = pread(lr->fd, lr->buf + lr->end, sizeof(lr->buf) -
+			    lr->end, lr->pos + (off_t)lr->end);
 		while (n == -1 && errno == EINTR);
 		if (n == -1)
 			return LR_ERROR;

@@ -1,8 +1,9 @@
 /*
  * qint.h - private to the queue code in spoolfmt/ (qid.c, qenv.c,
  * queue.c, qdir.c, qlist.c): envelope text, envelope parsing on an open
- * descriptor, and the copy of message octets between entries.  Nothing
- * outside spoolfmt/ includes it; the public interface is queue.h.
+ * descriptor, the copy of message octets between entries, the list of
+ * customer directories.  Only spoolfmt/ and its unit tests include it;
+ * the public interface is queue.h.
  */
 #ifndef QINT_H
 #define QINT_H
