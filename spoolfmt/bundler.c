@@ -29,6 +29,8 @@
 #define MF_SUFFIX	".mf"
 #define MF_MAX		(64 * 1024 * 1024)	/* longest manifest read */
 #define BUNDLE_LEVEL	6
+/* MAIL, RCPT, DATA, X-Envelope-To and "." around each copy, less <>s. */
+#define COPY_OVERHEAD	64
 
 /* The directories of one customer's bundling. */
 struct bdirs {
@@ -674,7 +676,10 @@ pack_entry(struct pack *p, struct bentry *e, uint64_t max, int *full,
 
 	if ((r = entry_open(p, e, &fd, &env, &off, err, errlen)) != 0)
 		return r;
-	cost = env.size * (uint64_t)env.nrcpts;
+	cost = 0;
+	for (i = 0; i < env.nrcpts; i++)
+		cost += env.size + COPY_OVERHEAD + strlen(env.sender) +
+		    2 * strlen(env.rcpts[i]);
 	if (p->ids.n > 0 && max > 0 && p->raw + cost > max) {
 		*full = 1;
 		r = 1;
@@ -696,7 +701,7 @@ pack_entry(struct pack *p, struct bentry *e, uint64_t max, int *full,
 		seterr(err, errlen, "%s: %s", e->id, strerror(errno));
 		r = -1;
 	} else {
-		p->raw += cost;
+		bundle_sizes(p->b, &p->raw, NULL, NULL);
 		step("add");
 	}
 done:
@@ -787,10 +792,10 @@ pack_one(struct pack *p, struct blist *l, size_t *i, const char *hostname,
 again:
 	*i = start;
 	ids_free(&p->ids);
-	p->raw = 0;
 	if (bundle_open(&p->b, p->d->tmp, p->customer, hostname,
 	    BUNDLE_LEVEL, err, errlen) != RS_OK)
 		return RS_TEMP;
+	bundle_sizes(p->b, &p->raw, NULL, NULL);
 	for (; *i < l->n && !full; (*i)++) {
 		if (l->v[*i].skip)
 			continue;

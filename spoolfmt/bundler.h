@@ -50,9 +50,9 @@ int	bundler_due(const char *spool, const char *customer, uint64_t max,
  * bundler_run - recover leftovers, then, while force or bundler_due,
  * pack the oldest entries into a bundle: entries in spool_list (id)
  * order; each recipient of an entry is one copy; a bundle takes the
- * next entry while its raw octets plus the entry's (size x recipients)
- * stay within max (0: unlimited); an entry larger than max travels
- * alone.  Logs one line per bundle.  RS_TEMP: busy (another bundler
+ * next entry while its uncompressed octets plus the entry's copies
+ * (message and envelope lines, once per recipient) stay within max
+ * (0: unlimited); an entry larger than max travels alone.  Logs one line per bundle.  RS_TEMP: busy (another bundler
  * holds the lock) or an I/O error (err says which); what was published
  * before the error stays published and counted in st.
  */
