@@ -1,0 +1,28 @@
+/*
+ * conf_int.h - what the conf module's own files share and the rest of
+ * the hub does not see: the private tail of a loaded config and the
+ * embedded default.
+ */
+#ifndef CONF_INT_H
+#define CONF_INT_H
+
+#include "conf.h"
+
+struct diag;
+
+struct cust_priv {
+	int	secret_line;		/* where secret = was set */
+};
+
+/* A loaded config: the public part first, so the two convert freely. */
+struct conf_full {
+	struct bridge_conf pub;
+	char   *dir;			/* config file's directory, or NULL */
+	struct cust_priv *cpriv;	/* parallel to pub.customers */
+};
+
+struct conf_full *conf_load_diag(const char *path, struct diag *d);
+/* conf_builtin_text - the embedded config and routes, malloc'ed. */
+int	conf_builtin_text(char **conf_text, char **routes_text);
+
+#endif
