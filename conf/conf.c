@@ -791,7 +791,8 @@ conf_load_diag(const char *path, struct diag *d)
 	struct lctx x;
 	struct conf_full *cf;
 	char *text = NULL, *routes_text = NULL;
-	int builtin = strcmp(path, CONF_BUILTIN) == 0, rc, before;
+	const char *what;
+	int builtin = strcmp(path, CONF_BUILTIN) == 0, rc, before, open_line;
 
 	memset(&x, 0, sizeof(x));
 	x.d = d;
@@ -805,19 +806,26 @@ conf_load_diag(const char *path, struct diag *d)
 	}
 	cf->dir = builtin ? NULL : dir_of(path);
 	cfg_set_error_function(x.root, err_cb);
-	before = d->n;
-	cur = &x;
 	if (builtin) {
 		if (conf_builtin_text(&text, &routes_text) == -1) {
 			diag_add(d, path, 0, "out of memory");
 			goto fail;
 		}
-		rc = cfg_parse_buf(x.root, text);
-	} else {
-		rc = cfg_parse(x.root, path);
+	} else if ((text = conf_read_text(path)) == NULL) {
+		diag_add(d, path, 0, "cannot read: %s", errno == EFBIG ?
+		    "file too large" : errno == EINVAL ? "NUL in file" :
+		    strerror(errno));
+		goto fail;
 	}
+	if ((open_line = conf_strip_comments(text, &what)) > 0) {
+		diag_add(d, path, open_line, "%s", what);
+		goto fail;
+	}
+	before = d->n;
+	cur = &x;
+	rc = cfg_parse_buf(x.root, text);
 	if (rc == CFG_FILE_ERROR) {
-		diag_add(d, path, 0, "cannot read: %s", strerror(errno));
+		diag_add(d, path, 0, "cannot parse: %s", strerror(errno));
 		goto fail;
 	}
 	if (rc != CFG_SUCCESS) {
@@ -860,67 +868,6 @@ conf_load(const char *path, FILE *errs, int *nerr)
 	}
 	diag_free(&d);
 	return cf != NULL ? &cf->pub : NULL;
-}
-
-/* check_secret - the secret file exists, is private and not empty. */
-static void
-check_secret(struct diag *d, const char *file, int line, const char *path)
-{
-	struct stat st;
-	char buf[2];
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
-	    fstat(fd, &st) == -1) {
-		diag_add(d, file, line, "secret file %s: %s", path,
-		    strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return;
-	}
-	if (!S_ISREG(st.st_mode))
-		diag_add(d, file, line, "secret file %s: not a regular file",
-		    path);
-	else if ((st.st_mode & 07177) != 0)
-		diag_add(d, file, line, "secret file %s: mode %04o, must be "
-		    "0600 or stricter", path, (unsigned)(st.st_mode & 07777));
-	else if ((n = read(fd, buf, 1)) <= 0 || buf[0] == '\n')
-		diag_add(d, file, line, "secret file %s: %s", path,
-		    n < 0 ? strerror(errno) : "first line is empty");
-	close(fd);
-}
-
-int
-conf_check_load(const char *path, FILE *errs, struct bridge_conf **out)
-{
-	struct conf_full *cf;
-	struct diag d;
-	int i, n;
-
-	if (out != NULL)
-		*out = NULL;
-	diag_init(&d, errs, 1);
-	cf = conf_load_diag(path, &d);
-	if (cf != NULL)
-		for (i = 0; i < cf->pub.ncustomers; i++)
-			if (cf->pub.customers[i].secret != NULL)
-				check_secret(&d, path, cf->cpriv[i].secret_line,
-				    cf->pub.customers[i].secret);
-	diag_flush(&d);
-	n = d.n;
-	diag_free(&d);
-	if (cf != NULL && n == 0 && out != NULL)
-		*out = &cf->pub;
-	else if (cf != NULL)
-		conf_free(&cf->pub);
-	return n;
-}
-
-int
-conf_check(const char *path, FILE *errs)
-{
-	return conf_check_load(path, errs, NULL);
 }
 
 struct customer *

@@ -24,5 +24,9 @@ struct conf_full {
 struct conf_full *conf_load_diag(const char *path, struct diag *d);
 /* conf_builtin_text - the embedded config and routes, malloc'ed. */
 int	conf_builtin_text(char **conf_text, char **routes_text);
+/* conf_read_text - a whole config file, bounded (conf_text.c). */
+char   *conf_read_text(const char *path);
+/* conf_strip_comments - blank comments; line of a mistake or 0. */
+int	conf_strip_comments(char *s, const char **what);
 
 #endif
