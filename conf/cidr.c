@@ -62,7 +62,7 @@ cidr_parse(const char *s, struct cidr *out)
 	out->bits = (int)bits;
 	for (i = out->bits; i < max; i++)
 		if (out->addr[i / 8] & (0x80 >> (i % 8)))
-			return -1;	/* host bits set: a typo, not a range */
+			return -1;	/* host bits set: a typo */
 	return 0;
 }
 

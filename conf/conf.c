@@ -13,15 +13,15 @@
  *
  * Relative paths in a config file are taken relative to the directory
  * of that file as it was named (so a relative -c keeps them relative).
+ * The text is read and stripped of comments first (conf_text.c);
+ * conf_check.c adds the operator's checks; conf_builtin.c holds the
+ * embedded default.
  *
  * The callbacks see the load in progress through one static pointer:
  * loads must not run concurrently (the hub loads from one thread).
  */
-#include <sys/stat.h>
-
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -719,13 +719,13 @@ build_top(struct lctx *x, struct conf_full *cf, int builtin)
 	char host[256];
 	const char *s;
 
-	if ((s = cfg_getstr(x->root, "hostname")) != NULL)
-		c->hostname = strdup(s);
-	else if (gethostname(host, sizeof(host)) == 0 &&
-	    (host[sizeof(host) - 1] = '\0', host[0] != '\0'))
-		c->hostname = strdup(host);
-	else
-		c->hostname = strdup("localhost");
+	if ((s = cfg_getstr(x->root, "hostname")) == NULL) {
+		if (gethostname(host, sizeof(host)) == -1)
+			host[0] = '\0';
+		host[sizeof(host) - 1] = '\0';
+		s = host[0] != '\0' ? host : "localhost";
+	}
+	c->hostname = strdup(s);
 	if ((s = cfg_getstr(x->root, "spool")) != NULL && *s != '\0')
 		c->spool = absolute(resolve(cf->dir, s));
 	else if (!builtin)

@@ -17,7 +17,7 @@ struct cust_priv {
 /* A loaded config: the public part first, so the two convert freely. */
 struct conf_full {
 	struct bridge_conf pub;
-	char   *dir;			/* config file's directory, or NULL */
+	char   *dir;			/* the config's dir or NULL */
 	struct cust_priv *cpriv;	/* parallel to pub.customers */
 };
 

@@ -15,7 +15,7 @@
 struct diag_item;
 
 struct diag {
-	FILE	*out;			/* where problems go (may be NULL) */
+	FILE	*out;			/* where problems go or NULL */
 	int	collect;		/* 1 = hold until diag_flush */
 	int	n;			/* problems so far */
 	struct diag_item *v;

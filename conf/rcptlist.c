@@ -18,7 +18,7 @@
 #include "strtab.h"
 
 #define RCPT_LINE_MAX	1024
-#define RCPT_KEY_MAX	(sizeof(((struct addr *)0)->local) + ADDR_DOMAIN_MAX + 2)
+#define RCPT_KEY_MAX	(ADDR_LOCAL_MAX * 2 + 3 + ADDR_DOMAIN_MAX + 2)
 
 struct rcptlist {
 	char   *file;
@@ -43,7 +43,8 @@ entry_key(const char *ent, char *key, size_t len)
 	const char *why;
 
 	if (ent[0] == '@') {
-		if (snprintf(tmp, sizeof(tmp), "x%s", ent) >= (int)sizeof(tmp) ||
+		if (snprintf(tmp, sizeof(tmp), "x%s", ent) >=
+		    (int)sizeof(tmp) ||
 		    addr_parse_plain(tmp, 0, &a, &why) != ADDR_OK)
 			return -1;
 		snprintf(key, len, "@%s", a.domain);

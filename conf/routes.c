@@ -24,8 +24,8 @@
 #define DEFAULT_ERROR_TEXT "mail for this domain is refused"
 
 struct rentry {
-	char   *key;			/* normalised; owns the line's storage */
-	const char *value;		/* customer, or the whole error value */
+	char   *key;			/* normalised; owns the storage */
+	const char *value;		/* customer, or "error:..." */
 	enum route_kind kind;
 	int	code;
 	char	status[12];		/* "5.7.1" */

@@ -322,8 +322,9 @@ test_errors(void)
 	expect_error("routebad", "spool = \"/s\"\nroutes = \"r3\"\n"
 	    "customer \"acme\" { release = {\"etrn\"} }\n", 0,
 	    "/r3:2: missing value for key broken.example");
-	expect_error("syntax", BASE "smtp {\n listen = {\"127.0.0.1:25\" \"x\"}\n"
-	    "}\n", 4, "unexpected token 'x' in section smtp");
+	expect_error("syntax", BASE "smtp {\n"
+	    " listen = {\"127.0.0.1:25\" \"x\"}\n}\n", 4,
+	    "unexpected token 'x' in section smtp");
 	expect_error("unclosed", BASE "smtp {\n listen = {\"127.0.0.1:25\"}\n",
 	    3, "no closing } for this {");
 	expect_error("unterminated", BASE "user = \"bridge\n", 3,

@@ -282,8 +282,8 @@ test_big(void)
 		snprintf(d, sizeof(d), "%sd%d.example", i % 2 ? "x." : "", i);
 		routes_lookup(r, d, &res);
 		snprintf(d, sizeof(d), "c%d", i % 1000);
-		if (res.kind != ROUTE_CUSTOMER || strcmp(res.customer, d) != 0 ||
-		    res.line != i + 1)
+		if (res.kind != ROUTE_CUSTOMER ||
+		    strcmp(res.customer, d) != 0 || res.line != i + 1)
 			good = 0;
 	}
 	ok(good, "100k routes: sampled lookups right");
