@@ -9,6 +9,8 @@ T=$(basename "$0" .t)
 WORK=${WORK:-$TOP/regress/work/$T}
 rm -rf "$WORK"
 mkdir -p "$WORK"
+# Peers that drop privileges (smtp-sink -u, Postfix, sshd) must reach it.
+chmod 755 "$TOP/regress/work" "$WORK"
 _tap_n=0
 _tap_failed=0
 _cleanups=
