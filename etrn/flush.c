@@ -369,8 +369,18 @@ worker_connect(struct worker *w, int first, struct smtpc_reply *why)
 		    RS_OK)
 			continue;
 		if (smtpc_greeting(c, &r) == RS_OK &&
-		    smtpc_hello(c, helo, &r) == RS_OK)
+		    smtpc_hello(c, helo, &r) == RS_OK) {
+			log_debug("%s: connected to %s:%s%s%s%s", w->cu->name,
+			    smtpc_relay(c),
+			    smtpc_ext(c) & SMTPC_EXT_PIPELINING ?
+			    " PIPELINING" : "",
+			    smtpc_ext(c) & SMTPC_EXT_CHUNKING ?
+			    " CHUNKING" : "",
+			    smtpc_ext(c) & SMTPC_EXT_8BITMIME ?
+			    " 8BITMIME" : "",
+			    smtpc_ext(c) & SMTPC_EXT_SIZE ? " SIZE" : "");
 			return c;
+		}
 		snprintf(why->text, sizeof(why->text), "%s said: %.600s",
 		    smtpc_relay(c), r.text);
 		smtpc_quit(c);

@@ -321,3 +321,45 @@ ok $? "12 messages delivered, at most one twice ($total)"
 # shellcheck disable=SC2086
 python3 "$WORK/same.py" msgset "$KOUT" $KFILES >/dev/null
 ok $? "the same messages arrived"
+
+# ---- 5. a real Postfix smtpd (PIPELINING + CHUNKING: BDAT windows) ----
+if [ ! -f "$TOP/regress/postfix.sh" ]; then
+	diag "regress/postfix.sh not present: no Postfix part"
+	exit 0
+fi
+. "$TOP/regress/postfix.sh"
+pf_require
+pf_init flush
+pf_set "relay_domains = acme.example" \
+    "smtpd_recipient_restrictions = check_recipient_access inline:{{perm@acme.example=REJECT no such user}, {temp@acme.example=DEFER_IF_PERMIT try later}}, permit_mynetworks, reject"
+pf_start || { fail "private Postfix started"; exit 1; }
+PFILES=$(ls "$CORPUS"/easy-ham-1/*.eml | sed -n '101,120p')
+# shellcheck disable=SC2086
+"$FT" enqueue -f s@example.org "$SPOOL" pf a@acme.example,b@acme.example \
+    $PFILES >/dev/null
+# shellcheck disable=SC2086
+"$FT" enqueue -f s@example.org "$SPOOL" pf perm@acme.example \
+    $(ls "$CORPUS"/spam-1/*.eml | sed -n '101,105p') >/dev/null
+# shellcheck disable=SC2086
+"$FT" enqueue -f s@example.org "$SPOOL" pf temp@acme.example,c@acme.example \
+    $(ls "$CORPUS"/spam-1/*.eml | sed -n '106,110p') >/dev/null
+"$FT" flush -v -n 1 "$SPOOL" pf 127.0.0.1:$PF_PORT >"$WORK/out-pf" \
+    2>"$WORK/log-pf"
+is $? 75 "Postfix: some deferred: exit 75"
+grep -q "connected to .*PIPELINING CHUNKING" "$WORK/log-pf"
+ok $? "Postfix offers PIPELINING and CHUNKING"
+is "$(cat "$WORK/out-pf")" \
+    "entries=30 done=25 sent=45 deferred=5 bounced=5 dsns=5 busy=0" \
+    "Postfix: counts"
+is "$(count_entries pf)" 5 "Postfix: the five 4xx entries stay"
+grep -q "to=<perm@acme.example>, .*dsn=5.7.1, status=bounced (554 5.7.1 <perm@acme.example>: Recipient address rejected: no such user)" \
+    "$WORK/log-pf"
+ok $? "Postfix: 5xx logged with Postfix's reply"
+i=0
+while [ "$(pf_log_count 'to=<[abc]@acme.example>.*status=sent')" -lt 45 ] &&
+    [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+is "$(pf_log_count 'to=<[abc]@acme.example>.*status=sent')" 45 \
+    "Postfix took exactly the accepted recipients"

@@ -5,7 +5,7 @@
  *   flushtool enqueue [-f sender] spool customer rcpt[,rcpt...] [file...]
  *	one queue entry per file (stdin when none), LF made CRLF as
  *	intake does; prints each new queue id.
- *   flushtool flush [-L] [-n conns] [-w window] [-T ms] [-H hostname]
+ *   flushtool flush [-Lv] [-n conns] [-w window] [-T ms] [-H hostname]
  *	[-P postmaster] spool customer host[:port]...
  *	flush the customer's queue to the hosts; prints the counts;
  *	exits 0 (all done), 75 (some left) or 69.
@@ -28,7 +28,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: flushtool enqueue [-f sender] spool "
 	    "customer rcpt[,rcpt...] [file...]\n"
-	    "       flushtool flush [-L] [-n conns] [-w window] [-T ms] "
+	    "       flushtool flush [-Lv] [-n conns] [-w window] [-T ms] "
 	    "[-H hostname] [-P postmaster] spool customer host...\n");
 	exit(EXIT_USAGE);
 }
@@ -155,8 +155,11 @@ cmd_flush(int argc, char **argv)
 	conf.hostname = "hub.test";
 	conf.postmaster = "postmaster@hub.test";
 	cu.flush_connections = 2;
-	while ((ch = getopt(argc, argv, "H:Ln:P:T:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "H:Ln:P:T:vw:")) != -1) {
 		switch (ch) {
+		case 'v':
+			log_set_debug(1);
+			continue;
 		case 'H':
 			conf.hostname = optarg;
 			continue;
