@@ -366,8 +366,10 @@ worker_connect(struct worker *w, int first, struct smtpc_reply *why)
 	for (k = 0; k < w->t->nhosts; k++) {
 		i = (first + k) % w->t->nhosts;
 		if (smtpc_connect(w->t->hosts[i], 25, &w->o->smtp, &c, why) !=
-		    RS_OK)
+		    RS_OK) {
+			log_info("%s: flush: %s", w->cu->name, why->text);
 			continue;
+		}
 		if (smtpc_greeting(c, &r) == RS_OK &&
 		    smtpc_hello(c, helo, &r) == RS_OK) {
 			log_debug("%s: connected to %s:%s%s%s%s", w->cu->name,

@@ -322,6 +322,54 @@ ok $? "12 messages delivered, at most one twice ($total)"
 python3 "$WORK/same.py" msgset "$KOUT" $KFILES >/dev/null
 ok $? "the same messages arrived"
 
+# ---- 6. from a bridge.conf: deliver-to list in order, "peer" ----
+CP=$(free_port)
+mkdir -p "$WORK/srv-cfg"
+python3 "$WORK/srv.py" $CP "$WORK/srv-cfg" data &
+CPID=$!
+at_exit "kill $CPID"
+wait_port $CP || fail "scripted server for the config part listens"
+DEAD=$(free_port)
+printf 'cfg.example cfg\npeer.example peerc\n' >"$WORK/routes"
+cat >"$WORK/bridge.conf" <<EOF
+hostname   = "hub.cfg.test"
+spool      = "$SPOOL"
+routes     = "routes"
+postmaster = "postmaster@cfg.test"
+customer "cfg" {
+	release    = {"etrn"}
+	deliver-to = {"127.0.0.1:$DEAD", "127.0.0.1:$CP"}
+	flush-connections = 3
+}
+customer "peerc" {
+	release    = {"etrn"}
+	deliver-to = {"peer"}
+}
+EOF
+# shellcheck disable=SC2086
+"$FT" enqueue -f s@example.org "$SPOOL" cfg u@cfg.example,perm@cfg.example \
+    $(ls "$CORPUS"/easy-ham-1/*.eml | sed -n '201,206p') >/dev/null
+"$FT" flush -c "$WORK/bridge.conf" cfg >"$WORK/out-cfg" 2>"$WORK/log-cfg"
+ok $? "config: flush exits 0"
+is "$(cat "$WORK/out-cfg")" \
+    "entries=6 done=6 sent=6 deferred=0 bounced=6 dsns=6 busy=0" \
+    "config: counts (three connections, second host)"
+is "$(grep -c "flush: connect to 127.0.0.1\[127.0.0.1\]:$DEAD" "$WORK/log-cfg")" \
+    3 "config: the dead first host was tried by each connection"
+grep -q "relay=127.0.0.1\[127.0.0.1\]:$CP" "$WORK/log-cfg"
+ok $? "config: delivered through the second host"
+grep -l 'Reporting-MTA: dns; hub.cfg.test' "$SPOOL"/q/_dsn/new/* >/dev/null
+ok $? "config: DSN names the configured hostname"
+"$FT" enqueue -f s@example.org "$SPOOL" peerc p@peer.example \
+    "$CORPUS/easy-ham-1/00007.eml" >/dev/null
+"$FT" flush -c "$WORK/bridge.conf" peerc >/dev/null 2>&1
+is $? 78 "config: deliver-to peer without a peer is a config error"
+"$FT" flush -c "$WORK/bridge.conf" -p 127.0.0.1:$CP peerc >"$WORK/out-peer" \
+    2>&1
+ok $? "config: deliver-to peer with -p"
+is "$(count_entries peerc)" 0 "config: peer queue empty"
+kill $CPID 2>/dev/null
+
 # ---- 5. a real Postfix smtpd (PIPELINING + CHUNKING: BDAT windows) ----
 if [ ! -f "$TOP/regress/postfix.sh" ]; then
 	diag "regress/postfix.sh not present: no Postfix part"

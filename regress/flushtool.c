@@ -9,6 +9,10 @@
  *	[-P postmaster] spool customer host[:port]...
  *	flush the customer's queue to the hosts; prints the counts;
  *	exits 0 (all done), 75 (some left) or 69.
+ *   flushtool flush -c bridge.conf [-p peer] [-Lv] [-n conns] [-w window]
+ *	[-T ms] customer [host[:port]...]
+ *	the same with the spool, hostname, postmaster and customer from
+ *	the config; the customer's deliver-to unless hosts are given.
  */
 #include <sys/types.h>
 
@@ -29,7 +33,9 @@ usage(void)
 	fprintf(stderr, "usage: flushtool enqueue [-f sender] spool "
 	    "customer rcpt[,rcpt...] [file...]\n"
 	    "       flushtool flush [-Lv] [-n conns] [-w window] [-T ms] "
-	    "[-H hostname] [-P postmaster] spool customer host...\n");
+	    "[-H hostname] [-P postmaster] spool customer host...\n"
+	    "       flushtool flush -c bridge.conf [-p peer] [-Lv] "
+	    "[-n conns] [-w window] [-T ms] customer [host...]\n");
 	exit(EXIT_USAGE);
 }
 
@@ -135,15 +141,42 @@ cmd_enqueue(int argc, char **argv)
 	return rv;
 }
 
+/* from_config - conf, customer and target from a bridge.conf. */
+static void
+from_config(const char *file, const char *peer, int argc, char **argv,
+    struct bridge_conf **conf, struct customer **cu, struct flush_target *t)
+{
+	char err[256];
+	int nerr = 0;
+
+	if (argc < 1)
+		usage();
+	if ((*conf = conf_load(file, stderr, &nerr)) == NULL)
+		exit(EXIT_CONFIG);
+	if ((*cu = conf_customer(*conf, argv[0])) == NULL) {
+		fprintf(stderr, "flushtool: no customer %s\n", argv[0]);
+		exit(EXIT_CONFIG);
+	}
+	if (argc > 1) {
+		t->hosts = (const char *const *)argv + 1;
+		t->nhosts = argc - 1;
+	} else if (flush_target_conf(*cu, peer, t, err, sizeof(err)) !=
+	    RS_OK) {
+		fprintf(stderr, "flushtool: %s\n", err);
+		exit(EXIT_CONFIG);
+	}
+}
+
 static int
 cmd_flush(int argc, char **argv)
 {
-	struct bridge_conf conf;
-	struct customer cu;
+	struct bridge_conf conf, *cp = &conf;
+	struct customer cu, *cup = &cu;
 	struct flush_target t;
 	struct flush_opts o;
 	struct flush_stats st;
 	enum result rv;
+	const char *cfile = NULL, *peer = NULL;
 	char *end;
 	long n;
 	int ch;
@@ -155,8 +188,14 @@ cmd_flush(int argc, char **argv)
 	conf.hostname = "hub.test";
 	conf.postmaster = "postmaster@hub.test";
 	cu.flush_connections = 2;
-	while ((ch = getopt(argc, argv, "H:Ln:P:T:vw:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:H:Ln:p:P:T:vw:")) != -1) {
 		switch (ch) {
+		case 'c':
+			cfile = optarg;
+			continue;
+		case 'p':
+			peer = optarg;
+			continue;
 		case 'v':
 			log_set_debug(1);
 			continue;
@@ -187,13 +226,17 @@ cmd_flush(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 3)
-		usage();
-	conf.spool = argv[0];
-	cu.name = argv[1];
-	t.hosts = (const char *const *)argv + 2;
-	t.nhosts = argc - 2;
-	rv = flush_customer(&conf, &cu, &t, &o, &st);
+	if (cfile != NULL)
+		from_config(cfile, peer, argc, argv, &cp, &cup, &t);
+	else {
+		if (argc < 3)
+			usage();
+		conf.spool = argv[0];
+		cu.name = argv[1];
+		t.hosts = (const char *const *)argv + 2;
+		t.nhosts = argc - 2;
+	}
+	rv = flush_customer(cp, cup, &t, &o, &st);
 	printf("entries=%ld done=%ld sent=%ld deferred=%ld bounced=%ld "
 	    "dsns=%ld busy=%d\n", st.entries, st.done, st.sent, st.deferred,
 	    st.bounced, st.dsns, st.busy);
