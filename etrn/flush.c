@@ -72,8 +72,6 @@ enum result
 flush_target_conf(const struct customer *cu, const char *peer,
     struct flush_target *t, char *err, size_t errlen)
 {
-	static const char *peer1[1];
-
 	memset(t, 0, sizeof(*t));
 	switch (cu->deliver_mode) {
 	case DELIVER_HOSTS:
@@ -90,8 +88,8 @@ flush_target_conf(const struct customer *cu, const char *peer,
 			    "but there is no peer", cu->name);
 			return RS_PERM;
 		}
-		peer1[0] = peer;
-		t->hosts = peer1;
+		t->one[0] = peer;
+		t->hosts = t->one;
 		t->nhosts = 1;
 		return RS_OK;
 	default:

@@ -22,6 +22,7 @@ struct flush_target {
 	const char *const *hosts;	/* "host", "host:port", "[v6]:port" */
 	int	nhosts;			/* tried in order until one works */
 	const char *helo;		/* NULL: the config's hostname */
+	const char *one[1];		/* storage for a single peer */
 };
 
 struct flush_opts {
@@ -45,7 +46,8 @@ void	flush_opts_default(struct flush_opts *o);
  * flush_target_conf - where the customer's mail goes: its deliver-to
  * list, or peer ("addr" or "[addr]:port", the ETRN client) for
  * deliver-to = "peer".  RS_PERM (err says why) when there is nowhere
- * to go: no peer given, or "mx" (not supported yet).
+ * to go: no peer given, or "mx" (not supported yet).  t points into
+ * cu and peer (and, for a peer, into itself: do not copy it).
  */
 enum result flush_target_conf(const struct customer *cu, const char *peer,
 	    struct flush_target *t, char *err, size_t errlen);

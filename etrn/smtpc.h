@@ -9,7 +9,10 @@
  * PIPELINING alone MAIL/RCPT/DATA go in one write and the dot-stuffed
  * body in a second; without it every command waits for its reply.
  * Every command sent gets exactly one reply (LMTP: one per accepted
- * recipient after the data), matched in order.
+ * recipient after the data), matched in order.  MAIL carries SIZE= when
+ * the server offers SIZE and BODY=8BITMIME for 8-bit messages when it
+ * offers 8BITMIME; 8-bit messages go unchanged to servers without it
+ * (as most MTAs do).  LMTP never uses BDAT.
  *
  * Invariants: replies are read with a bounded line (SMTPC_LINE_MAX) and
  * line count (SMTPC_LINES_MAX); reply text kept for logs and DSNs is
