@@ -734,7 +734,6 @@ test_failures(void)
 	struct smtpc_reply r;
 	struct feedstate f;
 	struct smtpc *c;
-	double t0;
 
 	smtpc_opts_default(&o);
 	o.to.dot = 300;
@@ -744,9 +743,7 @@ test_failures(void)
 	smtpc_hello(c, "hub.test", &r);
 	feed_add(&f, "s@example.org", r_ab, 2, "Subject: t\r\n\r\n");
 	feed_add(&f, "s@example.org", r_a, 1, "Subject: u\r\n\r\n");
-	t0 = time_mono();
 	ok(run(c, &f) == RS_TEMP, "timeout after the dot");
-	ok(time_mono() - t0 < 60, "gave up (short limit)");
 	is_int(f.ndone, 1, "the message in flight is done");
 	ok(f.res[0][0].code == 0 && strstr(f.res[0][0].text, "timeout") &&
 	    strstr(f.res[0][0].text, "end of data"), "timeout text: %s",
