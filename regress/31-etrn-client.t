@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 require etrn smtp-sink smtp-source python3
 if [ ! -f "$TOP/regress/postfix.sh" ]; then
-	echo "1..0 # SKIP regress/postfix.sh not present"
+	skip_all "regress/postfix.sh not present"
 	exit 0
 fi
 . "$TOP/regress/postfix.sh"
