@@ -14,13 +14,9 @@
 uu_require
 require smtp-sink bridge-unbatch gzip python3
 BT=$TOP/regress/bundletool
-if [ ! -x "$BT" ]; then
-	echo "1..1"
-	echo "not ok 1 - regress/bundletool is not built (make regress/bundletool)"
-	exit 1
-fi
+[ -x "$BT" ] || { fail "regress/bundletool is built"; exit 1; }
 
-CORPUS=$(corpus_dir) || exit 1
+CORPUS=$(corpus_dir) || { fail "corpus"; exit 1; }
 SPOOL=$WORK/hub-spool
 SINK=$WORK/sink
 LEAF=$WORK/leaf

@@ -10,11 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 
 BT=$TOP/regress/bundletool
-if [ ! -x "$BT" ]; then
-	echo "1..1"
-	echo "not ok 1 - regress/bundletool is not built (make regress/bundletool)"
-	exit 1
-fi
+[ -x "$BT" ] || { fail "regress/bundletool is built"; exit 1; }
 MAX=16K
 
 # --- a queue template: 24 messages, some with 2 or 3 recipients, one
