@@ -34,7 +34,7 @@
 
 /* The directories of one customer's bundling. */
 struct bdirs {
-	char	base[PATH_MAX];		/* bundle-tmp/<c>: manifests, lock */
+	char	base[PATH_MAX];		/* bundle-tmp/<c>: manifests */
 	char	tmp[PATH_MAX];		/* bundles being written */
 	char	ready[PATH_MAX];	/* finished, not yet published */
 	char	outbox[PATH_MAX];	/* published */
@@ -123,16 +123,21 @@ dirs_make(const struct bdirs *d)
 	return 0;
 }
 
-/* lock_take - the customer's bundling lock; -1 (EWOULDBLOCK) if held. */
+/*
+ * lock_take - the customer's queue lock, the one flush_customer takes
+ * too (an flock on <spool>/q/<customer>): one of them at a time works
+ * on a queue.  -1 (EWOULDBLOCK) if it is held.
+ */
 static int
-lock_take(const struct bdirs *d)
+lock_take(const char *spool, const char *customer)
 {
-	char path[PATH_MAX];
+	char dir[PATH_MAX];
 	int fd;
 
-	if (path_build(path, sizeof(path), "%s/lock", d->base) == -1)
+	if (spool_prepare(spool, customer) != RS_OK ||
+	    path_build(dir, sizeof(dir), "%s/q/%s", spool, customer) == -1)
 		return -1;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		close(fd);
@@ -528,7 +533,7 @@ bundler_recover(const char *spool, const char *customer, char *err,
 		seterr(err, errlen, "%s: %s", customer, strerror(errno));
 		return RS_TEMP;
 	}
-	if ((lock = lock_take(&d)) == -1) {
+	if ((lock = lock_take(spool, customer)) == -1) {
 		seterr(err, errlen, "%s: bundler busy: %s", customer,
 		    strerror(errno));
 		return RS_TEMP;
@@ -838,7 +843,7 @@ bundler_run(const char *spool, const char *customer, const char *hostname,
 		seterr(err, errlen, "%s: %s", customer, strerror(errno));
 		return RS_TEMP;
 	}
-	if ((lock = lock_take(&d)) == -1) {
+	if ((lock = lock_take(spool, customer)) == -1) {
 		seterr(err, errlen, "%s: bundler busy: %s", customer,
 		    strerror(errno));
 		return RS_TEMP;

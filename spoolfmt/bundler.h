@@ -3,7 +3,7 @@
  * uucp and ssh release methods, and reconcile after a crash.
  *
  *   <spool>/outbox/<customer>/          published bundles, nothing else
- *   <spool>/bundle-tmp/<customer>/      manifests NAME.mf, the lock
+ *   <spool>/bundle-tmp/<customer>/      manifests NAME.mf
  *   <spool>/bundle-tmp/<customer>/tmp/  bundles being written
  *   <spool>/bundle-tmp/<customer>/ready/ finished bundles, not yet published
  *
@@ -18,7 +18,8 @@
  * drop both (the entries are still queued); manifest alone -> published,
  * remove the listed entries still queued, then the manifest.  So after
  * a crash at any point no message is lost and none is in two bundles.
- * One bundler per customer at a time: an flock on bundle-tmp/<c>/lock.
+ * One bundler per customer at a time, and never while the queue is
+ * flushed: both take an flock on <spool>/q/<customer>.
  */
 #ifndef BUNDLER_H
 #define BUNDLER_H
