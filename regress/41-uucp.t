@@ -230,6 +230,49 @@ grep -q 'uux failed (exit 69: /nonexistent/uux: No such file or directory)' \
     "$WORK/fail3.log"
 ok $? "logged: uux not found"
 
+# --- the exact uux command line, the bundle on stdin, a noisy failure ------
+cat >"$WORK/fakeuux" <<EOF
+#!/bin/sh
+# stand-in uux: records its arguments and standard input
+printf '%s\\n' "\$*" >"$WORK/fakeuux.args"
+cat >"$WORK/fakeuux.stdin"
+exit 0
+EOF
+cat >"$WORK/noisyuux" <<'EOF'
+#!/bin/sh
+cat >/dev/null
+i=0
+while [ $i -lt 200 ]; do printf 'uux: trouble %03d\n' $i >&2; i=$((i + 1)); done
+exit 75
+EOF
+chmod 755 "$WORK/fakeuux" "$WORK/noisyuux"
+cp "$SPOOL/outbox/farm/$B1" "$WORK/b1.copy"
+out=$("$BT" handoff -F -n node-x -C rsmtp -g B -p pm@hub.test "$SPOOL" farm \
+    "$WORK/noisyuux" -x 2>"$WORK/noisy.log")
+is "$out" "queued 0 failed 1 waiting 1 bytes 0 called 0" "uux exit 75: kept"
+msg=$(sed -n 's/.*uux failed (\(.*\)), kept.*/\1/p' "$WORK/noisy.log")
+case $msg in
+"exit 75: uux: trouble 000 uux: trouble 001 "*)
+	pass "its stderr is logged on one line" ;;
+*)
+	fail "its stderr is logged on one line"
+	diag "$msg" ;;
+esac
+ok "$([ ${#msg} -le 530 ] && echo 0 || echo 1)" \
+    "at most 512 octets of it (${#msg} with the exit status)"
+out=$("$BT" handoff -F -n node-x -C rsmtp -g B -p pm@hub.test "$SPOOL" farm \
+    "$WORK/fakeuux" -I /some/config 2>/dev/null)
+is "$out" "queued 1 failed 0 waiting 0 bytes $B1SIZE called 0" "a stand-in uux"
+is "$(cat "$WORK/fakeuux.args")" \
+    "-I /some/config -r -n -a pm@hub.test -g B - node-x!rsmtp" \
+    "argv: prefix, -r -n -a POSTMASTER -g GRADE - NODE!COMMAND"
+cmp -s "$WORK/fakeuux.stdin" "$WORK/b1.copy"
+ok $? "the bundle on its standard input"
+# The bundle goes back, and the backoff of the failures above stays.
+cp "$WORK/b1.copy" "$SPOOL/outbox/farm/$B1"
+printf 'failures 3\nnext %s\n' "$((T0 + 300))" \
+    >"$SPOOL/bundle-tmp/farm/handoff"
+
 # --- uucp-call: the hub calls the leaf itself -------------------------------
 mv "$SINK" "$SINK.1"
 mkdir "$SINK"
