@@ -463,7 +463,17 @@ names_free(char **v, size_t n)
 	free(v);
 }
 
-/* one_bundle - hand off dir/name; on success remove it.  The result. */
+static int
+unlink_in_dir(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (path_build(path, sizeof(path), "%s/%s", dir, name) == -1)
+		return -1;
+	return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
+}
+
+/* one_bundle - hand off dir/name (removed later by the caller). */
 static enum result
 one_bundle(const char *spool, const struct customer *cu,
     const char *postmaster, const char *dir, const char *name, time_t now,
@@ -489,9 +499,6 @@ one_bundle(const char *spool, const struct customer *cu,
 		st->failed++;
 		return RS_TEMP;
 	}
-	if (unlink(path) == -1 || io_fsync_dir(dir) == -1)
-		log_warn("%s: bundle %s: queued with uux, but removing it",
-		    cu->name, name);
 	log_info("%s: bundle %s: queued with uux for %s!%s, %lld octets%s%s",
 	    cu->name, name, cu->uucp_node ? cu->uucp_node : cu->name,
 	    cu->uucp_command ? cu->uucp_command : "rgsmtp",
@@ -499,6 +506,29 @@ one_bundle(const char *spool, const struct customer *cu,
 	st->queued++;
 	st->bytes += (uint64_t)sb.st_size;
 	return RS_OK;
+}
+
+/*
+ * remove_queued - remove names[0..n-1], which uux took.  uux does not
+ * fsync the UUCP spool, so sync(2) first: our copy goes only once
+ * theirs is on disk.  A crash before the unlinks means the leaf gets a
+ * bundle twice, never none.
+ */
+static void
+remove_queued(const struct customer *cu, const char *dir, char **names,
+    size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return;
+	sync();
+	for (i = 0; i < n; i++)
+		if (unlink_in_dir(dir, names[i]) == -1)
+			log_warn("%s: bundle %s: queued with uux, but removing "
+			    "it", cu->name, names[i]);
+	if (io_fsync_dir(dir) == -1)
+		log_warn("%s: fsync %s", cu->name, dir);
 }
 
 enum result
@@ -522,7 +552,10 @@ uucp_handoff_run(const char *spool, const struct customer *cu,
 	for (i = 0; i < n && rs == RS_OK; i++)
 		rs = one_bundle(spool, cu, postmaster, dir, names[i], now,
 		    st);
-	st->waiting = (unsigned)(n - st->queued);
+	if (rs != RS_OK)
+		i--;			/* names[i] failed and stays */
+	remove_queued(cu, dir, names, i);
+	st->waiting = (unsigned)(n - i);
 	names_free(names, n);
 	if (rs == RS_OK && st->queued > 0)
 		state_clear(spool, cu->name);

@@ -7,8 +7,9 @@
  *
  * (fork and execve, no shell; the bundle on stdin; stdout and stderr
  * captured, at most UUCP_MSG_MAX octets kept for the log).  Exit 0:
- * UUCP's spool holds it now, our copy is removed and the outbox
- * fsync'd.  Anything else, or no exit within UUCP_UUX_TIMEOUT: the
+ * UUCP's spool holds it now; once the run is over, sync(2) (Taylor uux
+ * does not fsync its spool files), then our copies are removed and the
+ * outbox fsync'd.  Anything else, or no exit within UUCP_UUX_TIMEOUT: the
  * bundle stays, the run stops there (order is kept), and the customer
  * backs off: 1m, 2m, 4m ... 1h after consecutive failures.  The backoff
  * lives in <spool>/bundle-tmp/<customer>/handoff ("failures N", "next
