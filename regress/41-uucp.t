@@ -84,13 +84,16 @@ is "$(ls "$SPOOL/q/farm/new" | wc -l | tr -d ' ')" "$MSGS" \
 out=$("$BT" bundle -F -m 2M "$SPOOL" farm 2>"$WORK/bundle.log")
 ok $? "bundled: $out"
 case $out in
-"bundles "*" messages $MSGS copies $COPIES "*) pass "every message and copy in a bundle" ;;
-*) fail "every message and copy in a bundle" ;;
+"bundles "*" messages $MSGS copies $COPIES "*)
+	pass "every message and copy in a bundle" ;;
+*)
+	fail "every message and copy in a bundle" ;;
 esac
 NB=$(ls "$SPOOL/outbox/farm" | wc -l | tr -d ' ')
-is "$(ls "$SPOOL/q/farm/new" | wc -l | tr -d ' ')" 0 "queue empty after bundling"
-is "$(grep -c ': bundle .*: [0-9]* messages, [0-9]* copies, raw [0-9]*, packed [0-9]*$' "$WORK/bundle.log")" \
-    "$NB" "one log line per bundle"
+is "$(ls "$SPOOL/q/farm/new" | wc -l | tr -d ' ')" 0 \
+    "queue empty after bundling"
+LINE=': bundle .*: [0-9]* messages, [0-9]* copies, raw [0-9]*, packed [0-9]*$'
+is "$(grep -c "$LINE" "$WORK/bundle.log")" "$NB" "one log line per bundle"
 
 BYTES=$(cat "$SPOOL"/outbox/farm/* | wc -c | tr -d ' ')
 # shellcheck disable=SC2086
@@ -99,7 +102,8 @@ out=$("$BT" handoff -n leaf -p postmaster@hub.test "$SPOOL" farm $HUBUUX \
 ok $? "handed off"
 is "$out" "queued $NB failed 0 waiting 0 bytes $BYTES called 0" \
     "$NB bundles, $BYTES octets given to uux"
-is "$(ls "$SPOOL/outbox/farm" | wc -l | tr -d ' ')" 0 "outbox empty after uux exit 0"
+is "$(ls "$SPOOL/outbox/farm" | wc -l | tr -d ' ')" 0 \
+    "outbox empty after uux exit 0"
 is "$(uu_hub_jobs)" "$NB" "the hub's UUCP spool holds $NB jobs"
 is "$(grep -c 'queued with uux for leaf!rgsmtp' "$WORK/handoff.log")" "$NB" \
     "one log line per hand-off"
@@ -200,8 +204,8 @@ out=$("$BT" handoff -t "$T0" -n nosuchnode "$SPOOL" farm $HUBUUX \
 is "$?:$out" "75:queued 0 failed 1 waiting 1 bytes 0 called 0" \
     "uux refusing an unknown node: the hand-off fails"
 is "$(ls "$SPOOL/outbox/farm")" "$B1" "the bundle is kept"
-grep -q "bundle $B1: uux failed (exit [0-9]*: .*nosuchnode.*), kept; attempt 1, next in 60s" \
-    "$WORK/fail.log"
+RE="bundle $B1: uux failed (exit [0-9]*: .*nosuchnode.*), kept;"
+grep -q "$RE attempt 1, next in 60s" "$WORK/fail.log"
 ok $? "logged with uux's message"
 sed 's/^/# /' "$WORK/fail.log"
 is "$("$BT" due -t "$((T0 + 30))" "$SPOOL" farm)" "backoff 30" \
@@ -293,10 +297,9 @@ while [ "$(ls "$SINK" | wc -l)" -lt 3 ] && [ $i -lt 300 ]; do
 done
 is "$(ls "$SINK" | wc -l | tr -d ' ')" 3 \
     "the hub's call delivered, uuxqt started by uucico"
-: >"$WORK/expect3"
 while read -r f; do
-	printf '%s <sender@example.org> <joe@farm.example>\n' "$f" >>"$WORK/expect3"
-done <"$WORK/few"
+	printf '%s <sender@example.org> <joe@farm.example>\n' "$f"
+done <"$WORK/few" >"$WORK/expect3"
 is "$(verify "$WORK/expect3" "$SINK" | head -1)" \
     "expected 3 delivered 3 missing 0 extra 0 duplicated 0 bad 0" \
     "those messages arrived intact"
@@ -323,6 +326,6 @@ if [ -f "$TOP/regress/postfix.sh" ] && command -v postfix >/dev/null; then
 	is "$(pf_log_count 'status=(bounced|deferred)|reject')" 0 \
 	    "no bounce, deferral or reject"
 else
-	echo "ok $((_tap_n + 1)) # SKIP regress/postfix.sh (branch hub) not here yet"
+	echo "ok $((_tap_n + 1)) # SKIP regress/postfix.sh (branch hub) missing"
 	_tap_n=$((_tap_n + 1))
 fi

@@ -21,9 +21,9 @@ i=1
 while [ $i -le 24 ]; do
 	f=$WORK/msgs/$i
 	{
-		printf 'From: sender%d@example.org\nTo: farm@farm.example\n' "$i"
-		printf 'Subject: crash test %d\nMessage-ID: <%d@crash.test>\n\n' \
-		    "$i" "$i"
+		printf 'From: sender%d@example.org\n' "$i"
+		printf 'To: farm@farm.example\nSubject: crash test %d\n' "$i"
+		printf 'Message-ID: <%d@crash.test>\n\n' "$i"
 		n=$((i * 4))
 		[ $i -eq 7 ] && n=600
 		j=0
@@ -52,7 +52,8 @@ state() {
 	{
 		"$BT" qlist "$1" farm | awk '{ print $5, $3 }'
 		for _b in "$1"/outbox/farm/*; do
-			[ -f "$_b" ] && "$BT" list "$_b" | awk '{ print $4, $2 }'
+			[ -f "$_b" ] &&
+			    "$BT" list "$_b" | awk '{ print $4, $2 }'
 		done
 	} | sort
 }
@@ -104,7 +105,10 @@ while [ $k -le "$STEPS" ]; do
 	BUNDLER_CRASH_AT=$k "$BT" bundle -F -m $MAX "$WORK/c" farm \
 	    >/dev/null 2>&1
 	rc=$?
-	[ $rc -eq 137 ] || { bad_kill=$((bad_kill + 1)); diag "step $k: exit $rc"; }
+	if [ $rc -ne 137 ]; then
+		bad_kill=$((bad_kill + 1))
+		diag "step $k: exit $rc"
+	fi
 	# Kill the recovery too, at each of its steps.
 	rm -rf "$WORK/r"
 	cp -a "$WORK/c" "$WORK/r"
@@ -160,7 +164,8 @@ while [ $k -le "$STEPS" ]; do
 	k=$((k + 1))
 done
 is "$bad_kill" 0 "killed at each of the $STEPS steps"
-is "$bad_state" 0 "after recovery: no copy lost, none twice ($STEPS kills, $nested kills during recovery)"
+d="$STEPS kills, $nested kills during recovery"
+is "$bad_state" 0 "after recovery: no copy lost, none twice ($d)"
 is "$bad_taken" 0 "bundles taken away before recovery: no copy lost, none twice"
 is "$bad_left" 0 "recovery leaves nothing in bundle-tmp"
 is "$bad_final" 0 "after the final run every copy is in exactly one bundle"

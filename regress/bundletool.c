@@ -173,7 +173,8 @@ message_id(const char *msg, size_t len, char *out, size_t outlen)
 			return;		/* end of the header */
 		for (j = i; j < len && msg[j] != '\n'; j++)
 			;
-		if (j - i > 11 && strncasecmp(msg + i, "Message-ID:", 11) == 0) {
+		if (j - i > 11 &&
+		    strncasecmp(msg + i, "Message-ID:", 11) == 0) {
 			i += 11;
 			while (i < j && (msg[i] == ' ' || msg[i] == '\t'))
 				i++;
@@ -442,7 +443,8 @@ read_copies(char **files, int n,
 				    err);
 			if ((body = malloc(m.size + 1)) == NULL)
 				log_fatal(EXIT_OSERR, "malloc");
-			got = m.size ? bundle_msg_pread(&m, body, m.size, 0) : 0;
+			got = m.size ?
+			    bundle_msg_pread(&m, body, m.size, 0) : 0;
 			if (got != (ssize_t)m.size)
 				log_fatalx(EXIT_DATAERR, "%s: short body",
 				    files[i]);

@@ -106,7 +106,8 @@ uu_rgsmtp() {
 		echo "#!/bin/sh"
 		printf 'exec'
 		for _a in "$@"; do
-			printf " '%s'" "$(printf '%s' "$_a" | sed "s/'/'\\\\''/g")"
+			_q=$(printf '%s' "$_a" | sed "s/'/'\\\\''/g")
+			printf " '%s'" "$_q"
 		done
 		printf '\n'
 	} >"$UU_LEAF_BIN/rgsmtp.tmp"

@@ -53,9 +53,11 @@ int	bundler_due(const char *spool, const char *customer, uint64_t max,
  * order; each recipient of an entry is one copy; a bundle takes the
  * next entry while its uncompressed octets plus the entry's copies
  * (message and envelope lines, once per recipient) stay within max
- * (0: unlimited); an entry larger than max travels alone.  Logs one line per bundle.  RS_TEMP: busy (another bundler
- * holds the lock) or an I/O error (err says which); what was published
- * before the error stays published and counted in st.
+ * (0: unlimited); an entry larger than max travels alone.  Logs one
+ * line per bundle.  RS_TEMP: busy (a bundler or a flush holds the
+ * queue lock), a manifest that could not be settled, or an I/O error
+ * (err says which); what was published before an error stays
+ * published and counted in st.
  */
 enum result bundler_run(const char *spool, const char *customer,
 	    const char *hostname, uint64_t max, long delay, int force,

@@ -38,7 +38,7 @@
 
 #define UUCP_BACKOFF_MIN	60	/* seconds after the first failure */
 #define UUCP_BACKOFF_MAX	3600
-#define UUCP_UUX_TIMEOUT	300	/* seconds uux may take for one bundle */
+#define UUCP_UUX_TIMEOUT	300	/* seconds for uux and one bundle */
 #define UUCP_MSG_MAX		512	/* octets of uux's output kept */
 #define UUCP_ARGV_MAX		64	/* uux prefix words accepted */
 
