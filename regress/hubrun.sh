@@ -63,7 +63,7 @@ hub_start() {
 	setsid bridged -d -c "$HUB_CONF" >>"$HUB_LOG" 2>&1 &
 	HUB_PID=$!
 	at_exit "hub_kill_pid $HUB_PID"
-	if ! wait_port "$HUB_PORT" 10; then
+	if ! wait_port "$HUB_PORT" "${HUB_WAIT:-10}"; then
 		diag "bridged did not listen on 127.0.0.1:$HUB_PORT"
 		tail -20 "$HUB_LOG" | sed 's/^/# /'
 		return 1
