@@ -20,7 +20,7 @@ echo "bench=intake $(machine)"
 hub_init
 hub_start >/dev/null || { echo "error=bridged-did-not-start"; exit 1; }
 t0=$(now)
-timeout 600 smtp-source -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \
+timeout 80 smtp-source -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \
     -t user@acme.example -f sender@example.org "127.0.0.1:$HUB_PORT" \
     >"$WORK/bridged.out" 2>&1
 rc=$?
@@ -42,7 +42,7 @@ pf_set "relay_domains = etrn.example" \
 pf_master "etrn-only unix - - n - - smtp"
 pf_start >/dev/null || { echo "error=postfix-did-not-start"; exit 1; }
 t0=$(now)
-timeout 600 smtp-source -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \
+timeout 80 smtp-source -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \
     -t user@etrn.example -f sender@example.org "127.0.0.1:$PF_PORT" \
     >"$WORK/postfix.out" 2>&1
 prc=$?

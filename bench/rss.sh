@@ -28,7 +28,7 @@ hub_start >/dev/null || { echo "error=bridged-did-not-start"; exit 1; }
 set -- $(rss_of "$HUB_PID")
 echo "empty_rss_master_kb=$1 empty_rss_children_kb=$2 empty_children=$3"
 t0=$(now)
-timeout 1800 smtp-source -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \
+timeout 300 smtp-source -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \
     -t user@acme.example -f sender@example.org "127.0.0.1:$HUB_PORT" \
     >"$WORK/fill.out" 2>&1
 rc=$?
