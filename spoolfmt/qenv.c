@@ -1,0 +1,680 @@
+/*
+ * qenv.c - the envelope of a queue entry: writing its text, reading it
+ * back with bounded lines, and replacing it in place (spoolfmt(5)).
+ *
+ * Invariants: a line, LF included, is at most QENV_LINE_MAX octets on
+ * both sides; no value ever holds CR or LF; a parsed entry has an id, a
+ * customer, an arrival, a size, a sender and at least one recipient,
+ * and its file is exactly envelope + size octets long.  Unknown fields
+ * are skipped so that older readers can read newer entries.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qint.h"
+
+#define LR_BUFSIZE	8192	/* > QENV_LINE_MAX */
+#define QENV_RCPTS_MAX	100000	/* recipients accepted in one entry */
+
+/* Bounded line reader over pread, from offset 0. */
+struct lreader {
+	int	fd;
+	off_t	pos;		/* file offset of buf[0] */
+	size_t	start;		/* next unread octet in buf */
+	size_t	end;		/* octets in buf */
+	int	eof;
+	char	buf[LR_BUFSIZE];
+};
+
+enum lr_status { LR_LINE, LR_EOF, LR_PARTIAL, LR_LONG, LR_ERROR };
+
+enum field {
+	F_ID = 1 << 0, F_CUSTOMER = 1 << 1, F_ARRIVAL = 1 << 2,
+	F_SIZE = 1 << 3, F_BODY = 1 << 4, F_PROTOCOL = 1 << 5,
+	F_CLIENT = 1 << 6, F_HELO = 1 << 7, F_SENDER = 1 << 8,
+	F_RCPT = 1 << 9, F_ATTEMPTS = 1 << 10, F_LAST = 1 << 11,
+	F_NEXT = 1 << 12
+};
+#define F_REQUIRED (F_ID | F_CUSTOMER | F_ARRIVAL | F_SIZE | F_SENDER | F_RCPT)
+
+static const struct {
+	const char *name;
+	enum field f;
+} fields[] = {
+	{ "id", F_ID }, { "customer", F_CUSTOMER }, { "arrival", F_ARRIVAL },
+	{ "size", F_SIZE }, { "body", F_BODY }, { "protocol", F_PROTOCOL },
+	{ "client", F_CLIENT }, { "helo", F_HELO }, { "sender", F_SENDER },
+	{ "rcpt", F_RCPT }, { "attempts", F_ATTEMPTS },
+	{ "last-attempt", F_LAST }, { "next-attempt", F_NEXT },
+};
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* --- writing --------------------------------------------------------- */
+
+void
+qbuf_free(struct qbuf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+/* qbuf_add - append formatted text; -1 when out of memory. */
+static int __attribute__((format(printf, 2, 3)))
+qbuf_add(struct qbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	size_t need, ncap;
+	char *np;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	need = b->len + (size_t)n + 1;
+	if (need > b->cap) {
+		ncap = b->cap ? b->cap : 1024;
+		while (ncap < need)
+			ncap *= 2;
+		if ((np = realloc(b->p, ncap)) == NULL)
+			return -1;
+		b->p = np;
+		b->cap = ncap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+/* put_line - "key value\n", refusing CR/LF and over-long lines. */
+static enum result
+put_line(struct qbuf *b, const char *key, const char *open,
+    const char *value, const char *close, char *err, size_t errlen)
+{
+	size_t start = b->len;
+
+	if (strpbrk(value, "\r\n") != NULL) {
+		seterr(err, errlen, "%s contains CR or LF", key);
+		return RS_PERM;
+	}
+	if (qbuf_add(b, "%s %s%s%s\n", key, open, value, close) == -1) {
+		seterr(err, errlen, "envelope: %s", strerror(ENOMEM));
+		return RS_TEMP;
+	}
+	if (b->len - start > QENV_LINE_MAX) {
+		seterr(err, errlen, "%s line longer than %d octets", key,
+		    QENV_LINE_MAX);
+		return RS_PERM;
+	}
+	return RS_OK;
+}
+
+static enum result
+put_text(struct qbuf *b, const char *key, const char *value, char *err,
+    size_t errlen)
+{
+	if (value == NULL)
+		return RS_OK;
+	return put_line(b, key, "", value, "", err, errlen);
+}
+
+static enum result
+put_number(struct qbuf *b, const char *key, long long v, char *err,
+    size_t errlen)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%lld", v);
+	return put_line(b, key, "", num, "", err, errlen);
+}
+
+static enum result
+format_check(const struct qenv *env, char *err, size_t errlen)
+{
+	int i;
+
+	if (!qid_is_valid(env->id)) {
+		seterr(err, errlen, "bad queue id");
+		return RS_PERM;
+	}
+	if (!name_is_safe(env->customer)) {
+		seterr(err, errlen, "bad customer name");
+		return RS_PERM;
+	}
+	if (env->sender == NULL) {
+		seterr(err, errlen, "no sender");
+		return RS_PERM;
+	}
+	if (env->nrcpts < 1 || env->rcpts == NULL) {
+		seterr(err, errlen, "no recipient");
+		return RS_PERM;
+	}
+	for (i = 0; i < env->nrcpts; i++)
+		if (env->rcpts[i] == NULL || env->rcpts[i][0] == '\0') {
+			seterr(err, errlen, "empty recipient");
+			return RS_PERM;
+		}
+	if (env->arrival < 0 || env->attempts < 0 || env->last_attempt < 0 ||
+	    env->next_attempt < 0) {
+		seterr(err, errlen, "negative time or count");
+		return RS_PERM;
+	}
+	return RS_OK;
+}
+
+enum result
+qenv_format(const struct qenv *env, uint64_t size, struct qbuf *out,
+    size_t *size_off, char *err, size_t errlen)
+{
+	enum result rs;
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	if ((rs = format_check(env, err, errlen)) != RS_OK)
+		return rs;
+	if (qbuf_add(out, "%s\nid %s\ncustomer %s\n", QENV_MAGIC, env->id,
+	    env->customer) == -1 ||
+	    qbuf_add(out, "arrival %lld\nsize ", (long long)env->arrival) == -1)
+		goto nomem;
+	*size_off = out->len;
+	if (qbuf_add(out, "%0*llu\nbody %s\n", QENV_SIZE_DIGITS,
+	    (unsigned long long)size, env->body_8bit ? "8bit" : "7bit") == -1)
+		goto nomem;
+	if ((rs = put_text(out, "protocol", env->protocol, err, errlen)) ||
+	    (rs = put_text(out, "client", env->client, err, errlen)) ||
+	    (rs = put_text(out, "helo", env->helo, err, errlen)) ||
+	    (rs = put_line(out, "sender", "<", env->sender, ">", err, errlen)))
+		goto fail;
+	for (i = 0; i < env->nrcpts; i++)
+		if ((rs = put_line(out, "rcpt", "<", env->rcpts[i], ">", err,
+		    errlen)) != RS_OK)
+			goto fail;
+	if ((rs = put_number(out, "attempts", env->attempts, err, errlen)) ||
+	    (env->last_attempt && (rs = put_number(out, "last-attempt",
+	    (long long)env->last_attempt, err, errlen))) ||
+	    (env->next_attempt && (rs = put_number(out, "next-attempt",
+	    (long long)env->next_attempt, err, errlen))))
+		goto fail;
+	if (qbuf_add(out, "\n") == -1)
+		goto nomem;
+	return RS_OK;
+nomem:
+	seterr(err, errlen, "envelope: %s", strerror(ENOMEM));
+	rs = RS_TEMP;
+fail:
+	qbuf_free(out);
+	return rs;
+}
+
+/* --- reading --------------------------------------------------------- */
+
+/* lr_line - the next line without its LF, NUL-terminated in place. */
+static enum lr_status
+lr_line(struct lreader *lr, char **line, size_t *len)
+{
+	char *nl;
+	ssize_t n;
+
+	for (;;) {
+		nl = memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
+		if (nl != NULL) {
+			*line = lr->buf + lr->start;
+			*len = (size_t)(nl - *line);
+			*nl = '\0';
+			lr->start += *len + 1;
+			return *len + 1 > QENV_LINE_MAX ? LR_LONG : LR_LINE;
+		}
+		if (lr->end - lr->start >= QENV_LINE_MAX)
+			return LR_LONG;
+		if (lr->eof)
+			return lr->start == lr->end ? LR_EOF : LR_PARTIAL;
+		memmove(lr->buf, lr->buf + lr->start, lr->end - lr->start);
+		lr->pos += (off_t)lr->start;
+		lr->end -= lr->start;
+		lr->start = 0;
+		do
+			n = pread(lr->fd, lr->buf + lr->end, sizeof(lr->buf) -
+			    lr->end, lr->pos + (off_t)lr->end);
+		while (n == -1 && errno == EINTR);
+		if (n == -1)
+			return LR_ERROR;
+		if (n == 0)
+			lr->eof = 1;
+		lr->end += (size_t)n;
+	}
+}
+
+/* parse_u64 - 1 to 20 decimal digits, nothing else, no overflow. */
+static int
+parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t n = 0;
+	const char *p;
+
+	if (*s == '\0' || strlen(s) > 20)
+		return -1;
+	for (p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		if (n > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	*out = n;
+	return 0;
+}
+
+static int
+parse_time(const char *s, time_t *out)
+{
+	uint64_t n;
+
+	if (parse_u64(s, &n) == -1 || n > (uint64_t)INT64_MAX)
+		return -1;
+	*out = (time_t)n;
+	return 0;
+}
+
+/* parse_addr - "<...>" into a fresh string without the brackets. */
+static int
+parse_addr(const char *s, char **out)
+{
+	size_t n = strlen(s);
+
+	if (n < 2 || s[0] != '<' || s[n - 1] != '>')
+		return -1;
+	if ((*out = strndup(s + 1, n - 2)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+add_rcpt(struct qenv *env, const char *v)
+{
+	char **nr, *a;
+
+	if (env->nrcpts >= QENV_RCPTS_MAX || parse_addr(v, &a) == -1)
+		return -1;
+	if (a[0] == '\0' || (nr = reallocarray(env->rcpts,
+	    (size_t)env->nrcpts + 1, sizeof(*nr))) == NULL) {
+		free(a);
+		return -1;
+	}
+	env->rcpts = nr;
+	env->rcpts[env->nrcpts++] = a;
+	return 0;
+}
+
+/* set_field - store one known field; -1 when its value is malformed. */
+static int
+set_field(struct qenv *env, enum field f, const char *v)
+{
+	uint64_t n;
+
+	switch (f) {
+	case F_ID:
+		return qid_is_valid(v) &&
+		    strlcpy_(env->id, v, sizeof(env->id)) < sizeof(env->id) ?
+		    0 : -1;
+	case F_CUSTOMER:
+		return name_is_safe(v) && strlcpy_(env->customer, v,
+		    sizeof(env->customer)) < sizeof(env->customer) ? 0 : -1;
+	case F_ARRIVAL:
+		return parse_time(v, &env->arrival);
+	case F_SIZE:
+		return parse_u64(v, &env->size);
+	case F_BODY:
+		if (strcmp(v, "8bit") != 0 && strcmp(v, "7bit") != 0)
+			return -1;
+		env->body_8bit = v[0] == '8';
+		return 0;
+	case F_PROTOCOL:
+		return (env->protocol = strdup(v)) == NULL ? -1 : 0;
+	case F_CLIENT:
+		return (env->client = strdup(v)) == NULL ? -1 : 0;
+	case F_HELO:
+		return (env->helo = strdup(v)) == NULL ? -1 : 0;
+	case F_SENDER:
+		return parse_addr(v, &env->sender);
+	case F_RCPT:
+		return add_rcpt(env, v);
+	case F_ATTEMPTS:
+		if (parse_u64(v, &n) == -1 || n > INT_MAX)
+			return -1;
+		env->attempts = (int)n;
+		return 0;
+	case F_LAST:
+		return parse_time(v, &env->last_attempt);
+	case F_NEXT:
+		return parse_time(v, &env->next_attempt);
+	}
+	return -1;
+}
+
+/* parse_line - one "key value" line of the envelope. */
+static enum result
+parse_line(struct qenv *env, unsigned *seen, char *line, size_t len,
+    int lineno, char *err, size_t errlen)
+{
+	const char *key = line, *v;
+	char *sp;
+	size_t i;
+
+	if ((sp = strchr(line, ' ')) == NULL)
+		return RS_OK;		/* not a field we know */
+	*sp = '\0';
+	v = sp + 1;
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (strcmp(key, fields[i].name) == 0)
+			break;
+	if (i == sizeof(fields) / sizeof(fields[0]))
+		return RS_OK;
+	if ((*seen & fields[i].f) && fields[i].f != F_RCPT) {
+		seterr(err, errlen, "line %d: duplicate field %s", lineno, key);
+		return RS_PERM;
+	}
+	if (strlen(v) != len - (size_t)(v - line) || strchr(v, '\r') != NULL ||
+	    set_field(env, fields[i].f, v) == -1) {
+		seterr(err, errlen, "line %d: bad %s field", lineno, key);
+		return RS_PERM;
+	}
+	*seen |= fields[i].f;
+	return RS_OK;
+}
+
+static const char *
+missing_field(unsigned seen)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if ((F_REQUIRED & fields[i].f) && !(seen & fields[i].f))
+			return fields[i].name;
+	return "?";
+}
+
+/* parse_envelope - read lines up to the blank line; *end after it. */
+static enum result
+parse_envelope(struct lreader *lr, struct qenv *env, off_t *end, char *err,
+    size_t errlen)
+{
+	enum lr_status st;
+	enum result rs;
+	unsigned seen = 0;
+	char *line;
+	size_t len;
+	int lineno = 0;
+
+	for (;;) {
+		st = lr_line(lr, &line, &len);
+		lineno++;
+		if (st == LR_ERROR) {
+			seterr(err, errlen, "read: %s", strerror(errno));
+			return RS_TEMP;
+		}
+		if (st == LR_LONG) {
+			if (lineno == 1)
+				seterr(err, errlen, "not a queue entry (no "
+				    "MBQ 1 line)");
+			else
+				seterr(err, errlen, "line %d longer than %d "
+				    "octets", lineno, QENV_LINE_MAX);
+			return RS_PERM;
+		}
+		if (st == LR_EOF || st == LR_PARTIAL) {
+			if (lineno == 1 && st == LR_EOF)
+				seterr(err, errlen, "truncated: empty file");
+			else
+				seterr(err, errlen, "truncated: envelope "
+				    "ends after %lld octets",
+				    (long long)(lr->pos + (off_t)lr->end));
+			return RS_PERM;
+		}
+		if (lineno == 1) {
+			if (strcmp(line, QENV_MAGIC) != 0) {
+				seterr(err, errlen, strncmp(line, "MBQ ", 4) ==
+				    0 ? "unsupported entry version" :
+				    "not a queue entry (no MBQ 1 line)");
+				return RS_PERM;
+			}
+			continue;
+		}
+		if (len == 0)
+			break;
+		if ((rs = parse_line(env, &seen, line, len, lineno, err,
+		    errlen)) != RS_OK)
+			return rs;
+	}
+	if ((seen & F_REQUIRED) != F_REQUIRED) {
+		seterr(err, errlen, "missing field %s", missing_field(seen));
+		return RS_PERM;
+	}
+	if (!(seen & F_BODY))
+		env->body_8bit = 1;	/* unknown: assume the worst */
+	*end = lr->pos + (off_t)lr->start;
+	return RS_OK;
+}
+
+enum result
+qenv_read_fd(int fd, off_t st_size, struct qenv *env, off_t *body_off,
+    char *err, size_t errlen)
+{
+	struct lreader *lr;
+	enum result rs;
+	off_t end = 0;
+	uint64_t have;
+
+	memset(env, 0, sizeof(*env));
+	if ((lr = calloc(1, sizeof(*lr))) == NULL) {
+		seterr(err, errlen, "%s", strerror(errno));
+		return RS_TEMP;
+	}
+	lr->fd = fd;
+	rs = parse_envelope(lr, env, &end, err, errlen);
+	free(lr);
+	if (rs == RS_OK && (uint64_t)st_size != (uint64_t)end + env->size) {
+		have = st_size > end ? (uint64_t)(st_size - end) : 0;
+		if (have < env->size)
+			seterr(err, errlen, "truncated: %llu of %llu message "
+			    "octets", (unsigned long long)have,
+			    (unsigned long long)env->size);
+		else
+			seterr(err, errlen, "%llu octets beyond the %llu "
+			    "message octets", (unsigned long long)(have -
+			    env->size), (unsigned long long)env->size);
+		rs = RS_PERM;
+	}
+	if (rs != RS_OK) {
+		qenv_free(env);
+		return rs;
+	}
+	if (body_off != NULL)
+		*body_off = end;
+	return RS_OK;
+}
+
+/* open_entry - open an entry read-only; RS_PERM for what never opens. */
+static enum result
+open_entry(const char *path, int *fd, struct stat *st, char *err,
+    size_t errlen)
+{
+	int saved;
+
+	if ((*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		saved = errno;
+		if (saved == ELOOP || saved == EMLINK)
+			seterr(err, errlen, "is a symbolic link");
+		else
+			seterr(err, errlen, "open: %s", strerror(saved));
+		errno = saved;
+		return saved == ENOENT || saved == ELOOP || saved == EMLINK ?
+		    RS_PERM : RS_TEMP;
+	}
+	if (fstat(*fd, st) == -1) {
+		seterr(err, errlen, "fstat: %s", strerror(errno));
+		close(*fd);
+		return RS_TEMP;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		seterr(err, errlen, "not a regular file");
+		close(*fd);
+		return RS_PERM;
+	}
+	return RS_OK;
+}
+
+enum result
+qenv_read(const char *path, struct qenv *env, off_t *body_off, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	enum result rs;
+	int fd, saved;
+
+	memset(env, 0, sizeof(*env));
+	if ((rs = open_entry(path, &fd, &st, err, errlen)) != RS_OK)
+		return rs;
+	rs = qenv_read_fd(fd, st.st_size, env, body_off, err, errlen);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rs;
+}
+
+void
+qenv_free(struct qenv *env)
+{
+	int i;
+
+	if (env == NULL)
+		return;
+	free(env->protocol);
+	free(env->client);
+	free(env->helo);
+	free(env->sender);
+	for (i = 0; i < env->nrcpts; i++)
+		free(env->rcpts[i]);
+	free(env->rcpts);
+	env->protocol = env->client = env->helo = env->sender = NULL;
+	env->rcpts = NULL;
+	env->nrcpts = 0;
+}
+
+/* check_place - RS_PERM when env names another id or customer. */
+static enum result
+check_place(const struct qenv *env, const char *customer, const char *id,
+    char *err, size_t errlen)
+{
+	if (strcmp(env->id, id) != 0) {
+		seterr(err, errlen, "envelope names id %s", env->id);
+		return RS_PERM;
+	}
+	if (strcmp(env->customer, customer) != 0) {
+		seterr(err, errlen, "envelope names customer %s",
+		    env->customer);
+		return RS_PERM;
+	}
+	return RS_OK;
+}
+
+enum result
+qenv_load(const char *spool, const char *customer, const char *id,
+    struct qenv *env, off_t *body_off, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	enum result rs;
+
+	memset(env, 0, sizeof(*env));
+	if (q_path(path, sizeof(path), spool, customer, "new", id) == -1) {
+		seterr(err, errlen, "bad customer, id or path");
+		return RS_PERM;
+	}
+	if ((rs = qenv_read(path, env, body_off, err, errlen)) != RS_OK)
+		return rs;
+	if ((rs = check_place(env, customer, id, err, errlen)) != RS_OK)
+		qenv_free(env);
+	return rs;
+}
+
+/* --- rewriting ------------------------------------------------------- */
+
+/* rewrite_copy - a new entry for env with the message octets of fd. */
+static enum result
+rewrite_copy(const char *spool, const struct qenv *env, int fd,
+    const struct stat *st, char *err, size_t errlen)
+{
+	struct qwriter *w;
+	struct qenv old;
+	enum result rs;
+	off_t body_off;
+	char *buf;
+	int out;
+
+	if ((rs = qenv_read_fd(fd, st->st_size, &old, &body_off, err,
+	    errlen)) != RS_OK)
+		return rs;
+	rs = check_place(&old, env->customer, env->id, err, errlen);
+	qenv_free(&old);
+	if (rs != RS_OK)
+		return rs;
+	if ((rs = qw_open(spool, env, &w, err, errlen)) != RS_OK)
+		return rs;
+	if ((out = qw_flush_fd(w, err, errlen)) == -1) {
+		qw_abort(w);
+		return RS_TEMP;
+	}
+	if ((buf = malloc(65536)) == NULL ||
+	    q_copy(fd, body_off, old.size, out, buf, 65536) == -1) {
+		seterr(err, errlen, "copy message: %s", strerror(errno));
+		free(buf);
+		qw_abort(w);
+		return RS_TEMP;
+	}
+	free(buf);
+	qw_add_size(w, old.size);
+	return qw_commit_if(w, st->st_dev, st->st_ino, err, errlen);
+}
+
+enum result
+qenv_rewrite(const char *spool, const struct qenv *env, char *err,
+    size_t errlen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	enum result rs;
+	int fd;
+
+	if (q_path(path, sizeof(path), spool, env->customer, "new",
+	    env->id) == -1) {
+		seterr(err, errlen, "bad customer, id or path");
+		return RS_PERM;
+	}
+	if ((rs = open_entry(path, &fd, &st, err, errlen)) != RS_OK)
+		return rs;
+	rs = rewrite_copy(spool, env, fd, &st, err, errlen);
+	close(fd);
+	return rs;
+}

@@ -1,0 +1,429 @@
+/*
+ * queue.c - writing queue entries (spoolfmt(5)): open a tmp file with
+ * the envelope, buffer the message into it, commit by renaming it into
+ * new/.
+ *
+ * Invariants: a file in new/ is complete, its size field is patched,
+ * its data and the directory entry are on disk, and its mtime is the
+ * arrival time.  A writer that fails anywhere removes its tmp file and
+ * answers RS_TEMP; nothing half-written ever reaches new/.  Files are
+ * created 0600 with O_EXCL and O_NOFOLLOW and never leak into children.
+ */
+#if defined(__FreeBSD__)
+#include <sys/param.h>
+#endif
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qint.h"
+
+#if defined(__FreeBSD__) && __FreeBSD_version >= 1300037
+#define HAVE_COPY_FILE_RANGE 1
+#elif defined(__linux__) && defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 27))
+#define HAVE_COPY_FILE_RANGE 1
+#endif
+
+#define QW_BUFSIZE	65536
+
+struct qwriter {
+	int	fd;
+	int	failed;		/* errno of the first failed write, or 0 */
+	uint64_t size;		/* message octets so far */
+	off_t	size_off;	/* offset of the size digits */
+	off_t	flushed;	/* octets handed to fd */
+	time_t	arrival;
+	size_t	len;		/* octets waiting in buf */
+	char	rel[QID_LEN + 80];	/* "q/<customer>/tmp/<id>" */
+	char	tmp[PATH_MAX];
+	char	new[PATH_MAX];
+	char	newdir[PATH_MAX];
+	char	buf[QW_BUFSIZE];
+};
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* flush - hand the buffer to the file; errors stick in w->failed. */
+static int
+flush(struct qwriter *w)
+{
+	if (w->failed)
+		return -1;
+	if (w->len > 0 && io_write_all(w->fd, w->buf, w->len) == -1) {
+		w->failed = errno;
+		return -1;
+	}
+	w->flushed += (off_t)w->len;
+	w->len = 0;
+	return 0;
+}
+
+/* put - buffered write; blocks of a buffer or more go straight out. */
+static int
+put(struct qwriter *w, const char *p, size_t n)
+{
+	size_t c;
+
+	while (n > 0) {
+		if (w->failed)
+			return -1;
+		if (w->len == 0 && n >= QW_BUFSIZE) {
+			if (io_write_all(w->fd, p, n) == -1) {
+				w->failed = errno;
+				return -1;
+			}
+			w->flushed += (off_t)n;
+			return 0;
+		}
+		c = QW_BUFSIZE - w->len < n ? QW_BUFSIZE - w->len : n;
+		memcpy(w->buf + w->len, p, c);
+		w->len += c;
+		p += c;
+		n -= c;
+		if (w->len == QW_BUFSIZE && flush(w) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* open_tmp - create tmp/<id>, preparing the queue once if it is missing. */
+static int
+open_tmp(struct qwriter *w, const char *spool, const char *customer)
+{
+	int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+
+	w->fd = open(w->tmp, flags, 0600);
+	if (w->fd == -1 && errno == ENOENT &&
+	    spool_prepare(spool, customer) == RS_OK)
+		w->fd = open(w->tmp, flags, 0600);
+	return w->fd;
+}
+
+static enum result
+writer_new(const char *spool, const struct qenv *env, struct qwriter **wp,
+    char *err, size_t errlen)
+{
+	struct qwriter *w;
+
+	if ((w = malloc(sizeof(*w))) == NULL) {
+		seterr(err, errlen, "%s", strerror(errno));
+		return RS_TEMP;
+	}
+	memset(w, 0, offsetof(struct qwriter, buf));	/* not the buffer */
+	w->fd = -1;
+	w->arrival = env->arrival;
+	snprintf(w->rel, sizeof(w->rel), "q/%s/tmp/%s", env->customer,
+	    env->id);
+	if (q_path(w->tmp, sizeof(w->tmp), spool, env->customer, "tmp",
+	    env->id) == -1 ||
+	    q_path(w->new, sizeof(w->new), spool, env->customer, "new",
+	    env->id) == -1 ||
+	    q_path(w->newdir, sizeof(w->newdir), spool, env->customer, "new",
+	    NULL) == -1) {
+		seterr(err, errlen, "%s: path too long", w->rel);
+		free(w);
+		return RS_TEMP;
+	}
+	*wp = w;
+	return RS_OK;
+}
+
+enum result
+qw_open(const char *spool, const struct qenv *env, struct qwriter **wp,
+    char *err, size_t errlen)
+{
+	struct qwriter *w;
+	struct qbuf text;
+	enum result rs;
+	size_t size_off;
+
+	*wp = NULL;
+	if ((rs = qenv_format(env, 0, &text, &size_off, err, errlen)) !=
+	    RS_OK)
+		return rs;
+	if ((rs = writer_new(spool, env, &w, err, errlen)) != RS_OK) {
+		qbuf_free(&text);
+		return rs;
+	}
+	w->size_off = (off_t)size_off;
+	if (open_tmp(w, spool, env->customer) == -1) {
+		seterr(err, errlen, "%s: create: %s%s", w->rel,
+		    strerror(errno), errno == EEXIST ?
+		    " (being written or rewritten)" : "");
+		qbuf_free(&text);
+		free(w);
+		return RS_TEMP;
+	}
+	if (put(w, text.p, text.len) == -1) {
+		seterr(err, errlen, "%s: write: %s", w->rel,
+		    strerror(w->failed));
+		qbuf_free(&text);
+		qw_abort(w);
+		return RS_TEMP;
+	}
+	qbuf_free(&text);
+	*wp = w;
+	return RS_OK;
+}
+
+enum result
+qw_write(struct qwriter *w, const void *buf, size_t len)
+{
+	if (w == NULL || put(w, buf, len) == -1)
+		return RS_TEMP;
+	w->size += len;
+	return RS_OK;
+}
+
+uint64_t
+qw_size(const struct qwriter *w)
+{
+	return w->size;
+}
+
+int
+qw_flush_fd(struct qwriter *w, char *err, size_t errlen)
+{
+	if (flush(w) == -1) {
+		seterr(err, errlen, "%s: write: %s", w->rel,
+		    strerror(w->failed));
+		return -1;
+	}
+	return w->fd;
+}
+
+void
+qw_add_size(struct qwriter *w, uint64_t n)
+{
+	w->size += n;
+	w->flushed += (off_t)n;
+}
+
+int
+q_copy(int in, off_t off, uint64_t len, int out, char *buf, size_t buflen)
+{
+	ssize_t n;
+	size_t c;
+
+#ifdef HAVE_COPY_FILE_RANGE
+	while (len > 0) {
+		c = len > (1U << 30) ? (1U << 30) : (size_t)len;
+		n = copy_file_range(in, &off, out, NULL, c, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == ENOSYS || errno == EXDEV ||
+		    errno == EINVAL || errno == EOPNOTSUPP ||
+		    errno == ENOTSUP || errno == EBADF || errno == EPERM))
+			break;		/* not here: copy by hand */
+		if (n == -1)
+			return -1;
+		if (n == 0) {
+			errno = EIO;	/* the source is shorter */
+			return -1;
+		}
+		len -= (uint64_t)n;
+	}
+#endif
+	while (len > 0) {
+		c = len > buflen ? buflen : (size_t)len;
+		n = pread(in, buf, c, off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		if (io_write_all(out, buf, (size_t)n) == -1)
+			return -1;
+		off += n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+enum result
+qw_clone(struct qwriter *src, const char *spool, const struct qenv *env,
+    struct qwriter **dst, char *err, size_t errlen)
+{
+	struct qwriter *w;
+	enum result rs;
+	off_t body_off;
+
+	*dst = NULL;
+	if (qw_flush_fd(src, err, errlen) == -1)
+		return RS_TEMP;
+	if ((rs = qw_open(spool, env, &w, err, errlen)) != RS_OK)
+		return rs;
+	if (qw_flush_fd(w, err, errlen) == -1) {
+		qw_abort(w);
+		return RS_TEMP;
+	}
+	body_off = src->flushed - (off_t)src->size;
+	if (q_copy(src->fd, body_off, src->size, w->fd, w->buf,
+	    sizeof(w->buf)) == -1) {
+		seterr(err, errlen, "%s: copy from %s: %s", w->rel, src->rel,
+		    strerror(errno));
+		qw_abort(w);
+		return RS_TEMP;
+	}
+	qw_add_size(w, src->size);
+	*dst = w;
+	return RS_OK;
+}
+
+/* patch_size - write the real size over the 20 zeros of the envelope. */
+static int
+patch_size(struct qwriter *w)
+{
+	char digits[QENV_SIZE_DIGITS + 1];
+	ssize_t n;
+
+	snprintf(digits, sizeof(digits), "%0*llu", QENV_SIZE_DIGITS,
+	    (unsigned long long)w->size);
+	if (w->size_off >= w->flushed) {
+		memcpy(w->buf + (w->size_off - w->flushed), digits,
+		    QENV_SIZE_DIGITS);
+		return 0;
+	}
+	if (flush(w) == -1)
+		return -1;
+	n = pwrite(w->fd, digits, QENV_SIZE_DIGITS, w->size_off);
+	if (n != QENV_SIZE_DIGITS) {
+		w->failed = n == -1 ? errno : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* make_durable - size, buffer, mtime = arrival, fsync, close. */
+static int
+make_durable(struct qwriter *w, const char **what)
+{
+	struct timespec ts[2];
+	int fd;
+
+	*what = "write";
+	if (patch_size(w) == -1 || flush(w) == -1) {
+		errno = w->failed;
+		return -1;
+	}
+	*what = "set mtime";
+	ts[0].tv_sec = ts[1].tv_sec = w->arrival;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	if (futimens(w->fd, ts) == -1)
+		return -1;
+	*what = "fsync";
+	if (fsync(w->fd) == -1)
+		return -1;
+	*what = "close";
+	fd = w->fd;
+	w->fd = -1;
+	return close(fd);
+}
+
+/* still_there - new/<id> is still the file (dev, ino) being replaced. */
+static enum result
+still_there(struct qwriter *w, dev_t dev, ino_t ino, char *err,
+    size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(w->new, &st) == -1) {
+		seterr(err, errlen, "%s: gone while being rewritten: %s",
+		    w->rel, strerror(errno));
+		return errno == ENOENT ? RS_PERM : RS_TEMP;
+	}
+	if (st.st_dev != dev || st.st_ino != ino) {
+		seterr(err, errlen, "%s: replaced while being rewritten",
+		    w->rel);
+		return RS_TEMP;
+	}
+	return RS_OK;
+}
+
+static enum result
+commit(struct qwriter *w, int check, dev_t dev, ino_t ino, char *err,
+    size_t errlen)
+{
+	const char *what;
+	enum result rs = RS_TEMP;
+
+	if (make_durable(w, &what) == -1) {
+		seterr(err, errlen, "%s: %s: %s", w->rel, what,
+		    strerror(errno));
+		goto fail;
+	}
+	if (check && (rs = still_there(w, dev, ino, err, errlen)) != RS_OK)
+		goto fail;
+	if (rename(w->tmp, w->new) == -1) {
+		seterr(err, errlen, "%s: rename into new/: %s", w->rel,
+		    strerror(errno));
+		rs = RS_TEMP;
+		goto fail;
+	}
+	if (io_fsync_dir(w->newdir) == -1) {
+		/* Not durable, so not ours: take it back (unless replacing). */
+		seterr(err, errlen, "%s: fsync new/: %s", w->rel,
+		    strerror(errno));
+		if (!check)
+			unlink(w->new);
+		free(w);
+		return RS_TEMP;
+	}
+	free(w);
+	return RS_OK;
+fail:
+	qw_abort(w);
+	return rs;
+}
+
+enum result
+qw_commit(struct qwriter *w, char *err, size_t errlen)
+{
+	if (w == NULL) {
+		seterr(err, errlen, "no writer");
+		return RS_TEMP;
+	}
+	return commit(w, 0, 0, 0, err, errlen);
+}
+
+enum result
+qw_commit_if(struct qwriter *w, dev_t dev, ino_t ino, char *err,
+    size_t errlen)
+{
+	return commit(w, 1, dev, ino, err, errlen);
+}
+
+void
+qw_abort(struct qwriter *w)
+{
+	int saved = errno;
+
+	if (w == NULL)
+		return;
+	if (w->fd != -1)
+		close(w->fd);
+	unlink(w->tmp);
+	free(w);
+	errno = saved;
+}
