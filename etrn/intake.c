@@ -4,14 +4,15 @@
  * routing and the recipient list and quota at RCPT, then the message
  * with a Received: header prepended and inbound X-Envelope-To: fields
  * dropped, one queue entry per customer (the same queue id in each),
- * and the commit of every entry before any 250.
+ * and the commit of every entry before any 250.  The queue writer
+ * buffers, so lines go to it one by one.
  *
  * Invariants: a recipient is accepted only into the queue of the
  * customer its domain routes to; nothing of a refused message stays in
  * a queue; in "all" mode a failed commit removes the entries already
  * committed, so a client never sees 250 for part of a message.  The
- * buffers live as long as the intake, so a session allocates nothing
- * per message once warm.
+ * recipient arrays live as long as the intake, so a session allocates
+ * only the queue writers per message once warm.
  */
 #include <sys/statvfs.h>
 
@@ -28,8 +29,6 @@
 #include "routes.h"
 #include "util.h"
 #include "smtpd.h"
-
-#define INTAKE_BUF	(64 * 1024)
 
 struct intake_rcpt {
 	char	addr[ADDR_PATH_MAX];	/* local@domain */
@@ -69,8 +68,6 @@ struct intake {
 	int	in_header, dropping;
 	uint64_t size;			/* client octets, not dot-stuffed */
 	enum intake_problem problem;
-	size_t	blen;
-	char	buf[INTAKE_BUF];
 };
 
 static void
@@ -139,7 +136,6 @@ intake_reset(struct intake *in)
 	in->nrcpt = 0;
 	in->active = 0;
 	in->problem = IP_NONE;
-	in->blen = 0;
 	in->qid[0] = '\0';
 }
 
@@ -403,7 +399,8 @@ enum result
 intake_data(struct intake *in, struct intake_reply *r)
 {
 	struct qenv env;
-	char err[256];
+	char err[256], hdr[1200];
+	size_t n;
 
 	if (!in->active || in->nrcpt == 0 || in->ncust == 0) {
 		reply_set(r, 503, "5.5.1", "Error: no valid recipients");
@@ -425,7 +422,9 @@ intake_data(struct intake *in, struct intake_reply *r)
 	in->dropping = 0;
 	in->size = 0;
 	in->problem = IP_NONE;
-	in->blen = received(in, in->buf, sizeof(in->buf));
+	n = received(in, hdr, sizeof(hdr));
+	if (qw_write(in->cust[0].w, hdr, n) != RS_OK)
+		intake_problem(in, IP_IO);
 	reply_set(r, 354, "", "End data with <CR><LF>.<CR><LF>");
 	return RS_OK;
 }
@@ -441,17 +440,6 @@ int
 intake_refused(const struct intake *in)
 {
 	return in->problem != IP_NONE;
-}
-
-/* buf_flush - hand the buffered octets to the first queue writer. */
-static void
-buf_flush(struct intake *in)
-{
-	if (in->blen == 0 || in->problem != IP_NONE)
-		return;
-	if (qw_write(in->cust[0].w, in->buf, in->blen) != RS_OK)
-		intake_problem(in, IP_IO);
-	in->blen = 0;
 }
 
 /* is_field - length of the field name if p starts a header field. */
@@ -505,18 +493,8 @@ intake_line(struct intake *in, const char *p, size_t len)
 		intake_problem(in, IP_SIZE);
 		return;
 	}
-	if (!keep_line(in, p, len))
-		return;
-	if (in->blen + len > sizeof(in->buf))
-		buf_flush(in);
-	if (len > sizeof(in->buf)) {
-		if (in->problem == IP_NONE &&
-		    qw_write(in->cust[0].w, p, len) != RS_OK)
-			intake_problem(in, IP_IO);
-		return;
-	}
-	memcpy(in->buf + in->blen, p, len);
-	in->blen += len;
+	if (keep_line(in, p, len) && qw_write(in->cust[0].w, p, len) != RS_OK)
+		intake_problem(in, IP_IO);
 }
 
 /* problem_reply - the reply that refuses the message for in->problem. */
@@ -663,9 +641,8 @@ log_accepted(const struct intake *in)
 		n += in->cust[g].nrcpts;
 	}
 	log_info("%s: from=<%s>, size=%llu, nrcpt=%d, client=%s[%s], "
-	    "proto=%s, customers=%s", in->qid, in->sender,
-	    (unsigned long long)in->size, n, in->name, in->addr,
-	    in->protocol, names);
+	    "customers=%s", in->qid, in->sender, (unsigned long long)in->size,
+	    n, in->name, in->addr, names);
 }
 
 /*
@@ -694,7 +671,6 @@ finish(struct intake *in, int all, struct intake_reply *r)
 	else
 		reply_set(r, 250, "2.0.0", "Ok: queued as %s", in->qid);
 	in->active = 0;
-	in->blen = 0;
 	return reply_class(r);
 }
 
@@ -717,7 +693,6 @@ intake_end(struct intake *in, int all, struct intake_reply *r)
 	struct intake_reply fail;
 	int g;
 
-	buf_flush(in);
 	if (in->problem != IP_NONE) {
 		problem_reply(in, &fail);
 		fail_all(in, &fail);

@@ -330,8 +330,10 @@ cmd_mail(struct smtpd *s, char *arg)
 		reply(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return;
 	}
+	/* Routing and literals matter for recipients only; a source
+	 * route in a sender is ignored (RFC 5321 4.1.1.2). */
 	st = addr_parse_path(p, strlen(p), 1, &a, &end, &why);
-	if (st != ADDR_OK && st != ADDR_LITERAL) {
+	if (st != ADDR_OK && st != ADDR_LITERAL && st != ADDR_ROUTING) {
 		reply(s, 501, "5.1.7", "<%s>: Bad sender address syntax%s%s%s",
 		    shown(p, strcspn(p, " "), buf, sizeof(buf)),
 		    why ? " (" : "", why ? why : "", why ? ")" : "");
