@@ -345,7 +345,7 @@ env_build(struct intake *in, int g, struct qenv *env)
 	env->body_8bit = in->body_8bit;
 	env->protocol = in->protocol;
 	env->client = in->client;
-	env->helo = in->helo;
+	env->helo = in->helo[0] != '\0' ? in->helo : NULL;
 	env->sender = in->sender;
 	env->rcpts = ic->rcpts;
 	env->nrcpts = ic->nrcpts;

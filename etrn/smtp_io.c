@@ -128,7 +128,14 @@ sio_getline(struct sio *io, size_t max, const char **p, size_t *len)
 			memmove(io->ibuf, start, io->ilen);
 			io->ioff = 0;
 		}
-		if ((st = sio_fill(io)) != SIO_LINE)
+		if ((st = sio_fill(io)) == SIO_EOF && io->ilen > 0) {
+			*p = io->ibuf + io->ioff;
+			*len = io->ilen;
+			io->ioff += io->ilen;
+			io->ilen = 0;
+			return SIO_LAST;
+		}
+		if (st != SIO_LINE)
 			return st;
 	}
 }

@@ -491,6 +491,8 @@ data_read(struct smtpd *s)
 			bol = 0;
 			continue;
 		}
+		if (st == SIO_LAST)
+			return SIO_EOF;
 		if (st != SIO_LINE)
 			return st;
 		if (!bol) {
@@ -602,6 +604,8 @@ command(struct smtpd *s)
 
 	while ((st = sio_getline(s->io, CMD_MAX, &p, &len)) == SIO_PART)
 		too_long = 1;
+	if (st == SIO_LAST)
+		return SIO_EOF;
 	if (st != SIO_LINE)
 		return st;
 	if (too_long) {

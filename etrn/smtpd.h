@@ -32,6 +32,7 @@
 enum sio_status {
 	SIO_LINE = 1,		/* a line ending in LF (CR not required) */
 	SIO_PART = 2,		/* max octets of a longer line, no LF yet */
+	SIO_LAST = 3,		/* what was left at EOF, with no LF */
 	SIO_EOF = 0,		/* peer closed (a partial line is dropped) */
 	SIO_TIMEOUT = -1,	/* nothing for the timeout */
 	SIO_ERROR = -2,		/* read or write failed */
