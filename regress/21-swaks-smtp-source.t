@@ -74,13 +74,13 @@ for e in good:
         print('# %s' % ex)
         continue
     # smtp-source: a few header fields, a blank line, then -l octets of
-    # text in lines of 80 (line ends not counted)
+    # text in lines of 78 plus CRLF, and a final CRLF
     hdr, sep, text = body.partition(b'\r\n\r\n')
     m = re.search(rb'(?im)^message-id: *(<[^>]*>)', hdr)
     if m:
         mids.add(m.group(1))
     if (e.rcpts != ['user@acme.example'] or e.sender != 'sender@example.org'
-            or not sep or len(text.replace(b'\r\n', b'')) != 4096 or not m):
+            or not sep or len(text) != 4096 + 2 or not m):
         wrong += 1
         print('# wrong: %s rcpts=%s text=%d' % (e.path, e.rcpts, len(text)))
 print('ids=%d mids=%d wrong=%d' % (len(ids), len(mids), wrong))

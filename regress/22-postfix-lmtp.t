@@ -112,8 +112,8 @@ ok $? "unknown user bounced by Postfix with bridged's 550 5.1.1"
 pf_log_count 'to=<nosuch2@acme.example>.*status=bounced .*550[ -]5\.1\.1' |
     grep -qx 1
 ok $? "unknown user in a mixed message bounced with 550 5.1.1"
-pf_log_count 'to=<x@blocked.example>.*status=bounced .*550[ -]5\.7\.1 no mail here' |
+pf_log_count 'to=<x@blocked.example>.*status=bounced .*550[ -]5\.7\.1 .*no mail here' |
     grep -qx 1
 ok $? "error route bounced by Postfix with 550 5.7.1 and its text"
 is "$(pf_log_count 'status=deferred')" 0 "nothing deferred"
-grep -E 'status=(bounced|deferred)' "$PF_LOG" | sed 's/^/# /'
+grep -E "status=(bounced|deferred)" "$PF_LOG" | head -5 | cut -c1-400 | sed "s/^/# /"

@@ -25,10 +25,11 @@ for i in 01 02 03 04 05 06 07 08 09 10; do echo "u$i"; done >"$WORK/hub/acme.use
 chmod 644 "$WORK/hub/acme.users"
 HUB_ACME_OPTS="recipients = \"$WORK/hub/acme.users\""
 hub_init "user = \"$U\""
+ENQ=$(command -v bridge-enqueue)
 chown -R "$U" "$HUB_SPOOL"
 # the test user must reach the program, the config and the spool
 setpriv --reuid="$U" --regid="$(id -g "$U")" --clear-groups sh -c \
-    "test -x '$TOP/bridge/bridge-enqueue' && test -r '$HUB_CONF' &&
+    "test -x '$ENQ' && test -r '$HUB_CONF' &&
      test -r '$HUB_ROUTES' && test -w '$HUB_SPOOL'"
 ok $? "$U can run bridge-enqueue, read the config and write the spool"
 hub_start
@@ -38,7 +39,7 @@ pf_init
 pf_set "relay_domains = acme.example, ship.example, blocked.example" \
     "transport_maps = inline:{ acme.example=bridge:, ship.example=bridge:, blocked.example=bridge: }"
 pf_master "bridge unix - n n - - pipe" \
-    "  flags=R user=$U argv=$TOP/bridge/bridge-enqueue -c $HUB_CONF -f \${sender} -- \${recipient}"
+    "  flags=R user=$U argv=$ENQ -c $HUB_CONF -f \${sender} -- \${recipient}"
 pf_start
 ok $? "postfix started with a pipe transport to bridge-enqueue"
 
@@ -122,4 +123,4 @@ ok $? "unknown user bounced by Postfix"
 pf_log_count 'to=<x@blocked.example>.*status=bounced' | grep -qx 1
 ok $? "error route bounced by Postfix"
 is "$(pf_log_count 'status=deferred')" 0 "nothing deferred"
-grep -E 'status=(bounced|deferred)' "$PF_LOG" | sed 's/^/# /'
+grep -E "status=(bounced|deferred)" "$PF_LOG" | head -5 | cut -c1-400 | sed "s/^/# /"

@@ -77,13 +77,13 @@ hub_start() {
 
 # hub_kill_pid PID: SIGTERM, up to 5 s, then SIGKILL to its group.
 hub_kill_pid() {
-	kill "$1" 2>/dev/null || { kill -9 -- "-$1" 2>/dev/null; return 0; }
+	kill "$1" 2>/dev/null || { kill -9 "-$1" 2>/dev/null; return 0; }
 	_i=0
 	while [ $_i -lt 100 ] && kill -0 "$1" 2>/dev/null; do
 		sleep 0.05
 		_i=$((_i + 1))
 	done
-	kill -9 -- "-$1" 2>/dev/null
+	kill -9 "-$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	return 0
 }
@@ -96,14 +96,18 @@ hub_stop() {
 
 # hub_kill9: SIGKILL to bridged and its children at once (its group).
 hub_kill9() {
-	kill -9 -- "-$HUB_PID" 2>/dev/null
+	kill -9 "-$HUB_PID" 2>/dev/null
 	wait "$HUB_PID" 2>/dev/null
 	HUB_PID=
 }
 
-# hub_verify CUSTOMER...: every entry parses; key=value counts on stdout.
+# hub_verify CUSTOMER...: parse every entry; one line of key=value
+# counts on stdout, the reasons for bad entries as TAP comments on
+# stderr.
 hub_verify() {
-	$QCHECK verify "$HUB_SPOOL" "$@"
+	_v=$($QCHECK verify "$HUB_SPOOL" "$@")
+	printf '%s\n' "$_v" | grep '^#' | head -20 >&2
+	printf '%s\n' "$_v" | tail -1
 }
 
 # kv KEY TEXT: the value of KEY=value in TEXT.

@@ -6,8 +6,9 @@
 # never skipped silently.
 #
 # As a module:  parse(path) -> Entry;  entries(spool, customer[, sub])
-# As a program: qcheck.py verify SPOOL CUSTOMER...   (key=value summary,
-#               one "# bad: path: why" line per bad entry, exit 1 if any)
+# As a program: qcheck.py verify SPOOL CUSTOMER...   (one "# bad: path:
+#               why" line per bad entry, then one line of key=value
+#               counts; exit 1 if any entry is bad)
 #               qcheck.py dump PATH   (the envelope, then the message)
 
 import os
@@ -130,16 +131,17 @@ def entries(spool, customer, sub='new'):
 
 def main(argv):
     if len(argv) >= 3 and argv[0] == 'verify':
-        spool, nbad = argv[1], 0
+        spool, nbad, kv = argv[1], 0, []
         for cu in argv[2:]:
             good, bad = entries(spool, cu)
-            print('%s.new=%d %s.good=%d %s.bad=%d %s.tmp=%d %s.corrupt=%d' % (
-                cu, len(good) + len(bad), cu, len(good), cu, len(bad),
-                cu, len(names(spool, cu, 'tmp')),
-                cu, len(names(spool, cu, 'corrupt'))))
+            kv += ['%s.new=%d' % (cu, len(good) + len(bad)),
+                   '%s.good=%d' % (cu, len(good)), '%s.bad=%d' % (cu, len(bad)),
+                   '%s.tmp=%d' % (cu, len(names(spool, cu, 'tmp'))),
+                   '%s.corrupt=%d' % (cu, len(names(spool, cu, 'corrupt')))]
             for b in bad:
                 print('# bad: %s' % b)
             nbad += len(bad)
+        print(' '.join(kv))
         return 1 if nbad else 0
     if len(argv) == 2 and argv[0] == 'dump':
         e = parse(argv[1])

@@ -8,6 +8,7 @@
 #
 # Usage: smtpsend.py -s HOST:PORT -f SENDER -j JOBS -o LOG
 #                    [-c CONNECTIONS] [-m PER-CONNECTION] [-t SECONDS]
+#                    [-k COUNT:PGID]
 # JOBS: one message per line, tab-separated: ID, SOURCE, RCPT[,RCPT...]
 #   SOURCE is a file (LF or CRLF line ends) or "gen:SIZE": a generated
 #   message with Message-ID <ID@smtpsend.test>, Subject ID, and about
@@ -15,10 +16,15 @@
 # LOG: one line per message: ID, then 250 (accepted), the reply code of
 #   a refusal, "lost" (the connection broke before the final reply) or
 #   "unsent" (no connection could be made), then detail.
+# -k: send SIGKILL to process group PGID right after the COUNT-th 250
+#   is logged, while the other connections are in the middle of their
+#   transactions (a crash test).
 # Summary on stdout: sent=N accepted=A refused=R lost=L unsent=U.
 
 import getopt
+import os
 import queue
+import signal
 import smtplib
 import socket
 import sys
@@ -48,13 +54,15 @@ def load(source, mid):
 
 
 class Sender:
-    def __init__(self, host, port, sender, jobs, log, per_conn, timeout):
+    def __init__(self, host, port, sender, jobs, log, per_conn, timeout,
+                 kill_after=0, kill_pgid=0):
         self.host, self.port = host, port
         self.sender = sender
         self.jobs = jobs
         self.logf = log
         self.per_conn = per_conn
         self.timeout = timeout
+        self.kill_after, self.kill_pgid = kill_after, kill_pgid
         self.lock = threading.Lock()
         self.counts = {'sent': 0, 'accepted': 0, 'refused': 0, 'lost': 0,
                        'unsent': 0}
@@ -66,6 +74,8 @@ class Sender:
             self.logf.flush()
             if status == '250':
                 self.counts['accepted'] += 1
+                if self.counts['accepted'] == self.kill_after:
+                    os.killpg(self.kill_pgid, signal.SIGKILL)
             elif status == 'lost':
                 self.counts['lost'] += 1
             elif status == 'unsent':
@@ -136,8 +146,11 @@ class Sender:
 
 
 def main(argv):
-    opts, args = getopt.getopt(argv, 's:f:j:o:c:m:t:')
+    opts, args = getopt.getopt(argv, 's:f:j:o:c:m:t:k:')
     o = dict(opts)
+    kill_after, kill_pgid = 0, 0
+    if '-k' in o:
+        kill_after, kill_pgid = (int(x) for x in o['-k'].split(':'))
     host, port = o['-s'].rsplit(':', 1)
     jobs = queue.Queue()
     with open(o['-j']) as f:
@@ -150,7 +163,7 @@ def main(argv):
     with open(o['-o'], 'w') as log:
         snd = Sender(host, int(port), o.get('-f', 'sender@example.org'),
                      jobs, log, int(o.get('-m', '20')),
-                     float(o.get('-t', '60')))
+                     float(o.get('-t', '60')), kill_after, kill_pgid)
         ts = [threading.Thread(target=snd.worker)
               for _ in range(int(o.get('-c', '4')))]
         for t in ts:
