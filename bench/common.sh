@@ -24,7 +24,7 @@ now() { date +%s.%N; }
 # secs T0 T1: elapsed seconds, 3 decimals
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 # rate COUNT SECONDS
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", s > 0 ? n / s : 0 }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }'; }
 
 # machine: one line describing where the numbers come from
 machine() {

@@ -63,7 +63,7 @@ pf_stop
 
 echo "bridged_rc=$rc bridged_secs=$bs bridged_msgs_per_s=$(rate "$MSGS" "$bs") bridged_queued=$bq"
 echo "postfix_rc=$prc postfix_secs=$ps_ postfix_msgs_per_s=$(rate "$MSGS" "$ps_") postfix_deferred=$pq postfix_queue_requests=${pall:-0} postfix_deferred_after_secs=$(secs "$t0" "$t2")"
-echo "msgs=$MSGS sessions=$SESSIONS size=$SIZE ratio_bridged_over_postfix=$(awk -v a="$bs" -v b="$ps_" 'BEGIN { printf "%.2f", a > 0 ? b / a : 0 }')"
+echo "msgs=$MSGS sessions=$SESSIONS size=$SIZE ratio_bridged_over_postfix=$(awk -v a="$bs" -v b="$ps_" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')"
 ok=yes
 [ "$rc" -eq 0 ] && [ "$bq" = "$MSGS" ] || ok=no
 [ "$prc" -eq 0 ] && [ "$pq" = "$MSGS" ] || ok=no
