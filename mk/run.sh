@@ -15,7 +15,7 @@ fi
 mkdir -p run
 cat <<EOT
 mailbridge demo hub: SMTP on 127.0.0.1:2525, LMTP on
-${BRIDGE_SPOOL:-$top/run/spool}/lmtp.sock, ODMR on 127.0.0.1:3366.
+${BRIDGE_SPOOL:-$top/run/spool}/lmtp.sock.
 Customer "demo" takes mail for demo.example and its subdomains;
 blocked.demo.example is refused with an error route.
 
