@@ -600,6 +600,10 @@ build_customer(struct lctx *x, struct conf_full *cf, cfg_t *sec,
 	if (!name_is_safe(cu->name))
 		diag_add(x->d, x->file, line, "bad customer name \"%s\" "
 		    "(letters, digits, '.', '_', '-'; 1 to 63)", cu->name);
+	else if (cu->name[0] == '_')
+		diag_add(x->d, x->file, line, "customer name \"%s\": names "
+		    "starting with '_' are reserved (_dsn is the queue of "
+		    "delivery reports)", cu->name);
 	for (i = 0; i < cfg_size(sec, "release"); i++)
 		cu->release |= release_bit(cfg_getnstr(sec, "release", i));
 	if (cfg_size(sec, "release") == 0)
