@@ -425,11 +425,12 @@ test_data(void)
 static void
 test_routing(void)
 {
-	char path[512];
+	char path[512], id[QID_LEN];
 	int fd;
 
 	clear();
-	q_path(path, sizeof(path), spool, "full", "new", "filler");
+	qid_new(id, sizeof(id));
+	q_path(path, sizeof(path), spool, "full", "new", id);
 	if ((fd = open(path, O_WRONLY | O_CREAT, 0600)) != -1) {
 		write(fd, "0123456789", 10);
 		close(fd);
