@@ -6,6 +6,13 @@
 # names is discarded.  It does not read /etc/postfix/main.cf.
 # Invariant: every instance pf_start started is stopped at exit.
 #
+# Root only.  The set-gid programs (postdrop, hence sendmail, and
+# postqueue) accept "-C DIR"/"-c DIR" for a private instance only when
+# run by root; anyone else gets "unauthorized configuration directory
+# name" unless /etc/postfix/main.cf lists DIR in
+# alternate_config_directories, which the tests never touch.  So inject
+# with pf_sendmail (as root) or over SMTP to $PF_PORT.
+#
 #   pf_init [NAME]           write main.cf and master.cf; sets PF_DIR,
 #                            PF_CONF, PF_QUEUE, PF_PORT, PF_LOG
 #   pf_set 'key = value'...  edit main.cf (postconf -e)
@@ -14,6 +21,7 @@
 #   pf_queue_count           messages in the queue (files, no daemon needed)
 #   pf_wait_empty [SECONDS]  until the queue is empty
 #   pf_flush                 postqueue -f
+#   pf_sendmail ARGS...      sendmail -C $PF_CONF ARGS (message on stdin)
 #   pf_log_count REGEX       lines of the log matching an ERE
 
 PF_BIN=/usr/sbin
@@ -199,6 +207,10 @@ pf_wait_empty() {
 
 pf_flush() {
 	$PF_BIN/postqueue -c "$PF_CONF" -f
+}
+
+pf_sendmail() {
+	$PF_BIN/sendmail -C "$PF_CONF" "$@"
 }
 
 # pf_log_count ERE
