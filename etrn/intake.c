@@ -252,6 +252,7 @@ rcpt_route(struct intake *in, const struct addr *a, const char *shown,
 		return NULL;
 	}
 	if (cu->quota != 0) {
+		/* without SIZE= a customer at its quota takes nothing more */
 		size = in->declared > 0 ? in->declared : 1;
 		if (usage_get(in->usage, c, cu, &used) != RS_OK) {
 			reply_set(r, 451, "4.3.0",

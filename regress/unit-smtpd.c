@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -87,6 +89,7 @@ setup(void)
  * collect every reply octet into out.
  */
 static int keep_open;		/* do not shut the client's side down */
+static volatile sig_atomic_t stop_flag;
 
 static size_t
 session(const char *script, size_t slen, int lmtp, char *out, size_t olen)
@@ -112,6 +115,7 @@ session(const char *script, size_t slen, int lmtp, char *out, size_t olen)
 		strlcpy_(cl.name, "unknown", sizeof(cl.name));
 		memset(&ctx, 0, sizeof(ctx));
 		ctx.conf = &conf;
+		ctx.stop = &stop_flag;
 		_exit(smtpd_session(&ctx, sv[1], sv[1], &cl) == 0 ? 0 : 1);
 	}
 	close(sv[1]);
@@ -517,6 +521,26 @@ test_timeout(void)
 }
 
 static void
+test_stop(void)
+{
+	struct smtpd_client cl;
+	struct sockaddr_in sin;
+
+	stop_flag = 1;
+	is_str(run("EHLO c\r\nQUIT\r\n", 0), "220 421", "stop: 421 at once");
+	ok(strstr(out, "421 4.3.2 hub.test") != NULL, "421 4.3.2");
+	stop_flag = 0;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(0xc0000201);
+	smtpd_client_set(&cl, (struct sockaddr *)&sin, sizeof(sin), 0);
+	is_str(cl.addr, "192.0.2.1", "client address");
+	is_str(cl.name, "unknown", "no lookup: unknown");
+	smtpd_client_set(&cl, NULL, 0, 1);
+	is_str(cl.addr, "unix", "unix socket client");
+}
+
+static void
 test_usage(void)
 {
 	struct usage *u;
@@ -550,6 +574,7 @@ main(void)
 	test_multi();
 	test_lmtp();
 	test_timeout();
+	test_stop();
 	test_usage();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", spool);
 	if (system(cmd) != 0)
