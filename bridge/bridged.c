@@ -11,15 +11,19 @@
  */
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -162,6 +166,24 @@ conf_read(const char *path)
 	return c;
 }
 
+/*
+ * warm_up - load the time zone and the resolver and NSS configuration
+ * once here, so that every session process inherits them.
+ */
+static void
+warm_up(void)
+{
+	struct sockaddr_in sin;
+	char host[256];
+
+	tzset();
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	(void)getnameinfo((struct sockaddr *)&sin, sizeof(sin), host,
+	    sizeof(host), NULL, 0, NI_NAMEREQD);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -204,6 +226,7 @@ main(int argc, char *argv[])
 	if (!fg)
 		daemonize();
 	pidfile_write(m.conf->pidfile);
+	warm_up();
 	if ((m.usage = usage_create(m.conf)) == NULL)
 		log_warn("usage table: quotas read the spool per message");
 	if (master_signals(&m) == -1)
