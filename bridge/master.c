@@ -349,9 +349,13 @@ accept_some(struct master *m, struct listener *l)
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept on %s", l->spec);
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR || errno == ECONNABORTED)
+				return;
+			log_warn("accept on %s", l->spec);
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				poll(NULL, 0, 100);	/* do not spin */
 			return;
 		}
 		if (max > 0 && kids_count(m, l->lmtp) >= max) {
