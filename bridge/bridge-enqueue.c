@@ -133,8 +133,9 @@ recipients(struct intake *in, int n, char **rcpt)
 		memset(&a, 0, sizeof(a));
 		st = parse(rcpt[i], 0, &a, &why);
 		if (intake_rcpt(in, st, &a, rcpt[i], why, &r) != RS_OK)
-			die(reply_exit(&r, EXIT_NOUSER), "recipient <%s>: %d %s %s",
-			    rcpt[i], r.code, r.status, r.text);
+			die(reply_exit(&r, EXIT_NOUSER),
+			    "recipient <%s>: %d %s %s", rcpt[i], r.code,
+			    r.status, r.text);
 	}
 }
 

@@ -33,7 +33,7 @@
 #include "master.h"
 
 #define SHUTDOWN_WAIT	10	/* seconds for children after SIGTERM */
-#define USAGE_REFRESH	60	/* seconds between spool usage re-reads */
+#define USAGE_REFRESH	60	/* seconds between usage re-reads */
 #define ACCEPT_BURST	32	/* accepts per listener per wakeup */
 #define LISTEN_BACKLOG	128
 

@@ -15,7 +15,7 @@ struct listener {
 	char   *spec;			/* as written in the config */
 	int	fd;
 	int	lmtp;
-	char   *path;			/* unix socket to remove, or NULL */
+	char   *path;			/* unix socket path, or NULL */
 };
 
 struct child {

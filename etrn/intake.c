@@ -33,7 +33,7 @@
 struct intake_rcpt {
 	char	addr[ADDR_PATH_MAX];	/* local@domain */
 	int	cust;			/* index into in->cust */
-	int	dup;			/* same address earlier, same customer */
+	int	dup;			/* seen before for this customer */
 };
 
 struct intake_cust {
@@ -41,7 +41,7 @@ struct intake_cust {
 	struct qwriter *w;
 	int	committed;
 	struct intake_reply reply;	/* code 0 while nothing went wrong */
-	char  **rcpts;			/* envelope recipients (in->envr) */
+	char  **rcpts;			/* its recipients, in envr */
 	int	nrcpts;
 };
 
@@ -61,12 +61,12 @@ struct intake {
 	int	nrcpt, arcpt;
 	struct intake_cust *cust;	/* conf->ncustomers slots */
 	int	ncust;
-	char  **envr;			/* nrcpt pointers, grouped by customer */
+	char  **envr;			/* recipients by customer */
 	/* the message */
 	char	qid[QID_LEN];
 	time_t	arrival;
 	int	in_header, dropping;
-	uint64_t size;			/* client octets, not dot-stuffed */
+	uint64_t size;			/* client octets, unstuffed */
 	enum intake_problem problem;
 };
 
@@ -383,7 +383,8 @@ received(struct intake *in, char *buf, size_t len)
 	localtime_r(&in->arrival, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	if (in->nrcpt == 1)
-		snprintf(forc, sizeof(forc), "\r\n\tfor <%s>", in->rcpt[0].addr);
+		snprintf(forc, sizeof(forc), "\r\n\tfor <%s>",
+		    in->rcpt[0].addr);
 	if (in->helo[0] != '\0' && strcmp(in->protocol, "pipe") != 0)
 		n = snprintf(buf, len, "Received: from %s (%s [%s])\r\n"
 		    "\tby %s (mailbridge) with %s id %s%s; %s\r\n", in->helo,
@@ -470,7 +471,7 @@ keep_line(struct intake *in, const char *p, size_t len)
 
 	if (!in->in_header)
 		return 1;
-	if (len == 2) {			/* the empty line: body follows */
+	if (len == 2) {		/* the empty line: body follows */
 		in->in_header = 0;
 		in->dropping = 0;
 		return 1;

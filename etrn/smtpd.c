@@ -28,9 +28,9 @@
 #include "util.h"
 #include "smtpd.h"
 
-#define CMD_MAX		2048	/* command line with CRLF: 512 and slack */
-#define DATA_MAX	(INTAKE_LINE_MAX + 4)	/* ".", 998 octets, CRLF, 1 */
-#define BAD_MAX		10	/* consecutive bad commands before 421 */
+#define CMD_MAX		2048	/* command line, CRLF too: 512 + slack */
+#define DATA_MAX	(INTAKE_LINE_MAX + 4)	/* ".", 998, CRLF, 1 */
+#define BAD_MAX		10	/* bad commands in a row before 421 */
 
 struct smtpd {
 	const struct smtpd_ctx *ctx;
@@ -286,19 +286,22 @@ mail_params(struct smtpd *s, char *p, uint64_t *size, int *body8)
 			*v++ = '\0';
 		if (strcasecmp(kw, "SIZE") == 0) {
 			if (seen_size++ || v == NULL || size_value(v, size)) {
-				reply(s, 501, "5.5.4", "Error: bad SIZE parameter");
+				reply(s, 501, "5.5.4",
+				    "Error: bad SIZE parameter");
 				return -1;
 			}
 		} else if (strcasecmp(kw, "BODY") == 0) {
-			if (seen_body++ || v == NULL || (strcasecmp(v, "7BIT") &&
+			if (seen_body++ || v == NULL ||
+			    (strcasecmp(v, "7BIT") &&
 			    strcasecmp(v, "8BITMIME"))) {
-				reply(s, 501, "5.5.4", "Error: bad BODY parameter");
+				reply(s, 501, "5.5.4",
+				    "Error: bad BODY parameter");
 				return -1;
 			}
 			*body8 = strcasecmp(v, "8BITMIME") == 0;
 		} else {
-			reply(s, 555, "5.5.4", "Error: unsupported parameter %.40s",
-			    kw);
+			reply(s, 555, "5.5.4",
+			    "Error: unsupported parameter %.40s", kw);
 			return -1;
 		}
 	}

@@ -31,22 +31,22 @@
 
 enum sio_status {
 	SIO_LINE = 1,		/* a line ending in LF (CR not required) */
-	SIO_PART = 2,		/* max octets of a longer line, no LF yet */
-	SIO_LAST = 3,		/* what was left at EOF, with no LF */
-	SIO_EOF = 0,		/* peer closed (a partial line is dropped) */
+	SIO_PART = 2,		/* max octets of a longer line */
+	SIO_LAST = 3,		/* what was left at EOF, no LF */
+	SIO_EOF = 0,		/* peer closed */
 	SIO_TIMEOUT = -1,	/* nothing for the timeout */
 	SIO_ERROR = -2,		/* read or write failed */
-	SIO_STOP = -3		/* *stop was set (SIGTERM) while waiting */
+	SIO_STOP = -3		/* *stop set (SIGTERM) while waiting */
 };
 
 struct sio {
 	int	rfd, wfd;
-	long	timeout;		/* seconds per wait; 0 = forever */
-	volatile sig_atomic_t *stop;	/* NULL or set by a signal handler */
-	const sigset_t *waitmask;	/* signal mask while waiting, or NULL */
-	size_t	ioff, ilen;		/* unread input: ibuf[ioff, ioff+ilen) */
+	long	timeout;		/* seconds per wait; 0: forever */
+	volatile sig_atomic_t *stop;	/* set by a signal handler */
+	const sigset_t *waitmask;	/* mask while waiting, or NULL */
+	size_t	ioff, ilen;		/* unread: ibuf[ioff, ioff+ilen) */
 	size_t	olen;
-	int	werr;			/* a write failed: further output dropped */
+	int	werr;			/* a write failed: output dropped */
 	char	ibuf[SIO_IBUF];
 	char	obuf[SIO_OBUF];
 };
@@ -82,7 +82,7 @@ void	usage_add(struct usage *u, const struct bridge_conf *c,
 
 /* ---- intake.c: one message from MAIL to commit ---- */
 
-#define INTAKE_TEXT_MAX	300	/* reply text, without code and status */
+#define INTAKE_TEXT_MAX	300	/* reply text, no code or status */
 #define INTAKE_LINE_MAX	998	/* text octets of a message line */
 
 struct intake_reply {
@@ -102,7 +102,7 @@ enum intake_problem {
 };
 
 struct intake_client {
-	const char *protocol;		/* "ESMTP", "SMTP", "LMTP", "pipe" */
+	const char *protocol;		/* ESMTP, SMTP, LMTP or pipe */
 	const char *helo;		/* NULL for pipe */
 	const char *name;		/* reverse DNS or "unknown" */
 	const char *addr;		/* numeric address, NULL for pipe */
@@ -153,16 +153,16 @@ const char *intake_qid(const struct intake *in);
 /* ---- smtpd.c: one SMTP or LMTP session on a connected socket ---- */
 
 struct smtpd_client {
-	int	lmtp;			/* speak LMTP (LHLO, per-rcpt replies) */
+	int	lmtp;			/* LMTP: LHLO, per-rcpt replies */
 	char	addr[64];		/* numeric address or "unix" */
 	char	name[256];		/* reverse DNS name or "unknown" */
 };
 
 struct smtpd_ctx {
 	const struct bridge_conf *conf;
-	struct usage *usage;		/* NULL: read the spool when needed */
+	struct usage *usage;		/* NULL: read the spool */
 	volatile sig_atomic_t *stop;	/* set on SIGTERM, or NULL */
-	const sigset_t *waitmask;	/* mask that lets SIGTERM in, or NULL */
+	const sigset_t *waitmask;	/* lets SIGTERM in, or NULL */
 };
 
 /*

@@ -263,8 +263,8 @@ test_basic(void)
 	    "X-Envelope-To: stays in the body\r\n"
 	    ".\r\nQUIT\r\n", 0),
 	    "220 250 250 250 354 250 221", "basic transaction");
-	ok(strstr(out, "250-PIPELINING\r\n") && strstr(out, "250-SIZE 20000\r\n")
-	    && strstr(out, "250-8BITMIME\r\n") &&
+	ok(strstr(out, "250-PIPELINING\r\n") &&
+	    strstr(out, "250-SIZE 20000\r\n") && strstr(out, "250-8BITMIME\r\n") &&
 	    strstr(out, "250 ENHANCEDSTATUSCODES\r\n"), "EHLO keywords");
 	ok(strncmp(out, "220 hub.test ESMTP", 18) == 0, "greeting");
 	ok(strstr(out, "250 2.1.0 Ok\r\n") && strstr(out, "250 2.1.5 Ok\r\n"),
@@ -352,7 +352,8 @@ test_commands(void)
 	    0), "220 500 500 500 500 500 500 500 500 500 500 421",
 	    "ten bad commands: 421");
 	is_str(run("x\r\nx\r\nx\r\nx\r\nx\r\nNOOP\r\nx\r\nx\r\nx\r\nx\r\nx\r\n"
-	    "QUIT\r\n", 0), "220 500 500 500 500 500 250 500 500 500 500 500 221",
+	    "QUIT\r\n", 0),
+	    "220 500 500 500 500 500 250 500 500 500 500 500 221",
 	    "a good command resets the count");
 }
 
@@ -471,7 +472,8 @@ test_multi(void)
 	static char m1c[1 << 16];
 
 	clear();
-	is_str(run(HELLO "RCPT TO:<alice@acme.test>\r\nRCPT TO:<x@ship.test>\r\n"
+	is_str(run(HELLO "RCPT TO:<alice@acme.test>\r\n"
+	    "RCPT TO:<x@ship.test>\r\n"
 	    "RCPT TO:<bob@acme.test>\r\nRCPT TO:<alice@acme.test>\r\n"
 	    "DATA\r\nSubject: both\r\n\r\nbody\r\n.\r\nQUIT\r\n", 0),
 	    "220 250 250 250 250 250 250 354 250 221", "two customers");
@@ -484,7 +486,8 @@ test_multi(void)
 	ok(entry("ship", id2, sizeof(id2), NULL) != NULL, "ship entry");
 	is_str(id2, id1, "the same queue id in both queues");
 	is_str(entry("ship", id2, sizeof(id2), NULL), m1c, "the same message");
-	ok(strstr(m1c, "\tfor <") == NULL, "no \"for\" with several recipients");
+	ok(strstr(m1c, "\tfor <") == NULL,
+	    "no \"for\" with several recipients");
 }
 
 static void
