@@ -264,7 +264,8 @@ test_basic(void)
 	    ".\r\nQUIT\r\n", 0),
 	    "220 250 250 250 354 250 221", "basic transaction");
 	ok(strstr(out, "250-PIPELINING\r\n") &&
-	    strstr(out, "250-SIZE 20000\r\n") && strstr(out, "250-8BITMIME\r\n") &&
+	    strstr(out, "250-SIZE 20000\r\n") &&
+	    strstr(out, "250-8BITMIME\r\n") &&
 	    strstr(out, "250 ENHANCEDSTATUSCODES\r\n"), "EHLO keywords");
 	ok(strncmp(out, "220 hub.test ESMTP", 18) == 0, "greeting");
 	ok(strstr(out, "250 2.1.0 Ok\r\n") && strstr(out, "250 2.1.5 Ok\r\n"),
