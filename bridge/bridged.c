@@ -10,6 +10,7 @@
  * code and a message naming it.
  */
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -127,30 +128,46 @@ daemonize(void)
 	}
 }
 
-/* pidfile_write - refuse to start twice; record our pid. */
-static void
-pidfile_write(const char *path)
+/*
+ * pidfile_lock - open path and lock it for as long as the master lives
+ * (the lock survives the fork into the background), so a second
+ * bridged stops before it touches the spool or the sockets, and a
+ * stale file left by a crash stops nobody.  Returns the locked fd.
+ */
+static int
+pidfile_lock(const char *path)
 {
 	char buf[32];
-	FILE *f;
-	long pid;
 	int fd, n;
 
 	if (path == NULL)
-		return;
-	if ((f = fopen(path, "re")) != NULL) {
-		if (fscanf(f, "%ld", &pid) == 1 && pid > 1 &&
-		    pid != (long)getpid() && kill((pid_t)pid, 0) == 0)
-			log_fatalx(EXIT_TEMPFAIL, "already running as pid %ld "
-			    "(%s)", pid, path);
-		fclose(f);
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0644);
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (fd == -1 || io_write_all(fd, buf, (size_t)n) == -1)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd == -1)
 		log_fatal(EXIT_CANTCREAT, "pidfile %s", path);
-	close(fd);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		n = (int)read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		log_fatalx(EXIT_TEMPFAIL, "already running as pid %s (%s)",
+		    buf, path);
+	}
+	return fd;
+}
+
+/* pidfile_put - our pid (after going to the background) into the file. */
+static void
+pidfile_put(int fd, const char *path)
+{
+	char buf[32];
+	int n;
+
+	if (fd == -1)
+		return;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || lseek(fd, 0, SEEK_SET) == -1 ||
+	    io_write_all(fd, buf, (size_t)n) == -1)
+		log_fatal(EXIT_CANTCREAT, "pidfile %s", path);
 }
 
 /* conf_read - the config at start-up; problems to stderr, then exit 78. */
@@ -211,12 +228,18 @@ main(int argc, char *argv[])
 	/* bound the reverse lookups of the sessions (glibc, FreeBSD) */
 	setenv("RES_OPTIONS", "timeout:3 attempts:1", 0);
 	memset(&m, 0, sizeof(m));
+	m.pidfd = -1;
 	m.conf_path = path;
 	m.conf = conf_read(path);
 	if (geteuid() == 0 && m.conf->user != NULL && *m.conf->user != '\0' &&
 	    (pw = getpwnam(m.conf->user)) == NULL)
 		log_fatalx(EXIT_CONFIG, "user %s does not exist",
 		    m.conf->user);
+	if (dir_make(m.conf->spool, 0700) == -1)
+		log_fatal(EXIT_CANTCREAT, "spool %s", m.conf->spool);
+	m.pidfd = pidfile_lock(m.conf->pidfile);
+	if (m.conf->pidfile != NULL)
+		m.pidfile = strdup(m.conf->pidfile);
 	spool_setup(m.conf, pw);
 	if (master_listen(&m) == -1)
 		log_fatalx(EXIT_OSERR, "cannot listen; not started");
@@ -225,7 +248,7 @@ main(int argc, char *argv[])
 		log_fatal(EXIT_OSERR, "chdir %s", m.conf->spool);
 	if (!fg)
 		daemonize();
-	pidfile_write(m.conf->pidfile);
+	pidfile_put(m.pidfd, m.pidfile);
 	warm_up();
 	if ((m.usage = usage_create(m.conf)) == NULL)
 		log_warn("usage table: quotas read the spool per message");

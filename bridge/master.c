@@ -77,7 +77,20 @@ master_signals(struct master *m)
 	return 0;
 }
 
-/* bind_unix - a fresh unix socket at path (a stale one is replaced). */
+/* unix_live - is somebody accepting on the unix socket sun? */
+static int
+unix_live(const struct sockaddr_un *sun, socklen_t len)
+{
+	int fd, live;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	live = connect(fd, (const struct sockaddr *)sun, len) == 0;
+	close(fd);
+	return live;
+}
+
+/* bind_unix - a fresh unix socket at path; a stale one is replaced. */
 static int
 bind_unix(int fd, const struct sockaddr_un *sun, socklen_t len)
 {
@@ -90,8 +103,13 @@ bind_unix(int fd, const struct sockaddr_un *sun, socklen_t len)
 		if (dir_make(dir, 0755) == -1)
 			return -1;
 	}
-	if (lstat(sun->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+	if (lstat(sun->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		if (unix_live(sun, len)) {
+			errno = EADDRINUSE;
+			return -1;
+		}
 		unlink(sun->sun_path);
+	}
 	if (bind(fd, (const struct sockaddr *)sun, len) == -1)
 		return -1;
 	return chmod(sun->sun_path, 0666);
@@ -277,6 +295,8 @@ child_main(struct master *m, int fd, int lmtp, const struct sockaddr *sa,
 		close(m->l[i].fd);
 	close(m->sigpipe[0]);
 	close(m->sigpipe[1]);
+	if (m->pidfd != -1)
+		close(m->pidfd);
 	memset(&act, 0, sizeof(act));
 	sigemptyset(&act.sa_mask);
 	act.sa_handler = SIG_DFL;
@@ -449,8 +469,8 @@ shutdown_all(struct master *m)
 	}
 	while (m->nkids > 0 && waitpid(-1, NULL, 0) > 0)
 		m->nkids--;
-	if (m->conf->pidfile != NULL)
-		unlink(m->conf->pidfile);
+	if (m->pidfile != NULL)
+		unlink(m->pidfile);
 	log_info("stopped");
 	exit(EXIT_OK);
 }

@@ -32,6 +32,8 @@ struct master {
 	struct child *kids;
 	int	nkids, akids;
 	int	sigpipe[2];
+	int	pidfd;			/* the locked pidfile, or -1 */
+	char   *pidfile;		/* its path, or NULL */
 };
 
 /* master_listen - bind every listener of conf; -1 if any fails. */
