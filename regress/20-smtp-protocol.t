@@ -101,6 +101,11 @@ case_() {
 
 start || { fail "bridged did not start"; tail "$LOG" | sed 's/^/# /'; exit 1; }
 pass "bridged listens on 127.0.0.1:$PORT and $LMTP"
+bridged -d -c "$CONF" 2>"$WORK/second.err"
+is "$?" 75 "a second bridged on the same spool refuses to start"
+grep -q "already running as pid $PID" "$WORK/second.err"
+ok $? "and says which pid runs"
+is "$($CLIENT "unix:$LMTP" 'LHLO c\r\n' 'QUIT\r\n')" "220 250 221" "the first one's LMTP socket is untouched"
 
 # ---- a normal delivery with swaks, checked byte for byte ----
 printf 'From: sender@example.org\r\nX-Envelope-To: forged@ship.example\r\nTo: alice@acme.example\r\nx-envelope-to:\r\n  folded@ship.example\r\nSubject: byte check\r\n\r\nfirst line\r\n.a line with a leading dot\r\nX-Envelope-To: stays in the body\r\n\r\nlast line\r\n' >"$WORK/msg.in"
