@@ -359,6 +359,8 @@ cmd_mail(struct smtpd *s, char *arg)
 	    RS_OK)
 		s->mail = 1;
 	reply_intake(s, &r);
+	if (!s->mail)
+		s->sender[0] = '\0';
 }
 
 static void
