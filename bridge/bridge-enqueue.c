@@ -30,7 +30,7 @@
 #define PREFIX "/usr/local"
 #endif
 #define DEFAULT_CONF	PREFIX "/etc/bridge/bridge.conf"
-#define READ_MAX	(INTAKE_LINE_MAX + 3)	/* 998 octets, CR LF, 1 */
+#define READ_MAX	SIO_IBUF	/* longer lines come in pieces */
 
 static const char *progname = "bridge-enqueue";
 
@@ -140,40 +140,51 @@ recipients(struct intake *in, int n, char **rcpt)
 }
 
 /*
- * body - stdin into the entry, LF made CRLF.  A line over 998 octets,
- * a NUL or a bare CR refuses the message (65).
+ * body - stdin into the entry, LF made CRLF.  A NUL or a bare CR
+ * refuses the message (65).  Lines over 998 octets are kept as they
+ * are (real mail has them); a line longer than the read buffer is fed
+ * in pieces.
  */
 static void
 body(struct intake *in)
 {
 	static struct sio io;
 	const char *p, *why = NULL;
-	char line[READ_MAX + 2];
+	static char line[READ_MAX + 2];
 	size_t len, text;
-	long lineno = 0;
+	long lineno = 1;
 	int st;
 
 	sio_init(&io, STDIN_FILENO, -1, 0);
 	while ((st = sio_getline(&io, READ_MAX, &p, &len)) > 0) {
-		lineno++;
-		if (st == SIO_PART) {
-			why = "is over 998 octets";
-			break;
-		}
 		text = len;
 		if (st == SIO_LINE)
 			text -= len >= 2 && p[len - 2] == '\r' ? 2 : 1;
-		if (text > INTAKE_LINE_MAX)
-			why = "is over 998 octets";
-		else if (memchr(p, '\0', text) != NULL)
+		else if (st == SIO_PART && text > 0 && p[text - 1] == '\r')
+			text--;		/* may be the CR of a CRLF */
+		if (memchr(p, '\0', text) != NULL)
 			why = "has a NUL octet";
 		else if (memchr(p, '\r', text) != NULL)
 			why = "has a bare CR";
 		if (why != NULL)
 			break;
+		if (st == SIO_PART) {
+			intake_part(in, p, text);
+			if (text < len && (st = sio_getline(&io, 1, &p,
+			    &len)) > 0 && p[0] != '\n') {
+				why = "has a bare CR";
+				break;
+			}
+			if (text < len && st > 0) {
+				intake_line(in, "\r\n", 2);
+				lineno++;
+			}
+			continue;
+		}
 		memcpy(line, p, text);
 		memcpy(line + text, "\r\n", 2);
 		intake_line(in, line, text + 2);
+		lineno++;
 	}
 	if (st < 0)
 		die(EXIT_TEMPFAIL, "reading the message: %s", strerror(errno));

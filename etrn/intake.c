@@ -66,6 +66,7 @@ struct intake {
 	char	qid[QID_LEN];
 	time_t	arrival;
 	int	in_header, dropping;
+	int	midline, midkeep;	/* inside a line fed in pieces */
 	uint64_t size;			/* client octets, unstuffed */
 	enum intake_problem problem;
 };
@@ -422,6 +423,7 @@ intake_data(struct intake *in, struct intake_reply *r)
 	}
 	in->in_header = 1;
 	in->dropping = 0;
+	in->midline = 0;
 	in->size = 0;
 	in->problem = IP_NONE;
 	n = received(in, hdr, sizeof(hdr));
@@ -483,10 +485,15 @@ keep_line(struct intake *in, const char *p, size_t len)
 	return !in->dropping;
 }
 
-void
-intake_line(struct intake *in, const char *p, size_t len)
+/*
+ * feed - a line, or a piece of one (complete = 0: more of it follows).
+ * The header filter judges a line by its first piece; the rest follow.
+ */
+static void
+feed(struct intake *in, const char *p, size_t len, int complete)
 {
 	uint64_t max = in->conf->smtp.max_size;
+	int keep;
 
 	if (in->problem != IP_NONE)
 		return;
@@ -495,8 +502,23 @@ intake_line(struct intake *in, const char *p, size_t len)
 		intake_problem(in, IP_SIZE);
 		return;
 	}
-	if (keep_line(in, p, len) && qw_write(in->cust[0].w, p, len) != RS_OK)
+	keep = in->midline ? in->midkeep : keep_line(in, p, len);
+	in->midline = !complete;
+	in->midkeep = keep;
+	if (keep && qw_write(in->cust[0].w, p, len) != RS_OK)
 		intake_problem(in, IP_IO);
+}
+
+void
+intake_line(struct intake *in, const char *p, size_t len)
+{
+	feed(in, p, len, 1);
+}
+
+void
+intake_part(struct intake *in, const char *p, size_t len)
+{
+	feed(in, p, len, 0);
 }
 
 /* problem_reply - the reply that refuses the message for in->problem. */
@@ -510,10 +532,6 @@ problem_reply(const struct intake *in, struct intake_reply *r)
 		break;
 	case IP_NUL:
 		reply_set(r, 554, "5.6.0", "Error: NUL octet in message");
-		break;
-	case IP_LONG:
-		reply_set(r, 552, "5.6.0",
-		    "Error: line too long (over %d octets)", INTAKE_LINE_MAX);
 		break;
 	case IP_SIZE:
 		reply_set(r, 552, "5.3.4",

@@ -29,7 +29,7 @@
 #include "smtpd.h"
 
 #define CMD_MAX		2048	/* command line, CRLF too: 512 + slack */
-#define DATA_MAX	(INTAKE_LINE_MAX + 4)	/* ".", 998, CRLF, 1 */
+#define DATA_MAX	SIO_IBUF	/* longer data lines come in pieces */
 #define BAD_MAX		10	/* bad commands in a row before 421 */
 
 struct smtpd {
@@ -447,30 +447,45 @@ cmd_help(struct smtpd *s, char *arg)
 }
 
 /*
- * data_line - check one data line for what refuses a message, remove
- * the transparency dot and hand it on.  Returns 1 at the final dot.
- * bol: the line starts a line; crlf_before: the line before it ended
- * with CRLF (only then can "." end the data).
+ * data_line - check one data line (or the first or a middle piece of a
+ * long one) for what refuses a message, remove the transparency dot and
+ * hand it on.  Returns 1 at the final dot.  bol: this starts a line;
+ * crlf_before: the line before it ended with CRLF (only then can "."
+ * end the data); *cr_pending: the last piece ended in CR, so the next
+ * piece must start with LF.  Lines over 998 octets are real mail's
+ * habit and are kept as they are.
  */
 static int
 data_line(struct smtpd *s, const char *p, size_t len, int bol,
-    int crlf_before)
+    int crlf_before, int complete, int *cr_pending)
 {
-	int crlf = len >= 2 && p[len - 2] == '\r';
+	int crlf;
 	size_t text;
 
-	if (bol && crlf_before && len == 3 && p[0] == '.' && crlf)
+	if (bol && crlf_before && complete && len == 3 && p[0] == '.' &&
+	    p[1] == '\r')
 		return 1;
+	if (*cr_pending && p[0] != '\n')
+		intake_problem(s->in, IP_BARE);
 	if (bol && p[0] == '.')
 		p++, len--;
-	text = len - (crlf ? 2 : 1);
-	if (!crlf || memchr(p, '\r', text) != NULL)
+	if (complete) {
+		crlf = (len >= 2 && p[len - 2] == '\r') ||
+		    (len == 1 && *cr_pending);
+		text = len >= 2 && p[len - 2] == '\r' ? len - 2 : len - 1;
+		if (!crlf)
+			intake_problem(s->in, IP_BARE);
+	} else
+		text = len > 0 && p[len - 1] == '\r' ? len - 1 : len;
+	if (memchr(p, '\r', text) != NULL)
 		intake_problem(s->in, IP_BARE);
 	else if (memchr(p, '\0', text) != NULL)
 		intake_problem(s->in, IP_NUL);
-	else if (text > INTAKE_LINE_MAX)
-		intake_problem(s->in, IP_LONG);
-	intake_line(s->in, p, len);
+	*cr_pending = !complete && len > 0 && p[len - 1] == '\r';
+	if (complete)
+		intake_line(s->in, p, len);
+	else
+		intake_part(s->in, p, len);
 	return 0;
 }
 
@@ -483,33 +498,27 @@ data_read(struct smtpd *s)
 {
 	const char *p;
 	size_t len;
-	int st, bol = 1, crlf_before = 1;
+	int st, bol = 1, crlf_before = 1, cr_pending = 0, was_cr;
 
 	for (;;) {
 		if (s->ctx->stop != NULL && *s->ctx->stop)
 			return SIO_STOP;
 		st = sio_getline(s->io, DATA_MAX, &p, &len);
+		if (st == SIO_LAST)
+			return SIO_EOF;
+		if (st != SIO_LINE && st != SIO_PART)
+			return st;
+		was_cr = cr_pending;
+		if (data_line(s, p, len, bol, crlf_before, st == SIO_LINE,
+		    &cr_pending))
+			return 1;
 		if (st == SIO_PART) {
-			if (memchr(p, '\0', len) != NULL)
-				intake_problem(s->in, IP_NUL);
-			intake_problem(s->in, IP_LONG);
 			bol = 0;
 			continue;
 		}
-		if (st == SIO_LAST)
-			return SIO_EOF;
-		if (st != SIO_LINE)
-			return st;
-		if (!bol) {
-			if (len < 2 || p[len - 2] != '\r')
-				intake_problem(s->in, IP_BARE);
-			crlf_before = len >= 2 && p[len - 2] == '\r';
-			bol = 1;
-			continue;
-		}
-		if (data_line(s, p, len, bol, crlf_before))
-			return 1;
-		crlf_before = len >= 2 && p[len - 2] == '\r';
+		crlf_before = (len >= 2 && p[len - 2] == '\r') ||
+		    (len == 1 && was_cr);
+		bol = 1;
 	}
 }
 

@@ -83,7 +83,6 @@ void	usage_add(struct usage *u, const struct bridge_conf *c,
 /* ---- intake.c: one message from MAIL to commit ---- */
 
 #define INTAKE_TEXT_MAX	300	/* reply text, no code or status */
-#define INTAKE_LINE_MAX	998	/* text octets of a message line */
 
 struct intake_reply {
 	int	code;			/* 250, 451, 550, ... */
@@ -96,7 +95,6 @@ enum intake_problem {
 	IP_NONE = 0,
 	IP_BARE,		/* bare CR or LF: 550 5.6.11 */
 	IP_NUL,			/* NUL octet: 554 5.6.0 */
-	IP_LONG,		/* a line over 998 octets: 552 5.6.0 */
 	IP_SIZE,		/* over max-size: 552 5.3.4 */
 	IP_IO			/* could not write: 451 4.3.0 */
 };
@@ -136,6 +134,13 @@ int	intake_nrcpts(const struct intake *in);
 enum result intake_data(struct intake *in, struct intake_reply *r);
 /* intake_line - one message line ending in CRLF, not dot-stuffed. */
 void	intake_line(struct intake *in, const char *p, size_t len);
+/*
+ * intake_part - the first or a middle piece of a line too long for the
+ * reader's buffer; intake_line takes its last piece.  Real mail has
+ * lines over 998 octets (RFC 5322's limit), so they are accepted and
+ * kept as they are, bounded only by max-size.
+ */
+void	intake_part(struct intake *in, const char *p, size_t len);
 /* intake_problem - mark the message refused (the first mark wins). */
 void	intake_problem(struct intake *in, enum intake_problem why);
 int	intake_refused(const struct intake *in);
