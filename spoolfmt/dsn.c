@@ -198,6 +198,16 @@ put_human(FILE *f, const struct dsn_report *r)
 		    r->queue_id);
 }
 
+/* diag_typed - does diag already name its type ("x-unix; ...")? */
+static int
+diag_typed(const char *diag)
+{
+	size_t n = strspn(diag, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+
+	return n > 0 && diag[n] == ';' && diag[n + 1] == ' ';
+}
+
 static void
 put_status(FILE *f, const struct dsn_report *r)
 {
@@ -222,7 +232,8 @@ put_status(FILE *f, const struct dsn_report *r)
 		if (rc->remote_mta != NULL)
 			fprintf(f, "Remote-MTA: dns; %s\r\n", rc->remote_mta);
 		if (rc->diag != NULL) {
-			snprintf(buf, sizeof(buf), "smtp; %s", rc->diag);
+			snprintf(buf, sizeof(buf), "%s%s",
+			    diag_typed(rc->diag) ? "" : "smtp; ", rc->diag);
 			put_folded(f, "Diagnostic-Code: ", buf, " ");
 		}
 		if (rc->last_attempt != 0)

@@ -36,7 +36,8 @@ struct dsn_rcpt {
 	enum dsn_action action;
 	const char *status;		/* "5.1.1" */
 	const char *remote_mta;		/* host that answered, or NULL */
-	const char *diag;		/* its reply "550 5.1.1 ...", or NULL */
+	const char *diag;		/* its reply "550 5.1.1 ...", or NULL;
+					   "x-unix; ..." keeps its own type */
 	time_t	last_attempt;		/* 0 = none */
 	time_t	retry_until;		/* DSN_DELAYED: Will-Retry-Until */
 };

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
-#include "dsn.h"
+#include "leafdsn.h"
 #include "inject.h"
 #include "journal.h"
 #include "log.h"
@@ -297,11 +297,11 @@ bounce(struct unbatch *ub, struct run *ru, const struct bundle_msg *m,
 	const char *why;
 	int down = 0;
 
-	if (!dsn_wanted(m, &why)) {
+	if (!leafdsn_wanted(m, &why)) {
 		log_info("%s: message %u: no DSN: %s", ru->name, m->index, why);
 		return 2;
 	}
-	if (dsn_build(&dsn, ub->lc->hostname, m, ir, n, ru->arrival) == -1) {
+	if (leafdsn_build(&dsn, ub->lc->hostname, m, ir, n, ru->arrival) == -1) {
 		log_warnx("%s: message %u: DSN: out of memory", ru->name,
 		    m->index);
 		return 0;
