@@ -40,7 +40,8 @@
 
 enum vkind {
 	V_STR, V_PATH, V_NAME, V_HOST, V_ADDR, V_SIZE, V_DUR, V_INT,
-	V_BOOL, V_LISTEN, V_CIDR, V_RELEASE, V_DELIVER, V_GRADE, V_ARGV
+	V_BOOL, V_LISTEN, V_CIDR, V_RELEASE, V_DELIVER, V_GRADE, V_ARGV,
+	V_RELAY
 };
 
 static const struct {
@@ -59,7 +60,7 @@ static const struct {
 	{ "flush-connections", V_INT }, { "bundle-max", V_SIZE },
 	{ "bundle-delay", V_DUR }, { "uucp-node", V_NAME },
 	{ "uucp-command", V_NAME }, { "uucp-grade", V_GRADE },
-	{ "uux", V_ARGV }, { "uucp-call", V_BOOL },
+	{ "uux", V_ARGV }, { "uucp-call", V_BOOL }, { "relayhost", V_RELAY },
 };
 
 /* Where each option was last set, and where each customer starts. */
@@ -107,7 +108,7 @@ static cfg_opt_t customer_opts[] = {
 };
 static cfg_opt_t top_opts[] = {
 	S("hostname"), S("spool"), S("routes"), S("user"), S("postmaster"),
-	S("pidfile"),
+	S("pidfile"), S("relayhost"),
 	CFG_SEC("smtp", smtp_opts, CFGF_NONE),
 	CFG_SEC("lmtp", lmtp_opts, CFGF_NONE),
 	CFG_SEC("odmr", odmr_opts, CFGF_NONE),
@@ -339,6 +340,13 @@ check_value(const char *name, const char *v, char *buf, size_t len)
 			return NULL;
 		snprintf(buf, len, "bad destination \"%s\" (host:port, "
 		    "\"peer\" or \"mx\")", v);
+		return buf;
+	case V_RELAY:
+		if (strcmp(v, "peer") != 0 && strcmp(v, "mx") != 0 &&
+		    deliver_ok(v))
+			return NULL;
+		snprintf(buf, len, "bad relay host \"%s\" (host, host:port or "
+		    "[v6]:port)", v);
 		return buf;
 	case V_GRADE:
 		if (strlen(v) == 1 && isalnum((unsigned char)v[0]))
@@ -742,6 +750,12 @@ build_top(struct lctx *x, struct conf_full *cf, int builtin)
 	else if (c->hostname != NULL &&
 	    asprintf(&c->postmaster, "postmaster@%s", c->hostname) == -1)
 		c->postmaster = NULL;
+	if ((s = cfg_getstr(x->root, "relayhost")) != NULL && *s != '\0') {
+		if (strchr(s, ':') != NULL)
+			c->relayhost = strdup(s);
+		else if (asprintf(&c->relayhost, "%s:25", s) == -1)
+			c->relayhost = NULL;
+	}
 	if ((s = cfg_getstr(x->root, "pidfile")) != NULL && *s != '\0')
 		c->pidfile = absolute(resolve(cf->dir, s));
 	else if (c->spool != NULL &&
@@ -923,6 +937,7 @@ conf_free(struct bridge_conf *c)
 	free(c->user);
 	free(c->postmaster);
 	free(c->pidfile);
+	free(c->relayhost);
 	free_list(c->smtp.l.listen, c->smtp.l.nlisten);
 	free_list(c->lmtp.l.listen, c->lmtp.l.nlisten);
 	free_list(c->odmr.l.listen, c->odmr.l.nlisten);

@@ -79,6 +79,7 @@ struct bridge_conf {
 	char   *user;			/* NULL or "" = don't drop */
 	char   *postmaster;
 	char   *pidfile;		/* default <spool>/bridged.pid */
+	char   *relayhost;		/* "host:port" taking the DSNs, or NULL */
 	struct {
 		struct listeners l;
 		int	max_clients;	/* default 100 */

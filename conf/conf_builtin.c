@@ -14,6 +14,7 @@
 
 static const char builtin_conf[] =
 	"spool = \"%s\"\n"
+	"relayhost = \"127.0.0.1:2526\"\n"
 	"smtp { listen = {\"127.0.0.1:2525\"} }\n"
 	"lmtp { listen = {\"unix:%s/lmtp.sock\"} }\n"
 	"odmr { listen = {\"127.0.0.1:3366\"} }\n"
