@@ -1,14 +1,23 @@
 /*
  * bridgectl.c - the operator's tool (bridgectl(8)): check the
- * configuration, show how an address is routed, list the queues.
- * Wiring only: the work is done by conf/ and spoolfmt/.  Subcommands
- * live in one table; each gets the config path and its own arguments
- * and returns a sysexits code.
+ * configuration, show how an address is routed, list the queues, and
+ * ask the running bridged for a flush or a bundle run through its
+ * control socket <spool>/control (one line out, one line back).
+ * Wiring only: the work is done by conf/, spoolfmt/ and bridged.
+ * Subcommands live in one table; each gets the config path and its own
+ * arguments and returns a sysexits code.
  */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -26,6 +35,9 @@
 static int cmd_check(const char *, int, char **);
 static int cmd_route(const char *, int, char **);
 static int cmd_queue(const char *, int, char **);
+static int cmd_flush(const char *, int, char **);
+static int cmd_bundle(const char *, int, char **);
+static int cmd_status(const char *, int, char **);
 
 static const struct cmd {
 	const char *name;
@@ -35,6 +47,9 @@ static const struct cmd {
 	{ "check", cmd_check, "" },
 	{ "route", cmd_route, " address ..." },
 	{ "queue", cmd_queue, " [-s | --summary] [customer]" },
+	{ "flush", cmd_flush, " customer" },
+	{ "bundle", cmd_bundle, " customer" },
+	{ "status", cmd_status, "" },
 };
 
 #define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
@@ -76,6 +91,11 @@ cmd_check(const char *conf, int argc, char **argv)
 	printf("bridgectl: %s: OK (%s, %s)\n", conf,
 	    plural(c->ncustomers, "customer", b1, sizeof(b1)),
 	    plural((long)routes_count(c->routes), "route", b2, sizeof(b2)));
+	fflush(stdout);
+	if (c->relayhost == NULL)
+		fprintf(stderr, "bridgectl: %s: warning: relayhost is not set: "
+		    "delivery reports stay queued in %s/q/_dsn\n", conf,
+		    c->spool);
 	conf_free(c);
 	return EXIT_OK;
 }
@@ -189,6 +209,144 @@ cmd_queue(const char *conf, int argc, char **argv)
 	if (r < 0 || fflush(stdout) == EOF)
 		rc = EXIT_IOERR;
 	free(names);
+	conf_free(c);
+	return rc;
+}
+
+#define CTL_TIMEOUT	30	/* seconds for bridged's answer */
+
+/*
+ * ctl_request - send line to the control socket of the bridged that
+ * serves conf and put its one-line answer in reply.  Returns 0, or
+ * EXIT_TEMPFAIL (message printed) when bridged cannot be reached.
+ */
+static int
+ctl_request(const struct bridge_conf *c, const char *line, char *reply,
+    size_t len)
+{
+	struct sockaddr_un sun;
+	struct pollfd pfd;
+	size_t have = 0;
+	ssize_t n;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (path_build(sun.sun_path, sizeof(sun.sun_path), "%s/control",
+	    c->spool) == -1) {
+		fprintf(stderr, "bridgectl: %s/control: path too long\n",
+		    c->spool);
+		return EXIT_TEMPFAIL;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		fprintf(stderr, "bridgectl: bridged is not running or not "
+		    "reachable (%s: %s)\n", sun.sun_path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return EXIT_TEMPFAIL;
+	}
+	if (io_write_all(fd, line, strlen(line)) == -1)
+		goto fail;
+	for (;;) {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, CTL_TIMEOUT * 1000) <= 0)
+			goto fail;
+		n = read(fd, reply + have, len - 1 - have);
+		if (n <= 0)
+			goto fail;
+		have += (size_t)n;
+		reply[have] = '\0';
+		if (strchr(reply, '\n') != NULL || have + 1 >= len)
+			break;
+	}
+	close(fd);
+	reply[strcspn(reply, "\r\n")] = '\0';
+	return 0;
+fail:
+	fprintf(stderr, "bridgectl: no answer from bridged on %s\n",
+	    sun.sun_path);
+	close(fd);
+	return EXIT_TEMPFAIL;
+}
+
+/*
+ * ctl_exit - the exit status for bridged's answer: ok 0; "error busy"
+ * 75; "error no such customer" 67; any other error 69.
+ */
+static int
+ctl_exit(const char *reply)
+{
+	if (strncmp(reply, "ok", 2) == 0 && (reply[2] == ' ' ||
+	    reply[2] == '\0'))
+		return EXIT_OK;
+	if (strncmp(reply, "error busy", 10) == 0)
+		return EXIT_TEMPFAIL;
+	if (strncmp(reply, "error no such customer", 22) == 0)
+		return EXIT_NOUSER;
+	return EXIT_UNAVAIL;
+}
+
+/* ctl_customer - "flush" or "bundle" for one customer of the config. */
+static int
+ctl_customer(const char *conf, const char *verb, int argc, char **argv)
+{
+	struct bridge_conf *c;
+	char line[128], reply[1024];
+	int rc;
+
+	if (argc != 2)
+		return usage();
+	if ((c = conf_load(conf, stderr, NULL)) == NULL)
+		return EXIT_CONFIG;
+	if (!name_is_safe(argv[1]) || conf_customer(c, argv[1]) == NULL) {
+		fprintf(stderr, "bridgectl: no customer \"%s\" in %s\n",
+		    argv[1], conf);
+		conf_free(c);
+		return EXIT_NOUSER;
+	}
+	snprintf(line, sizeof(line), "%s %s\n", verb, argv[1]);
+	if ((rc = ctl_request(c, line, reply, sizeof(reply))) == 0) {
+		rc = ctl_exit(reply);
+		fprintf(rc == EXIT_OK ? stdout : stderr, "bridgectl: %s\n",
+		    reply);
+	}
+	conf_free(c);
+	return rc;
+}
+
+/* cmd_flush - ask bridged to deliver the customer's queue now. */
+static int
+cmd_flush(const char *conf, int argc, char **argv)
+{
+	return ctl_customer(conf, "flush", argc, argv);
+}
+
+/* cmd_bundle - ask bridged to bundle (and hand off) the queue now. */
+static int
+cmd_bundle(const char *conf, int argc, char **argv)
+{
+	return ctl_customer(conf, "bundle", argc, argv);
+}
+
+/* cmd_status - bridged's jobs, one line. */
+static int
+cmd_status(const char *conf, int argc, char **argv)
+{
+	struct bridge_conf *c;
+	char reply[4096];
+	int rc;
+
+	if (argc != 1)
+		return usage();
+	if ((c = conf_load(conf, stderr, NULL)) == NULL)
+		return EXIT_CONFIG;
+	if ((rc = ctl_request(c, "status\n", reply, sizeof(reply))) == 0) {
+		rc = ctl_exit(reply);
+		fprintf(rc == EXIT_OK ? stdout : stderr, "bridgectl: %s\n",
+		    reply);
+	}
 	conf_free(c);
 	return rc;
 }
