@@ -481,9 +481,8 @@ run_forked(struct worker *proto, int n, struct flush_stats *total)
 	}
 }
 
-/* lock_queue - exclusive flock on <spool>/q/<customer>; -1 when busy. */
-static int
-lock_queue(const struct bridge_conf *conf, const struct customer *cu,
+int
+flush_lock(const struct bridge_conf *conf, const struct customer *cu,
     int *busy)
 {
 	char dir[PATH_MAX];
@@ -499,6 +498,83 @@ lock_queue(const struct bridge_conf *conf, const struct customer *cu,
 		return -1;
 	}
 	return fd;
+}
+
+/* flush_list - the customer's entries in id order; -1 if unreadable. */
+static int
+flush_list(const struct bridge_conf *conf, const struct customer *cu,
+    struct ids *ids)
+{
+	memset(ids, 0, sizeof(*ids));
+	if (spool_list(conf->spool, cu->name, ids_add, ids) != 0) {
+		log_warnx("%s: flush: cannot list the queue", cu->name);
+		ids_free(ids);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+flush_log(const struct customer *cu, const struct ids *ids,
+    const struct flush_stats *st)
+{
+	if (ids->n > 0)
+		log_info("%s: flush: %zu entries, %ld done, %ld sent, "
+		    "%ld deferred, %ld bounced", cu->name, ids->n, st->done,
+		    st->sent, st->deferred, st->bounced);
+}
+
+enum result
+flush_customer_conn(const struct bridge_conf *conf,
+    const struct customer *cu, struct smtpc *c, int lockfd,
+    const struct flush_opts *o, struct flush_stats *stp)
+{
+	struct smtpc_feed feed;
+	struct flush_opts def;
+	struct flush_target t;
+	struct worker w;
+	struct ids ids;
+	int all;
+
+	if (stp != NULL)
+		memset(stp, 0, sizeof(*stp));
+	if (!name_is_safe(cu->name) || flush_list(conf, cu, &ids) == -1) {
+		close(lockfd);
+		smtpc_close(c);
+		return RS_TEMP;
+	}
+	if (o == NULL) {
+		flush_opts_default(&def);
+		o = &def;
+	}
+	memset(&t, 0, sizeof(t));
+	t.one[0] = smtpc_relay(c);
+	t.hosts = t.one;
+	t.nhosts = 1;
+	memset(&w, 0, sizeof(w));
+	w.conf = conf;
+	w.cu = cu;
+	w.t = &t;
+	w.o = o;
+	w.ids = &ids;
+	w.stride = 1;
+	w.c = c;
+	feed.next = feed_next;
+	feed.done = feed_done;
+	feed.arg = &w;
+	if (ids.n > 0 && smtpc_send(c, &feed) == RS_OK)
+		smtpc_quit(c);
+	else if (ids.n == 0)
+		smtpc_quit(c);
+	else
+		smtpc_close(c);
+	close(lockfd);
+	flush_log(cu, &ids, &w.st);
+	if (stp != NULL)
+		*stp = w.st;
+	all = w.st.done == (long)ids.n;
+	ids_free(&ids);
+	return all ? RS_OK : RS_TEMP;
 }
 
 enum result
@@ -522,7 +598,7 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 		flush_opts_default(&def);
 		o = &def;
 	}
-	if ((lockfd = lock_queue(conf, cu, &busy)) == -1) {
+	if ((lockfd = flush_lock(conf, cu, &busy)) == -1) {
 		if (busy)
 			log_info("%s: flush: another flush is running",
 			    cu->name);
@@ -530,9 +606,7 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 			stp->busy = busy;
 		return busy || errno != ENOENT ? RS_TEMP : RS_OK;
 	}
-	if (spool_list(conf->spool, cu->name, ids_add, &ids) != 0) {
-		log_warnx("%s: flush: cannot list the queue", cu->name);
-		ids_free(&ids);
+	if (flush_list(conf, cu, &ids) == -1) {
 		close(lockfd);
 		return RS_TEMP;
 	}
@@ -556,10 +630,7 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 	} else if (n > 1)
 		run_forked(&w, n, &st);
 	close(lockfd);
-	if (ids.n > 0)
-		log_info("%s: flush: %zu entries, %ld done, %ld sent, "
-		    "%ld deferred, %ld bounced", cu->name, ids.n, st.done,
-		    st.sent, st.deferred, st.bounced);
+	flush_log(cu, &ids, &st);
 	if (stp != NULL)
 		*stp = st;
 	n = st.done == (long)ids.n;

@@ -61,5 +61,23 @@ enum result flush_target_conf(const struct customer *cu, const char *peer,
 enum result flush_customer(const struct bridge_conf *conf,
 	    const struct customer *cu, const struct flush_target *t,
 	    const struct flush_opts *o, struct flush_stats *st);
+/*
+ * flush_lock - take the customer's queue lock (the one flush_customer
+ * and the bundler take).  The open descriptor holding it, or -1: *busy
+ * is 1 when somebody else holds it, else the queue could not be opened.
+ */
+int	flush_lock(const struct bridge_conf *conf, const struct customer *cu,
+	    int *busy);
+/*
+ * flush_customer_conn - flush_customer over one connection that is
+ * already open, greeted and past EHLO (ODMR: the customer's end of a
+ * turned-round session).  lockfd is the caller's flush_lock; the lock
+ * and the connection are released here (QUIT when it is still usable).
+ * No reconnection: what is left stays queued.  RS_OK when every entry
+ * was delivered or bounced, else RS_TEMP.
+ */
+enum result flush_customer_conn(const struct bridge_conf *conf,
+	    const struct customer *cu, struct smtpc *c, int lockfd,
+	    const struct flush_opts *o, struct flush_stats *st);
 
 #endif
