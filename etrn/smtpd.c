@@ -9,10 +9,17 @@
  * so the session stays in step with the client; every 2xx/4xx/5xx
  * reply except the greeting and EHLO/LHLO carries an enhanced status
  * code; the session closes only after QUIT, a 421, or a dead peer.
+ *
+ * ETRN (RFC 1985) is answered at once: the session only checks the
+ * node and the client's right to it, counts what is waiting, and asks
+ * bridged's master (a datagram on ctx->reqfd) for the flush, which a
+ * separate process delivers over new connections.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,6 +38,7 @@
 #define CMD_MAX		2048	/* command line, CRLF too: 512 + slack */
 #define DATA_MAX	SIO_IBUF	/* longer data lines come in pieces */
 #define BAD_MAX		10	/* bad commands in a row before 421 */
+#define ETRN_CUST_MAX	16	/* customers one ETRN @domain may name */
 
 struct smtpd {
 	const struct smtpd_ctx *ctx;
@@ -66,12 +74,14 @@ static void	cmd_noop(struct smtpd *, char *);
 static void	cmd_quit(struct smtpd *, char *);
 static void	cmd_vrfy(struct smtpd *, char *);
 static void	cmd_help(struct smtpd *, char *);
+static void	cmd_etrn(struct smtpd *, char *);
 
 static const struct smtpd_cmd smtpd_cmds[] = {
 	{ "EHLO", cmd_ehlo }, { "HELO", cmd_helo }, { "LHLO", cmd_lhlo },
 	{ "MAIL", cmd_mail }, { "RCPT", cmd_rcpt }, { "DATA", cmd_data },
 	{ "RSET", cmd_rset }, { "NOOP", cmd_noop }, { "QUIT", cmd_quit },
-	{ "VRFY", cmd_vrfy }, { "HELP", cmd_help }, { NULL, NULL }
+	{ "VRFY", cmd_vrfy }, { "HELP", cmd_help }, { "ETRN", cmd_etrn },
+	{ NULL, NULL }
 };
 
 /*
@@ -95,7 +105,12 @@ reply(struct smtpd *s, int code, const char *status, const char *fmt, ...)
 		sio_reply(s->io, "%d %s %s", code, status, text);
 	else
 		sio_reply(s->io, "%d %s", code, text);
-	if (code >= 400 && s->cmdname != NULL)
+	if (code >= 400 && s->cmdname != NULL &&
+	    strcmp(s->cmdname, "ETRN") == 0)
+		log_info("reject: %s from %s[%s]: %d %s %s", s->cmdname,
+		    s->cl->name, s->cl->addr, code, status != NULL ? status :
+		    "", text);
+	else if (code >= 400 && s->cmdname != NULL)
 		log_info("reject: %s from %s[%s]: %d %s %s; from=<%s> to=<%s>",
 		    s->cmdname, s->cl->name, s->cl->addr, code,
 		    status != NULL ? status : "", text, s->sender,
@@ -164,6 +179,8 @@ ehlo_reply(struct smtpd *s)
 	sio_reply(s->io, "250-PIPELINING");
 	sio_reply(s->io, "250-%s", size);
 	sio_reply(s->io, "250-8BITMIME");
+	if (!s->cl->lmtp)
+		sio_reply(s->io, "250-ETRN");
 	sio_reply(s->io, "250 ENHANCEDSTATUSCODES");
 	s->bad = 0;
 }
@@ -443,7 +460,8 @@ static void
 cmd_help(struct smtpd *s, char *arg)
 {
 	reply(s, 214, "2.0.0", "Commands: %s MAIL RCPT DATA RSET NOOP QUIT "
-	    "VRFY HELP", s->cl->lmtp ? "LHLO" : "EHLO HELO");
+	    "VRFY HELP%s", s->cl->lmtp ? "LHLO" : "EHLO HELO",
+	    s->cl->lmtp ? "" : " ETRN");
 }
 
 /*
@@ -583,6 +601,247 @@ cmd_data(struct smtpd *s, char *arg)
 	s->sender[0] = s->lastrcpt[0] = '\0';
 }
 
+/* ---- ETRN (RFC 1985) ---- */
+
+struct etrn_req {
+	const struct customer *cu[ETRN_CUST_MAX];
+	int	n;
+};
+
+int
+etrn_domain(char *d)
+{
+	size_t len = strlen(d), label = 0, i;
+
+	if (len > 0 && d[len - 1] == '.')
+		d[--len] = '\0';
+	if (len == 0 || len > 253)
+		return -1;
+	for (i = 0; i <= len; i++) {
+		if (d[i] == '.' || d[i] == '\0') {
+			if (label == 0 || label > 63 || d[i - 1] == '-')
+				return -1;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)d[i]) && d[i] != '-')
+			return -1;
+		if (label == 0 && d[i] == '-')
+			return -1;
+		d[i] = (char)tolower((unsigned char)d[i]);
+		label++;
+	}
+	return 0;
+}
+
+static void
+etrn_add(const struct bridge_conf *c, struct etrn_req *rq, const char *name)
+{
+	const struct customer *cu = conf_customer(c, name);
+	int i;
+
+	if (cu == NULL || rq->n >= ETRN_CUST_MAX)
+		return;
+	for (i = 0; i < rq->n; i++)
+		if (rq->cu[i] == cu)
+			return;
+	rq->cu[rq->n++] = cu;
+}
+
+struct etrn_scan {
+	const struct bridge_conf *c;
+	struct etrn_req *rq;
+	const char *domain;
+};
+
+/* etrn_key - a routes key inside the @domain of the scan? */
+static void
+etrn_key(void *arg, const char *key, const char *value, const char *file,
+    int line)
+{
+	struct etrn_scan *sc = arg;
+	size_t kl = strlen(key), dl = strlen(sc->domain);
+
+	if (strcmp(key, sc->domain) == 0 || (kl > dl &&
+	    key[kl - dl - 1] == '.' && strcmp(key + kl - dl, sc->domain) == 0))
+		etrn_add(sc->c, sc->rq, value);
+}
+
+/*
+ * etrn_customers - the customers holding mail for domain (sub: its
+ * subdomains too): where routes(5) sends it, and with sub every key
+ * at or under it.
+ */
+static void
+etrn_customers(const struct bridge_conf *c, const char *domain, int sub,
+    struct etrn_req *rq)
+{
+	struct route_result res;
+	struct etrn_scan sc;
+
+	routes_lookup(c->routes, domain, &res);
+	if (res.kind == ROUTE_CUSTOMER)
+		etrn_add(c, rq, res.customer);
+	if (sub) {
+		sc.c = c;
+		sc.rq = rq;
+		sc.domain = domain;
+		routes_foreach(c->routes, etrn_key, &sc);
+	}
+}
+
+/* client_sa - the client's numeric address as a sockaddr; -1 if none. */
+static int
+client_sa(const char *addr, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+/* etrn_denied - why the client may not release cu, or NULL. */
+static const char *
+etrn_denied(struct smtpd *s, const struct customer *cu)
+{
+	struct sockaddr_storage ss;
+
+	if (!(cu->release & REL_ETRN))
+		return "ETRN is not how this node's mail is released";
+	if (client_sa(s->cl->addr, &ss) == -1 ||
+	    !conf_client_allowed(cu, (struct sockaddr *)&ss))
+		return "client address not authorised";
+	return NULL;
+}
+
+/* etrn_send - ask the master to flush cu for this client; 0 or -1. */
+static int
+etrn_send(struct smtpd *s, const struct customer *cu)
+{
+	char buf[SMTPD_REQ_MAX];
+	int n;
+
+	if (s->ctx->reqfd <= 0)
+		return -1;
+	n = snprintf(buf, sizeof(buf), "flush %s %s", cu->name, s->cl->addr);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -1;
+	return send(s->ctx->reqfd, buf, (size_t)n, MSG_DONTWAIT |
+	    MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+/* etrn_release - authorise, count, ask for the flushes, reply. */
+static void
+etrn_release(struct smtpd *s, const char *node, struct etrn_req *rq)
+{
+	struct qusage u;
+	uint64_t total = 0, each[ETRN_CUST_MAX];
+	const char *why;
+	int i;
+
+	if (rq->n == 0) {
+		reply(s, 459, "4.7.1", "<%s>: node not allowed: no such node",
+		    node);
+		return;
+	}
+	for (i = 0; i < rq->n; i++)
+		if ((why = etrn_denied(s, rq->cu[i])) != NULL) {
+			reply(s, 459, "4.7.1", "<%s>: node not allowed: %s",
+			    node, why);
+			return;
+		}
+	for (i = 0; i < rq->n; i++) {
+		each[i] = 0;
+		if (spool_usage(s->conf->spool, rq->cu[i]->name, &u) == RS_OK)
+			each[i] = u.count;
+		total += each[i];
+	}
+	if (total == 0) {
+		reply(s, 251, "2.0.0", "OK, no messages waiting for node %s",
+		    node);
+		return;
+	}
+	for (i = 0; i < rq->n; i++)
+		if (each[i] > 0 && etrn_send(s, rq->cu[i]) == -1) {
+			log_warn("etrn: %s from %s[%s]: cannot reach the "
+			    "master", rq->cu[i]->name, s->cl->name,
+			    s->cl->addr);
+			reply(s, 458, "4.3.0", "Unable to queue messages for "
+			    "node %s", node);
+			return;
+		}
+	for (i = 0; i < rq->n; i++)
+		if (each[i] > 0)
+			log_info("etrn: %s from %s[%s]: node %s, %llu "
+			    "pending", rq->cu[i]->name, s->cl->name,
+			    s->cl->addr, node, (unsigned long long)each[i]);
+	reply(s, 253, "2.0.0", "OK, %llu pending messages for node %s started",
+	    (unsigned long long)total, node);
+}
+
+/*
+ * cmd_etrn - "ETRN domain", "ETRN @domain" (and its subdomains),
+ * "ETRN #customer".  Never a single label (a bare TLD such as @com).
+ */
+static void
+cmd_etrn(struct smtpd *s, char *arg)
+{
+	struct etrn_req rq;
+	char node[300], dom[300], *p;
+
+	while (*arg == ' ')
+		arg++;
+	if (*arg == '\0') {
+		reply(s, 500, "5.5.2", "Syntax: ETRN [@|#]node");
+		return;
+	}
+	if (!s->helo_done) {
+		reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->mail) {
+		reply(s, 503, "5.5.1", "Error: ETRN inside a mail transaction");
+		return;
+	}
+	shown(arg, strlen(arg), node, sizeof(node));
+	if (strlen(arg) >= sizeof(dom) - 1 || strchr(arg, ' ') != NULL) {
+		reply(s, 501, "5.5.4", "<%s>: bad node name", node);
+		return;
+	}
+	memset(&rq, 0, sizeof(rq));
+	if (arg[0] == '#') {
+		if (!name_is_safe(arg + 1)) {
+			reply(s, 501, "5.5.4", "<%s>: bad queue name", node);
+			return;
+		}
+		etrn_add(s->conf, &rq, arg + 1);
+		etrn_release(s, node, &rq);
+		return;
+	}
+	p = arg[0] == '@' ? arg + 1 : arg;
+	strlcpy_(dom, p, sizeof(dom));
+	if (etrn_domain(dom) == -1) {
+		reply(s, 501, "5.5.4", "<%s>: bad domain name", node);
+		return;
+	}
+	if (strchr(dom, '.') == NULL) {
+		reply(s, 459, "4.7.1", "<%s>: node not allowed: a top-level "
+		    "domain or a single label", node);
+		return;
+	}
+	etrn_customers(s->conf, dom, arg[0] == '@', &rq);
+	etrn_release(s, node, &rq);
+}
+
 /* dispatch - run one complete command line (CRLF already removed). */
 static void
 dispatch(struct smtpd *s, char *line)
@@ -598,7 +857,8 @@ dispatch(struct smtpd *s, char *line)
 		reply(s, 500, "5.5.1", "Error: command not recognized");
 		return;
 	}
-	if (c->fn == cmd_mail || c->fn == cmd_rcpt || c->fn == cmd_data)
+	if (c->fn == cmd_mail || c->fn == cmd_rcpt || c->fn == cmd_data ||
+	    c->fn == cmd_etrn)
 		s->cmdname = c->name;
 	c->fn(s, line + 4);
 	s->cmdname = NULL;

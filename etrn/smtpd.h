@@ -168,7 +168,15 @@ struct smtpd_ctx {
 	struct usage *usage;		/* NULL: read the spool */
 	volatile sig_atomic_t *stop;	/* set on SIGTERM, or NULL */
 	const sigset_t *waitmask;	/* lets SIGTERM in, or NULL */
+	int	reqfd;			/* datagrams to bridged's master
+					   (ETRN); 0 or -1: none */
 };
+
+/*
+ * The request an ETRN sends to the master over ctx->reqfd, one
+ * datagram: "flush CUSTOMER CLIENT-ADDRESS".
+ */
+#define SMTPD_REQ_MAX	256
 
 /*
  * smtpd_client_set - fill cl from the peer address; lookup does the
@@ -179,5 +187,12 @@ void	smtpd_client_set(struct smtpd_client *cl, const struct sockaddr *sa,
 /* smtpd_session - greet, serve until QUIT, timeout or stop; 0 or -1. */
 int	smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
 	    const struct smtpd_client *cl);
+/*
+ * etrn_domain - check and normalise a domain named by ETRN or ATRN:
+ * labels of letters, digits and '-' (1 to 63, no '-' at either end),
+ * at most 253 octets, one trailing dot dropped, lower-cased in place.
+ * -1 if it is not a domain.
+ */
+int	etrn_domain(char *d);
 
 #endif
