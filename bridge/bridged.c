@@ -2,8 +2,9 @@
  * bridged.c - the hub daemon's start-up (bridged(8)): read the config,
  * prepare and recover the spool, bind every listener, drop root to
  * the configured user, go to the background unless -d, write the
- * pidfile, make the shared usage table, then hand over to the master
- * loop (master.c).
+ * pidfile, make the shared usage table, settle what a crash left of
+ * bundling (as the bridge user, before any job runs), open the
+ * control socket, then hand over to the master loop (master.c).
  *
  * Invariants: privileges are dropped before any client is accepted and
  * a failed drop is fatal; every start-up problem exits with a sysexits
@@ -27,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bundler.h"
 #include "log.h"
 #include "queue.h"
 #include "util.h"
@@ -89,6 +91,27 @@ spool_setup(const struct bridge_conf *c, const struct passwd *pw)
 		if ((moved = spool_recover(c->spool, name)) > 0)
 			log_warnx("%s: %d damaged entries moved to corrupt/",
 			    name, moved);
+	}
+}
+
+/*
+ * bundles_recover - for every uucp and ssh customer, settle the
+ * bundles a crash interrupted (bundler.h) before anything else touches
+ * its queue or outbox.
+ */
+static void
+bundles_recover(const struct bridge_conf *c)
+{
+	char err[256];
+	int i;
+
+	for (i = 0; i < c->ncustomers; i++) {
+		if (!(c->customers[i].release & (REL_UUCP | REL_SSH)))
+			continue;
+		if (bundler_recover(c->spool, c->customers[i].name, err,
+		    sizeof(err)) != RS_OK)
+			log_warnx("%s: bundle recovery: %s",
+			    c->customers[i].name, err);
 	}
 }
 
@@ -229,6 +252,8 @@ main(int argc, char *argv[])
 	setenv("RES_OPTIONS", "timeout:3 attempts:1", 0);
 	memset(&m, 0, sizeof(m));
 	m.pidfd = -1;
+	m.reqfd[0] = m.reqfd[1] = -1;
+	m.ctlfd = -1;
 	m.conf_path = path;
 	m.conf = conf_read(path);
 	if (geteuid() == 0 && m.conf->user != NULL && *m.conf->user != '\0' &&
@@ -254,6 +279,9 @@ main(int argc, char *argv[])
 		log_warn("usage table: quotas read the spool per message");
 	if (master_signals(&m) == -1)
 		log_fatal(EXIT_OSERR, "signals");
+	bundles_recover(m.conf);
+	if (master_control(&m) == -1)
+		log_fatalx(EXIT_OSERR, "cannot set up the jobs; not started");
 	log_info("started: %s, spool %s, %d customers", path, m.conf->spool,
 	    m.conf->ncustomers);
 	master_loop(&m);

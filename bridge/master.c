@@ -1,14 +1,22 @@
 /*
  * master.c - bridged's master process: it owns the listening sockets,
- * forks one child per connection (the child runs smtpd_session with
- * blocking reads under poll timeouts), counts children against
- * max-clients, reaps them, reloads the config on SIGHUP and shuts down
- * on SIGTERM/SIGINT.  Signals reach the loop through a self-pipe.
+ * forks one child per connection (the child runs smtpd_session or
+ * odmr_session with blocking reads under poll timeouts), counts
+ * children against max-clients, reaps them, reloads the config on
+ * SIGHUP and shuts down on SIGTERM/SIGINT.  Signals reach the loop
+ * through a self-pipe.  It also takes requests: ETRN datagrams from
+ * the sessions ("flush CUSTOMER ADDRESS" on a socket pair made before
+ * any session) and lines from bridgectl on the control socket, and
+ * runs the background jobs (jobs.c) they and the clock ask for.
  *
  * Invariants: the master never reads from a client, so no client can
- * delay another; a child keeps the config and usage table it was
- * forked with; a failed reload changes nothing; at shutdown children
- * get SIGTERM and up to SHUTDOWN_WAIT seconds to finish or abort.
+ * delay another (control connections are read without blocking and
+ * dropped after CTL_WAIT seconds); it trusts nothing a session sends:
+ * the customer must exist and the address must be numeric; a child
+ * keeps the config and usage table it was forked with; a failed
+ * reload changes nothing; at shutdown children and workers get SIGTERM
+ * and up to SHUTDOWN_WAIT seconds to finish or abort.  Only the
+ * master's own children are reaped, each by the table it is in.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -16,6 +24,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobs.h"
 #include "log.h"
+#include "odmr.h"
 #include "queue.h"
 #include "util.h"
 #include "master.h"
@@ -36,6 +47,10 @@
 #define USAGE_REFRESH	60	/* seconds between usage re-reads */
 #define ACCEPT_BURST	32	/* accepts per listener per wakeup */
 #define LISTEN_BACKLOG	128
+#define CTL_WAIT	5	/* seconds for a control request line */
+#define REQ_BURST	64	/* session requests per wakeup */
+
+static const char *const kind_names[] = { "SMTP", "LMTP", "ODMR" };
 
 static int sigfd = -1;			/* write end of the self-pipe */
 static volatile sig_atomic_t child_stop;
@@ -163,12 +178,12 @@ listener_close(struct listener *l)
 
 /* listener_find - index of spec (same kind) in m->l, or -1. */
 static int
-listener_find(const struct master *m, const char *spec, int lmtp)
+listener_find(const struct master *m, const char *spec, int kind)
 {
 	int i;
 
 	for (i = 0; i < m->nl; i++)
-		if (m->l[i].lmtp == lmtp && strcmp(m->l[i].spec, spec) == 0)
+		if (m->l[i].kind == kind && strcmp(m->l[i].spec, spec) == 0)
 			return i;
 	return -1;
 }
@@ -181,15 +196,16 @@ listener_find(const struct master *m, const char *spec, int lmtp)
 static int
 listeners_update(struct master *m, const struct bridge_conf *c)
 {
-	const struct listeners *ls[2] = { &c->smtp.l, &c->lmtp.l };
+	const struct listeners *ls[LK_NKINDS] = { &c->smtp.l, &c->lmtp.l,
+	    &c->odmr.l };
 	struct listener *nl;
 	int i, k, j, n = 0, failed = 0;
 
-	nl = calloc((size_t)(c->smtp.l.nlisten + c->lmtp.l.nlisten) + 1,
-	    sizeof(*nl));
+	nl = calloc((size_t)(c->smtp.l.nlisten + c->lmtp.l.nlisten +
+	    c->odmr.l.nlisten) + 1, sizeof(*nl));
 	if (nl == NULL)
 		return 1;
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < LK_NKINDS; k++)
 		for (i = 0; i < ls[k]->nlisten; i++) {
 			const char *spec = ls[k]->listen[i];
 
@@ -204,9 +220,8 @@ listeners_update(struct master *m, const struct bridge_conf *c)
 				continue;
 			}
 			nl[n].spec = strdup(spec);
-			nl[n].lmtp = k;
-			log_info("listening on %s (%s)", spec, k ? "LMTP" :
-			    "SMTP");
+			nl[n].kind = k;
+			log_info("listening on %s (%s)", spec, kind_names[k]);
 			n++;
 		}
 	for (j = 0; j < m->nl; j++)
@@ -227,18 +242,18 @@ master_listen(struct master *m)
 }
 
 static int
-kids_count(const struct master *m, int lmtp)
+kids_count(const struct master *m, int kind)
 {
 	int i, n = 0;
 
 	for (i = 0; i < m->nkids; i++)
-		if (m->kids[i].lmtp == lmtp)
+		if (m->kids[i].kind == kind)
 			n++;
 	return n;
 }
 
 static void
-kids_add(struct master *m, pid_t pid, int lmtp)
+kids_add(struct master *m, pid_t pid, int kind)
 {
 	struct child *k;
 	int n;
@@ -253,41 +268,44 @@ kids_add(struct master *m, pid_t pid, int lmtp)
 		m->akids = n;
 	}
 	m->kids[m->nkids].pid = pid;
-	m->kids[m->nkids].lmtp = lmtp;
+	m->kids[m->nkids].kind = kind;
 	m->nkids++;
 }
 
-/* reap - collect every exited child. */
-static void
+/*
+ * reap - collect every exited child of the master: a session (kids)
+ * or a job worker (jobs_reaped).  Returns 1 when a worker ended.
+ */
+static int
 reap(struct master *m)
 {
 	pid_t pid;
-	int st, i;
+	int st, i, session, worker = 0;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		session = 0;
 		for (i = 0; i < m->nkids; i++)
 			if (m->kids[i].pid == pid) {
 				m->kids[i] = m->kids[--m->nkids];
+				session = 1;
 				break;
 			}
+		if (!session && m->jobs != NULL &&
+		    jobs_reaped(m->jobs, m->conf, pid, st)) {
+			worker = 1;
+			continue;
+		}
 		if (WIFSIGNALED(st) && WTERMSIG(st) != SIGTERM)
 			log_warnx("session %ld died of signal %d", (long)pid,
 			    WTERMSIG(st));
 	}
+	return worker;
 }
 
-/*
- * child_main - the session process: master's signals undone, SIGTERM
- * and SIGINT set the stop flag and are let in only while waiting.
- */
-static void __attribute__((noreturn))
-child_main(struct master *m, int fd, int lmtp, const struct sockaddr *sa,
-    socklen_t salen, const sigset_t *oldmask)
+/* close_master_fds - in any child: every descriptor of the master. */
+static void
+close_master_fds(struct master *m, int keep_req)
 {
-	struct smtpd_client cl;
-	struct smtpd_ctx ctx;
-	struct sigaction act;
-	sigset_t waitmask;
 	int i;
 
 	sigfd = -1;
@@ -297,6 +315,52 @@ child_main(struct master *m, int fd, int lmtp, const struct sockaddr *sa,
 	close(m->sigpipe[1]);
 	if (m->pidfd != -1)
 		close(m->pidfd);
+	if (m->reqfd[0] != -1)
+		close(m->reqfd[0]);
+	if (m->reqfd[1] != -1 && !keep_req)
+		close(m->reqfd[1]);
+	if (m->ctlfd != -1)
+		close(m->ctlfd);
+	for (i = 0; i < CTL_CONNS; i++)
+		if (m->ctl[i].fd != -1)
+			close(m->ctl[i].fd);
+}
+
+/*
+ * worker_setup - first thing in a job worker: none of the master's
+ * descriptors, default signal dispositions (jobs.c clears the mask).
+ */
+static void
+worker_setup(void *arg)
+{
+	static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT,
+	    SIGPIPE };
+	struct master *m = arg;
+	struct sigaction act;
+	size_t i;
+
+	close_master_fds(m, 0);
+	memset(&act, 0, sizeof(act));
+	sigemptyset(&act.sa_mask);
+	act.sa_handler = SIG_DFL;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &act, NULL);
+}
+
+/*
+ * child_main - the session process: master's signals undone, SIGTERM
+ * and SIGINT set the stop flag and are let in only while waiting.
+ */
+static void __attribute__((noreturn))
+child_main(struct master *m, int fd, int kind, const struct sockaddr *sa,
+    socklen_t salen, const sigset_t *oldmask)
+{
+	struct smtpd_client cl;
+	struct smtpd_ctx ctx;
+	struct sigaction act;
+	sigset_t waitmask;
+
+	close_master_fds(m, 1);
 	memset(&act, 0, sizeof(act));
 	sigemptyset(&act.sa_mask);
 	act.sa_handler = SIG_DFL;
@@ -311,12 +375,15 @@ child_main(struct master *m, int fd, int lmtp, const struct sockaddr *sa,
 	sigdelset(&waitmask, SIGINT);
 	memset(&cl, 0, sizeof(cl));
 	smtpd_client_set(&cl, sa, salen, 1);
-	cl.lmtp = lmtp;
+	cl.lmtp = kind == LK_LMTP;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = m->conf;
 	ctx.usage = m->usage;
 	ctx.stop = &child_stop;
 	ctx.waitmask = &waitmask;
+	ctx.reqfd = kind == LK_SMTP ? m->reqfd[1] : -1;
+	if (kind == LK_ODMR)
+		_exit(odmr_session(&ctx, fd, &cl) == 0 ? 0 : 1);
 	_exit(smtpd_session(&ctx, fd, fd, &cl) == 0 ? 0 : 1);
 }
 
@@ -336,7 +403,7 @@ too_many(struct master *m, int fd)
 
 /* spawn - fork the session for fd with every master signal held. */
 static void
-spawn(struct master *m, int fd, int lmtp, const struct sockaddr *sa,
+spawn(struct master *m, int fd, int kind, const struct sockaddr *sa,
     socklen_t salen)
 {
 	sigset_t all, old;
@@ -346,11 +413,11 @@ spawn(struct master *m, int fd, int lmtp, const struct sockaddr *sa,
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		child_main(m, fd, lmtp, sa, salen, &old);
+		child_main(m, fd, kind, sa, salen, &old);
 	if (pid == -1)
 		log_warn("fork");
 	else
-		kids_add(m, pid, lmtp);
+		kids_add(m, pid, kind);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(fd);
 }
@@ -362,7 +429,7 @@ accept_some(struct master *m, struct listener *l)
 	socklen_t len;
 	int fd, n, max;
 
-	max = l->lmtp && m->conf->lmtp.max_clients > 0 ?
+	max = l->kind == LK_LMTP && m->conf->lmtp.max_clients > 0 ?
 	    m->conf->lmtp.max_clients : m->conf->smtp.max_clients;
 	for (n = 0; n < ACCEPT_BURST; n++) {
 		len = sizeof(ss);
@@ -378,14 +445,212 @@ accept_some(struct master *m, struct listener *l)
 				poll(NULL, 0, 100);	/* do not spin */
 			return;
 		}
-		if (max > 0 && kids_count(m, l->lmtp) >= max) {
+		if (max > 0 && kids_count(m, l->kind) >= max) {
 			log_warnx("too many connections on %s (%d)", l->spec,
 			    max);
 			too_many(m, fd);
 			continue;
 		}
-		spawn(m, fd, l->lmtp, (struct sockaddr *)&ss, len);
+		spawn(m, fd, l->kind, (struct sockaddr *)&ss, len);
 	}
+}
+
+/* ---- requests from the sessions ---- */
+
+/* addr_numeric - a numeric IPv4 or IPv6 address, nothing else. */
+static int
+addr_numeric(const char *s)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	    inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* request - one datagram "flush CUSTOMER ADDRESS" from a session. */
+static void
+request(struct master *m, char *buf)
+{
+	char *verb, *name, *addr, *rest, *save;
+
+	verb = strtok_r(buf, " ", &save);
+	name = strtok_r(NULL, " ", &save);
+	addr = strtok_r(NULL, " ", &save);
+	rest = strtok_r(NULL, " ", &save);
+	if (verb == NULL || strcmp(verb, "flush") != 0 || name == NULL ||
+	    addr == NULL || rest != NULL || !name_is_safe(name) ||
+	    conf_customer(m->conf, name) == NULL || !addr_numeric(addr)) {
+		log_warnx("bad request from a session ignored");
+		return;
+	}
+	(void)jobs_etrn(m->jobs, m->conf, name, addr, time(NULL));
+}
+
+static void
+requests(struct master *m)
+{
+	char buf[SMTPD_REQ_MAX + 1];
+	ssize_t n;
+	int k;
+
+	for (k = 0; k < REQ_BURST; k++) {
+		n = recv(m->reqfd[0], buf, sizeof(buf) - 1, MSG_DONTWAIT);
+		if (n < 0)
+			return;
+		if (n == 0 || (size_t)n >= sizeof(buf) - 1 ||
+		    memchr(buf, '\0', (size_t)n) != NULL) {
+			log_warnx("bad request from a session ignored");
+			continue;
+		}
+		buf[n] = '\0';
+		request(m, buf);
+	}
+}
+
+/* ---- the control socket (bridgectl) ---- */
+
+int
+master_control(struct master *m)
+{
+	struct sockaddr_un sun;
+	mode_t old;
+	int i, fd;
+
+	m->ctlfd = -1;
+	for (i = 0; i < CTL_CONNS; i++)
+		m->ctl[i].fd = -1;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+	    m->reqfd) == -1) {
+		log_warn("request socket pair");
+		return -1;
+	}
+	if ((m->jobs = jobs_new(worker_setup, m)) == NULL) {
+		log_warn("job table");
+		return -1;
+	}
+	jobs_plan(m->jobs, m->conf, time(NULL));
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (path_build(sun.sun_path, sizeof(sun.sun_path), "%s/control",
+	    m->conf->spool) == -1) {
+		log_warnx("%s/control: path too long: no control socket",
+		    m->conf->spool);
+		return 0;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1) {
+		log_warn("control socket");
+		return 0;
+	}
+	unlink(sun.sun_path);		/* the pidfile lock says it is ours */
+	old = umask(077);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(sun.sun_path, 0600) == -1 || listen(fd, 16) == -1) {
+		log_warn("control socket %s", sun.sun_path);
+		umask(old);
+		close(fd);
+		return 0;
+	}
+	umask(old);
+	m->ctlfd = fd;
+	m->ctlpath = strdup(sun.sun_path);
+	return 0;
+}
+
+static void
+ctl_close(struct ctlconn *cc)
+{
+	close(cc->fd);
+	cc->fd = -1;
+	cc->len = 0;
+}
+
+/* ctl_answer - run one control line, write the one-line answer. */
+static void
+ctl_answer(struct master *m, struct ctlconn *cc)
+{
+	char out[1024], msg[900], *verb, *name, *rest, *save;
+	enum jobs_res r = JOBS_ERROR;
+	int n;
+
+	cc->buf[strcspn(cc->buf, "\r\n")] = '\0';
+	verb = strtok_r(cc->buf, " ", &save);
+	name = strtok_r(NULL, " ", &save);
+	rest = strtok_r(NULL, " ", &save);
+	if (verb != NULL && strcmp(verb, "status") == 0 && name == NULL) {
+		jobs_status(m->jobs, msg, sizeof(msg));
+		r = JOBS_STARTED;
+	} else if (verb == NULL || name == NULL || rest != NULL ||
+	    (strcmp(verb, "flush") != 0 && strcmp(verb, "bundle") != 0))
+		snprintf(msg, sizeof(msg), "unknown request (flush CUSTOMER, "
+		    "bundle CUSTOMER, status)");
+	else if (!name_is_safe(name) || conf_customer(m->conf, name) == NULL)
+		snprintf(msg, sizeof(msg), "no such customer: %.64s", name);
+	else if (verb[0] == 'f')
+		r = jobs_flush(m->jobs, m->conf, name, NULL, msg, sizeof(msg));
+	else
+		r = jobs_bundle(m->jobs, m->conf, name, msg, sizeof(msg));
+	if (verb != NULL && strcmp(verb, "status") != 0)
+		log_info("control: %s %s: %s", verb, name != NULL ? name : "",
+		    msg);
+	n = snprintf(out, sizeof(out), "%s %s\n", r == JOBS_ERROR ? "error" :
+	    "ok", msg);
+	if (n > 0)
+		(void)write(cc->fd, out, (size_t)n < sizeof(out) ? (size_t)n :
+		    sizeof(out) - 1);
+	ctl_close(cc);
+}
+
+static void
+ctl_accept(struct master *m)
+{
+	int i, fd;
+
+	while ((fd = accept4(m->ctlfd, NULL, NULL, SOCK_CLOEXEC |
+	    SOCK_NONBLOCK)) != -1) {
+		for (i = 0; i < CTL_CONNS && m->ctl[i].fd != -1; i++)
+			;
+		if (i == CTL_CONNS) {
+			(void)write(fd, "error busy: too many control "
+			    "connections\n", 42);
+			close(fd);
+			continue;
+		}
+		m->ctl[i].fd = fd;
+		m->ctl[i].len = 0;
+		m->ctl[i].deadline = time_mono() + CTL_WAIT;
+	}
+}
+
+static void
+ctl_read(struct master *m, struct ctlconn *cc)
+{
+	ssize_t n;
+
+	n = read(cc->fd, cc->buf + cc->len, sizeof(cc->buf) - 1 - cc->len);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		ctl_close(cc);
+		return;
+	}
+	cc->len += (size_t)n;
+	cc->buf[cc->len] = '\0';
+	if (memchr(cc->buf, '\n', cc->len) != NULL ||
+	    cc->len == sizeof(cc->buf) - 1)
+		ctl_answer(m, cc);
+}
+
+/* ctl_expire - drop control connections that did not send a line. */
+static void
+ctl_expire(struct master *m)
+{
+	double now = time_mono();
+	int i;
+
+	for (i = 0; i < CTL_CONNS; i++)
+		if (m->ctl[i].fd != -1 && now > m->ctl[i].deadline)
+			ctl_close(&m->ctl[i]);
 }
 
 /* conf_errors - conf_load with its messages sent to the log. */
@@ -433,11 +698,23 @@ reload(struct master *m)
 	m->usage = nu;
 	conf_free(m->conf);
 	m->conf = nc;
+	if (m->jobs != NULL)
+		jobs_plan(m->jobs, nc, time(NULL));
 	log_info("reloaded: %d customers, %d listeners", nc->ncustomers,
 	    m->nl);
 }
 
-/* shutdown_all - stop accepting, SIGTERM the children, wait, exit. */
+/* running - sessions and workers still to be reaped. */
+static int
+running(const struct master *m)
+{
+	return m->nkids + (m->jobs != NULL ? jobs_running(m->jobs) : 0);
+}
+
+/*
+ * shutdown_all - stop accepting, SIGTERM the sessions and the workers
+ * (their whole process groups), wait, exit.
+ */
 static void __attribute__((noreturn))
 shutdown_all(struct master *m)
 {
@@ -446,15 +723,24 @@ shutdown_all(struct master *m)
 	double deadline;
 	int i;
 
-	log_info("shutting down, %d sessions open", m->nkids);
+	log_info("shutting down, %d sessions open, %d jobs running",
+	    m->nkids, m->jobs != NULL ? jobs_running(m->jobs) : 0);
 	for (i = 0; i < m->nl; i++)
 		listener_close(&m->l[i]);
 	m->nl = 0;
+	if (m->ctlfd != -1) {
+		close(m->ctlfd);
+		m->ctlfd = -1;
+		if (m->ctlpath != NULL)
+			unlink(m->ctlpath);
+	}
 	for (i = 0; i < m->nkids; i++)
 		kill(m->kids[i].pid, SIGTERM);
+	if (m->jobs != NULL)
+		jobs_signal(m->jobs, SIGTERM);
 	deadline = time_mono() + SHUTDOWN_WAIT;
 	reap(m);
-	while (m->nkids > 0 && time_mono() < deadline) {
+	while (running(m) > 0 && time_mono() < deadline) {
 		pfd.fd = m->sigpipe[0];
 		pfd.events = POLLIN;
 		poll(&pfd, 1, 100);
@@ -467,8 +753,13 @@ shutdown_all(struct master *m)
 		    (long)m->kids[i].pid);
 		kill(m->kids[i].pid, SIGKILL);
 	}
-	while (m->nkids > 0 && waitpid(-1, NULL, 0) > 0)
-		m->nkids--;
+	if (m->jobs != NULL && jobs_running(m->jobs) > 0) {
+		log_warnx("%d jobs did not stop: killed",
+		    jobs_running(m->jobs));
+		jobs_signal(m->jobs, SIGKILL);
+	}
+	for (i = running(m); i > 0 && waitpid(-1, NULL, 0) > 0; i--)
+		;
 	if (m->pidfile != NULL)
 		unlink(m->pidfile);
 	log_info("stopped");
@@ -498,29 +789,63 @@ signals(struct master *m)
 	return 0;
 }
 
+/* Slots of the poll table in front of the listeners. */
+enum { P_SIG, P_REQ, P_CTL, P_CONN, P_LISTEN = P_CONN + CTL_CONNS };
+
+/* poll_table - fill pfd (room for P_LISTEN + m->nl); -1 fds are skipped. */
+static void
+poll_table(struct master *m, struct pollfd *pfd)
+{
+	int i;
+
+	for (i = 0; i < P_LISTEN + m->nl; i++) {
+		pfd[i].events = POLLIN;
+		pfd[i].revents = 0;
+	}
+	pfd[P_SIG].fd = m->sigpipe[0];
+	pfd[P_REQ].fd = m->jobs != NULL ? m->reqfd[0] : -1;
+	pfd[P_CTL].fd = m->ctlfd;
+	for (i = 0; i < CTL_CONNS; i++)
+		pfd[P_CONN + i].fd = m->ctl[i].fd;
+	for (i = 0; i < m->nl; i++)
+		pfd[P_LISTEN + i].fd = m->l[i].fd;
+}
+
+/* wait_ms - how long poll may sleep: usage refresh, jobs, control. */
+static int
+wait_ms(struct master *m, double next_usage)
+{
+	double left = next_usage - time_mono();
+	long jn;
+	int i;
+
+	if (m->jobs != NULL && (jn = jobs_next(m->jobs, time(NULL))) < left)
+		left = (double)jn + 0.05;
+	for (i = 0; i < CTL_CONNS; i++)
+		if (m->ctl[i].fd != -1 && left > CTL_WAIT)
+			left = CTL_WAIT;
+	return left > 0 ? (int)(left * 1000) : 0;
+}
+
 void
 master_loop(struct master *m)
 {
 	struct pollfd *pfd = NULL;
-	double next = time_mono() + USAGE_REFRESH, left;
-	int i, n, np = 0;
+	double next = time_mono() + USAGE_REFRESH;
+	int i, n, np = 0, nl;
 
 	for (;;) {
-		if (np < m->nl + 1) {
-			np = m->nl + 1;
+		if (m->jobs != NULL)
+			jobs_run(m->jobs, m->conf, time(NULL));
+		if (np < P_LISTEN + m->nl) {
+			np = P_LISTEN + m->nl;
 			if ((pfd = realloc(pfd, (size_t)np * sizeof(*pfd))) ==
 			    NULL)
 				log_fatal(EXIT_OSERR, "poll table");
 		}
-		pfd[0].fd = m->sigpipe[0];
-		pfd[0].events = POLLIN;
-		for (i = 0; i < m->nl; i++) {
-			pfd[i + 1].fd = m->l[i].fd;
-			pfd[i + 1].events = POLLIN;
-		}
-		left = next - time_mono();
-		n = poll(pfd, (nfds_t)m->nl + 1, left > 0 ? (int)(left * 1000) :
-		    0);
+		poll_table(m, pfd);
+		nl = m->nl;
+		n = poll(pfd, (nfds_t)(P_LISTEN + nl), wait_ms(m, next));
 		if (n == -1 && errno != EINTR)
 			log_fatal(EXIT_OSERR, "poll");
 		if (time_mono() >= next) {
@@ -528,13 +853,23 @@ master_loop(struct master *m)
 				usage_refresh(m->usage, m->conf);
 			next = time_mono() + USAGE_REFRESH;
 		}
+		ctl_expire(m);
 		if (n <= 0)
 			continue;
-		if ((pfd[0].revents & POLLIN) && signals(m))
+		if ((pfd[P_SIG].revents & POLLIN) && signals(m))
 			shutdown_all(m);
-		for (i = 0; i < m->nl && i < np - 1; i++)
-			if (pfd[i + 1].fd == m->l[i].fd &&
-			    (pfd[i + 1].revents & POLLIN))
+		if (pfd[P_REQ].revents & POLLIN)
+			requests(m);
+		for (i = 0; i < CTL_CONNS; i++)
+			if (m->ctl[i].fd != -1 &&
+			    pfd[P_CONN + i].fd == m->ctl[i].fd &&
+			    (pfd[P_CONN + i].revents & (POLLIN | POLLHUP)))
+				ctl_read(m, &m->ctl[i]);
+		if (m->ctlfd != -1 && (pfd[P_CTL].revents & POLLIN))
+			ctl_accept(m);
+		for (i = 0; i < m->nl && i < nl; i++)
+			if (pfd[P_LISTEN + i].fd == m->l[i].fd &&
+			    (pfd[P_LISTEN + i].revents & POLLIN))
 				accept_some(m, &m->l[i]);
 	}
 }

@@ -1,7 +1,9 @@
 /*
  * master.h - bridged's master process (master.c): the listening
- * sockets, one child per connection, signals through a self-pipe,
- * reload and shutdown.  bridged.c does the start-up around it.
+ * sockets (SMTP, LMTP, ODMR), one child per connection, the requests
+ * of the sessions (ETRN) and of bridgectl (the control socket), the
+ * background jobs (jobs.h), signals through a self-pipe, reload and
+ * shutdown.  bridged.c does the start-up around it.
  */
 #ifndef MASTER_H
 #define MASTER_H
@@ -11,17 +13,36 @@
 #include "conf.h"
 #include "smtpd.h"
 
+enum listener_kind {
+	LK_SMTP = 0,
+	LK_LMTP,
+	LK_ODMR,
+	LK_NKINDS
+};
+
 struct listener {
 	char   *spec;			/* as written in the config */
 	int	fd;
-	int	lmtp;
+	int	kind;			/* LK_* */
 	char   *path;			/* unix socket path, or NULL */
 };
 
 struct child {
 	pid_t	pid;
-	int	lmtp;
+	int	kind;			/* LK_* of its listener */
 };
+
+#define CTL_CONNS	8	/* control connections served at once */
+#define CTL_LINE	256	/* a control request */
+
+struct ctlconn {
+	int	fd;			/* -1: free */
+	double	deadline;
+	size_t	len;
+	char	buf[CTL_LINE];
+};
+
+struct jobs;
 
 struct master {
 	const char *conf_path;
@@ -34,12 +55,24 @@ struct master {
 	int	sigpipe[2];
 	int	pidfd;			/* the locked pidfile, or -1 */
 	char   *pidfile;		/* its path, or NULL */
+	int	reqfd[2];		/* datagrams: sessions [1] -> [0] */
+	int	ctlfd;			/* <spool>/control, or -1 */
+	char   *ctlpath;
+	struct ctlconn ctl[CTL_CONNS];
+	struct jobs *jobs;
 };
 
 /* master_listen - bind every listener of conf; -1 if any fails. */
 int	master_listen(struct master *m);
 /* master_signals - the self-pipe and the master's signal handlers. */
 int	master_signals(struct master *m);
+/*
+ * master_control - after the drop of privileges: the request socket
+ * pair, the job table and the control socket <spool>/control (mode
+ * 0600).  -1 when the job table or the socket pair cannot be made; a
+ * control socket that cannot be bound is only logged.
+ */
+int	master_control(struct master *m);
 /* master_loop - accept, fork, reap, reload, until SIGTERM/SIGINT. */
 void	master_loop(struct master *m);
 
