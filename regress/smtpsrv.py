@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+# smtpsrv.py - a scripted SMTP server standing in for a customer's mail
+# server in the integration tests: PIPELINING, optionally CHUNKING.
+# A recipient with "temp" in it gets 451, with "perm" 550; every
+# message accepted is written to DIR/N.msg (its recipients to
+# DIR/N.rcpt) before the 250, after DELAY seconds.  Exits after IDLE
+# seconds without a connection.
+#
+# usage: smtpsrv.py PORT DIR [--chunking] [--delay S] [--idle S]
+import os
+import socket
+import sys
+import threading
+import time
+
+args = sys.argv[1:]
+port, outdir = int(args[0]), args[1]
+chunking = "--chunking" in args
+delay = float(args[args.index("--delay") + 1]) if "--delay" in args else 0.0
+idle = float(args[args.index("--idle") + 1]) if "--idle" in args else 300.0
+lock = threading.Lock()
+count = [0]
+
+
+def store(rcpts, data):
+    with lock:
+        count[0] += 1
+        n = count[0]
+    with open(os.path.join(outdir, "%d.rcpt" % n), "w") as f:
+        f.write("\n".join(rcpts) + "\n")
+    tmp = os.path.join(outdir, "%d.tmp" % n)
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, os.path.join(outdir, "%d.msg" % n))
+
+
+def serve(conn):
+    r = conn.makefile("rb")
+
+    def w(s):
+        conn.sendall(s.encode())
+    w("220 srv.test ESMTP\r\n")
+    mail, rcpts = None, []
+    while True:
+        line = r.readline(2000)
+        if not line:
+            return
+        cmd = line.decode("latin-1").rstrip("\r\n")
+        u = cmd.upper()
+        if u.startswith("EHLO"):
+            w("250-srv.test\r\n250-PIPELINING\r\n250-SIZE 50000000\r\n"
+              "250-8BITMIME\r\n" + ("250-CHUNKING\r\n" if chunking else "") +
+              "250 ENHANCEDSTATUSCODES\r\n")
+        elif u.startswith("MAIL FROM:"):
+            mail, rcpts = cmd[10:], []
+            w("250 2.1.0 Ok\r\n")
+        elif u.startswith("RCPT TO:"):
+            a = cmd[8:].split()[0].strip("<>")
+            if mail is None:
+                w("503 5.5.1 need MAIL\r\n")
+            elif "temp" in a:
+                w("451 4.2.0 <%s>: try again later\r\n" % a)
+            elif "perm" in a:
+                w("550 5.1.1 <%s>: no such user here\r\n" % a)
+            else:
+                rcpts.append(a)
+                w("250 2.1.5 Ok\r\n")
+        elif u == "DATA":
+            if not rcpts:
+                w("554 5.5.1 no valid recipients\r\n")
+                continue
+            w("354 go ahead\r\n")
+            data = b""
+            while True:
+                ln = r.readline(1000000)
+                if not ln:
+                    return
+                if ln == b".\r\n":
+                    break
+                data += ln[1:] if ln.startswith(b".") else ln
+            time.sleep(delay)
+            store(rcpts, data)
+            w("250 2.0.0 Ok: queued\r\n")
+            mail, rcpts = None, []
+        elif u.startswith("BDAT "):
+            n = int(cmd.split()[1])
+            data = r.read(n)
+            if len(data) != n:
+                return
+            if mail is None or not rcpts:
+                w("554 5.5.1 no valid recipients\r\n")
+                continue
+            time.sleep(delay)
+            store(rcpts, data)
+            w("250 2.0.0 Ok: queued\r\n")
+            mail, rcpts = None, []
+        elif u == "RSET":
+            mail, rcpts = None, []
+            w("250 2.0.0 Ok\r\n")
+        elif u == "QUIT":
+            w("221 2.0.0 Bye\r\n")
+            return
+        else:
+            w("502 5.5.2 unknown\r\n")
+
+
+def guarded(conn):
+    try:
+        serve(conn)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(16)
+s.settimeout(idle)
+while True:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        break
+    threading.Thread(target=guarded, args=(c,), daemon=True).start()
