@@ -34,11 +34,17 @@ class Probe:
         self.f = self.s.makefile("rb")
 
     def send(self, line):
-        self.s.sendall(line.encode("latin-1") + b"\r\n")
+        try:
+            self.s.sendall(line.encode("latin-1") + b"\r\n")
+        except OSError:
+            pass
 
     def reply(self):
         while True:
-            ln = self.f.readline(4096)
+            try:
+                ln = self.f.readline(4096)
+            except OSError:
+                return "EOF"
             if not ln:
                 return "EOF"
             ln = ln.decode("latin-1").rstrip("\r\n")
