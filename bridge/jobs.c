@@ -30,6 +30,7 @@
 #include "flush.h"
 #include "handoff.h"
 #include "log.h"
+#include "queue.h"
 #include "util.h"
 #include "jobs.h"
 
@@ -50,7 +51,7 @@ struct job {
 	pid_t	pid;			/* 0: no worker */
 	enum job_kind kind;		/* of the worker */
 	time_t	started;
-	int	want_flush;		/* a flush (or DSN run) is wanted */
+	int	want_flush;		/* 1: asked for; 2: by a timer */
 	int	want_bundle;		/* 1: when due; 2: forced */
 	char	peer[PEER_MAX];		/* last ETRN peer, "" if none */
 	char	run_peer[PEER_MAX];	/* the peer the worker flushes to */
@@ -227,10 +228,17 @@ run_bundle(const struct bridge_conf *c, const char *name, int force)
 	_exit(rc);
 }
 
+/* Why a worker starts. */
+enum start_how {
+	ASKED = 0,		/* ETRN, bridgectl flush */
+	FORCED,			/* bridgectl bundle: ignore timers, backoff */
+	TIMER			/* retry or bundling timer: log at debug */
+};
+
 /* start - fork the worker of jb; 0, or -1 when fork failed. */
 static int
 start(struct jobs *j, const struct bridge_conf *c, struct job *jb,
-    enum job_kind kind, int force)
+    enum job_kind kind, enum start_how how)
 {
 	sigset_t all, old, none;
 	pid_t pid;
@@ -247,7 +255,7 @@ start(struct jobs *j, const struct bridge_conf *c, struct job *jb,
 			run_flush(c, jb->name, jb->run_peer);
 		if (kind == JOB_DSN)
 			run_dsn(c);
-		run_bundle(c, jb->name, force);
+		run_bundle(c, jb->name, how == FORCED);
 	}
 	if (pid > 0)
 		setpgid(pid, pid);
@@ -259,7 +267,7 @@ start(struct jobs *j, const struct bridge_conf *c, struct job *jb,
 	}
 	jb->pid = pid;
 	jb->kind = kind;
-	jb->quiet = kind == JOB_DSN || (kind == JOB_BUNDLE && !force);
+	jb->quiet = how == TIMER;
 	jb->started = time(NULL);
 	if (kind == JOB_FLUSH && jb->run_peer[0] != '\0')
 		log_info("%s: flush started, pid %ld, to peer %s", jb->name,
@@ -280,7 +288,8 @@ start_flush(struct jobs *j, const struct bridge_conf *c, struct job *jb)
 	jb->run_peer[0] = '\0';
 	if (cu != NULL && cu->deliver_mode == DELIVER_PEER)
 		strlcpy_(jb->run_peer, jb->peer, sizeof(jb->run_peer));
-	if (start(j, c, jb, dsn ? JOB_DSN : JOB_FLUSH, 0) == -1)
+	if (start(j, c, jb, dsn ? JOB_DSN : JOB_FLUSH,
+	    jb->want_flush == 2 ? TIMER : ASKED) == -1)
 		return -1;
 	jb->want_flush = 0;
 	return 0;
@@ -289,7 +298,8 @@ start_flush(struct jobs *j, const struct bridge_conf *c, struct job *jb)
 static int
 start_bundle(struct jobs *j, const struct bridge_conf *c, struct job *jb)
 {
-	if (start(j, c, jb, JOB_BUNDLE, jb->want_bundle == 2) == -1)
+	if (start(j, c, jb, JOB_BUNDLE, jb->want_bundle == 2 ? FORCED :
+	    TIMER) == -1)
 		return -1;
 	jb->want_bundle = 0;
 	return 0;
@@ -437,6 +447,16 @@ jobs_bundle(struct jobs *j, const struct bridge_conf *c, const char *customer,
 
 /* ---- the clock and the ends of workers ---- */
 
+/* dsn_waiting - a relayhost and delivery reports for it (one readdir). */
+static int
+dsn_waiting(const struct bridge_conf *c)
+{
+	struct qusage u;
+
+	return c->relayhost != NULL &&
+	    spool_usage(c->spool, DSN_QUEUE, &u) == RS_OK && u.count > 0;
+}
+
 int
 jobs_reaped(struct jobs *j, const struct bridge_conf *c, pid_t pid,
     int status)
@@ -467,9 +487,9 @@ jobs_reaped(struct jobs *j, const struct bridge_conf *c, pid_t pid,
 		jb->next_dsn = time(NULL) + (jb->failed ? JOBS_DSN_BACKOFF :
 		    JOBS_DSN_TICK);
 	}
-	if (jb->kind == JOB_FLUSH && c->relayhost != NULL &&
+	if (jb->kind == JOB_FLUSH && dsn_waiting(c) &&
 	    (dsn = slot(j, DSN_QUEUE)) != NULL) {
-		dsn->want_flush = 1;	/* the flush may have bounced mail */
+		dsn->want_flush = 1;	/* the flush bounced mail */
 		jb = &j->v[i];		/* slot() may have moved the table */
 	}
 	jb->pid = 0;
@@ -483,9 +503,9 @@ tick(struct job *jb, const struct customer *cu, time_t now)
 {
 	if (cu->retry > 0 && jb->next_retry != 0 && now >= jb->next_retry) {
 		jb->next_retry = now + cu->retry;
-		if (cu->deliver_mode == DELIVER_HOSTS ||
-		    (cu->deliver_mode == DELIVER_PEER && jb->peer[0] != '\0'))
-			jb->want_flush = 1;
+		if (jb->want_flush == 0 && (cu->deliver_mode == DELIVER_HOSTS ||
+		    (cu->deliver_mode == DELIVER_PEER && jb->peer[0] != '\0')))
+			jb->want_flush = 2;
 	}
 	if (bundled(cu) && jb->next_bundle != 0 && now >= jb->next_bundle) {
 		jb->next_bundle = now + bundle_tick(cu);
@@ -508,7 +528,8 @@ jobs_run(struct jobs *j, const struct bridge_conf *c, time_t now)
 	if ((jb = slot(j, DSN_QUEUE)) != NULL && c->relayhost != NULL &&
 	    jb->next_dsn != 0 && now >= jb->next_dsn) {
 		jb->next_dsn = now + JOBS_DSN_TICK;
-		jb->want_flush = 1;
+		if (jb->want_flush == 0 && dsn_waiting(c))
+			jb->want_flush = 1;
 	}
 	for (i = 0; i < j->n; i++) {
 		jb = &j->v[i];
