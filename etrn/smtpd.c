@@ -798,6 +798,10 @@ cmd_etrn(struct smtpd *s, char *arg)
 	struct etrn_req rq;
 	char node[300], dom[300], *p;
 
+	if (s->cl->lmtp) {
+		reply(s, 500, "5.5.1", "Error: command not recognized");
+		return;
+	}
 	while (*arg == ' ')
 		arg++;
 	if (*arg == '\0') {

@@ -3,7 +3,8 @@
  * smtp_io.c, intake.c, usage.c) driven over a socketpair by a scripted
  * client: command parsing, pipelining order, line limits, bare CR/LF,
  * NUL, dot-stuffing, X-Envelope-To removal, the Received: header,
- * routing, one entry per customer, LMTP replies.  No network.
+ * routing, one entry per customer, LMTP replies, ETRN (node forms,
+ * refusals, the request datagram to the master).  No network.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -89,6 +90,7 @@ setup(void)
  * collect every reply octet into out.
  */
 static int keep_open;		/* do not shut the client's side down */
+static int req_fd;		/* ctx.reqfd: the master's datagrams */
 static volatile sig_atomic_t stop_flag;
 
 static size_t
@@ -116,6 +118,7 @@ session(const char *script, size_t slen, int lmtp, char *out, size_t olen)
 		memset(&ctx, 0, sizeof(ctx));
 		ctx.conf = &conf;
 		ctx.stop = &stop_flag;
+		ctx.reqfd = req_fd;
 		_exit(smtpd_session(&ctx, sv[1], sv[1], &cl) == 0 ? 0 : 1);
 	}
 	close(sv[1]);
@@ -584,6 +587,62 @@ test_usage(void)
 	usage_destroy(u);
 }
 
+static void
+test_etrn(void)
+{
+	struct cidr net;
+	char buf[300];
+	ssize_t n;
+	int sv[2];
+
+	clear();
+	cidr_parse("192.0.2.0/24", &net);
+	custs[0].etrn_from = &net;
+	custs[0].netrn_from = 1;
+	ok(strstr(run("EHLO c\r\nQUIT\r\n", 0), "250") &&
+	    strstr(out, "250-ETRN\r\n") != NULL, "EHLO offers ETRN");
+	is_str(run("ETRN acme.test\r\nEHLO c\r\nETRN\r\nETRN @test\r\n"
+	    "ETRN test\r\nETRN #../x\r\nETRN #\r\nETRN @\r\n"
+	    "ETRN bad!x.test\r\nETRN -a.test\r\nETRN a b\r\nQUIT\r\n", 0),
+	    "220 503 250 500 459 459 501 501 501 501 501 501 221",
+	    "ETRN: before EHLO, bare, single labels, bad nodes");
+	is_str(run("EHLO c\r\nETRN ship.test\r\nETRN #nosuch\r\n"
+	    "ETRN nowhere.example\r\nETRN gone.test\r\nETRN #full\r\n"
+	    "QUIT\r\n", 0), "220 250 459 459 459 459 459 221",
+	    "ETRN: client not allowed, unknown nodes, error route");
+	ok(strstr(out, "459 4.7.1 <ship.test>: node not allowed: client "
+	    "address not authorised\r\n") != NULL, "459 text");
+	is_str(run("EHLO c\r\nETRN acme.test\r\nETRN @acme.test\r\n"
+	    "ETRN #acme\r\nETRN Sub.ACME.test.\r\nQUIT\r\n", 0),
+	    "220 250 251 251 251 251 221", "ETRN: nothing waiting: 251");
+	ok(strstr(out, "251 2.0.0 OK, no messages waiting for node "
+	    "Sub.ACME.test.\r\n") != NULL, "251 text");
+	is_str(run(HELLO "RCPT TO:<alice@acme.test>\r\nDATA\r\nhi\r\n.\r\n"
+	    "ETRN acme.test\r\nMAIL FROM:<s@example.org>\r\n"
+	    "ETRN acme.test\r\nQUIT\r\n", 0),
+	    "220 250 250 250 354 250 458 250 503 221",
+	    "ETRN: no master 458; inside a transaction 503");
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == -1)
+		exit(1);
+	req_fd = sv[1];
+	is_str(run("EHLO c\r\nETRN @acme.test\r\nQUIT\r\n", 0),
+	    "220 250 253 221", "ETRN with a master: 253");
+	ok(strstr(out, "253 2.0.0 OK, 1 pending messages for node @acme.test "
+	    "started\r\n") != NULL, "253 text");
+	n = recv(sv[0], buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	buf[n > 0 ? n : 0] = '\0';
+	is_str(buf, "flush acme 192.0.2.1", "the request to the master");
+	is_str(run("LHLO c\r\nETRN acme.test\r\nQUIT\r\n", 1),
+	    "220 250 500 221", "no ETRN over LMTP");
+	ok(strstr(out, "ETRN") == NULL, "LHLO does not offer ETRN");
+	close(sv[0]);
+	close(sv[1]);
+	req_fd = 0;
+	custs[0].etrn_from = NULL;
+	custs[0].netrn_from = 0;
+	clear();
+}
+
 int
 main(void)
 {
@@ -601,6 +660,7 @@ main(void)
 	test_timeout();
 	test_stop();
 	test_usage();
+	test_etrn();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", spool);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", spool);
