@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -699,7 +700,13 @@ static struct smtpc *
 smtpc_new(int fd, const struct smtpc_opts *o)
 {
 	struct smtpc *c;
+	int on = 1;
 
+	/* Replies and commands are gathered into single writes here, so
+	 * Nagle only delays the last piece of a message (its final dot)
+	 * until the server's delayed ACK: 40 ms a message.  Unix sockets
+	 * refuse the option; that is fine. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	if ((c->stage = malloc(STAGE_SIZE)) == NULL) {
