@@ -66,6 +66,7 @@ flush_opts_default(struct flush_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	smtpc_opts_default(&o->smtp);
+	o->smtp.window_msgs = FLUSH_WINDOW_MSGS;
 }
 
 enum result

@@ -1,0 +1,195 @@
+#!/bin/sh
+# flush.sh - releasing a held queue with ETRN, bridged against Postfix
+# set up as an ETRN holding server (ETRN_README: relay_domains,
+# fast_flush_domains, the domain's transport in defer_transports), same
+# machine, same run, into the same smtp-sink.
+#
+#   flush: MSGS (5000) messages of SIZE (4096) octets, injected with
+#          smtp-source, then one ETRN; the time until the holder's queue
+#          is empty (every message has had its 250 from the sink).
+#   thin:  THIN_N (200) corpus messages (every 16th of the corpus)
+#          over a long thin link, delayline.py (300 ms each way,
+#          2 Mbit/s each direction, paced per connection):
+#          a) bridged into a private Postfix smtpd (CHUNKING), one
+#             connection, against the time the octets need at 2 Mbit/s;
+#          b) bridged into smtp-sink (no CHUNKING) with the default
+#             flush-connections (2) and with THIN_CONNS (20, Postfix's
+#             default destination concurrency), against Postfix's own
+#             ETRN flush through the same delay line.
+#
+# Every run is bounded; key=value lines on stdout.  Environment: MSGS,
+# SIZE, SESSIONS (10, smtp-source), FLUSH_CONNS (bridged, default 2),
+# THIN_N, THIN_CONNS, SKIP_THIN=1.
+. "$(dirname "$0")/common.sh"
+
+MSGS=${MSGS:-5000}
+SIZE=${SIZE:-4096}
+SESSIONS=${SESSIONS:-10}
+FLUSH_CONNS=${FLUSH_CONNS:-2}
+THIN_N=${THIN_N:-200}
+THIN_CONNS=${THIN_CONNS:-20}
+need bridged etrn smtp-source smtp-sink postfix postconf python3
+FT=$TOP/regress/flushtool
+[ -x "$FT" ] || { echo "error=regress/flushtool-not-built"; exit 1; }
+DELAYLINE=$TOP/../shared/tools/delayline.py
+[ -f "$DELAYLINE" ] || DELAYLINE=/work/shared/tools/delayline.py
+SINKUSER=
+[ "$(id -u)" = 0 ] && SINKUSER="-u nobody"
+
+echo "bench=flush $(machine)"
+
+# until SECONDS COMMAND...: poll every 20 ms; 1 when time ran out
+until_() {
+	_lim=$(( $1 * 50 ))
+	shift
+	_i=0
+	while [ $_i -lt $_lim ]; do
+		"$@" && return 0
+		sleep 0.02
+		_i=$((_i + 1))
+	done
+	return 1
+}
+hub_empty() { [ -z "$(ls "$HUB_SPOOL/q/$1/new" 2>/dev/null)" ]; }
+pf_empty() { [ "$(pf_queue_count)" -eq 0 ]; }
+pf_deferred() {
+	[ "$(find "$PF_QUEUE/deferred" -type f | wc -l)" -ge "$1" ]
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+SINK=$(free_port)
+smtp-sink $SINKUSER 127.0.0.1:$SINK 512 >"$WORK/sink.log" 2>&1 &
+at_exit "kill $!"
+wait_port $SINK || { echo "error=smtp-sink-did-not-start"; exit 1; }
+
+# ---- flush: bridged ----
+HUB_ACME_OPTS="deliver-to = {\"127.0.0.1:$SINK\"} etrn-from = {\"127.0.0.1\"} flush-connections = $FLUSH_CONNS"
+hub_init
+hub_start >/dev/null || { echo "error=bridged-did-not-start"; exit 1; }
+timeout 120 smtp-source -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \
+    -t user@acme.example -f sender@example.org "127.0.0.1:$HUB_PORT" \
+    >"$WORK/inject-bridged.out" 2>&1
+bq=$(ls "$HUB_SPOOL/q/acme/new" | wc -l | tr -d ' ')
+t0=$(now)
+etrn "127.0.0.1:$HUB_PORT" acme.example >"$WORK/etrn-bridged.out" 2>&1
+until_ 300 hub_empty acme
+brc=$?
+t1=$(now)
+bs=$(secs "$t0" "$t1")
+bsent=$(grep -c "status=sent" "$HUB_LOG")
+hub_stop
+
+# ---- flush: Postfix ----
+pf_init etrnhold
+pf_set "relay_domains = etrn.example" \
+    "transport_maps = inline:{ etrn.example=etrn-only:[127.0.0.1]:$SINK }" \
+    "defer_transports = etrn-only" \
+    "fast_flush_domains = \$relay_domains" \
+    "smtpd_etrn_restrictions = permit_mynetworks, reject" \
+    "default_process_limit = 100"
+pf_master "etrn-only unix - - n - - smtp"
+pf_start >/dev/null || { echo "error=postfix-did-not-start"; exit 1; }
+timeout 120 smtp-source -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \
+    -t user@etrn.example -f sender@example.org "127.0.0.1:$PF_PORT" \
+    >"$WORK/inject-postfix.out" 2>&1
+until_ 120 pf_deferred "$MSGS"
+pq=$(find "$PF_QUEUE/deferred" -type f | wc -l | tr -d ' ')
+t0=$(now)
+etrn "127.0.0.1:$PF_PORT" etrn.example >"$WORK/etrn-postfix.out" 2>&1
+until_ 300 pf_empty
+prc=$?
+t1=$(now)
+ps_=$(secs "$t0" "$t1")
+psent=$(pf_log_count 'status=sent')
+pf_stop
+
+echo "flush_msgs=$MSGS size=$SIZE bridged_connections=$FLUSH_CONNS bridged_queued=$bq bridged_sent=$bsent bridged_secs=$bs bridged_msgs_per_s=$(rate "$MSGS" "$bs") bridged_timeout=$brc"
+echo "postfix_deferred=$pq postfix_sent=$psent postfix_secs=$ps_ postfix_msgs_per_s=$(rate "$MSGS" "$ps_") postfix_timeout=$prc"
+echo "flush_ratio_bridged_over_postfix=$(ratio "$ps_" "$bs")"
+[ "${SKIP_THIN:-}" = 1 ] && exit 0
+
+# ---- thin link ----
+CORPUS=$(corpus_dir) || { echo "error=no-corpus"; exit 1; }
+find "$CORPUS" -type f -name '*.eml' | sort | awk 'NR % 16 == 1' |
+    head -n "$THIN_N" >"$WORK/thin.files"
+THIN_N=$(wc -l <"$WORK/thin.files" | tr -d ' ')
+
+pf_init recv
+pf_set "relay_domains = thin.example" "default_process_limit = 100"
+pf_start >/dev/null || { echo "error=postfix-recv-did-not-start"; exit 1; }
+RECV_PORT=$PF_PORT
+RECV_CONF=$PF_CONF
+RECV_LOG=$PF_LOG
+DL1=$(free_port)
+DL2=$(free_port)
+python3 "$DELAYLINE" $DL1 127.0.0.1:$RECV_PORT --delay-ms 300 --kbit 2000 \
+    --quiet &
+at_exit "kill $!"
+python3 "$DELAYLINE" $DL2 127.0.0.1:$SINK --delay-ms 300 --kbit 2000 \
+    --quiet &
+at_exit "kill $!"
+wait_port $DL1 && wait_port $DL2 || { echo "error=delayline"; exit 1; }
+
+HUB_ACME_OPTS=
+hub_init "customer \"thin\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$DL1\"} etrn-from = {\"127.0.0.1\"} flush-connections = 1 }
+customer \"thinsink\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$DL2\"} etrn-from = {\"127.0.0.1\"} }
+customer \"thinwide\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$DL2\"} etrn-from = {\"127.0.0.1\"} flush-connections = $THIN_CONNS }"
+printf 'thin.example\tthin\nthinsink.example\tthinsink\nthinwide.example\tthinwide\n' >>"$HUB_ROUTES"
+for c in thin thinsink thinwide; do
+	xargs "$FT" enqueue -f sender@example.org "$HUB_SPOOL" $c \
+	    u@$c.example <"$WORK/thin.files" >/dev/null
+done
+bytes=$(cat "$HUB_SPOOL"/q/thin/new/* | awk '/^size / { s += $2 } END { print s + 0 }')
+wire=$(awk -v b="$bytes" 'BEGIN { printf "%.3f", b * 8 / 2e6 }')
+hub_start >/dev/null || { echo "error=bridged-did-not-start"; exit 1; }
+
+# thin_run CUSTOMER SECONDS: ETRN, then the time until its queue is empty
+thin_run() {
+	_t0=$(now)
+	etrn "127.0.0.1:$HUB_PORT" "#$1" >>"$WORK/etrn-thin.out" 2>&1
+	until_ "$2" hub_empty "$1"
+	_rc=$?
+	_t1=$(now)
+	echo "$(secs "$_t0" "$_t1") $_rc"
+}
+set -- $(thin_run thin 120)
+tc=$1
+tcrc=$2
+grep -q "thin: connected to .*CHUNKING" "$HUB_LOG" && tchunk=yes || tchunk=no
+set -- $(thin_run thinwide 300)
+tw=$1
+twrc=$2
+set -- $(thin_run thinsink 400)
+ts=$1
+tsrc=$2
+hub_stop
+precv=$(grep -c 'status=sent' "$RECV_LOG")
+pf_stop_dir "$RECV_CONF"
+
+# Postfix's own ETRN flush through the same delay line
+pf_init etrnthin
+pf_set "relay_domains = etrn.example" \
+    "transport_maps = inline:{ etrn.example=etrn-only:[127.0.0.1]:$DL2 }" \
+    "defer_transports = etrn-only" \
+    "fast_flush_domains = \$relay_domains" \
+    "smtpd_etrn_restrictions = permit_mynetworks, reject" \
+    "default_process_limit = 100"
+pf_master "etrn-only unix - - n - - smtp"
+pf_start >/dev/null || { echo "error=postfix-did-not-start"; exit 1; }
+while read -r f; do
+	pf_sendmail -f sender@example.org u@etrn.example <"$f"
+done <"$WORK/thin.files"
+until_ 120 pf_deferred "$THIN_N"
+t0=$(now)
+etrn "127.0.0.1:$PF_PORT" etrn.example >>"$WORK/etrn-thin.out" 2>&1
+until_ 400 pf_empty
+tprc=$?
+t1=$(now)
+tp=$(secs "$t0" "$t1")
+tpsent=$(pf_log_count 'status=sent')
+pf_stop
+
+echo "thin_msgs=$THIN_N thin_bytes=$bytes thin_wire_secs=$wire"
+echo "thin_chunking_secs=$tc thin_chunking_over_wire=$(ratio "$tc" "$wire") thin_chunking_offered=$tchunk thin_chunking_timeout=$tcrc postfix_recv_log_sent=$precv"
+echo "thin_sink_bridged_conns2_secs=$ts thin_sink_bridged_conns${THIN_CONNS}_secs=$tw thin_sink_postfix_secs=$tp postfix_thin_sent=$tpsent timeouts=$tsrc/$twrc/$tprc"
+echo "thin_sink_postfix_over_bridged_conns2=$(ratio "$tp" "$ts") thin_sink_postfix_over_bridged_conns${THIN_CONNS}=$(ratio "$tp" "$tw")"
