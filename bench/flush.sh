@@ -12,6 +12,8 @@
 #          2 Mbit/s each direction, paced per connection):
 #          a) bridged into a private Postfix smtpd (CHUNKING), one
 #             connection, against the time the octets need at 2 Mbit/s;
+#             again with the first THIN_N hard-ham messages (larger, so
+#             the fixed round trips weigh less);
 #          b) bridged into smtp-sink (no CHUNKING) with the default
 #             flush-connections (2) and with THIN_CONNS (20, Postfix's
 #             default destination concurrency), against Postfix's own
@@ -112,6 +114,8 @@ echo "flush_ratio_bridged_over_postfix=$(ratio "$ps_" "$bs")"
 CORPUS=$(corpus_dir) || { echo "error=no-corpus"; exit 1; }
 find "$CORPUS" -type f -name '*.eml' | sort | awk 'NR % 16 == 1' |
     head -n "$THIN_N" >"$WORK/thin.files"
+find "$CORPUS/hard-ham-1" -type f -name '*.eml' | sort | head -n "$THIN_N" \
+    >"$WORK/thinbig.files"
 THIN_N=$(wc -l <"$WORK/thin.files" | tr -d ' ')
 
 pf_init recv
@@ -133,14 +137,22 @@ wait_port $DL1 && wait_port $DL2 || { echo "error=delayline"; exit 1; }
 HUB_ACME_OPTS=
 hub_init "customer \"thin\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$DL1\"} etrn-from = {\"127.0.0.1\"} flush-connections = 1 }
 customer \"thinsink\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$DL2\"} etrn-from = {\"127.0.0.1\"} }
+customer \"thinbig\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$DL1\"} etrn-from = {\"127.0.0.1\"} flush-connections = 1 }
 customer \"thinwide\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$DL2\"} etrn-from = {\"127.0.0.1\"} flush-connections = $THIN_CONNS }"
-printf 'thin.example\tthin\nthinsink.example\tthinsink\nthinwide.example\tthinwide\n' >>"$HUB_ROUTES"
+printf 'thin.example\tthin\nthinsink.example\tthinsink\nthinwide.example\tthinwide\nthinbig.example\tthinbig\n' >>"$HUB_ROUTES"
 for c in thin thinsink thinwide; do
 	xargs "$FT" enqueue -f sender@example.org "$HUB_SPOOL" $c \
 	    u@$c.example <"$WORK/thin.files" >/dev/null
 done
-bytes=$(cat "$HUB_SPOOL"/q/thin/new/* | awk '/^size / { s += $2 } END { print s + 0 }')
-wire=$(awk -v b="$bytes" 'BEGIN { printf "%.3f", b * 8 / 2e6 }')
+xargs "$FT" enqueue -f sender@example.org "$HUB_SPOOL" thinbig \
+    u@thinbig.example <"$WORK/thinbig.files" >/dev/null
+# octets of the messages in a queue, and the seconds they need at 2 Mbit/s
+qbytes() { cat "$HUB_SPOOL"/q/$1/new/* | awk '/^size / { s += $2 } END { print s + 0 }'; }
+wire_of() { awk -v b="$1" 'BEGIN { printf "%.3f", b * 8 / 2e6 }'; }
+bytes=$(qbytes thin)
+wire=$(wire_of "$bytes")
+bigbytes=$(qbytes thinbig)
+bigwire=$(wire_of "$bigbytes")
 hub_start >/dev/null || { echo "error=bridged-did-not-start"; exit 1; }
 
 # thin_run CUSTOMER SECONDS: ETRN, then the time until its queue is empty
@@ -156,6 +168,9 @@ set -- $(thin_run thin 120)
 tc=$1
 tcrc=$2
 grep -q "thin: connected to .*CHUNKING" "$HUB_LOG" && tchunk=yes || tchunk=no
+set -- $(thin_run thinbig 120)
+tb=$1
+tbrc=$2
 set -- $(thin_run thinwide 300)
 tw=$1
 twrc=$2
@@ -191,5 +206,6 @@ pf_stop
 
 echo "thin_msgs=$THIN_N thin_bytes=$bytes thin_wire_secs=$wire"
 echo "thin_chunking_secs=$tc thin_chunking_over_wire=$(ratio "$tc" "$wire") thin_chunking_offered=$tchunk thin_chunking_timeout=$tcrc postfix_recv_log_sent=$precv"
+echo "thin_big_bytes=$bigbytes thin_big_wire_secs=$bigwire thin_big_chunking_secs=$tb thin_big_chunking_over_wire=$(ratio "$tb" "$bigwire") thin_big_timeout=$tbrc"
 echo "thin_sink_bridged_conns2_secs=$ts thin_sink_bridged_conns${THIN_CONNS}_secs=$tw thin_sink_postfix_secs=$tp postfix_thin_sent=$tpsent timeouts=$tsrc/$twrc/$tprc"
 echo "thin_sink_postfix_over_bridged_conns2=$(ratio "$tp" "$ts") thin_sink_postfix_over_bridged_conns${THIN_CONNS}=$(ratio "$tp" "$tw")"
