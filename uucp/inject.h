@@ -1,0 +1,49 @@
+/*
+ * inject.h - hand one message to the leaf's local MTA (leaf.conf(5)
+ * inject section): the sendmail command, or an SMTP or LMTP server.
+ * Each recipient ends ok, temporary or permanent; the caller decides
+ * what to record, keep or bounce.
+ */
+#ifndef INJECT_H
+#define INJECT_H
+
+#include "bundle.h"
+#include "leafconf.h"
+#include "util.h"
+
+#define INJECT_DIAG_MAX	400
+
+/* One recipient of a message being injected, and what became of it. */
+struct inject_rcpt {
+	const char *addr;
+	enum result rs;
+	char	status[16];		/* RFC 3463 code, "5.1.1" */
+	char	diag[INJECT_DIAG_MAX];	/* "smtp; 550 5.1.1 ..." */
+};
+
+struct injector;
+
+/*
+ * inject_new - an injector for the configured method; helo is the name
+ * given in EHLO/LHLO.  SMTP and LMTP sessions are kept open from one
+ * message to the next.  Sets SIGPIPE to be ignored.
+ */
+struct injector *inject_new(const struct leaf_inject *cf, const char *helo);
+/*
+ * inject_message - inject m from sender ("" = <>) to r[0..n-1].  Fills
+ * every r[i].rs (and status/diag for failures).  Returns RS_OK when all
+ * were accepted, RS_TEMP when any was deferred, RS_PERM otherwise.
+ * *down is set when the MTA itself is unusable (no connection, no
+ * greeting, a lost session, sendmail unable to queue): later messages
+ * would fare no better.
+ */
+enum result inject_message(struct injector *ij, const char *sender,
+	    struct inject_rcpt *r, int n, const struct bundle_msg *m,
+	    int *down);
+/* inject_free - QUIT any open session and free ij. */
+void	inject_free(struct injector *ij);
+
+/* inject_exit_result - a sendmail exit status as ok/temp/perm + code. */
+enum result inject_exit_result(int status, char *code, size_t len);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * journal.h - the per-bundle injection journal of bridge-unbatch:
+ * <spool>/journal/<bundle>.j, append-only, one line per recipient copy
+ * whose injection is finished ("MSG RCPT ok|bounced|failed"), fsync'ed
+ * after each line.  A re-run skips what the journal lists, so at most
+ * the copy in flight at a crash is injected twice.
+ */
+#ifndef JOURNAL_H
+#define JOURNAL_H
+
+#include <stddef.h>
+
+struct journal;
+
+/* journal_open - load path (if it exists) and open it for appending. */
+struct journal *journal_open(const char *path, char *err, size_t errlen);
+/* journal_done - is copy (msg, rcpt) finished? msg and rcpt from 1/0. */
+int	journal_done(const struct journal *j, unsigned msg, unsigned rcpt);
+/* journal_record - append "msg rcpt what" and fsync; 0 or -1. */
+int	journal_record(struct journal *j, unsigned msg, unsigned rcpt,
+	    const char *what);
+/* journal_count - copies recorded (loaded and appended). */
+size_t	journal_count(const struct journal *j);
+void	journal_close(struct journal *j);
+
+#endif
