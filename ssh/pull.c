@@ -195,19 +195,23 @@ pull_free(struct pull *p)
 	free(p);
 }
 
-/* account_dirs - partial/ and done/ of user@host:port. */
+/*
+ * account_dirs - partial/ and done/ of user@host.  Not the port: a hub
+ * reached through another port (a tunnel, a relay) is the same hub.
+ */
 static int
 account_dirs(struct pull *p, const struct ssh_target *t)
 {
 	char acct[200];
 	size_t i;
 
-	snprintf(acct, sizeof(acct), "%s_%s_%d", t->user, t->host, t->port);
+	snprintf(acct, sizeof(acct), "%s@%s", t->user, t->host);
 	for (i = 0; acct[i] != '\0'; i++) {
 		char ch = acct[i];
 
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-'))
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		    ch == '@'))
 			acct[i] = '_';
 	}
 	if (path_build(p->partial, sizeof(p->partial), "%s/fetch/%s/partial",

@@ -148,7 +148,7 @@ int	ssh_alive(const struct ssh_conn *c);
 /* --- pull.c -------------------------------------------------------- */
 
 /*
- * The leaf's side of a pull, per hub account (host, port, user):
+ * The leaf's side of a pull, per hub account (user@host):
  *
  *   <spool>/fetch/<account>/partial/NAME.part   being downloaded
  *   <spool>/fetch/<account>/done/NAME           handed to the engine,
