@@ -44,7 +44,7 @@ problem(struct walk *w, const char *path, const char *fmt, ...)
 	w->problems++;
 }
 
-/* chroot_parents - sshd's rule for every component down to chroot. */
+/* chroot_parents - sshd's rule for every component above chroot. */
 static void
 chroot_parents(struct walk *w, const char *chroot)
 {
@@ -110,6 +110,25 @@ want_dir(struct walk *w, const char *path, uid_t uid, gid_t gid,
 	    "(is %lu:%lu %04o)", (unsigned long)uid, (unsigned long)gid,
 	    (unsigned)mode, (unsigned long)st.st_uid,
 	    (unsigned long)st.st_gid, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/* spool_outbox - <spool>/outbox exists (its modes are the spool's). */
+static int
+spool_outbox(struct walk *w, const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == -1 && errno == ENOENT && w->fix &&
+	    (mkdir(path, 0700) == -1 ||
+	    chown(path, w->bridge_uid, w->bridge_gid) == -1)) {
+		problem(w, path, "cannot create: %s", strerror(errno));
+		return -1;
+	}
+	if (lstat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		problem(w, path, "should be the spool's outbox directory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -236,12 +255,11 @@ walk(const struct outbox_spec *s, FILE *errs, int fix)
 	    path_build(sbox, sizeof(sbox), "%s/outbox", s->spool) == -1 ||
 	    path_build(link, sizeof(link), "%s/%s", sbox, s->customer) == -1)
 		return w.problems + (w.problems == 0);
-	if (want_dir(&w, s->chroot, 0, 0, OUTBOX_CHROOT_MODE) == 0)
-		chroot_parents(&w, s->chroot);
-	if (want_dir(&w, root, 0, 0, OUTBOX_CHROOT_MODE) == -1 ||
+	chroot_parents(&w, s->chroot);
+	if (want_dir(&w, s->chroot, 0, 0, OUTBOX_CHROOT_MODE) == -1 ||
+	    want_dir(&w, root, 0, 0, OUTBOX_CHROOT_MODE) == -1 ||
 	    want_dir(&w, box, w.bridge_uid, w.user_gid, OUTBOX_DIR_MODE) ==
-	    -1 ||
-	    want_dir(&w, sbox, w.bridge_uid, w.bridge_gid, 0700) == -1)
+	    -1 || spool_outbox(&w, sbox) == -1)
 		return w.problems;
 	bundles(&w, box);
 	link_to(&w, link, box);
