@@ -14,6 +14,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -54,7 +57,7 @@ tcp_connect(const char *host, int port, long timeout, char *err,
 	struct pollfd pfd;
 	char sport[16];
 	socklen_t sl;
-	int fd = -1, rc, soerr, fl;
+	int fd = -1, rc, soerr, fl, one = 1;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -86,6 +89,9 @@ tcp_connect(const char *host, int port, long timeout, char *err,
 			errno = 0;
 		}
 		if (errno == 0 || errno == EISCONN) {
+			/* SFTP requests are small: never wait for an ACK */
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			    sizeof(one));
 			fl = fcntl(fd, F_GETFL);
 			if (fl != -1 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK)
 			    != -1)
@@ -171,6 +177,14 @@ conn_error(struct ssh_conn *c, const char *what, char *err, size_t errlen)
 	    msg != NULL && *msg != '\0' ? msg : "connection failed");
 	if (net_error(e) || e == 0)
 		c->dead = 1;
+	return FETCH_TEMP;
+}
+
+/* lost - the connection failed earlier: say so without touching it. */
+static enum fetch_rc
+lost(const struct ssh_conn *c, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: the connection was lost", c->where);
 	return FETCH_TEMP;
 }
 
@@ -357,6 +371,8 @@ ssh_list(struct ssh_conn *c, struct ssh_entry **ep, size_t *np, char *err,
 
 	*ep = NULL;
 	*np = 0;
+	if (c->dead)
+		return lost(c, err, errlen);
 	snprintf(what, sizeof(what), "%s: listing %s", c->where, c->dir);
 	if ((h = libssh2_sftp_opendir(c->sftp, c->dir)) == NULL)
 		return conn_error(c, what, err, errlen);
@@ -509,6 +525,8 @@ ssh_download(struct ssh_conn *c, const struct ssh_entry *e, const char *part,
 	x->name = e->name;
 	x->size = e->size;
 	x->started = time_mono();
+	if (c->dead)
+		return lost(c, err, errlen);
 	if ((fd = part_open(part, e->size, &off, err, errlen)) == -1)
 		return FETCH_IOERR;
 	x->offset = off;
@@ -533,6 +551,7 @@ ssh_download(struct ssh_conn *c, const struct ssh_entry *e, const char *part,
 	rc = xfer_loop(c, h, fd, o, x, what, err, errlen);
 	if (!c->dead)
 		libssh2_sftp_close(h);
+	x->net = time_mono() - x->started;
 	if (fsync(fd) == -1 && rc == FETCH_OK) {
 		snprintf(err, errlen, "%s: %s", part, strerror(errno));
 		rc = FETCH_IOERR;
@@ -557,6 +576,8 @@ ssh_remove(struct ssh_conn *c, const char *name, char *err, size_t errlen)
 {
 	char path[700], what[1100];
 
+	if (c->dead)
+		return lost(c, err, errlen);
 	if (path_build(path, sizeof(path), "%s/%s", c->dir, name) == -1) {
 		snprintf(err, errlen, "remote path too long");
 		return FETCH_CONFIG;

@@ -10,8 +10,12 @@
  * removed on the hub and not downloaded again while it is in
  * quarantine/.  A crash anywhere therefore loses nothing, and the
  * engine's journal limits a repeat to the one copy in flight.
- * The engine runs in a child process so that the SSH session can be
- * kept alive while a slow local MTA takes its time.
+ *
+ * The engine runs in a child process: while it injects bundle N the
+ * parent downloads bundle N+1, then waits for the child (sending
+ * keepalives), removes N on the hub and starts the child for N+1.  So
+ * bundles are injected and removed one at a time, oldest first, and a
+ * slow local MTA does not hold the link idle.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -53,8 +57,18 @@ struct pull {
 	int	dirty;
 };
 
-/* How a bundle's hand-over to the engine ended. */
+/* What the hub's copy of a bundle may become after the engine. */
 enum handed { H_REMOVE, H_WAIT, H_CORRUPT };
+
+/* A bundle being injected by a child while the next one downloads. */
+struct job {
+	char	name[SSH_NAME_MAX];	/* "" when there is none */
+	char	how[96];		/* for its log line */
+	pid_t	pid;			/* -1: it ran in this process */
+	int	fd;			/* EOF when the child is gone */
+	enum ub_outcome out;		/* when it ran here */
+	int	down;
+};
 
 enum fetch_rc
 fetch_rc_worse(enum fetch_rc a, enum fetch_rc b)
@@ -283,45 +297,63 @@ to_incoming(struct pull *p, const char *name)
 }
 
 /*
- * engine - ub_process in a child; the parent keeps the session alive
- * until the child is done.  The outcome, or UB_BUSY when the child
- * died (its journal says how far it got).
+ * engine_start - ub_process(name) in a child, so that the parent can
+ * download the next bundle (or at least keep the session alive) while
+ * the local MTA takes its time.  Without a child it runs here.
  */
-static enum ub_outcome
-engine(struct pull *p, struct ssh_conn *c, const char *name, int *down)
+static void
+engine_start(struct pull *p, struct job *j, const char *name, const char *how)
 {
-	struct pollfd pfd;
 	enum ub_outcome out;
-	int fds[2], st, wait_s;
-	char ch;
-	pid_t pid;
+	int fds[2], down = 0;
 
-	*down = 0;
-	if (pipe2(fds, O_CLOEXEC) == -1)
-		return UB_BUSY;
+	strlcpy_(j->name, name, sizeof(j->name));
+	strlcpy_(j->how, how, sizeof(j->how));
+	j->fd = -1;
+	j->pid = -1;
 	fflush(stderr);
-	if ((pid = fork()) == -1) {
+	if (pipe2(fds, O_CLOEXEC) == 0 && (j->pid = fork()) == 0) {
 		close(fds[0]);
-		close(fds[1]);
-		return UB_BUSY;
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		out = ub_process(p->ub, name, -1, down);
+		/* the link is the scarce thing: downloads go first */
+		if (nice(5) == -1)
+			log_debug("nice: %s", strerror(errno));
+		out = ub_process(p->ub, name, -1, &down);
 		ub_free(p->ub);
-		_exit((int)out * 2 + (*down != 0));
+		_exit((int)out * 2 + (down != 0));
+	}
+	if (j->pid == -1) {
+		log_warn("%s: cannot start a process to inject it", name);
+		j->out = ub_process(p->ub, name, -1, &j->down);
+		return;
 	}
 	close(fds[1]);
-	pfd.fd = fds[0];
+	j->fd = fds[0];
+}
+
+/*
+ * engine_wait - keep the session alive until the child is done.  Its
+ * outcome, or UB_BUSY when it died (its journal says how far it got).
+ */
+static enum ub_outcome
+engine_wait(struct ssh_conn *c, struct job *j, int *down)
+{
+	struct pollfd pfd;
+	int st, wait_s;
+	char ch;
+
+	*down = j->down;
+	if (j->pid == -1)
+		return j->out;
+	pfd.fd = j->fd;
 	pfd.events = POLLIN;
 	for (;;) {
 		wait_s = ssh_keepalive(c);
 		if (poll(&pfd, 1, wait_s * 1000) > 0 &&
-		    read(fds[0], &ch, 1) <= 0)
+		    read(j->fd, &ch, 1) <= 0)
 			break;
 	}
-	close(fds[0]);
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+	close(j->fd);
+	while (waitpid(j->pid, &st, 0) == -1 && errno == EINTR)
 		;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) / 2 > UB_GONE)
 		return UB_BUSY;
@@ -329,33 +361,14 @@ engine(struct pull *p, struct ssh_conn *c, const char *name, int *down)
 	return (enum ub_outcome)(WEXITSTATUS(st) / 2);
 }
 
-/*
- * hand_over - a bundle with done/NAME: wherever it is now, take it
- * to the point where the hub's copy may go.
- */
+/* outcome - what the engine's verdict means for the hub's copy. */
 static enum handed
-hand_over(struct pull *p, struct ssh_conn *c, const char *name,
-    const char **what)
+outcome(const char *name, enum ub_outcome out, int down, const char **what)
 {
-	enum ub_outcome out;
-	int down;
-
-	*what = "injected";
-	if (exists(p->partial, name, ".part") &&
-	    !exists(p->incoming, name, "") && to_incoming(p, name) == -1)
-		return H_WAIT;
-	if (exists(p->quarantine, name, ""))
-		return H_CORRUPT;
-	if (exists(p->kept, name, "")) {
-		*what = "kept for the local MTA";
-		return H_REMOVE;
-	}
-	if (!exists(p->incoming, name, ""))
-		return H_REMOVE;	/* the engine finished it */
-	out = engine(p, c, name, &down);
 	switch (out) {
 	case UB_DONE:
 	case UB_GONE:
+		*what = "injected";
 		return H_REMOVE;
 	case UB_KEPT:
 		*what = down ? "kept: the local MTA is unavailable" :
@@ -371,8 +384,6 @@ hand_over(struct pull *p, struct ssh_conn *c, const char *name,
 	return H_WAIT;
 }
 
-/* --- one bundle ---------------------------------------------------- */
-
 /* corrupt - the engine quarantined it: keep the hub's copy. */
 static enum fetch_rc
 corrupt(struct pull *p, const char *name)
@@ -383,6 +394,73 @@ corrupt(struct pull *p, const char *name)
 	    p->quarantine);
 	return FETCH_DATAERR;
 }
+
+/* finish - remove on the hub what the leaf now holds; the log line. */
+static enum fetch_rc
+finish(struct pull *p, struct ssh_conn *c, const char *name, enum handed h,
+    const char *what, const char *how)
+{
+	char err[SSH_ERR_MAX];
+	enum fetch_rc rc;
+
+	if (h == H_CORRUPT)
+		return corrupt(p, name);
+	if (h == H_WAIT)
+		return FETCH_OK;
+	if ((rc = ssh_remove(c, name, err, sizeof(err))) != FETCH_OK) {
+		complain(p, "%s: %s; %s, it is removed from the hub by the next "
+		    "run", name, err, what);
+		return rc;
+	}
+	remove_in(p->done, name, "");
+	log_info("%s: %s, %s, removed from the hub", name, how, what);
+	return FETCH_OK;
+}
+
+/* job_finish - wait for the bundle being injected, then finish it. */
+static enum fetch_rc
+job_finish(struct pull *p, struct ssh_conn *c, struct job *j)
+{
+	enum ub_outcome out;
+	enum fetch_rc rc;
+	const char *what = "";
+	int down;
+
+	if (j->name[0] == '\0')
+		return FETCH_OK;
+	out = engine_wait(c, j, &down);
+	rc = finish(p, c, j->name, outcome(j->name, out, down, &what), what,
+	    j->how);
+	j->name[0] = '\0';
+	return rc;
+}
+
+/*
+ * recover - a bundle with done/NAME from an earlier run: wherever it
+ * is now, take it to the point where the hub's copy may go.
+ */
+static enum fetch_rc
+recover(struct pull *p, struct ssh_conn *c, const char *name)
+{
+	static const char how[] = "from an earlier run";
+	struct job j;
+
+	if (exists(p->partial, name, ".part") &&
+	    !exists(p->incoming, name, "") && to_incoming(p, name) == -1)
+		return FETCH_IOERR;
+	if (exists(p->quarantine, name, ""))
+		return corrupt(p, name);
+	if (exists(p->kept, name, ""))
+		return finish(p, c, name, H_REMOVE, "kept for the local MTA",
+		    how);
+	if (!exists(p->incoming, name, ""))	/* the engine finished it */
+		return finish(p, c, name, H_REMOVE, "injected", how);
+	memset(&j, 0, sizeof(j));
+	engine_start(p, &j, name, how);
+	return job_finish(p, c, &j);
+}
+
+/* --- one bundle ---------------------------------------------------- */
 
 /* download - into partial/, checking a resumed file; FETCH_OK or why not. */
 static enum fetch_rc
@@ -398,12 +476,12 @@ download(struct pull *p, struct ssh_conn *c, const struct ssh_entry *e,
 		return FETCH_IOERR;
 	rc = ssh_download(c, e, part, &p->o, x, err, sizeof(err));
 	if (rc == FETCH_OK && p->verbose && x->offset > 0)
-		log_info("resumed %s at offset %llu, fetched %llu bytes",
-		    e->name, (unsigned long long)x->offset,
-		    (unsigned long long)x->got);
+		log_info("resumed %s at offset %llu, fetched %llu bytes in "
+		    "%.3f s", e->name, (unsigned long long)x->offset,
+		    (unsigned long long)x->got, x->net);
 	else if (rc == FETCH_OK && p->verbose)
-		log_info("fetched %s, %llu bytes", e->name,
-		    (unsigned long long)x->got);
+		log_info("fetched %s, %llu bytes in %.3f s", e->name,
+		    (unsigned long long)x->got, x->net);
 	if (rc != FETCH_OK) {
 		complain(p, "%s (%llu of %llu octets kept in %s)", err,
 		    (unsigned long long)(x->offset + x->got),
@@ -426,47 +504,39 @@ download(struct pull *p, struct ssh_conn *c, const struct ssh_entry *e,
 	return rc;
 }
 
-/* one - the whole life of one listed bundle. */
+/*
+ * one - one listed bundle: download it while the previous one (j) is
+ * being injected, finish that one, then start injecting this one in
+ * j.  A bundle from an earlier run's crash is finished on the spot.
+ */
 static enum fetch_rc
-one(struct pull *p, struct ssh_conn *c, const struct ssh_entry *e)
+one(struct pull *p, struct ssh_conn *c, const struct ssh_entry *e,
+    struct job *j)
 {
 	struct ssh_xfer x;
-	enum fetch_rc rc;
-	const char *what;
-	char err[SSH_ERR_MAX], sz[16], rt[16], how[64] = "";
+	enum fetch_rc rc, rcj;
+	char sz[16], rt[16], how[96];
 	double el;
 
-	if (!exists(p->done, e->name, "")) {
-		if (exists(p->quarantine, e->name, ""))
-			return corrupt(p, e->name);
-		if ((rc = download(p, c, e, &x)) != FETCH_OK)
-			return rc;
-		if (mark_done(p, e->name) == -1 ||
-		    to_incoming(p, e->name) == -1)
-			return FETCH_IOERR;
-		el = time_mono() - x.started;
-		snprintf(how, sizeof(how), "fetched %s in %.1fs (%s/s)%s",
-		    size_format(x.got, sz, sizeof(sz)), el,
-		    size_format(el > 0 ? (uint64_t)((double)x.got / el) : 0,
-		    rt, sizeof(rt)), x.offset > 0 ? " resumed" : "");
-	} else
-		strlcpy_(how, "from an earlier run", sizeof(how));
-	switch (hand_over(p, c, e->name, &what)) {
-	case H_CORRUPT:
+	if (exists(p->done, e->name, "")) {
+		rcj = job_finish(p, c, j);
+		return fetch_rc_worse(rcj, recover(p, c, e->name));
+	}
+	if (exists(p->quarantine, e->name, ""))
 		return corrupt(p, e->name);
-	case H_WAIT:
-		return FETCH_OK;
-	case H_REMOVE:
-		break;
-	}
-	if ((rc = ssh_remove(c, e->name, err, sizeof(err))) != FETCH_OK) {
-		complain(p, "%s: %s; %s, it is removed from the hub by the next "
-		    "run", e->name, err, what);
-		return rc;
-	}
-	remove_in(p->done, e->name, "");
-	log_info("%s: %s, %s, removed from the hub", e->name, how, what);
-	return FETCH_OK;
+	rc = download(p, c, e, &x);
+	rcj = job_finish(p, c, j);
+	if (rc != FETCH_OK)
+		return fetch_rc_worse(rc, rcj);
+	if (mark_done(p, e->name) == -1 || to_incoming(p, e->name) == -1)
+		return FETCH_IOERR;
+	el = time_mono() - x.started;
+	snprintf(how, sizeof(how), "fetched %s in %.1fs (%s/s)%s",
+	    size_format(x.got, sz, sizeof(sz)), el,
+	    size_format(el > 0 ? (uint64_t)((double)x.got / el) : 0, rt,
+	    sizeof(rt)), x.offset > 0 ? " resumed" : "");
+	engine_start(p, j, e->name, how);
+	return rcj;
 }
 
 enum fetch_rc
@@ -474,12 +544,15 @@ pull_hub(struct pull *p, const struct ssh_target *t)
 {
 	struct ssh_conn *c;
 	struct ssh_entry *v;
+	struct job j;
 	size_t n, i;
 	enum fetch_rc rc, worst = FETCH_OK;
 	char err[SSH_ERR_MAX];
+	double t0;
 
 	if (account_dirs(p, t) == -1)
 		return FETCH_IOERR;
+	t0 = time_mono();
 	if ((rc = ssh_connect(t, &c, err, sizeof(err))) != FETCH_OK) {
 		complain(p, "%s", err);
 		return rc;
@@ -489,12 +562,14 @@ pull_hub(struct pull *p, const struct ssh_target *t)
 		ssh_close(c);
 		return rc;
 	}
-	if (n == 0)
-		log_debug("%s@%s: nothing to fetch", t->user, t->host);
+	if (p->verbose)
+		log_info("%s@%s: connected and listed %zu bundles in %.3f s",
+		    t->user, t->host, n, time_mono() - t0);
+	memset(&j, 0, sizeof(j));
 	p->total = n;
 	for (i = 0; i < n; i++) {
 		p->idx = i + 1;
-		rc = one(p, c, &v[i]);
+		rc = one(p, c, &v[i], &j);
 		progress_clear(p);
 		worst = fetch_rc_worse(worst, rc);
 		if (rc == FETCH_OK || rc == FETCH_DATAERR)
@@ -502,6 +577,7 @@ pull_hub(struct pull *p, const struct ssh_target *t)
 		if (rc != FETCH_TEMP || !ssh_alive(c))
 			break;
 	}
+	worst = fetch_rc_worse(worst, job_finish(p, c, &j));
 	free(v);
 	ssh_close(c);
 	return worst;

@@ -107,6 +107,7 @@ struct ssh_xfer {
 	uint64_t offset;		/* where the download (re)started */
 	uint64_t got;			/* octets fetched this time */
 	double	started;		/* time_mono() */
+	double	net;			/* seconds from open to EOF */
 };
 
 typedef void ssh_progress_fn(const struct ssh_xfer *x, int final, void *arg);
