@@ -35,6 +35,7 @@ start_sink() {
 stop_sink() {
 	kill "$SINKPID" 2>/dev/null
 	wait "$SINKPID" 2>/dev/null
+	return 0
 }
 
 # conf NAME METHOD SERVER|COMMAND: a leaf.conf with its own spool.

@@ -60,7 +60,9 @@ enum result bundle_open(struct bundle **bp, const char *dir,
  * left out so that each copy has exactly one.  sender "" is <>.
  * bundle_add_fd reads len octets of fd from offset off with pread, so
  * the same fd serves every recipient.  RS_PERM: an address that cannot
- * be written (control characters, too long); RS_TEMP: I/O error.
+ * be written (control characters, '<', '>', too long), nothing was
+ * written; RS_TEMP: an I/O error, after which the bundle can only be
+ * aborted.
  */
 enum result bundle_add_buf(struct bundle *b, const char *sender,
 	    const char *rcpt, const void *msg, size_t len,
