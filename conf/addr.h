@@ -43,5 +43,11 @@ enum addr_status addr_parse_plain(const char *s, int allow_null,
 char   *addr_format(const struct addr *a, char *buf, size_t len);
 /* domain_normalise - lower-case in place, drop one trailing dot. */
 void	domain_normalise(char *d);
+/*
+ * addr_reply - the SMTP reply code and enhanced status for a parse
+ * result: 501 5.1.7 (sender) or 5.1.3 (recipient) for syntax, length
+ * and missing domain; 550 5.7.1 for routing and literals; 250 for ok.
+ */
+int	addr_reply(enum addr_status st, int sender, const char **dsn);
 
 #endif

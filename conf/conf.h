@@ -118,6 +118,12 @@ struct bridge_conf *conf_load(const char *path, FILE *errs, int *nerr);
  * readable.  Returns the number of problems; prints each to errs.
  */
 int	conf_check(const char *path, FILE *errs);
+/*
+ * conf_check_load - conf_check that also hands back the loaded config
+ * in *out when there were no problems (else *out is NULL).
+ */
+int	conf_check_load(const char *path, FILE *errs,
+	    struct bridge_conf **out);
 void	conf_free(struct bridge_conf *c);
 
 struct customer *conf_customer(const struct bridge_conf *c, const char *name);
@@ -127,5 +133,16 @@ int	conf_client_allowed(const struct customer *cu,
 /* cidr_parse - "203.0.113.0/24", "2001:db8::/32", "127.0.0.1". */
 int	cidr_parse(const char *s, struct cidr *out);
 int	cidr_match(const struct cidr *c, const struct sockaddr *sa);
+/*
+ * conf_hostport - split "host:port" or "[v6]:port" (port 1-65535);
+ * host gets the name or address without brackets.  -1 if malformed.
+ */
+int	conf_hostport(const char *spec, char *host, size_t hostlen, int *port);
+/*
+ * conf_listen_parse - a listen value ("a.b.c.d:port", "[v6]:port",
+ * "unix:/path") as a socket address ready for bind.  -1 if malformed.
+ */
+int	conf_listen_parse(const char *spec, struct sockaddr_storage *ss,
+	    socklen_t *len);
 
 #endif

@@ -16,5 +16,13 @@ struct rcptlist *rcptlist_load(const char *path, FILE *errs, int *nerr);
 int	rcptlist_has(const struct rcptlist *l, const char *local,
 	    const char *domain);
 void	rcptlist_free(struct rcptlist *l);
+/* rcptlist_count - number of distinct entries. */
+size_t	rcptlist_count(const struct rcptlist *l);
+/*
+ * rcptlist_load_diag - rcptlist_load reporting through d (diag.h);
+ * NULL with errno set, and nothing reported, when path cannot be opened.
+ */
+struct diag;
+struct rcptlist *rcptlist_load_diag(const char *path, struct diag *d);
 
 #endif

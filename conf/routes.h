@@ -45,6 +45,17 @@ void	routes_foreach(const struct routes *r,
 	    void (*fn)(void *arg, const char *key, const char *value,
 		const char *file, int line), void *arg);
 size_t	routes_count(const struct routes *r);
+/* routes_file - the name the table was loaded from. */
+const char *routes_file(const struct routes *r);
+/*
+ * routes_load_diag - the loader behind routes_load and routes_load_buf:
+ * parse text (when not NULL) or the file name, reporting each problem
+ * through d (diag.h).  NULL with errno set when the file cannot be
+ * opened (nothing is reported then: the caller says where it came from).
+ */
+struct diag;
+struct routes *routes_load_diag(const char *name, const char *text,
+	    struct diag *d);
 void	routes_free(struct routes *r);
 
 #endif

@@ -12,7 +12,7 @@ require smtp-sink gzip python3 cksum awk
 UB=$TOP/uucp/bridge-unbatch
 MK=$TOP/regress/mkbundle
 FIX=$TOP/regress/bundles
-[ -x "$UB" ] && [ -x "$MK" ] || { echo "1..0 # SKIP not built"; exit 0; }
+[ -x "$UB" ] && [ -x "$MK" ] || { fail "bridge-unbatch and regress/mkbundle are built"; exit 1; }
 CORPUS=$(corpus_dir) || exit 1
 
 SINKUSER=

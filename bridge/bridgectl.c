@@ -1,0 +1,222 @@
+/*
+ * bridgectl.c - the operator's tool (bridgectl(8)): check the
+ * configuration, show how an address is routed, list the queues.
+ * Wiring only: the work is done by conf/ and spoolfmt/.  Subcommands
+ * live in one table; each gets the config path and its own arguments
+ * and returns a sysexits code.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "log.h"
+#include "qlist.h"
+#include "rcptlist.h"
+#include "routes.h"
+#include "util.h"
+
+#ifndef PREFIX
+#define PREFIX "/usr/local"
+#endif
+#define DEFAULT_CONF	PREFIX "/etc/bridge/bridge.conf"
+
+static int cmd_check(const char *, int, char **);
+static int cmd_route(const char *, int, char **);
+static int cmd_queue(const char *, int, char **);
+
+static const struct cmd {
+	const char *name;
+	int	(*fn)(const char *conf, int argc, char **argv);
+	const char *args;
+} cmds[] = {
+	{ "check", cmd_check, "" },
+	{ "route", cmd_route, " address ..." },
+	{ "queue", cmd_queue, " [-s | --summary] [customer]" },
+};
+
+#define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
+
+static int
+usage(void)
+{
+	size_t i;
+
+	for (i = 0; i < NCMDS; i++)
+		fprintf(stderr, "%s %s [-c file] %s%s\n", i ? "      " :
+		    "usage:", "bridgectl", cmds[i].name, cmds[i].args);
+	return EXIT_USAGE;
+}
+
+static const char *
+plural(long n, const char *word, char *buf, size_t len)
+{
+	snprintf(buf, len, "%ld %s%s", n, word, n == 1 ? "" : "s");
+	return buf;
+}
+
+/* cmd_check - every problem as file:line: message, or one OK line. */
+static int
+cmd_check(const char *conf, int argc, char **argv)
+{
+	struct bridge_conf *c;
+	char b1[32], b2[32];
+	int n;
+
+	if (argc != 1)
+		return usage();
+	n = conf_check_load(conf, stderr, &c);
+	if (n > 0 || c == NULL) {
+		fprintf(stderr, "bridgectl: %s: %s\n", conf,
+		    plural(n, "problem", b1, sizeof(b1)));
+		return EXIT_CONFIG;
+	}
+	printf("bridgectl: %s: OK (%s, %s)\n", conf,
+	    plural(c->ncustomers, "customer", b1, sizeof(b1)),
+	    plural((long)routes_count(c->routes), "route", b2, sizeof(b2)));
+	conf_free(c);
+	return EXIT_OK;
+}
+
+static const char *
+base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s != NULL ? s + 1 : path;
+}
+
+/* route_one - print what the hub would do with RCPT TO:<arg>; 1 if ok. */
+static int
+route_one(const struct bridge_conf *c, const char *arg)
+{
+	struct route_result res;
+	struct customer *cu;
+	struct addr a;
+	const char *why, *dsn;
+	char buf[ADDR_PATH_MAX + 1];
+	enum addr_status st;
+	int code;
+
+	st = addr_parse_plain(arg, 0, &a, &why);
+	if (st != ADDR_OK) {
+		code = addr_reply(st, 0, &dsn);
+		printf("%s: refused (%d %s %s)\n", arg, code, dsn, why);
+		return 0;
+	}
+	addr_format(&a, buf, sizeof(buf));
+	routes_lookup(c->routes, a.domain, &res);
+	if (res.kind == ROUTE_NONE) {
+		printf("%s: no route -> not ours (550 5.7.1 relaying denied)\n",
+		    buf);
+		return 0;
+	}
+	printf("%s: key %s (%s:%d) -> ", buf, res.key, res.file, res.line);
+	if (res.kind == ROUTE_ERROR) {
+		printf("error %d %s %s\n", res.code, res.status, res.text);
+		return 0;
+	}
+	printf("customer %s", res.customer);
+	cu = conf_customer(c, res.customer);
+	if (cu != NULL && cu->rcpts != NULL &&
+	    !rcptlist_has(cu->rcpts, a.local, a.domain)) {
+		printf("; recipient not in %s (550 5.1.1)\n",
+		    base_name(cu->recipients));
+		return 0;
+	}
+	printf("\n");
+	return 1;
+}
+
+/* cmd_route - exit 0 when every address would be accepted, else 1. */
+static int
+cmd_route(const char *conf, int argc, char **argv)
+{
+	struct bridge_conf *c;
+	int i, good = 1;
+
+	if (argc < 2)
+		return usage();
+	if ((c = conf_load(conf, stderr, NULL)) == NULL)
+		return EXIT_CONFIG;
+	for (i = 1; i < argc; i++)
+		if (!route_one(c, argv[i]))
+			good = 0;
+	conf_free(c);
+	return good ? EXIT_OK : 1;
+}
+
+static int
+cmd_queue(const char *conf, int argc, char **argv)
+{
+	struct bridge_conf *c;
+	const char **names;
+	const char *only = NULL;
+	int i, n = 0, summary = 0, rc = EXIT_OK;
+	long r;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-s") == 0 ||
+		    strcmp(argv[i], "--summary") == 0)
+			summary = 1;
+		else if (argv[i][0] == '-' || only != NULL)
+			return usage();
+		else
+			only = argv[i];
+	}
+	if ((c = conf_load(conf, stderr, NULL)) == NULL)
+		return EXIT_CONFIG;
+	if (only != NULL && conf_customer(c, only) == NULL) {
+		fprintf(stderr, "bridgectl: no customer \"%s\" in %s\n", only,
+		    conf);
+		conf_free(c);
+		return EXIT_NOUSER;
+	}
+	if ((names = calloc((size_t)c->ncustomers + 1, sizeof(*names))) ==
+	    NULL)
+		log_fatal(EXIT_OSERR, "calloc");
+	if (only != NULL)
+		names[n++] = only;
+	else
+		for (i = 0; i < c->ncustomers; i++)
+			names[n++] = c->customers[i].name;
+	if (summary)
+		r = qlist_summary(stdout, c->spool, names, n, time(NULL));
+	else
+		r = qlist_print(stdout, c->spool, names, n, time(NULL));
+	if (r < 0 || fflush(stdout) == EOF)
+		rc = EXIT_IOERR;
+	free(names);
+	conf_free(c);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf = DEFAULT_CONF;
+	size_t i;
+	int k = 1;
+
+	log_init("bridgectl", LOG_TO_STDERR);
+	while (k < argc && argv[k][0] == '-') {
+		if (strcmp(argv[k], "-c") == 0 && k + 1 < argc) {
+			conf = argv[k + 1];
+			k += 2;
+		} else if (strncmp(argv[k], "-c", 2) == 0 && argv[k][2]) {
+			conf = argv[k] + 2;
+			k++;
+		} else {
+			return usage();
+		}
+	}
+	if (k >= argc)
+		return usage();
+	for (i = 0; i < NCMDS; i++)
+		if (strcmp(argv[k], cmds[i].name) == 0)
+			return cmds[i].fn(conf, argc - k, argv + k);
+	fprintf(stderr, "bridgectl: unknown command \"%s\"\n", argv[k]);
+	return usage();
+}

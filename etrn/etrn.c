@@ -1,0 +1,219 @@
+/*
+ * etrn.c - etrn(1): ask an SMTP server to start delivering the mail it
+ * holds for us (RFC 1985).  Connects, EHLO (HELO when refused), one
+ * ETRN per target, prints each reply, QUIT.  With -w it keeps asking,
+ * backing off, until every target says 251 (nothing waiting) or the
+ * time is up.  Exit: 0 when every reply was 250-253, 75 on any 4xx or
+ * no connection, 69 on any 5xx (the worst wins).
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "smtpc.h"
+
+#define BACKOFF_FIRST	2
+#define BACKOFF_MAX	60
+
+struct etrn {
+	const char *server;
+	int	port;
+	char	helo[256];
+	int	verbose;
+	struct smtpc_opts o;
+	struct smtpc *c;
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: etrn [-v] [-H helo] [-p port] [-w seconds] "
+	    "server target ...\n");
+	exit(EXIT_USAGE);
+}
+
+/* worse - combine exit codes: 69 beats 75 beats 0. */
+static int
+worse(int a, int b)
+{
+	if (a == EXIT_UNAVAIL || b == EXIT_UNAVAIL)
+		return EXIT_UNAVAIL;
+	if (a == EXIT_TEMPFAIL || b == EXIT_TEMPFAIL)
+		return EXIT_TEMPFAIL;
+	return a != 0 ? a : b;
+}
+
+static int
+code_exit(const struct smtpc_reply *r)
+{
+	if (r->code >= 500)
+		return EXIT_UNAVAIL;
+	if (r->code >= 200 && r->code < 400)
+		return 0;
+	return EXIT_TEMPFAIL;
+}
+
+/* target_ok - a domain, @domain or #queue: printable, no spaces. */
+static int
+target_ok(const char *t)
+{
+	size_t n = strlen(t), i;
+
+	if (n == 0 || n > 255)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isgraph((unsigned char)t[i]))
+			return 0;
+	return (t[0] != '@' && t[0] != '#') || n > 1;
+}
+
+/* session - connect, greeting, EHLO/HELO; an exit code (0 = ready). */
+static int
+session(struct etrn *e)
+{
+	struct smtpc_reply r;
+
+	if (e->c != NULL && smtpc_usable(e->c))
+		return 0;
+	smtpc_close(e->c);
+	e->c = NULL;
+	if (smtpc_connect(e->server, e->port, &e->o, &e->c, &r) != RS_OK) {
+		printf("%s: %s\n", e->server, r.text);
+		return EXIT_TEMPFAIL;
+	}
+	if (e->verbose)
+		fprintf(stderr, "connected to %s\n", smtpc_relay(e->c));
+	if (smtpc_greeting(e->c, &r) != RS_OK ||
+	    smtpc_hello(e->c, e->helo, &r) != RS_OK) {
+		printf("%s: %s\n", e->server, r.text);
+		smtpc_close(e->c);
+		e->c = NULL;
+		return r.code >= 500 ? EXIT_UNAVAIL : EXIT_TEMPFAIL;
+	}
+	if (e->verbose)
+		fprintf(stderr, "<<< %s\n", r.text);
+	if (e->verbose && !(smtpc_ext(e->c) & SMTPC_EXT_ETRN))
+		fprintf(stderr, "%s does not offer ETRN; asking anyway\n",
+		    e->server);
+	return 0;
+}
+
+/* ask - one ETRN; reconnects once when the connection was lost. */
+static int
+ask(struct etrn *e, const char *target, struct smtpc_reply *r)
+{
+	int rv, tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		if ((rv = session(e)) != 0) {
+			r->code = 0;
+			return rv;
+		}
+		if (e->verbose)
+			fprintf(stderr, ">>> ETRN %s\n", target);
+		smtpc_cmd(e->c, e->o.to.mail, r, "ETRN %s", target);
+		if (r->code != 0)
+			break;
+	}
+	printf("%s: ETRN %s: %s\n", e->server, target, r->text);
+	fflush(stdout);
+	return code_exit(r);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct etrn e;
+	struct smtpc_reply r;
+	char *end;
+	long wait = 0, n, backoff = BACKOFF_FIRST;
+	int ch, i, rv = 0, *code, *fin, left, conn, last = 0;
+	double until;
+
+	log_init("etrn", LOG_TO_STDERR);
+	memset(&e, 0, sizeof(e));
+	smtpc_opts_default(&e.o);
+	e.port = 25;
+	if (gethostname(e.helo, sizeof(e.helo)) == -1 || e.helo[0] == '\0')
+		strlcpy_(e.helo, "localhost", sizeof(e.helo));
+	while ((ch = getopt(argc, argv, "H:p:vw:")) != -1) {
+		switch (ch) {
+		case 'H':
+			if (!target_ok(optarg))
+				usage();
+			strlcpy_(e.helo, optarg, sizeof(e.helo));
+			continue;
+		case 'v':
+			e.verbose = 1;
+			continue;
+		case 'p':
+		case 'w':
+			break;
+		default:
+			usage();
+		}
+		errno = 0;
+		n = strtol(optarg, &end, 10);
+		if (errno != 0 || end == optarg || *end != '\0' || n < 0 ||
+		    (ch == 'p' && (n < 1 || n > 65535)) || n > 86400 * 7)
+			usage();
+		if (ch == 'p')
+			e.port = (int)n;
+		else
+			wait = n;
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 2)
+		usage();
+	e.server = argv[0];
+	for (i = 1; i < argc; i++)
+		if (!target_ok(argv[i])) {
+			fprintf(stderr, "etrn: bad target: %s\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	if ((code = calloc((size_t)argc, sizeof(*code))) == NULL ||
+	    (fin = calloc((size_t)argc, sizeof(*fin))) == NULL)
+		return EXIT_OSERR;
+	until = time_mono() + (double)wait;
+	for (;;) {
+		left = 0;
+		for (i = 1, conn = 1; i < argc; i++) {
+			if (fin[i])
+				continue;
+			if (conn) {
+				code[i] = last = ask(&e, argv[i], &r);
+				conn = e.c != NULL;
+			} else		/* no connection this round */
+				code[i] = last;
+			if (wait == 0 || (conn && (r.code == 251 ||
+			    r.code == 459 || r.code >= 500)) ||
+			    code[i] == EXIT_UNAVAIL)
+				fin[i] = 1;
+			else
+				left++;
+		}
+		if (left == 0 || time_mono() + backoff > until)
+			break;
+		if (e.verbose)
+			fprintf(stderr, "waiting %lds\n", backoff);
+		sleep((unsigned)backoff);
+		backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
+	}
+	for (i = 1; i < argc; i++)
+		rv = worse(rv, code[i]);
+	if (left > 0)
+		rv = worse(rv, EXIT_TEMPFAIL);
+	free(code);
+	free(fin);
+	smtpc_quit(e.c);
+	return rv;
+}

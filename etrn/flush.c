@@ -1,0 +1,568 @@
+/*
+ * flush.c - deliver one customer's queue (see flush.h).
+ *
+ * The parent locks the queue directory, lists the entries (id order is
+ * arrival order) and deals them out round robin to N workers (forked
+ * when N > 1), so each connection sends oldest first.  A worker feeds
+ * its entries to smtpc_send one at a time: next() reads an entry's
+ * envelope and maps its message; done() acts on the outcome at once,
+ * in this order: log each recipient, commit the DSN for 5xx recipients
+ * (dsn_queue), then rewrite the entry with the 4xx recipients left or
+ * remove it.  If the DSN cannot be committed the entry is left exactly
+ * as it was.  A lost connection is retried (a new connection, next host
+ * first) while it keeps making progress.  Workers report their counts
+ * to the parent through a pipe.
+ */
+#include <sys/types.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dsn.h"
+#include "flush.h"
+#include "log.h"
+#include "queue.h"
+
+#define RECONNECTS_MAX	3
+
+struct ids {
+	char  **v;
+	size_t	n, cap;
+};
+
+/* One entry on its way: the envelope, the mapped file, the results. */
+struct item {
+	struct smtpc_msg m;
+	struct qenv env;
+	void   *map;
+	size_t	maplen;
+};
+
+struct worker {
+	const struct bridge_conf *conf;
+	const struct customer *cu;
+	const struct flush_target *t;
+	const struct flush_opts *o;
+	struct ids *ids;
+	size_t	next;			/* index into ids */
+	size_t	stride;
+	struct smtpc *c;
+	long	progress;		/* entries finished on this connection */
+	struct flush_stats st;
+};
+
+void
+flush_opts_default(struct flush_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	smtpc_opts_default(&o->smtp);
+}
+
+enum result
+flush_target_conf(const struct customer *cu, const char *peer,
+    struct flush_target *t, char *err, size_t errlen)
+{
+	memset(t, 0, sizeof(*t));
+	switch (cu->deliver_mode) {
+	case DELIVER_HOSTS:
+		if (cu->ndeliver_to == 0) {
+			snprintf(err, errlen, "%s: no deliver-to", cu->name);
+			return RS_PERM;
+		}
+		t->hosts = (const char *const *)cu->deliver_to;
+		t->nhosts = cu->ndeliver_to;
+		return RS_OK;
+	case DELIVER_PEER:
+		if (peer == NULL || peer[0] == '\0') {
+			snprintf(err, errlen, "%s: deliver-to is \"peer\" "
+			    "but there is no peer", cu->name);
+			return RS_PERM;
+		}
+		t->one[0] = peer;
+		t->hosts = t->one;
+		t->nhosts = 1;
+		return RS_OK;
+	default:
+		snprintf(err, errlen, "%s: deliver-to \"mx\" is not "
+		    "supported yet", cu->name);
+		return RS_PERM;
+	}
+}
+
+/* ---- listing ---- */
+
+static int
+ids_add(void *arg, const char *id, const char *path)
+{
+	struct ids *ids = arg;
+	char **nv;
+
+	(void)path;
+	if (ids->n == ids->cap) {
+		ids->cap = ids->cap ? ids->cap * 2 : 256;
+		if ((nv = reallocarray(ids->v, ids->cap, sizeof(*nv))) == NULL)
+			return -1;
+		ids->v = nv;
+	}
+	if ((ids->v[ids->n] = strdup(id)) == NULL)
+		return -1;
+	ids->n++;
+	return 0;
+}
+
+static void
+ids_free(struct ids *ids)
+{
+	size_t i;
+
+	for (i = 0; i < ids->n; i++)
+		free(ids->v[i]);
+	free(ids->v);
+}
+
+/* ---- one entry ---- */
+
+static void
+item_free(struct item *it)
+{
+	if (it->map != NULL && it->map != MAP_FAILED)
+		munmap(it->map, it->maplen);
+	qenv_free(&it->env);
+	free(it->m.result);
+	free(it);
+}
+
+/* item_open - read the envelope and map the message of entry id. */
+static struct item *
+item_open(struct worker *w, const char *id)
+{
+	char path[PATH_MAX], err[256];
+	struct item *it;
+	struct stat st;
+	off_t off;
+	enum result rv;
+	int fd;
+
+	if (q_path(path, sizeof(path), w->conf->spool, w->cu->name, "new",
+	    id) == -1 || (it = calloc(1, sizeof(*it))) == NULL)
+		return NULL;
+	if ((rv = qenv_read(path, &it->env, &off, err, sizeof(err))) !=
+	    RS_OK) {
+		if (errno != ENOENT)
+			log_warnx("%s: %s: skipped: %s", w->cu->name, id, err);
+		free(it);
+		return NULL;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1 || (uint64_t)st.st_size != (uint64_t)off +
+	    it->env.size || it->env.nrcpts == 0) {
+		log_warnx("%s: %s: skipped: entry changed or unreadable",
+		    w->cu->name, id);
+		if (fd != -1)
+			close(fd);
+		qenv_free(&it->env);
+		free(it);
+		return NULL;
+	}
+	it->maplen = (size_t)st.st_size;
+	it->map = it->maplen ? mmap(NULL, it->maplen, PROT_READ, MAP_PRIVATE,
+	    fd, 0) : NULL;
+	close(fd);
+	if (it->map == MAP_FAILED ||
+	    (it->m.result = calloc((size_t)it->env.nrcpts,
+	    sizeof(*it->m.result))) == NULL) {
+		log_warn("%s: %s: skipped: map", w->cu->name, id);
+		item_free(it);
+		return NULL;
+	}
+	it->m.sender = it->env.sender;
+	it->m.rcpts = (const char *const *)it->env.rcpts;
+	it->m.nrcpts = it->env.nrcpts;
+	it->m.data = it->maplen ? (const char *)it->map + off : "";
+	it->m.len = (size_t)it->env.size;
+	it->m.body_8bit = it->env.body_8bit;
+	it->m.arg = it;
+	return it;
+}
+
+static struct smtpc_msg *
+feed_next(void *arg)
+{
+	struct worker *w = arg;
+	struct item *it;
+
+	while (w->next < w->ids->n) {
+		it = item_open(w, w->ids->v[w->next]);
+		w->next += w->stride;
+		if (it != NULL) {
+			w->st.entries++;
+			return &it->m;
+		}
+	}
+	return NULL;
+}
+
+static void
+log_rcpt(struct worker *w, struct item *it, int i, const char *what,
+    long delay)
+{
+	const struct smtpc_reply *r = &it->m.result[i];
+
+	log_info("%s: to=<%s>, relay=%s, delay=%ld, dsn=%s, status=%s (%s)",
+	    it->env.id, it->env.rcpts[i], smtpc_relay(w->c), delay, r->status,
+	    what, r->text);
+}
+
+/* bounce - queue the DSN for the 5xx recipients; 0 if it is safe to go on. */
+static int
+bounce(struct worker *w, struct item *it, time_t now)
+{
+	struct dsn_rcpt *rc;
+	struct dsn_report r;
+	char qid[QID_LEN], err[256];
+	const char *to;
+	int i, n = 0;
+
+	to = dsn_recipient(it->env.sender, w->conf->postmaster, it->m.data,
+	    it->m.len);
+	if (to == NULL) {
+		log_info("%s: no DSN: %s", it->env.id, it->env.sender[0] ?
+		    "automatic message and no postmaster" : "null sender");
+		return 0;
+	}
+	if ((rc = calloc((size_t)it->env.nrcpts, sizeof(*rc))) == NULL)
+		return -1;
+	for (i = 0; i < it->env.nrcpts; i++) {
+		if (smtpc_class(&it->m.result[i]) != RS_PERM)
+			continue;
+		rc[n].addr = it->env.rcpts[i];
+		rc[n].action = DSN_FAILED;
+		rc[n].status = it->m.result[i].status;
+		rc[n].remote_mta = smtpc_host(w->c);
+		rc[n].diag = it->m.result[i].text;
+		rc[n].last_attempt = now;
+		n++;
+	}
+	memset(&r, 0, sizeof(r));
+	r.reporting_mta = w->conf->hostname;
+	r.to = to;
+	r.orig_sender = it->env.sender;
+	r.queue_id = it->env.id;
+	r.arrival = it->env.arrival;
+	r.now = now;
+	r.rcpts = rc;
+	r.nrcpts = n;
+	r.orig = it->m.data;
+	r.origlen = it->m.len;
+	if (dsn_queue(w->conf->spool, &r, qid, sizeof(qid), err,
+	    sizeof(err)) != RS_OK) {
+		log_warnx("%s: DSN to <%s> not queued: %s; entry kept as it "
+		    "was", it->env.id, to, err);
+		free(rc);
+		return -1;
+	}
+	log_info("%s: DSN %s queued for <%s>", it->env.id, qid, to);
+	w->st.dsns++;
+	free(rc);
+	return 0;
+}
+
+/* settle_entry - rewrite the entry with the recipients left, or remove it. */
+static void
+settle_entry(struct worker *w, struct item *it, int nleft, int answered,
+    time_t now)
+{
+	char **left, **all = it->env.rcpts, err[256];
+	int i, n = 0, nall = it->env.nrcpts;
+
+	if (nleft == 0) {
+		if (q_remove(w->conf->spool, w->cu->name, it->env.id) != RS_OK)
+			log_warn("%s: remove", it->env.id);
+		else {
+			log_info("%s: removed", it->env.id);
+			w->st.done++;
+			w->progress++;
+		}
+		return;
+	}
+	if (nleft == nall && !answered)
+		return;			/* nothing happened to it */
+	if ((left = calloc((size_t)nleft, sizeof(*left))) == NULL) {
+		log_warn("%s: rewrite", it->env.id);
+		return;
+	}
+	for (i = 0; i < nall; i++)
+		if (smtpc_class(&it->m.result[i]) == RS_TEMP)
+			left[n++] = all[i];
+	it->env.rcpts = left;
+	it->env.nrcpts = n;
+	it->env.attempts++;
+	it->env.last_attempt = now;
+	if (qenv_rewrite(w->conf->spool, &it->env, err, sizeof(err)) != RS_OK)
+		log_warnx("%s: rewrite: %s", it->env.id, err);
+	else if (n < nall)
+		w->progress++;
+	it->env.rcpts = all;
+	it->env.nrcpts = nall;
+	free(left);
+}
+
+static void
+feed_done(void *arg, struct smtpc_msg *m)
+{
+	struct worker *w = arg;
+	struct item *it = m->arg;
+	time_t now = time(NULL);
+	long delay = (long)(now - it->env.arrival);
+	int i, nleft = 0, nperm = 0, answered = 0;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		switch (smtpc_class(&m->result[i])) {
+		case RS_OK:
+			log_rcpt(w, it, i, "sent", delay);
+			w->st.sent++;
+			break;
+		case RS_PERM:
+			log_rcpt(w, it, i, "bounced", delay);
+			w->st.bounced++;
+			nperm++;
+			break;
+		default:
+			log_rcpt(w, it, i, "deferred", delay);
+			w->st.deferred++;
+			nleft++;
+			if (m->result[i].code != 0)
+				answered = 1;
+		}
+	}
+	if (nperm == 0 || bounce(w, it, now) == 0)
+		settle_entry(w, it, nleft, answered, now);
+	item_free(it);
+}
+
+/* ---- connections ---- */
+
+/* worker_connect - the first host that greets us and takes EHLO. */
+static struct smtpc *
+worker_connect(struct worker *w, int first, struct smtpc_reply *why)
+{
+	const char *helo = w->t->helo ? w->t->helo : w->conf->hostname;
+	struct smtpc_reply r;
+	struct smtpc *c;
+	int i, k;
+
+	for (k = 0; k < w->t->nhosts; k++) {
+		i = (first + k) % w->t->nhosts;
+		if (smtpc_connect(w->t->hosts[i], 25, &w->o->smtp, &c, why) !=
+		    RS_OK) {
+			log_info("%s: flush: %s", w->cu->name, why->text);
+			continue;
+		}
+		if (smtpc_greeting(c, &r) == RS_OK &&
+		    smtpc_hello(c, helo, &r) == RS_OK) {
+			log_debug("%s: connected to %s:%s%s%s%s", w->cu->name,
+			    smtpc_relay(c),
+			    smtpc_ext(c) & SMTPC_EXT_PIPELINING ?
+			    " PIPELINING" : "",
+			    smtpc_ext(c) & SMTPC_EXT_CHUNKING ?
+			    " CHUNKING" : "",
+			    smtpc_ext(c) & SMTPC_EXT_8BITMIME ?
+			    " 8BITMIME" : "",
+			    smtpc_ext(c) & SMTPC_EXT_SIZE ? " SIZE" : "");
+			return c;
+		}
+		snprintf(why->text, sizeof(why->text), "%s said: %.600s",
+		    smtpc_relay(c), r.text);
+		smtpc_quit(c);
+	}
+	return NULL;
+}
+
+static void
+worker_run(struct worker *w)
+{
+	struct smtpc_feed feed = { feed_next, feed_done, w };
+	struct smtpc_reply why;
+	int tries = 0, host = 0;
+
+	while (w->next < w->ids->n) {
+		if ((w->c = worker_connect(w, host, &why)) == NULL) {
+			log_warnx("%s: flush: no connection: %s; %zu "
+			    "entries stay queued", w->cu->name, why.text,
+			    (w->ids->n - w->next + w->stride - 1) / w->stride);
+			break;
+		}
+		w->progress = 0;
+		if (smtpc_send(w->c, &feed) == RS_OK) {
+			smtpc_quit(w->c);
+			w->c = NULL;
+			break;
+		}
+		smtpc_close(w->c);
+		w->c = NULL;
+		if (w->progress == 0 || ++tries > RECONNECTS_MAX)
+			break;
+		host++;
+	}
+}
+
+/* ---- the parent ---- */
+
+static void
+stats_add(struct flush_stats *a, const struct flush_stats *b)
+{
+	a->entries += b->entries;
+	a->done += b->done;
+	a->sent += b->sent;
+	a->deferred += b->deferred;
+	a->bounced += b->bounced;
+	a->dsns += b->dsns;
+}
+
+/* run_forked - n workers in children; their counts come back by pipe. */
+static void
+run_forked(struct worker *proto, int n, struct flush_stats *total)
+{
+	struct flush_stats st;
+	struct worker w;
+	pid_t pids[64];
+	int fds[64], p[2], i;
+	ssize_t got;
+
+	for (i = 0; i < n; i++) {
+		pids[i] = -1;
+		fds[i] = -1;
+		if (pipe2(p, O_CLOEXEC) == -1) {
+			log_warn("%s: flush: pipe", proto->cu->name);
+			break;
+		}
+		fflush(NULL);
+		if ((pids[i] = fork()) == -1) {
+			log_warn("%s: flush: fork", proto->cu->name);
+			close(p[0]);
+			close(p[1]);
+			break;
+		}
+		if (pids[i] == 0) {
+			close(p[0]);
+			w = *proto;
+			w.next = (size_t)i;
+			w.stride = (size_t)n;
+			worker_run(&w);
+			if (write(p[1], &w.st, sizeof(w.st)) != sizeof(w.st))
+				_exit(1);
+			_exit(0);
+		}
+		close(p[1]);
+		fds[i] = p[0];
+	}
+	for (i = 0; i < n && pids[i] != -1; i++) {
+		do
+			got = read(fds[i], &st, sizeof(st));
+		while (got == -1 && errno == EINTR);
+		if (got == (ssize_t)sizeof(st))
+			stats_add(total, &st);
+		else
+			log_warnx("%s: flush: worker %d ended early",
+			    proto->cu->name, i);
+		close(fds[i]);
+		while (waitpid(pids[i], NULL, 0) == -1 && errno == EINTR)
+			;
+	}
+}
+
+/* lock_queue - exclusive flock on <spool>/q/<customer>; -1 when busy. */
+static int
+lock_queue(const struct bridge_conf *conf, const struct customer *cu,
+    int *busy)
+{
+	char dir[PATH_MAX];
+	int fd;
+
+	*busy = 0;
+	if (path_build(dir, sizeof(dir), "%s/q/%s", conf->spool, cu->name) ==
+	    -1 || (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		*busy = errno == EWOULDBLOCK;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+enum result
+flush_customer(const struct bridge_conf *conf, const struct customer *cu,
+    const struct flush_target *t, const struct flush_opts *o,
+    struct flush_stats *stp)
+{
+	struct flush_opts def;
+	struct flush_stats st;
+	struct worker w;
+	struct ids ids;
+	int lockfd, n, busy;
+
+	memset(&st, 0, sizeof(st));
+	memset(&ids, 0, sizeof(ids));
+	if (stp != NULL)
+		*stp = st;
+	if (!name_is_safe(cu->name) || t->nhosts < 1)
+		return RS_PERM;
+	if (o == NULL) {
+		flush_opts_default(&def);
+		o = &def;
+	}
+	if ((lockfd = lock_queue(conf, cu, &busy)) == -1) {
+		if (busy)
+			log_info("%s: flush: another flush is running",
+			    cu->name);
+		if (stp != NULL)
+			stp->busy = busy;
+		return busy || errno != ENOENT ? RS_TEMP : RS_OK;
+	}
+	if (spool_list(conf->spool, cu->name, ids_add, &ids) != 0) {
+		log_warnx("%s: flush: cannot list the queue", cu->name);
+		ids_free(&ids);
+		close(lockfd);
+		return RS_TEMP;
+	}
+	n = o->connections > 0 ? o->connections : cu->flush_connections;
+	if (n < 1)
+		n = 2;
+	if (n > 64)
+		n = 64;
+	if ((size_t)n > ids.n)
+		n = (int)ids.n;
+	memset(&w, 0, sizeof(w));
+	w.conf = conf;
+	w.cu = cu;
+	w.t = t;
+	w.o = o;
+	w.ids = &ids;
+	w.stride = 1;
+	if (n == 1) {
+		worker_run(&w);
+		st = w.st;
+	} else if (n > 1)
+		run_forked(&w, n, &st);
+	close(lockfd);
+	if (ids.n > 0)
+		log_info("%s: flush: %zu entries, %ld done, %ld sent, "
+		    "%ld deferred, %ld bounced", cu->name, ids.n, st.done,
+		    st.sent, st.deferred, st.bounced);
+	if (stp != NULL)
+		*stp = st;
+	n = st.done == (long)ids.n;
+	ids_free(&ids);
+	return n ? RS_OK : RS_TEMP;
+}

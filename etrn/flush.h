@@ -1,0 +1,65 @@
+/*
+ * flush.h - deliver one customer's queue over SMTP (or LMTP): the
+ * delivery behind ETRN, "bridgectl flush" and scheduled retries.
+ *
+ * Entries go oldest first, many per connection, over up to
+ * flush-connections connections at once.  Per recipient: 2xx is done;
+ * 4xx stays queued (attempts + 1); 5xx is returned to the sender with a
+ * DSN (dsn.h) and is done.  An entry is rewritten with the recipients
+ * left, or removed once none is left, only after any DSN it needs is
+ * committed; so a crash loses nothing and re-sends at most what was in
+ * flight.  While a flush runs it holds an exclusive flock(2) on the
+ * customer's queue directory <spool>/q/<customer>/; anything else that
+ * takes entries out of that queue should take the same lock.
+ */
+#ifndef FLUSH_H
+#define FLUSH_H
+
+#include "conf.h"
+#include "smtpc.h"
+
+struct flush_target {
+	const char *const *hosts;	/* "host", "host:port", "[v6]:port" */
+	int	nhosts;			/* tried in order until one works */
+	const char *helo;		/* NULL: the config's hostname */
+	const char *one[1];		/* storage for a single peer */
+};
+
+struct flush_opts {
+	struct smtpc_opts smtp;		/* timeouts, LMTP, windows */
+	int	connections;		/* 0: the customer's flush-connections */
+};
+
+struct flush_stats {
+	long	entries;		/* entries looked at */
+	long	done;			/* entries finished and removed */
+	long	sent;			/* recipients delivered */
+	long	deferred;		/* recipients left queued */
+	long	bounced;		/* recipients returned (5xx) */
+	long	dsns;			/* DSNs queued */
+	int	busy;			/* another flush holds the queue */
+};
+
+/* flush_opts_default - RFC timeouts, SMTP, the customer's connections. */
+void	flush_opts_default(struct flush_opts *o);
+/*
+ * flush_target_conf - where the customer's mail goes: its deliver-to
+ * list, or peer ("addr" or "[addr]:port", the ETRN client) for
+ * deliver-to = "peer".  RS_PERM (err says why) when there is nowhere
+ * to go: no peer given, or "mx" (not supported yet).  t points into
+ * cu and peer (and, for a peer, into itself: do not copy it).
+ */
+enum result flush_target_conf(const struct customer *cu, const char *peer,
+	    struct flush_target *t, char *err, size_t errlen);
+/*
+ * flush_customer - deliver every entry in the customer's queue to t.
+ * RS_OK: every entry was delivered or bounced; RS_TEMP: some stay
+ * queued (deferred, no connection, or st->busy); RS_PERM: the
+ * customer or target is unusable.  Blocks until done; forks one
+ * worker per connection when more than one is used.  st may be NULL.
+ */
+enum result flush_customer(const struct bridge_conf *conf,
+	    const struct customer *cu, const struct flush_target *t,
+	    const struct flush_opts *o, struct flush_stats *st);
+
+#endif

@@ -1,0 +1,752 @@
+/*
+ * intake.c - one message from MAIL to commit, for bridged's SMTP and
+ * LMTP sessions and for bridge-enqueue: free space and size at MAIL,
+ * routing and the recipient list and quota at RCPT, then the message
+ * with a Received: header prepended and inbound X-Envelope-To: fields
+ * dropped, one queue entry per customer (the same queue id in each),
+ * and the commit of every entry before any 250.  The queue writer
+ * buffers, so lines go to it one by one.
+ *
+ * Invariants: a recipient is accepted only into the queue of the
+ * customer its domain routes to; nothing of a refused message stays in
+ * a queue; in "all" mode a failed commit removes the entries already
+ * committed, so a client never sees 250 for part of a message.  The
+ * recipient arrays live as long as the intake, so a session allocates
+ * only the queue writers per message once warm.
+ */
+#include <sys/statvfs.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+#include "rcptlist.h"
+#include "routes.h"
+#include "util.h"
+#include "smtpd.h"
+
+struct intake_rcpt {
+	char	addr[ADDR_PATH_MAX];	/* local@domain */
+	int	cust;			/* index into in->cust */
+	int	dup;			/* seen before for this customer */
+};
+
+struct intake_cust {
+	struct customer *cu;
+	struct qwriter *w;
+	int	committed;
+	struct intake_reply reply;	/* code 0 while nothing went wrong */
+	char  **rcpts;			/* its recipients, in envr */
+	int	nrcpts;
+};
+
+struct intake {
+	const struct bridge_conf *conf;
+	struct usage *usage;
+	int	active;			/* MAIL accepted */
+	char	protocol[8];
+	char	helo[256];
+	char	name[256];
+	char	addr[64];
+	char	client[330];		/* "name [addr]" */
+	char	sender[ADDR_PATH_MAX];
+	uint64_t declared;
+	int	body_8bit;
+	struct intake_rcpt *rcpt;
+	int	nrcpt, arcpt;
+	struct intake_cust *cust;	/* conf->ncustomers slots */
+	int	ncust;
+	char  **envr;			/* recipients by customer */
+	/* the message */
+	char	qid[QID_LEN];
+	time_t	arrival;
+	int	in_header, dropping;
+	int	midline, midkeep;	/* inside a line fed in pieces */
+	uint64_t size;			/* client octets, unstuffed */
+	enum intake_problem problem;
+};
+
+static void
+reply_set(struct intake_reply *r, int code, const char *status,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+reply_set(struct intake_reply *r, int code, const char *status,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	r->code = code;
+	strlcpy_(r->status, status, sizeof(r->status));
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+}
+
+static enum result
+reply_class(const struct intake_reply *r)
+{
+	return r->code < 400 ? RS_OK : r->code < 500 ? RS_TEMP : RS_PERM;
+}
+
+struct intake *
+intake_new(const struct bridge_conf *c, struct usage *u)
+{
+	struct intake *in;
+
+	if ((in = calloc(1, sizeof(*in))) == NULL)
+		return NULL;
+	in->conf = c;
+	in->usage = u;
+	if ((in->cust = calloc((size_t)c->ncustomers + 1,
+	    sizeof(*in->cust))) == NULL) {
+		free(in);
+		return NULL;
+	}
+	return in;
+}
+
+void
+intake_free(struct intake *in)
+{
+	if (in == NULL)
+		return;
+	intake_reset(in);
+	free(in->rcpt);
+	free(in->envr);
+	free(in->cust);
+	free(in);
+}
+
+void
+intake_reset(struct intake *in)
+{
+	int i;
+
+	for (i = 0; i < in->ncust; i++) {
+		if (in->cust[i].w != NULL)
+			qw_abort(in->cust[i].w);
+		in->cust[i].w = NULL;
+	}
+	in->ncust = 0;
+	in->nrcpt = 0;
+	in->active = 0;
+	in->problem = IP_NONE;
+	in->qid[0] = '\0';
+}
+
+int
+intake_nrcpts(const struct intake *in)
+{
+	return in->nrcpt;
+}
+
+const char *
+intake_qid(const struct intake *in)
+{
+	return in->qid;
+}
+
+/* free_space_ok - statvfs of the spool leaves min-free after need. */
+static int
+free_space_ok(const struct bridge_conf *c, uint64_t need)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+	if (statvfs(c->spool, &sv) == -1) {
+		log_warn("statvfs %s", c->spool);
+		return 0;
+	}
+	avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	return avail >= need && avail - need >= c->queue.min_free;
+}
+
+enum result
+intake_mail(struct intake *in, const struct intake_client *cl,
+    const char *sender, uint64_t declared, int body_8bit,
+    struct intake_reply *r)
+{
+	uint64_t max = in->conf->smtp.max_size;
+
+	intake_reset(in);
+	strlcpy_(in->protocol, cl->protocol, sizeof(in->protocol));
+	strlcpy_(in->helo, cl->helo != NULL ? cl->helo : "", sizeof(in->helo));
+	strlcpy_(in->name, cl->name, sizeof(in->name));
+	strlcpy_(in->addr, cl->addr != NULL ? cl->addr : "", sizeof(in->addr));
+	snprintf(in->client, sizeof(in->client), "%s [%s]", in->name,
+	    in->addr);
+	if (max != 0 && declared > max) {
+		reply_set(r, 552, "5.3.4",
+		    "Message size exceeds fixed limit of %llu octets",
+		    (unsigned long long)max);
+		return RS_PERM;
+	}
+	if (!free_space_ok(in->conf, declared)) {
+		reply_set(r, 452, "4.3.1", "Insufficient system storage");
+		return RS_TEMP;
+	}
+	strlcpy_(in->sender, sender, sizeof(in->sender));
+	in->declared = declared;
+	in->body_8bit = body_8bit;
+	in->active = 1;
+	reply_set(r, 250, "2.1.0", "Ok");
+	return RS_OK;
+}
+
+/* cust_group - the index of cu's group, adding one if needed. */
+static int
+cust_group(struct intake *in, struct customer *cu)
+{
+	int i;
+
+	for (i = 0; i < in->ncust; i++)
+		if (in->cust[i].cu == cu)
+			return i;
+	memset(&in->cust[i], 0, sizeof(in->cust[i]));
+	in->cust[i].cu = cu;
+	in->ncust++;
+	return i;
+}
+
+/* rcpt_route - the customer for a parsed address, or a refusal in r. */
+static struct customer *
+rcpt_route(struct intake *in, const struct addr *a, const char *shown,
+    struct intake_reply *r)
+{
+	const struct bridge_conf *c = in->conf;
+	struct route_result rr;
+	struct customer *cu;
+	uint64_t used, size;
+
+	routes_lookup(c->routes, a->domain, &rr);
+	if (rr.kind == ROUTE_NONE) {
+		reply_set(r, 550, "5.7.1", "<%s>: Relay access denied", shown);
+		return NULL;
+	}
+	if (rr.kind == ROUTE_ERROR) {
+		reply_set(r, rr.code, rr.status, "<%s>: %s", shown, rr.text);
+		return NULL;
+	}
+	if ((cu = conf_customer(c, rr.customer)) == NULL) {
+		log_warnx("route %s names unknown customer %s", rr.key,
+		    rr.customer);
+		reply_set(r, 451, "4.3.0", "<%s>: Temporary routing problem",
+		    shown);
+		return NULL;
+	}
+	if (cu->rcpts != NULL && !rcptlist_has(cu->rcpts, a->local,
+	    a->domain)) {
+		reply_set(r, 550, "5.1.1",
+		    "<%s>: Recipient address rejected: User unknown", shown);
+		return NULL;
+	}
+	if (cu->max_size != 0 && in->declared > cu->max_size) {
+		reply_set(r, 552, "5.3.4",
+		    "<%s>: Message size exceeds fixed limit of %llu octets",
+		    shown, (unsigned long long)cu->max_size);
+		return NULL;
+	}
+	if (cu->quota != 0) {
+		/* without SIZE= a customer at its quota takes nothing more */
+		size = in->declared > 0 ? in->declared : 1;
+		if (usage_get(in->usage, c, cu, &used) != RS_OK) {
+			reply_set(r, 451, "4.3.0",
+			    "<%s>: Temporary queue problem", shown);
+			return NULL;
+		}
+		if (used + size > cu->quota) {
+			reply_set(r, 452, "4.2.2",
+			    "<%s>: Mailbox full: customer over quota", shown);
+			return NULL;
+		}
+	}
+	return cu;
+}
+
+enum result
+intake_rcpt(struct intake *in, enum addr_status st, const struct addr *a,
+    const char *shown, const char *why, struct intake_reply *r)
+{
+	struct intake_rcpt *ir;
+	struct customer *cu;
+	char buf[ADDR_PATH_MAX];
+	int i, n;
+
+	switch (st) {
+	case ADDR_OK:
+		break;
+	case ADDR_ROUTING:
+	case ADDR_LITERAL:
+		reply_set(r, 550, "5.7.1", "<%s>: Relay access denied (%s)",
+		    shown, why != NULL ? why : "routing");
+		return RS_PERM;
+	default:
+		reply_set(r, 501, "5.1.3",
+		    "<%s>: Bad recipient address syntax (%s)", shown,
+		    why != NULL ? why : "syntax");
+		return RS_PERM;
+	}
+	if (a->null) {
+		reply_set(r, 501, "5.1.3", "<>: Bad recipient address syntax");
+		return RS_PERM;
+	}
+	if (in->nrcpt >= in->conf->smtp.max_recipients &&
+	    in->conf->smtp.max_recipients > 0) {
+		reply_set(r, 452, "4.5.3", "Error: too many recipients");
+		return RS_TEMP;
+	}
+	addr_format(a, buf, sizeof(buf));
+	if ((cu = rcpt_route(in, a, buf, r)) == NULL)
+		return reply_class(r);
+	if (in->nrcpt == in->arcpt) {
+		n = in->arcpt ? in->arcpt * 2 : 16;
+		if ((ir = realloc(in->rcpt, (size_t)n * sizeof(*ir))) == NULL) {
+			reply_set(r, 451, "4.3.0", "Out of memory");
+			return RS_TEMP;
+		}
+		in->rcpt = ir;
+		in->arcpt = n;
+		free(in->envr);
+		if ((in->envr = calloc((size_t)n, sizeof(char *))) == NULL) {
+			in->arcpt = 0;
+			free(in->rcpt);
+			in->rcpt = NULL;
+			reply_set(r, 451, "4.3.0", "Out of memory");
+			return RS_TEMP;
+		}
+	}
+	ir = &in->rcpt[in->nrcpt];
+	strlcpy_(ir->addr, buf, sizeof(ir->addr));
+	ir->cust = cust_group(in, cu);
+	ir->dup = 0;
+	for (i = 0; i < in->nrcpt; i++)
+		if (in->rcpt[i].cust == ir->cust &&
+		    strcasecmp(in->rcpt[i].addr, ir->addr) == 0)
+			ir->dup = 1;
+	in->nrcpt++;
+	reply_set(r, 250, "2.1.5", "Ok");
+	return RS_OK;
+}
+
+/* env_build - the envelope of group g (envr must be grouped first). */
+static void
+env_build(struct intake *in, int g, struct qenv *env)
+{
+	struct intake_cust *ic = &in->cust[g];
+
+	memset(env, 0, sizeof(*env));
+	strlcpy_(env->id, in->qid, sizeof(env->id));
+	strlcpy_(env->customer, ic->cu->name, sizeof(env->customer));
+	env->arrival = in->arrival;
+	env->body_8bit = in->body_8bit;
+	env->protocol = in->protocol;
+	env->client = in->client;
+	env->helo = in->helo[0] != '\0' ? in->helo : NULL;
+	env->sender = in->sender;
+	env->rcpts = ic->rcpts;
+	env->nrcpts = ic->nrcpts;
+}
+
+/* group_rcpts - point each group at its unique recipients in envr. */
+static void
+group_rcpts(struct intake *in)
+{
+	int g, i, k = 0;
+
+	for (g = 0; g < in->ncust; g++) {
+		in->cust[g].rcpts = &in->envr[k];
+		in->cust[g].nrcpts = 0;
+		in->cust[g].committed = 0;
+		in->cust[g].reply.code = 0;
+		for (i = 0; i < in->nrcpt; i++) {
+			if (in->rcpt[i].cust != g || in->rcpt[i].dup)
+				continue;
+			in->envr[k++] = in->rcpt[i].addr;
+			in->cust[g].nrcpts++;
+		}
+	}
+}
+
+/* received - the Received: header for this message into buf. */
+static size_t
+received(struct intake *in, char *buf, size_t len)
+{
+	char date[64], forc[ADDR_PATH_MAX + 16] = "";
+	struct tm tm;
+	int n;
+
+	localtime_r(&in->arrival, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (in->nrcpt == 1)
+		snprintf(forc, sizeof(forc), "\r\n\tfor <%s>",
+		    in->rcpt[0].addr);
+	if (in->helo[0] != '\0' && strcmp(in->protocol, "pipe") != 0)
+		n = snprintf(buf, len, "Received: from %s (%s [%s])\r\n"
+		    "\tby %s (mailbridge) with %s id %s%s; %s\r\n", in->helo,
+		    in->name, in->addr, in->conf->hostname, in->protocol,
+		    in->qid, forc, date);
+	else
+		n = snprintf(buf, len, "Received: by %s (mailbridge) with %s "
+		    "id %s%s; %s\r\n", in->conf->hostname, in->protocol,
+		    in->qid, forc, date);
+	return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
+}
+
+enum result
+intake_data(struct intake *in, struct intake_reply *r)
+{
+	struct qenv env;
+	char err[256], hdr[1200];
+	size_t n;
+
+	if (!in->active || in->nrcpt == 0 || in->ncust == 0) {
+		reply_set(r, 503, "5.5.1", "Error: no valid recipients");
+		return RS_PERM;
+	}
+	qid_new(in->qid, sizeof(in->qid));
+	in->arrival = time(NULL);
+	group_rcpts(in);
+	env_build(in, 0, &env);
+	if (qw_open(in->conf->spool, &env, &in->cust[0].w, err,
+	    sizeof(err)) != RS_OK) {
+		log_warnx("%s: cannot queue for %s: %s", in->qid,
+		    in->cust[0].cu->name, err);
+		in->cust[0].w = NULL;
+		reply_set(r, 451, "4.3.0", "Error: queue file write error");
+		return RS_TEMP;
+	}
+	in->in_header = 1;
+	in->dropping = 0;
+	in->midline = 0;
+	in->size = 0;
+	in->problem = IP_NONE;
+	n = received(in, hdr, sizeof(hdr));
+	if (qw_write(in->cust[0].w, hdr, n) != RS_OK)
+		intake_problem(in, IP_IO);
+	reply_set(r, 354, "", "End data with <CR><LF>.<CR><LF>");
+	return RS_OK;
+}
+
+void
+intake_problem(struct intake *in, enum intake_problem why)
+{
+	if (in->problem == IP_NONE)
+		in->problem = why;
+}
+
+int
+intake_refused(const struct intake *in)
+{
+	return in->problem != IP_NONE;
+}
+
+/* is_field - length of the field name if p starts a header field. */
+static size_t
+is_field(const char *p, size_t len)
+{
+	size_t i = 0, n;
+
+	while (i < len && p[i] > ' ' && p[i] < 127 && p[i] != ':')
+		i++;
+	n = i;
+	while (i < len && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	return n > 0 && i < len && p[i] == ':' ? n : 0;
+}
+
+/*
+ * keep_line - the header filter: drops X-Envelope-To fields with their
+ * continuation lines.  The header section is everything before the
+ * first empty line, so a stray non-field line cannot smuggle one past.
+ */
+static int
+keep_line(struct intake *in, const char *p, size_t len)
+{
+	static const char xet[] = "X-Envelope-To";
+	size_t n;
+
+	if (!in->in_header)
+		return 1;
+	if (len == 2) {		/* the empty line: body follows */
+		in->in_header = 0;
+		in->dropping = 0;
+		return 1;
+	}
+	if (p[0] == ' ' || p[0] == '\t')
+		return !in->dropping;
+	n = is_field(p, len);
+	in->dropping = n == sizeof(xet) - 1 && strncasecmp(p, xet, n) == 0;
+	return !in->dropping;
+}
+
+/*
+ * feed - a line, or a piece of one (complete = 0: more of it follows).
+ * The header filter judges a line by its first piece; the rest follow.
+ */
+static void
+feed(struct intake *in, const char *p, size_t len, int complete)
+{
+	uint64_t max = in->conf->smtp.max_size;
+	int keep;
+
+	if (in->problem != IP_NONE)
+		return;
+	in->size += len;
+	if (max != 0 && in->size > max) {
+		intake_problem(in, IP_SIZE);
+		return;
+	}
+	keep = in->midline ? in->midkeep : keep_line(in, p, len);
+	in->midline = !complete;
+	in->midkeep = keep;
+	if (keep && qw_write(in->cust[0].w, p, len) != RS_OK)
+		intake_problem(in, IP_IO);
+}
+
+void
+intake_line(struct intake *in, const char *p, size_t len)
+{
+	feed(in, p, len, 1);
+}
+
+void
+intake_part(struct intake *in, const char *p, size_t len)
+{
+	feed(in, p, len, 0);
+}
+
+/* problem_reply - the reply that refuses the message for in->problem. */
+static void
+problem_reply(const struct intake *in, struct intake_reply *r)
+{
+	switch (in->problem) {
+	case IP_BARE:
+		reply_set(r, 550, "5.6.11",
+		    "Error: bare CR or LF in message (SMTP smuggling)");
+		break;
+	case IP_NUL:
+		reply_set(r, 554, "5.6.0", "Error: NUL octet in message");
+		break;
+	case IP_SIZE:
+		reply_set(r, 552, "5.3.4",
+		    "Message size exceeds fixed limit of %llu octets",
+		    (unsigned long long)in->conf->smtp.max_size);
+		break;
+	default:
+		reply_set(r, 451, "4.3.0", "Error: queue file write error");
+		break;
+	}
+}
+
+/* cust_checks - per customer size and quota; failures into its reply. */
+static void
+cust_checks(struct intake *in, uint64_t total)
+{
+	struct intake_cust *ic;
+	uint64_t used;
+	int g;
+
+	for (g = 0; g < in->ncust; g++) {
+		ic = &in->cust[g];
+		if (ic->cu->max_size != 0 && in->size > ic->cu->max_size)
+			reply_set(&ic->reply, 552, "5.3.4",
+			    "Message size exceeds fixed limit of %llu octets",
+			    (unsigned long long)ic->cu->max_size);
+		else if (ic->cu->quota != 0 &&
+		    usage_get(in->usage, in->conf, ic->cu, &used) != RS_OK)
+			reply_set(&ic->reply, 451, "4.3.0",
+			    "Temporary queue problem");
+		else if (ic->cu->quota != 0 && used + total > ic->cu->quota)
+			reply_set(&ic->reply, 452, "4.2.2",
+			    "Mailbox full: customer over quota");
+	}
+}
+
+/* fail_all - give every group r unless it already has a failure. */
+static void
+fail_all(struct intake *in, const struct intake_reply *r)
+{
+	int g;
+
+	for (g = 0; g < in->ncust; g++)
+		if (in->cust[g].reply.code == 0)
+			in->cust[g].reply = *r;
+}
+
+/* clone_all - a writer for every group still fine, from group 0's. */
+static void
+clone_all(struct intake *in)
+{
+	struct intake_cust *ic;
+	struct qenv env;
+	char err[256];
+	int g;
+
+	for (g = 1; g < in->ncust; g++) {
+		ic = &in->cust[g];
+		if (ic->reply.code != 0)
+			continue;
+		env_build(in, g, &env);
+		if (qw_clone(in->cust[0].w, in->conf->spool, &env, &ic->w, err,
+		    sizeof(err)) != RS_OK) {
+			log_warnx("%s: cannot queue for %s: %s", in->qid,
+			    ic->cu->name, err);
+			ic->w = NULL;
+			reply_set(&ic->reply, 451, "4.3.0",
+			    "Error: queue file write error");
+		}
+	}
+}
+
+/* commit_all - commit each writer of a group that is still fine. */
+static void
+commit_all(struct intake *in, int all)
+{
+	struct intake_cust *ic;
+	char err[256];
+	int g, failed = 0;
+	uint64_t total = qw_size(in->cust[0].w);
+
+	for (g = 0; g < in->ncust; g++) {
+		ic = &in->cust[g];
+		if (ic->w == NULL || ic->reply.code != 0 || (all && failed))
+			continue;
+		if (qw_commit(ic->w, err, sizeof(err)) != RS_OK) {
+			log_warnx("%s: commit for %s failed: %s", in->qid,
+			    ic->cu->name, err);
+			reply_set(&ic->reply, 451, "4.3.0",
+			    "Error: queue file write error");
+			failed = 1;
+		} else {
+			ic->committed = 1;
+			usage_add(in->usage, in->conf, ic->cu, total);
+		}
+		ic->w = NULL;
+	}
+	if (!all || !failed)
+		return;
+	for (g = 0; g < in->ncust; g++) {
+		ic = &in->cust[g];
+		if (ic->committed && q_remove(in->conf->spool, ic->cu->name,
+		    in->qid) == RS_OK) {
+			ic->committed = 0;
+		} else if (ic->committed) {
+			log_warnx("%s: could not take back the entry of %s",
+			    in->qid, ic->cu->name);
+		}
+	}
+}
+
+/* log_accepted - the Postfix-style line for a queued message. */
+static void
+log_accepted(const struct intake *in)
+{
+	char names[512];
+	size_t off = 0;
+	int g, n = 0;
+
+	names[0] = '\0';
+	for (g = 0; g < in->ncust; g++) {
+		if (!in->cust[g].committed)
+			continue;
+		snprintf(names + off, sizeof(names) - off, "%s%s",
+		    off ? "," : "", in->cust[g].cu->name);
+		off += strlen(names + off);
+		n += in->cust[g].nrcpts;
+	}
+	log_info("%s: from=<%s>, size=%llu, nrcpt=%d, client=%s[%s], "
+	    "customers=%s", in->qid, in->sender, (unsigned long long)in->size,
+	    n, in->name, in->addr, names);
+}
+
+/*
+ * finish - abort what is left and pick the reply: 250 when every group
+ * committed (or, without all, when any did), else the first failure.
+ */
+static enum result
+finish(struct intake *in, int all, struct intake_reply *r)
+{
+	const struct intake_reply *bad = NULL;
+	int g, nok = 0;
+
+	for (g = 0; g < in->ncust; g++) {
+		if (in->cust[g].w != NULL)
+			qw_abort(in->cust[g].w);
+		in->cust[g].w = NULL;
+		if (in->cust[g].committed)
+			nok++;
+		else if (bad == NULL)
+			bad = &in->cust[g].reply;
+	}
+	if (nok > 0)
+		log_accepted(in);
+	if (bad != NULL && (all || nok == 0))
+		*r = *bad;
+	else
+		reply_set(r, 250, "2.0.0", "Ok: queued as %s", in->qid);
+	in->active = 0;
+	return reply_class(r);
+}
+
+/* first_failure - a group's failure reply, or NULL when none failed. */
+static const struct intake_reply *
+first_failure(const struct intake *in)
+{
+	int g;
+
+	for (g = 0; g < in->ncust; g++)
+		if (in->cust[g].reply.code >= 400)
+			return &in->cust[g].reply;
+	return NULL;
+}
+
+enum result
+intake_end(struct intake *in, int all, struct intake_reply *r)
+{
+	const struct intake_reply *bad;
+	struct intake_reply fail;
+	int g;
+
+	if (in->problem != IP_NONE) {
+		problem_reply(in, &fail);
+		fail_all(in, &fail);
+		return finish(in, all, r);
+	}
+	if (!free_space_ok(in->conf, 0)) {
+		reply_set(&fail, 452, "4.3.1", "Insufficient system storage");
+		fail_all(in, &fail);
+		return finish(in, all, r);
+	}
+	cust_checks(in, qw_size(in->cust[0].w));
+	if (!all || (bad = first_failure(in)) == NULL)
+		clone_all(in);
+	if (all && (bad = first_failure(in)) != NULL) {
+		fail = *bad;
+		fail_all(in, &fail);
+		return finish(in, all, r);
+	}
+	commit_all(in, all);
+	for (g = 0; g < in->ncust; g++)
+		if (in->cust[g].committed)
+			reply_set(&in->cust[g].reply, 250, "2.0.0",
+			    "Ok: queued as %s", in->qid);
+	if (all && (bad = first_failure(in)) != NULL) {
+		fail = *bad;
+		fail_all(in, &fail);
+	}
+	return finish(in, all, r);
+}
+
+const struct intake_reply *
+intake_rcpt_reply(const struct intake *in, int i)
+{
+	if (i < 0 || i >= in->nrcpt)
+		return NULL;
+	return &in->cust[in->rcpt[i].cust].reply;
+}

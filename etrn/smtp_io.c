@@ -1,0 +1,203 @@
+/*
+ * smtp_io.c - the session's I/O: a bounded line reader over its own
+ * buffer and a reply buffer written out only when the reader would
+ * block (RFC 2920: replies to a pipelined group leave together).
+ *
+ * Invariants: no line is ever longer than the max its caller gives;
+ * every wait is bounded by the timeout and ends early when *stop is
+ * set; descriptors may be non-blocking (sockets) or blocking (pipes).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "smtpd.h"
+
+void
+sio_init(struct sio *io, int rfd, int wfd, long timeout)
+{
+	io->rfd = rfd;
+	io->wfd = wfd;
+	io->timeout = timeout;
+	io->stop = NULL;
+	io->waitmask = NULL;
+	io->ioff = io->ilen = io->olen = 0;
+	io->werr = 0;
+}
+
+/*
+ * sio_wait - poll fd for events until the timeout; SIO_LINE when ready.
+ * Only a wait for input ends early on *stop: a reply is never cut short.
+ */
+static int
+sio_wait(struct sio *io, int fd, short events)
+{
+	struct pollfd pfd;
+	struct timespec ts, *tsp;
+	double deadline = time_mono() + (double)io->timeout, left;
+	int n;
+
+	for (;;) {
+		if (events == POLLIN && io->stop != NULL && *io->stop)
+			return SIO_STOP;
+		tsp = NULL;
+		if (io->timeout > 0) {
+			left = deadline - time_mono();
+			if (left <= 0)
+				return SIO_TIMEOUT;
+			ts.tv_sec = (time_t)left;
+			ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+			tsp = &ts;
+		}
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		n = ppoll(&pfd, 1, tsp, io->waitmask);
+		if (n > 0)
+			return SIO_LINE;
+		if (n == 0)
+			return SIO_TIMEOUT;
+		if (errno != EINTR)
+			return SIO_ERROR;
+	}
+}
+
+/* sio_fill - read more input into the buffer; SIO_LINE when some came. */
+static int
+sio_fill(struct sio *io)
+{
+	ssize_t n;
+	int st;
+
+	if (io->ilen == 0)
+		io->ioff = 0;
+	for (;;) {
+		n = read(io->rfd, io->ibuf + io->ioff + io->ilen,
+		    SIO_IBUF - io->ioff - io->ilen);
+		if (n > 0) {
+			io->ilen += (size_t)n;
+			return SIO_LINE;
+		}
+		if (n == 0)
+			return SIO_EOF;
+		if (errno == EINTR) {
+			if (io->stop != NULL && *io->stop)
+				return SIO_STOP;
+			continue;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return SIO_ERROR;
+		if (sio_flush(io) == -1)
+			return SIO_ERROR;
+		if ((st = sio_wait(io, io->rfd, POLLIN)) != SIO_LINE)
+			return st;
+	}
+}
+
+int
+sio_getline(struct sio *io, size_t max, const char **p, size_t *len)
+{
+	char *start, *nl;
+	size_t n;
+	int st;
+
+	if (max > SIO_IBUF)
+		max = SIO_IBUF;
+	for (;;) {
+		start = io->ibuf + io->ioff;
+		n = io->ilen < max ? io->ilen : max;
+		if (n > 0 && (nl = memchr(start, '\n', n)) != NULL) {
+			*p = start;
+			*len = (size_t)(nl - start) + 1;
+			io->ioff += *len;
+			io->ilen -= *len;
+			return SIO_LINE;
+		}
+		if (io->ilen >= max) {
+			*p = start;
+			*len = max;
+			io->ioff += max;
+			io->ilen -= max;
+			return SIO_PART;
+		}
+		if (io->ilen > 0 && SIO_IBUF - io->ioff < max) {
+			memmove(io->ibuf, start, io->ilen);
+			io->ioff = 0;
+		}
+		if ((st = sio_fill(io)) == SIO_EOF && io->ilen > 0) {
+			*p = io->ibuf + io->ioff;
+			*len = io->ilen;
+			io->ioff += io->ilen;
+			io->ilen = 0;
+			return SIO_LAST;
+		}
+		if (st != SIO_LINE)
+			return st;
+	}
+}
+
+int
+sio_flush(struct sio *io)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < io->olen && !io->werr) {
+		n = write(io->wfd, io->obuf + off, io->olen - off);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+		    sio_wait(io, io->wfd, POLLOUT) == SIO_LINE)
+			continue;
+		io->werr = 1;
+	}
+	io->olen = 0;
+	return io->werr ? -1 : 0;
+}
+
+int
+sio_write(struct sio *io, const void *buf, size_t len)
+{
+	const char *p = buf;
+	size_t n;
+
+	while (len > 0) {
+		if (io->olen == SIO_OBUF && sio_flush(io) == -1)
+			return -1;
+		n = SIO_OBUF - io->olen;
+		if (n > len)
+			n = len;
+		memcpy(io->obuf + io->olen, p, n);
+		io->olen += n;
+		p += n;
+		len -= n;
+	}
+	return io->werr ? -1 : 0;
+}
+
+int
+sio_reply(struct sio *io, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	return sio_write(io, line, (size_t)n);
+}

@@ -1,0 +1,124 @@
+/*
+ * usage.c - queued bytes per customer in one MAP_SHARED anonymous
+ * table that bridged creates before forking, so every session sees
+ * what the others committed without scanning a directory per message.
+ *
+ * Invariants: slot i belongs to c->customers[i] of the config the
+ * table was made for (the name is kept to check it); counters change
+ * only with atomic operations.  The master re-reads the spool now and
+ * then (usage_refresh), which also accounts for removed entries.
+ */
+#include <sys/mman.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "smtpd.h"
+
+struct usage_slot {
+	char	name[64];
+	uint64_t bytes;
+	uint64_t count;
+};
+
+struct usage {
+	size_t	maplen;
+	int	nslots;
+	struct usage_slot *slot;
+};
+
+struct usage *
+usage_create(const struct bridge_conf *c)
+{
+	struct usage *u;
+	size_t len;
+	void *m;
+	int i;
+
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	len = sizeof(struct usage_slot) * (size_t)(c->ncustomers + 1);
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (m == MAP_FAILED) {
+		free(u);
+		return NULL;
+	}
+	u->maplen = len;
+	u->slot = m;
+	u->nslots = c->ncustomers;
+	for (i = 0; i < c->ncustomers; i++)
+		strlcpy_(u->slot[i].name, c->customers[i].name,
+		    sizeof(u->slot[i].name));
+	usage_refresh(u, c);
+	return u;
+}
+
+void
+usage_refresh(struct usage *u, const struct bridge_conf *c)
+{
+	struct qusage q;
+	int i;
+
+	for (i = 0; i < u->nslots && i < c->ncustomers; i++) {
+		if (spool_usage(c->spool, c->customers[i].name, &q) != RS_OK)
+			continue;
+		__atomic_store_n(&u->slot[i].bytes, q.bytes, __ATOMIC_RELAXED);
+		__atomic_store_n(&u->slot[i].count, q.count, __ATOMIC_RELAXED);
+	}
+}
+
+void
+usage_destroy(struct usage *u)
+{
+	if (u == NULL)
+		return;
+	munmap(u->slot, u->maplen);
+	free(u);
+}
+
+/* usage_slot - cu's slot, or NULL when the table is not for this config. */
+static struct usage_slot *
+usage_slot(struct usage *u, const struct bridge_conf *c,
+    const struct customer *cu)
+{
+	long i;
+
+	if (u == NULL)
+		return NULL;
+	i = cu - c->customers;
+	if (i < 0 || i >= u->nslots || strcmp(u->slot[i].name, cu->name) != 0)
+		return NULL;
+	return &u->slot[i];
+}
+
+enum result
+usage_get(struct usage *u, const struct bridge_conf *c,
+    const struct customer *cu, uint64_t *bytes)
+{
+	struct usage_slot *s;
+	struct qusage q;
+	enum result rs;
+
+	if ((s = usage_slot(u, c, cu)) != NULL) {
+		*bytes = __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
+		return RS_OK;
+	}
+	if ((rs = spool_usage(c->spool, cu->name, &q)) != RS_OK)
+		return rs;
+	*bytes = q.bytes;
+	return RS_OK;
+}
+
+void
+usage_add(struct usage *u, const struct bridge_conf *c,
+    const struct customer *cu, uint64_t bytes)
+{
+	struct usage_slot *s;
+
+	if ((s = usage_slot(u, c, cu)) == NULL)
+		return;
+	__atomic_add_fetch(&s->bytes, bytes, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->count, 1, __ATOMIC_RELAXED);
+}

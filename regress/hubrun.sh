@@ -1,0 +1,116 @@
+# hubrun.sh - run bridged for an integration test.  Source it after
+# lib.sh.  hub_init writes a bridge.conf and routes under $WORK/hub with
+# two customers, acme (acme.example and its subdomains) and ship
+# (ship.example), both released by ETRN towards a port nobody listens
+# on, so nothing leaves their queues during a test; blocked.example is
+# an error route.  bridged listens on 127.0.0.1:$HUB_PORT and on the
+# LMTP socket $HUB_LMTP, logs to $HUB_LOG.
+# Invariant: every bridged hub_start started is killed at exit.
+#
+#   hub_init [EXTRA-CONF-LINES]   sets HUB_DIR HUB_CONF HUB_SPOOL HUB_ROUTES
+#                                 HUB_PORT HUB_LMTP HUB_LOG
+#   hub_start / hub_stop / hub_kill9   HUB_PID is bridged's pid
+#   hub_verify CUSTOMER...        qcheck.py verify: key=value on stdout
+
+QCHECK="python3 $TOP/regress/qcheck.py"
+SMTPSEND="python3 $TOP/regress/smtpsend.py"
+HUB_PID=
+
+hub_require() {
+	require bridged python3
+}
+
+# hub_init [EXTRA]: EXTRA is appended to bridge.conf as it is;
+# $HUB_ACME_OPTS goes inside acme's section.
+hub_init() {
+	HUB_DIR=$WORK/hub
+	HUB_CONF=$HUB_DIR/bridge.conf
+	HUB_SPOOL=$HUB_DIR/spool
+	HUB_ROUTES=$HUB_DIR/routes
+	HUB_LMTP=$HUB_DIR/lmtp.sock
+	HUB_LOG=$HUB_DIR/bridged.log
+	HUB_PORT=$(free_port)
+	HUB_DEAD=$(free_port)
+	mkdir -p "$HUB_DIR" "$HUB_SPOOL"
+	chmod 755 "$HUB_DIR"
+	cat >"$HUB_ROUTES" <<EOF
+# test routes: written by regress/hubrun.sh
+acme.example		acme
+.acme.example		acme
+ship.example		ship
+blocked.example		error:5.7.1 no mail here
+EOF
+	cat >"$HUB_CONF" <<EOF
+# test config: written by regress/hubrun.sh
+hostname = "hub.test"
+spool = "$HUB_SPOOL"
+routes = "$HUB_ROUTES"
+smtp { listen = {"127.0.0.1:$HUB_PORT"} max-clients = 50 max-size = "50M" timeout = "5m" }
+lmtp { listen = {"unix:$HUB_LMTP"} }
+queue { min-free = "10M" }
+customer "acme" { release = {"etrn"} deliver-to = {"127.0.0.1:$HUB_DEAD"} etrn-from = {"127.0.0.0/8"} ${HUB_ACME_OPTS:-} }
+customer "ship" { release = {"etrn"} deliver-to = {"127.0.0.1:$HUB_DEAD"} etrn-from = {"127.0.0.0/8"} }
+${1:-}
+EOF
+	chmod 644 "$HUB_CONF" "$HUB_ROUTES"
+}
+
+# hub_start: start bridged in the foreground (-d) in the background,
+# wait until it listens on its SMTP port (and LMTP socket).
+hub_start() {
+	# its own process group, so that a crash can be simulated for the
+	# daemon and all its children at once
+	setsid bridged -d -c "$HUB_CONF" >>"$HUB_LOG" 2>&1 &
+	HUB_PID=$!
+	at_exit "hub_kill_pid $HUB_PID"
+	if ! wait_port "$HUB_PORT" "${HUB_WAIT:-10}"; then
+		diag "bridged did not listen on 127.0.0.1:$HUB_PORT"
+		tail -20 "$HUB_LOG" | sed 's/^/# /'
+		return 1
+	fi
+	if ! wait_file "$HUB_LMTP" 5; then
+		diag "bridged did not create $HUB_LMTP"
+		return 1
+	fi
+	return 0
+}
+
+# hub_kill_pid PID: SIGTERM, up to 5 s, then SIGKILL to its group.
+hub_kill_pid() {
+	kill "$1" 2>/dev/null || { kill -9 "-$1" 2>/dev/null; return 0; }
+	_i=0
+	while [ $_i -lt 100 ] && kill -0 "$1" 2>/dev/null; do
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	kill -9 "-$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# hub_stop: SIGTERM, wait for the exit.
+hub_stop() {
+	[ -n "$HUB_PID" ] && hub_kill_pid "$HUB_PID"
+	HUB_PID=
+}
+
+# hub_kill9: SIGKILL to bridged and its children at once (its group).
+hub_kill9() {
+	kill -9 "-$HUB_PID" 2>/dev/null
+	wait "$HUB_PID" 2>/dev/null
+	HUB_PID=
+}
+
+# hub_verify CUSTOMER...: parse every entry; one line of key=value
+# counts on stdout, the reasons for bad entries as TAP comments on
+# stderr.
+hub_verify() {
+	_v=$($QCHECK verify "$HUB_SPOOL" "$@")
+	printf '%s\n' "$_v" | grep '^#' | head -20 >&2
+	printf '%s\n' "$_v" | tail -1
+}
+
+# kv KEY TEXT: the value of KEY=value in TEXT.
+kv() {
+	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1
+}

@@ -1,0 +1,418 @@
+/*
+ * dsn.c - RFC 3464 delivery status notifications (see dsn.h).
+ *
+ * The report is three parts: a short text for people, the
+ * message/delivery-status fields (one block per message, one per
+ * recipient), and the original's header (text/rfc822-headers, at most
+ * DSN_HEADERS_MAX octets, cut at a line end).  Everything we write is
+ * 7-bit with CRLF line ends and lines folded under 78 columns where
+ * there is a space to fold at; only copied original headers can be
+ * 8-bit, and then the parts say so.
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dsn.h"
+#include "queue.h"
+
+#define FOLD_AT		76
+#define HARD_LIMIT	990
+
+char *
+dsn_date(time_t t, char *buf, size_t len)
+{
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed",
+		"Thu", "Fri", "Sat" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr",
+		"May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "Thu, 1 Jan 1970 00:00:00 +0000");
+		return buf;
+	}
+	snprintf(buf, len, "%s, %d %s %d %02d:%02d:%02d +0000",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return buf;
+}
+
+/*
+ * put_folded - "prefix" + text, folded at spaces before FOLD_AT columns
+ * with cont (" " for fields, "    " for prose) starting each new line.
+ * Control characters become '?'.
+ */
+static void
+put_folded(FILE *f, const char *prefix, const char *text, const char *cont)
+{
+	size_t col = strlen(prefix), wl;
+	const char *p = text, *w;
+
+	fputs(prefix, f);
+	while (*p != '\0') {
+		for (w = p; *w == ' '; w++)
+			;
+		for (wl = 0; w[wl] != '\0' && w[wl] != ' '; wl++)
+			;
+		if (col + (size_t)(w - p) + wl > FOLD_AT && col > strlen(cont) &&
+		    w > p) {
+			fputs("\r\n", f);
+			fputs(cont, f);
+			col = strlen(cont);
+			p = w;
+		}
+		for (; p < w + wl; p++) {
+			if (col >= HARD_LIMIT) {
+				fputs("\r\n", f);
+				fputs(cont, f);
+				col = strlen(cont);
+			}
+			fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p,
+			    f);
+			col++;
+		}
+	}
+	fputs("\r\n", f);
+}
+
+/* headers_len - octets of the header block, cut at a line end. */
+static size_t
+headers_len(const char *m, size_t len)
+{
+	size_t i, last = 0;
+
+	if (len > 0 && (m[0] == '\n' || (m[0] == '\r' && len > 1 &&
+	    m[1] == '\n')))
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (m[i] != '\n')
+			continue;
+		if (i + 1 > DSN_HEADERS_MAX)
+			break;
+		last = i + 1;
+		if (i + 1 < len && m[i + 1] == '\n')
+			break;
+		if (i + 2 < len && m[i + 1] == '\r' && m[i + 2] == '\n')
+			break;
+	}
+	if (i == len && len <= DSN_HEADERS_MAX)
+		last = len;
+	return last;
+}
+
+/* put_lines - copy octets with every line end made CRLF. */
+static void
+put_lines(FILE *f, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\r')
+			continue;
+		if (p[i] == '\n')
+			fputc('\r', f);
+		fputc(p[i], f);
+	}
+	if (n > 0 && p[n - 1] != '\n')
+		fputs("\r\n", f);
+}
+
+static int
+has_8bit(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
+static int
+any_failed(const struct dsn_report *r)
+{
+	int i;
+
+	for (i = 0; i < r->nrcpts; i++)
+		if (r->rcpts[i].action == DSN_FAILED)
+			return 1;
+	return 0;
+}
+
+static void
+put_human(FILE *f, const struct dsn_report *r)
+{
+	const struct dsn_rcpt *rc;
+	char line[1400], date[64];
+	int i, failed = any_failed(r), delayed = 0;
+
+	fprintf(f, "This is the mail delivery system at %s.\r\n\r\n",
+	    r->reporting_mta);
+	for (i = 0; i < r->nrcpts; i++)
+		if (r->rcpts[i].action == DSN_DELAYED)
+			delayed = 1;
+	if (failed)
+		put_folded(f, "", "Your message could not be delivered to "
+		    "the recipients listed below; delivery has been given "
+		    "up. The report that follows says why, and the headers "
+		    "of your message come last.", "");
+	if (failed && delayed)
+		fputs("\r\n", f);
+	if (delayed)
+		put_folded(f, "", "Your message has not yet been delivered "
+		    "to some recipients listed below. Nothing needs to be "
+		    "done: delivery will be tried again, and you will hear "
+		    "again only if it fails for good.", "");
+	fputs("\r\n", f);
+	for (i = 0; i < r->nrcpts; i++) {
+		rc = &r->rcpts[i];
+		if (rc->diag != NULL && rc->remote_mta != NULL)
+			snprintf(line, sizeof(line), "<%s>: %s, %s said: %s",
+			    rc->addr, rc->action == DSN_FAILED ? "failed" :
+			    "delayed", rc->remote_mta, rc->diag);
+		else if (rc->diag != NULL)
+			snprintf(line, sizeof(line), "<%s>: %s: %s", rc->addr,
+			    rc->action == DSN_FAILED ? "failed" : "delayed",
+			    rc->diag);
+		else
+			snprintf(line, sizeof(line), "<%s>: %s (status %s)",
+			    rc->addr, rc->action == DSN_FAILED ? "failed" :
+			    "delayed", rc->status);
+		put_folded(f, "", line, "    ");
+		if (rc->action == DSN_DELAYED && rc->retry_until != 0) {
+			snprintf(line, sizeof(line), "will be tried until %s",
+			    dsn_date(rc->retry_until, date, sizeof(date)));
+			put_folded(f, "    ", line, "    ");
+		}
+		fputs("\r\n", f);
+	}
+	if (r->queue_id != NULL)
+		fprintf(f, "Queue id of your message here: %s\r\n",
+		    r->queue_id);
+}
+
+static void
+put_status(FILE *f, const struct dsn_report *r)
+{
+	const struct dsn_rcpt *rc;
+	char date[64], buf[1400];
+	int i;
+
+	fprintf(f, "Reporting-MTA: dns; %s\r\n", r->reporting_mta);
+	if (r->queue_id != NULL)
+		fprintf(f, "X-Mailbridge-Queue-ID: %s\r\n", r->queue_id);
+	if (r->arrival != 0)
+		fprintf(f, "Arrival-Date: %s\r\n",
+		    dsn_date(r->arrival, date, sizeof(date)));
+	for (i = 0; i < r->nrcpts; i++) {
+		rc = &r->rcpts[i];
+		fputs("\r\n", f);
+		snprintf(buf, sizeof(buf), "rfc822; %s", rc->addr);
+		put_folded(f, "Final-Recipient: ", buf, " ");
+		fprintf(f, "Action: %s\r\n",
+		    rc->action == DSN_FAILED ? "failed" : "delayed");
+		fprintf(f, "Status: %s\r\n", rc->status);
+		if (rc->remote_mta != NULL)
+			fprintf(f, "Remote-MTA: dns; %s\r\n", rc->remote_mta);
+		if (rc->diag != NULL) {
+			snprintf(buf, sizeof(buf), "smtp; %s", rc->diag);
+			put_folded(f, "Diagnostic-Code: ", buf, " ");
+		}
+		if (rc->last_attempt != 0)
+			fprintf(f, "Last-Attempt-Date: %s\r\n",
+			    dsn_date(rc->last_attempt, date, sizeof(date)));
+		if (rc->action == DSN_DELAYED && rc->retry_until != 0)
+			fprintf(f, "Will-Retry-Until: %s\r\n",
+			    dsn_date(rc->retry_until, date, sizeof(date)));
+	}
+}
+
+char *
+dsn_compose(const struct dsn_report *r, size_t *lenp)
+{
+	char date[64], mid[512], bnd[128];
+	char *out = NULL;
+	size_t outlen = 0, hlen = headers_len(r->orig, r->origlen);
+	int eight = has_8bit(r->orig, hlen);
+	FILE *f;
+
+	if ((f = open_memstream(&out, &outlen)) == NULL)
+		return NULL;
+	if (r->message_id != NULL)
+		snprintf(mid, sizeof(mid), "%s", r->message_id);
+	else
+		snprintf(mid, sizeof(mid), "<dsn.%lld.%ld.%s@%s>",
+		    (long long)r->now, (long)getpid(),
+		    r->queue_id ? r->queue_id : "x", r->reporting_mta);
+	if (r->boundary != NULL)
+		snprintf(bnd, sizeof(bnd), "%s", r->boundary);
+	else
+		snprintf(bnd, sizeof(bnd), "mb-dsn.%lld.%ld/%s",
+		    (long long)r->now, (long)getpid(), r->reporting_mta);
+	fprintf(f, "Date: %s\r\n", dsn_date(r->now, date, sizeof(date)));
+	fprintf(f, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
+	    r->reporting_mta);
+	fprintf(f, "To: <%s>\r\n", r->to);
+	fprintf(f, "Subject: %s\r\n", any_failed(r) ?
+	    "Undeliverable mail returned to sender" :
+	    "Mail delivery delayed (no action needed)");
+	fprintf(f, "Message-ID: %s\r\n", mid);
+	fprintf(f, "Auto-Submitted: auto-replied\r\n");
+	fprintf(f, "MIME-Version: 1.0\r\n");
+	fprintf(f, "Content-Type: multipart/report; "
+	    "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n", bnd);
+	if (eight)
+		fprintf(f, "Content-Transfer-Encoding: 8bit\r\n");
+	fprintf(f, "\r\nThis is a MIME-encapsulated delivery report.\r\n");
+
+	fprintf(f, "\r\n--%s\r\n", bnd);
+	fprintf(f, "Content-Description: Notification\r\n");
+	fprintf(f, "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
+	put_human(f, r);
+
+	fprintf(f, "\r\n--%s\r\n", bnd);
+	fprintf(f, "Content-Description: Delivery report\r\n");
+	fprintf(f, "Content-Type: message/delivery-status\r\n\r\n");
+	put_status(f, r);
+
+	fprintf(f, "\r\n--%s\r\n", bnd);
+	fprintf(f, "Content-Description: Headers of the message\r\n");
+	fprintf(f, "Content-Type: text/rfc822-headers\r\n");
+	if (eight)
+		fprintf(f, "Content-Transfer-Encoding: 8bit\r\n");
+	fprintf(f, "\r\n");
+	put_lines(f, r->orig, hlen);
+	fprintf(f, "\r\n--%s--\r\n", bnd);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	*lenp = outlen;
+	return out;
+}
+
+/*
+ * header_get - the unfolded value of the first header called name in
+ * the header block of msg; 0 when found.
+ */
+static int
+header_get(const char *msg, size_t len, const char *name, char *out,
+    size_t outlen)
+{
+	size_t hlen = headers_len(msg, len), nl = strlen(name), i = 0, o = 0;
+	size_t e;
+
+	while (i < hlen) {
+		for (e = i; e < hlen && msg[e] != '\n'; e++)
+			;
+		if (e - i > nl && strncasecmp(msg + i, name, nl) == 0 &&
+		    msg[i + nl] == ':') {
+			i += nl + 1;
+			for (;;) {
+				for (; i < e && o < outlen - 1; i++)
+					if (msg[i] != '\r')
+						out[o++] = msg[i] == '\t' ?
+						    ' ' : msg[i];
+				i = e + 1;
+				if (i >= hlen || (msg[i] != ' ' &&
+				    msg[i] != '\t'))
+					break;
+				for (e = i; e < hlen && msg[e] != '\n'; e++)
+					;
+			}
+			out[o] = '\0';
+			return 0;
+		}
+		i = e + 1;
+	}
+	return -1;
+}
+
+int
+dsn_is_automatic(const char *msg, size_t len)
+{
+	char v[256], *p, *e;
+
+	if (header_get(msg, len, "Auto-Submitted", v, sizeof(v)) == 0) {
+		for (p = v; *p == ' '; p++)
+			;
+		for (e = p; *e != '\0' && *e != ' ' && *e != ';' &&
+		    *e != '('; e++)
+			;
+		*e = '\0';
+		if (strcasecmp(p, "no") != 0)
+			return 1;
+	}
+	if (header_get(msg, len, "Content-Type", v, sizeof(v)) == 0) {
+		for (p = v; *p != '\0'; p++)
+			*p = (char)tolower((unsigned char)*p);
+		if (strstr(v, "multipart/report") != NULL &&
+		    strstr(v, "delivery-status") != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+const char *
+dsn_recipient(const char *sender, const char *postmaster, const char *msg,
+    size_t len)
+{
+	if (sender == NULL || sender[0] == '\0')
+		return NULL;
+	if (dsn_is_automatic(msg, len))
+		return postmaster != NULL && postmaster[0] != '\0' ?
+		    postmaster : NULL;
+	return sender;
+}
+
+enum result
+dsn_queue(const char *spool, const struct dsn_report *r, char *qid,
+    size_t qidlen, char *err, size_t errlen)
+{
+	struct qwriter *w;
+	struct qenv env;
+	enum result rv;
+	char *text, *rcpts[1];
+	size_t len;
+
+	if ((rv = spool_prepare(spool, DSN_QUEUE)) != RS_OK) {
+		snprintf(err, errlen, "cannot prepare the %s queue",
+		    DSN_QUEUE);
+		return rv;
+	}
+	if ((text = dsn_compose(r, &len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return RS_TEMP;
+	}
+	memset(&env, 0, sizeof(env));
+	qid_new(env.id, sizeof(env.id));
+	strlcpy_(env.customer, DSN_QUEUE, sizeof(env.customer));
+	env.arrival = r->now;
+	env.size = len;
+	env.body_8bit = has_8bit(text, len);
+	env.protocol = "local";
+	env.client = "localhost [127.0.0.1]";
+	env.helo = (char *)r->reporting_mta;
+	env.sender = "";
+	rcpts[0] = (char *)r->to;
+	env.rcpts = rcpts;
+	env.nrcpts = 1;
+	if ((rv = qw_open(spool, &env, &w, err, errlen)) == RS_OK) {
+		if ((rv = qw_write(w, text, len)) != RS_OK) {
+			snprintf(err, errlen, "write failed");
+			qw_abort(w);
+		} else
+			rv = qw_commit(w, err, errlen);
+	}
+	free(text);
+	if (rv == RS_OK && qid != NULL)
+		strlcpy_(qid, env.id, qidlen);
+	return rv;
+}
