@@ -10,12 +10,34 @@
 # sshd runs as root (it must, to chroot), so these tests need root:
 # they skip without it, and fail under CI=true.
 
+# root_path_ok DIR: sshd's rule for chroot paths holds for DIR and
+# every directory above it (owned by root, not group/other-writable).
+root_path_ok() {
+	_p=$1
+	while [ -n "$_p" ] && [ "$_p" != / ]; do
+		[ "$(stat -c %u "$_p")" = 0 ] || return 1
+		case $(stat -c %A "$_p") in
+		?????w????|????????w?) return 1 ;;
+		esac
+		_p=$(dirname "$_p")
+	done
+}
+
 SSHD=/usr/sbin/sshd
 SSH_GROUP=mbsftp			# stands for bridge-sftp
 SSH_BRIDGE=mbbridge			# stands for the bridge user
-HUB=$WORK/hub				# the hub's spool
-CHROOTS=$WORK/sftp			# stands for /var/spool/bridge-sftp
-KEYS=$WORK/keys				# AuthorizedKeysFile %u
+# The hub side lives in $WORK unless the work tree is somewhere sshd
+# would refuse as a chroot's parent (a clone under /tmp, umask 002).
+HUBSIDE=$WORK
+if [ "$(id -u)" = 0 ] && ! root_path_ok "$WORK"; then
+	HUBSIDE=/var/lib/mailbridge-test/$(basename "$WORK")
+	rm -rf "$HUBSIDE"
+	install -d -m 0755 /var/lib/mailbridge-test "$HUBSIDE"
+	at_exit "rm -rf $HUBSIDE"
+fi
+HUB=$HUBSIDE/hub			# the hub's spool
+CHROOTS=$HUBSIDE/sftp			# stands for /var/spool/bridge-sftp
+KEYS=$HUBSIDE/keys			# AuthorizedKeysFile %u
 LEAF=$WORK/leaf				# the leaf's spool
 SSHD_PORT=
 SSHD_PID=
