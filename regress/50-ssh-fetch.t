@@ -5,8 +5,9 @@
 # on the hub; unknown and changed host keys and a wrong client key are
 # refused (77) with nothing downloaded; -A records a first key only; a
 # bundle already injected is removed without a second injection; a
-# damaged bundle is quarantined and left on the hub (65); an
-# unreachable hub is 75; bad settings are 78.
+# damaged bundle is quarantined and left on the hub (65); with the local
+# MTA down bundles still move to the leaf (kept/); an unreachable hub is
+# 75; bad settings are 78.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sshd.sh"
 
@@ -64,7 +65,7 @@ expected_keys "$RCPTS" $ALL > "$WORK/want"
 got_keys "$WORK/sink" > "$WORK/got"
 diff -u "$WORK/want" "$WORK/got" > "$WORK/diff"
 ok $? "every copy arrived byte for byte"
-is "$(grep -c 'removed from the hub' "$WORK/first.err")" 3 \
+is "$(grep -c ', injected, removed from the hub' "$WORK/first.err")" 3 \
     "one line per bundle saying so"
 is "$(ls "$PARTIAL" "$DONE" "$LEAF/incoming" "$LEAF/kept" \
     "$LEAF/journal" | grep -v -e ':$' -e '^$' | wc -l | tr -d ' ')" 0 \
@@ -154,6 +155,21 @@ is $? 65 "next run: still 65 while it is on the hub"
 grep -q "fetched $(basename "$BAD")" "$WORK/bad2.err"
 is $? 1 "but it is not downloaded again"
 rm -f "$BAD"
+
+# --- the local MTA is down -----------------------------------------------
+DOWN=$(leaf_conf down "$(free_port)")
+B=$(publish cust1 $M2)
+bridge-fetch -v -c "$DOWN" isp 2> "$WORK/down.err"
+is $? 0 "local MTA down: the fetch itself succeeds"
+ok "$([ ! -e "$B" ] && [ -f "$LEAF/kept/$(basename "$B")" ]; echo $?)" \
+    "the bundle moves from the hub to the leaf's kept/"
+grep -q "kept: the local MTA is unavailable, removed from the hub" \
+    "$WORK/down.err"
+ok $? "and the log line says so"
+rm -f "$WORK"/sink/*
+bridge-unbatch -q -c "$C" 2> /dev/null
+is "$(count "$WORK/sink")" "$(( $(echo $M2 | wc -w) * 2 ))" \
+    "bridge-unbatch -q injects it when the MTA is back"
 
 # --- settings and reachability ---------------------------------------------
 bridge-fetch -c "$C" nosuchhub 2> /dev/null

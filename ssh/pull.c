@@ -422,6 +422,7 @@ static enum fetch_rc
 job_finish(struct pull *p, struct ssh_conn *c, struct job *j)
 {
 	enum ub_outcome out;
+	enum handed h;
 	enum fetch_rc rc;
 	const char *what = "";
 	int down;
@@ -429,8 +430,8 @@ job_finish(struct pull *p, struct ssh_conn *c, struct job *j)
 	if (j->name[0] == '\0')
 		return FETCH_OK;
 	out = engine_wait(c, j, &down);
-	rc = finish(p, c, j->name, outcome(j->name, out, down, &what), what,
-	    j->how);
+	h = outcome(j->name, out, down, &what);
+	rc = finish(p, c, j->name, h, what, j->how);
 	j->name[0] = '\0';
 	return rc;
 }
