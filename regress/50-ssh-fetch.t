@@ -71,8 +71,13 @@ is "$(ls "$PARTIAL" "$DONE" "$LEAF/incoming" "$LEAF/kept" \
     "$LEAF/journal" | grep -v -e ':$' -e '^$' | wc -l | tr -d ' ')" 0 \
     "the leaf spool holds nothing afterwards"
 
+STALE=0000000000000.00000001.00000001.cust1.bsmtp.gz
+echo partial > "$PARTIAL/$STALE.part"
+: > "$DONE/$STALE"
 bridge-fetch -c "$C" isp 2> "$WORK/again.err"
 is $? 0 "nothing to fetch: exit 0"
+ok "$([ ! -e "$PARTIAL/$STALE.part" ] && [ ! -e "$DONE/$STALE" ]; echo $?)" \
+    "a partial file and a record of a bundle the hub no longer has are swept"
 is "$(count "$WORK/sink")" "$NCOPIES" "nothing injected twice"
 
 # --- direct form, user@host:dir -----------------------------------------

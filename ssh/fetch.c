@@ -30,11 +30,11 @@
 #include <libssh2.h>
 #include <libssh2_sftp.h>
 
+#include "bundle.h"
 #include "log.h"
 #include "ssh.h"
 #include "util.h"
 
-#define LIST_MAX	100000		/* bundles taken from one listing */
 #define DIRENT_MAX	1024		/* a remote name, with NUL */
 
 struct ssh_conn {
@@ -333,21 +333,7 @@ ssh_close(struct ssh_conn *c)
 int
 ssh_name_is_bundle(const char *name)
 {
-	size_t i, n = strlen(name);
-
-	if (n == 0 || n >= SSH_NAME_MAX || name[0] == '.' || name[0] == '-')
-		return 0;
-	for (i = 0; i < n; i++) {
-		char ch = name[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-		    ch == '-'))
-			return 0;
-	}
-	if (n > 9 && strcmp(name + n - 9, ".bsmtp.gz") == 0)
-		return 1;
-	return n > 6 && strcmp(name + n - 6, ".bsmtp") == 0;
+	return bundle_name_is_valid(name);
 }
 
 static int
@@ -380,7 +366,7 @@ ssh_list(struct ssh_conn *c, struct ssh_entry **ep, size_t *np, char *err,
 	    &a)) > 0) {
 		if (!ssh_name_is_bundle(name) ||
 		    (a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) == 0 ||
-		    !LIBSSH2_SFTP_S_ISREG(a.permissions) || n >= LIST_MAX)
+		    !LIBSSH2_SFTP_S_ISREG(a.permissions) || n >= SSH_LIST_MAX)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -461,6 +462,53 @@ recover(struct pull *p, struct ssh_conn *c, const char *name)
 	return job_finish(p, c, &j);
 }
 
+/* --- leftovers ------------------------------------------------------ */
+
+static int
+entry_name_cmp(const void *key, const void *e)
+{
+	return strcmp(key, ((const struct ssh_entry *)e)->name);
+}
+
+/*
+ * sweep - partial downloads and done records of bundles the hub no
+ * longer lists: someone removed them there, or a run removed them and
+ * died before its record.  Only after a complete listing.
+ */
+static void
+sweep(struct pull *p, const struct ssh_entry *v, size_t n)
+{
+	const char *dirs[2] = { p->partial, p->done };
+	char name[SSH_NAME_MAX + 8], path[PATH_MAX];
+	struct dirent *d;
+	size_t len;
+	DIR *dp;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if ((dp = opendir(dirs[i])) == NULL)
+			continue;
+		while ((d = readdir(dp)) != NULL) {
+			if (strlcpy_(name, d->d_name, sizeof(name)) >=
+			    sizeof(name))
+				continue;
+			len = strlen(name);
+			if (i == 0 && len > 5 &&
+			    strcmp(name + len - 5, ".part") == 0)
+				name[len - 5] = '\0';
+			if (!ssh_name_is_bundle(name) ||
+			    bsearch(name, v, n, sizeof(*v), entry_name_cmp) !=
+			    NULL ||
+			    path_build(path, sizeof(path), "%s/%s", dirs[i],
+			    d->d_name) == -1 || unlink(path) == -1)
+				continue;
+			log_info("%s: no longer on the hub, removed %s", name,
+			    path);
+		}
+		closedir(dp);
+	}
+}
+
 /* --- one bundle ---------------------------------------------------- */
 
 /* download - into partial/, checking a resumed file; FETCH_OK or why not. */
@@ -566,6 +614,8 @@ pull_hub(struct pull *p, const struct ssh_target *t)
 	if (p->verbose)
 		log_info("%s@%s: connected and listed %zu bundles in %.3f s",
 		    t->user, t->host, n, time_mono() - t0);
+	if (n < SSH_LIST_MAX)
+		sweep(p, v, n);
 	memset(&j, 0, sizeof(j));
 	p->total = n;
 	for (i = 0; i < n; i++) {
@@ -573,9 +623,7 @@ pull_hub(struct pull *p, const struct ssh_target *t)
 		rc = one(p, c, &v[i], &j);
 		progress_clear(p);
 		worst = fetch_rc_worse(worst, rc);
-		if (rc == FETCH_OK || rc == FETCH_DATAERR)
-			continue;
-		if (rc != FETCH_TEMP || !ssh_alive(c))
+		if (rc == FETCH_IOERR || !ssh_alive(c))
 			break;
 	}
 	worst = fetch_rc_worse(worst, job_finish(p, c, &j));

@@ -29,6 +29,7 @@ enum fetch_rc {
 #define SSH_ERR_MAX	1024
 #define SSH_NAME_MAX	128	/* a bundle name with its NUL */
 #define SSH_BUF_MIN	30000	/* one SFTP read request's payload */
+#define SSH_LIST_MAX	100000	/* bundles taken from one listing */
 #define SSH_BUF_DEFAULT	(35 * 30000)	/* ~1 MiB: libssh2 reads ahead 4x */
 
 /* What one connection needs; strings are borrowed. */
@@ -87,15 +88,16 @@ struct ssh_entry {
 };
 
 /*
- * ssh_name_is_bundle - a name bridge-fetch will download: the safe
- * alphabet [A-Za-z0-9._-], no leading '.' or '-', shorter than
- * SSH_NAME_MAX, ending in ".bsmtp.gz" or ".bsmtp".
+ * ssh_name_is_bundle - a name bridge-fetch will download: exactly the
+ * shape of bundle(5) names (bundle_name_is_valid), which the injection
+ * engine also insists on.
  */
 int	ssh_name_is_bundle(const char *name);
 /*
  * ssh_list - the regular files in the remote outbox whose names pass
- * ssh_name_is_bundle, sorted by name (which is oldest first).  *ep is
- * malloc'ed; *np entries.  Other names are skipped silently.
+ * ssh_name_is_bundle, sorted by name (which is oldest first), at most
+ * SSH_LIST_MAX.  *ep is malloc'ed; *np entries.  Other names are
+ * skipped silently.
  */
 enum fetch_rc ssh_list(struct ssh_conn *c, struct ssh_entry **ep, size_t *np,
 	    char *err, size_t errlen);
