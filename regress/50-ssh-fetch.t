@@ -74,8 +74,11 @@ is "$(ls "$PARTIAL" "$DONE" "$LEAF/incoming" "$LEAF/kept" \
 STALE=0000000000000.00000001.00000001.cust1.bsmtp.gz
 echo partial > "$PARTIAL/$STALE.part"
 : > "$DONE/$STALE"
+ssh-keygen -q -H -f "$KH" > /dev/null 2>&1
+grep -q '^|1|' "$KH"
+ok $? "known_hosts hashed with ssh-keygen -H"
 bridge-fetch -c "$C" isp 2> "$WORK/again.err"
-is $? 0 "nothing to fetch: exit 0"
+is $? 0 "nothing to fetch: exit 0 (a hashed entry matches)"
 ok "$([ ! -e "$PARTIAL/$STALE.part" ] && [ ! -e "$DONE/$STALE" ]; echo $?)" \
     "a partial file and a record of a bundle the hub no longer has are swept"
 is "$(count "$WORK/sink")" "$NCOPIES" "nothing injected twice"

@@ -74,8 +74,9 @@ tcp_connect(const char *host, int port, long timeout, char *err,
 		    SOCK_NONBLOCK, ai->ai_protocol);
 		if (fd == -1)
 			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1 &&
-		    errno == EINPROGRESS) {
+		if ((rc = connect(fd, ai->ai_addr, ai->ai_addrlen)) == 0)
+			errno = 0;
+		else if (errno == EINPROGRESS) {
 			pfd.fd = fd;
 			pfd.events = POLLOUT;
 			rc = poll(&pfd, 1, (int)(timeout * 1000));
@@ -85,10 +86,8 @@ tcp_connect(const char *host, int port, long timeout, char *err,
 			else if (rc > 0 && getsockopt(fd, SOL_SOCKET,
 			    SO_ERROR, &soerr, &sl) == 0)
 				errno = soerr;
-		} else if (errno == EINPROGRESS) {
-			errno = 0;
 		}
-		if (errno == 0 || errno == EISCONN) {
+		if (errno == 0) {
 			/* SFTP requests are small: never wait for an ACK */
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 			    sizeof(one));

@@ -313,7 +313,9 @@ engine_start(struct pull *p, struct job *j, const char *name, const char *how)
 	j->fd = -1;
 	j->pid = -1;
 	fflush(stderr);
-	if (pipe2(fds, O_CLOEXEC) == 0 && (j->pid = fork()) == 0) {
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		fds[0] = fds[1] = -1;
+	else if ((j->pid = fork()) == 0) {
 		close(fds[0]);
 		/* the link is the scarce thing: downloads go first */
 		if (nice(5) == -1)
@@ -324,6 +326,10 @@ engine_start(struct pull *p, struct job *j, const char *name, const char *how)
 	}
 	if (j->pid == -1) {
 		log_warn("%s: cannot start a process to inject it", name);
+		if (fds[0] != -1) {
+			close(fds[0]);
+			close(fds[1]);
+		}
 		j->out = ub_process(p->ub, name, -1, &j->down);
 		return;
 	}
