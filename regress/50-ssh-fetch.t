@@ -77,8 +77,13 @@ echo partial > "$PARTIAL/$STALE.part"
 ssh-keygen -q -H -f "$KH" > /dev/null 2>&1
 grep -q '^|1|' "$KH"
 ok $? "known_hosts hashed with ssh-keygen -H"
-bridge-fetch -c "$C" isp 2> "$WORK/again.err"
+echo "@cert-authority *.example $(cut -d' ' -f1-2 "$KEYS/id_mbcust1.pub")" >> "$KH"
+echo "truncated.example ssh-ed25519" >> "$KH"
+echo "garbage" >> "$KH"
+bridge-fetch -v -c "$C" isp 2> "$WORK/again.err"
 is $? 0 "nothing to fetch: exit 0 (a hashed entry matches)"
+is "$(grep -c 'entry not understood, ignored' "$WORK/again.err")" 2 \
+    "lines libssh2 cannot read are skipped with a warning"
 ok "$([ ! -e "$PARTIAL/$STALE.part" ] && [ ! -e "$DONE/$STALE" ]; echo $?)" \
     "a partial file and a record of a bundle the hub no longer has are swept"
 is "$(count "$WORK/sink")" "$NCOPIES" "nothing injected twice"
