@@ -88,6 +88,29 @@ ok "$([ ! -e "$PARTIAL/$STALE.part" ] && [ ! -e "$DONE/$STALE" ]; echo $?)" \
     "a partial file and a record of a bundle the hub no longer has are swept"
 is "$(count "$WORK/sink")" "$NCOPIES" "nothing injected twice"
 
+# --- through the real bundler ---------------------------------------------
+# The hub's bundler packs cust1's queue and publishes through the
+# symlink into the chroot; the bundles it leaves must be readable there.
+rm -f "$WORK"/sink/*
+BT=$TOP/regress/bundletool
+mkdir -p "$WORK/canon"
+for f in $M3; do
+	"$BT" canon "$f" | tr -d '\r' > "$WORK/canon/$(basename "$f")"
+done
+"$BT" enqueue -f alice@example.org -r bob@acme.example \
+    -r carol@acme.example "$HUB" cust1 $M3 > /dev/null 2>&1 &&
+    "$BT" bundle -F -m 200K "$HUB" cust1 > /dev/null 2>&1
+ok $? "the bundler packed cust1's queue"
+NB=$(count "$OUTBOX")
+ok "$([ "$NB" -ge 2 ]; echo $?)" "into bundles in the chroot's outbox ($NB)"
+bridge-fetch -c "$C" isp 2> "$WORK/bundler.err"
+is $? 0 "bridge-fetch fetched the bundler's bundles"
+expected_keys "$RCPTS" "$WORK"/canon/* > "$WORK/want-b"
+got_keys "$WORK/sink" > "$WORK/got-b"
+diff -u "$WORK/want-b" "$WORK/got-b" > "$WORK/diff-b"
+ok $? "every queued copy arrived byte for byte"
+is "$(count "$OUTBOX")" 0 "and the outbox is empty"
+
 # --- direct form, user@host:dir -----------------------------------------
 rm -f "$WORK"/sink/*
 B=$(publish cust1 $M2)
