@@ -7,7 +7,8 @@
 # bundle already injected is removed without a second injection; a
 # damaged bundle is quarantined and left on the hub (65); with the local
 # MTA down bundles still move to the leaf (kept/); an unreachable hub is
-# 75; bad settings are 78.
+# 75; bad settings are 78.  Also the hub's real bundler, publishing
+# through the outbox symlink into the chroot.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sshd.sh"
 
