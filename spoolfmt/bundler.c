@@ -751,9 +751,11 @@ publish(struct pack *p, struct bundler_stats *st, char *err, size_t errlen)
 		drop_unpublished(p->d, name);
 		return RS_TEMP;
 	}
+	/* 0644: an SSH customer's user reads it through its 0770 outbox
+	   (ssh/outbox.h); the spool keeps everyone else out. */
 	if (path_build(from, sizeof(from), "%s/%s", p->d->ready, name) == -1 ||
 	    path_build(to, sizeof(to), "%s/%s", p->d->outbox, name) == -1 ||
-	    rename(from, to) == -1) {
+	    chmod(from, 0644) == -1 || rename(from, to) == -1) {
 		seterr(err, errlen, "publish %s: %s", name, strerror(errno));
 		drop_unpublished(p->d, name);
 		return RS_TEMP;
