@@ -213,7 +213,7 @@ DM=${DSN%.args}.msg
 grep -q 'report-type=delivery-status' "$DM" &&
     grep -q '^Final-Recipient: rfc822; refuse@acme.example' "$DM" &&
     grep -q '^Action: failed' "$DM" && grep -q '^Status: 5.1.1' "$DM" &&
-    grep -q '^Diagnostic-Code: x-unix; ' "$DM" &&
+    grep -q '^Diagnostic-Code: x-unix;' "$DM" &&
     tr -d '\n' <"$DM" | grep -q 'Diagnostic-Code: x-unix; .* user unknown' &&
     grep -q '^Reporting-MTA: dns; leaf.acme.example' "$DM" &&
     grep -q '^Content-Type: text/rfc822-headers' "$DM" &&
