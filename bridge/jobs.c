@@ -144,6 +144,8 @@ jobs_plan(struct jobs *j, const struct bridge_conf *c, time_t now)
 	struct job *jb;
 	int i;
 
+	for (i = 0; i < j->n; i++)	/* customers that went: no timers */
+		j->v[i].next_retry = j->v[i].next_bundle = 0;
 	for (i = 0; i < c->ncustomers; i++) {
 		const struct customer *cu = &c->customers[i];
 

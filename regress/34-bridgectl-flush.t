@@ -6,7 +6,8 @@
 # bundling timers pack a uucp customer's queue and hand the bundle to
 # a uux stand-in (a script that keeps its argv and stdin), and an ssh
 # customer's into outbox/<customer>; "bridgectl bundle" does it at once
-# for a customer whose bundle-delay is an hour.
+# for a customer whose bundle-delay is an hour; after a reload that
+# removes a customer the others' timers go on.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hubrun.sh"
 hub_require
@@ -171,6 +172,19 @@ wait_for 20 has "$HUB_SPOOL/outbox/slowboat" 1
 ok $? "bridgectl bundle: a bundle at once"
 wait_for 10 empty slowboat
 ok $? "bridgectl bundle: the queue is empty"
+
+# ---- 4. reload: a customer with timers goes, the rest goes on ----
+sed -i '/customer "rt"/d' "$HUB_CONF"
+sed -i '/^rt.example/d' "$HUB_ROUTES"
+kill -HUP "$HUB_PID"
+wait_for 10 grep -q "reloaded: 6 customers" "$HUB_LOG"
+ok $? "SIGHUP: reloaded without rt"
+ctl flush rt 2>/dev/null
+is $? 67 "rt is unknown to the running bridged now"
+"$FT" enqueue -f s@example.org "$HUB_SPOOL" boat z@boat.example \
+    "$CORPUS/easy-ham-1/00009.eml" >/dev/null
+wait_for 40 empty boat
+ok $? "the bundling timers still run after the reload"
 
 hub_stop
 bridgectl -c "$HUB_CONF" status 2>/dev/null
