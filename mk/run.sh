@@ -24,6 +24,12 @@ Send a message (another terminal):
   smtp-source -c -m 10 -f me@example.org -t someone@demo.example 127.0.0.1:2525
 List the queue:
   bridge/bridgectl -c builtin queue
+  bridge/bridgectl -c builtin queue --summary
+Release it to the customer's server (127.0.0.1:2526; start a sink
+there first, e.g. smtp-sink -c 127.0.0.1:2526 100):
+  etrn/etrn -p 2525 127.0.0.1 demo.example     # ETRN, as a leaf would
+  bridge/bridgectl -c builtin flush demo       # or by hand
+ODMR listens on 127.0.0.1:3366 (customer demo has no secret set).
 Stop with Ctrl-C.
 
 EOT
