@@ -9,7 +9,9 @@
  * reply goes) onto a FIFO; replies are matched to it in order.  When
  * the connection fails, every expectation still open gets the reason
  * (or the server's 421) as its reply, so each message always ends with
- * an outcome for each recipient.
+ * an outcome for each recipient.  In DATA mode with PIPELINING the
+ * next message's MAIL/RCPT/DATA follow the dot of the current one, so
+ * at most two messages are in flight; done() still comes in order.
  *
  * Time limits are inactivity limits: the deadline is the last moment
  * anything moved plus the limit of the reply we wait for first.
@@ -335,7 +337,9 @@ out_write(struct smtpc *c)
 				stage_fill(c, s);
 			iov[n].iov_base = c->stage + c->stage_off;
 			iov[n++].iov_len = c->stage_len - c->stage_off;
-			break;
+			if (s->off < s->len)
+				break;
+			continue;	/* staged whole: the dot may follow */
 		}
 		iov[n].iov_base = (char *)(s->kind == SEG_OWN ? s->own : s->p) +
 		    s->off;
@@ -1177,6 +1181,97 @@ out:
 	c->feed->done(c->feed->arg, m);
 }
 
+/* ---- DATA with PIPELINING: the next group rides behind the dot ---- */
+
+/* send_group - RSET if due, MAIL, RCPT..., DATA, all without waiting. */
+static void
+send_group(struct smtpc *c, struct smtpc_msg *m)
+{
+	int i;
+
+	msg_begin(m, 0);
+	send_rset(c);
+	send_mail(c, m);
+	for (i = 0; i < m->nrcpts; i++)
+		send_rcpt(c, m, i);
+	out_printf(c, "DATA");
+	expect(c, E_DATA, &m->p.data, m, c->o.to.data, "DATA");
+}
+
+/* send_content - after the 354: the stuffed data and the dot. */
+static void
+send_content(struct smtpc *c, struct smtpc_msg *m)
+{
+	if (m->p.naccepted == 0) {	/* 354 with no recipient: end it */
+		out_printf(c, ".");
+		expect(c, E_RSET, NULL, NULL, c->o.to.dot, "end of data");
+		return;
+	}
+	out_ref(c, m, m->data, m->len, 1);
+	if (m->len > 0 && (m->len < 2 ||
+	    memcmp(m->data + m->len - 2, "\r\n", 2) != 0))
+		out_bytes(c, "\r\n", 2);
+	out_bytes(c, ".\r\n", 3);
+	expect(c, E_FINAL, &m->p.final, m, c->o.to.dot, "end of data");
+}
+
+/* out_refers - the output queue still points into m's data. */
+static int
+out_refers(const struct smtpc *c, const struct smtpc_msg *m)
+{
+	const struct seg *s;
+
+	for (s = c->out; s != NULL; s = s->next)
+		if (s->m == m)
+			return 1;
+	return 0;
+}
+
+/* wait_msg - until m has its replies so far and its data is written. */
+static void
+wait_msg(struct smtpc *c, struct smtpc_msg *m)
+{
+	while (!c->dead && (m->p.pending > 0 || out_refers(c, m)))
+		io_step(c);
+}
+
+/*
+ * send_pipelined - one round trip per message: message k's data and
+ * dot go out with k+1's MAIL/RCPT/DATA behind them (RFC 2920), and the
+ * replies come back in that order: k's final reply, then k+1's group
+ * replies, the 354 last.  A DATA refused after an accepted MAIL leaves
+ * a transaction open: RSET goes before the next MAIL.  When the
+ * connection fails, k (dot sent, reply unread) and k+1 get a temporary
+ * result; k may then have been delivered and will be sent again.
+ */
+static enum result
+send_pipelined(struct smtpc *c)
+{
+	struct smtpc_msg *m, *next;
+
+	if ((m = c->feed->next(c->feed->arg)) != NULL)
+		send_group(c, m);
+	while (m != NULL) {
+		wait_msg(c, m);
+		next = NULL;
+		if (m->p.data.code == 354 && !c->dead) {
+			send_content(c, m);
+			if ((next = c->feed->next(c->feed->arg)) != NULL)
+				send_group(c, next);
+			wait_msg(c, m);
+		} else if (m->p.mail.code >= 200 && m->p.mail.code < 300)
+			c->need_rset = 1;
+		results(c, m);
+		c->feed->done(c->feed->arg, m);
+		if (next == NULL && !c->dead &&
+		    (next = c->feed->next(c->feed->arg)) != NULL)
+			send_group(c, next);
+		m = next;
+	}
+	drain(c);
+	return c->dead ? RS_TEMP : RS_OK;
+}
+
 enum result
 smtpc_send(struct smtpc *c, const struct smtpc_feed *feed)
 {
@@ -1187,6 +1282,8 @@ smtpc_send(struct smtpc *c, const struct smtpc_feed *feed)
 	if (!c->o.lmtp && (c->ext & SMTPC_EXT_CHUNKING) &&
 	    (c->ext & SMTPC_EXT_PIPELINING))
 		rv = send_window(c);
+	else if (!c->o.lmtp && (c->ext & SMTPC_EXT_PIPELINING))
+		rv = send_pipelined(c);
 	else
 		while (!c->dead && (m = feed->next(feed->arg)) != NULL)
 			send_one(c, m);

@@ -6,8 +6,14 @@
  * Delivery uses what the server offers: with CHUNKING and PIPELINING
  * every message is MAIL, RCPT..., "BDAT n LAST" + the octets, sent
  * without waiting, up to a window of messages in flight; with
- * PIPELINING alone MAIL/RCPT/DATA go in one write and the dot-stuffed
- * body in a second; without it every command waits for its reply.
+ * PIPELINING alone (SMTP) MAIL/RCPT/DATA go in one write, and after
+ * the 354 the dot-stuffed body, the dot and the next message's
+ * MAIL/RCPT/DATA go together (RFC 2920): one round trip a message.
+ * When the connection fails with a dot unanswered, that message gets
+ * a temporary result though the server may have taken it: it can be
+ * delivered twice (once more at most), never lost.  LMTP sends each
+ * message's group after the previous one's replies; without
+ * PIPELINING every command waits for its reply.
  * Every command sent gets exactly one reply (LMTP: one per accepted
  * recipient after the data), matched in order.  MAIL carries SIZE= when
  * the server offers SIZE and BODY=8BITMIME for 8-bit messages when it

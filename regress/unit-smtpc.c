@@ -3,7 +3,10 @@
  * scripted server in a child process over a socketpair: extensions,
  * BDAT windows (the server holds every reply until the whole window
  * has arrived, so only a pipelining client can finish), DATA with
- * dot-stuffing, lock-step without PIPELINING, 4xx/5xx mixes, LMTP,
+ * dot-stuffing, DATA pipelined behind the previous dot (the server
+ * holds each dot reply until the next DATA, so only a client sending
+ * the next MAIL/RCPT/DATA behind the dot can finish), lock-step
+ * without PIPELINING, 4xx/5xx mixes, LMTP,
  * multi-line and malformed replies, 421, lost connections, timeouts.
  * The server writes a transcript (commands and the message octets it
  * received, unstuffed) that the tests compare with what was sent.
@@ -33,6 +36,7 @@ struct srv {
 	size_t	olen;
 	int	nmail, nrcpt, nbdat, ndata, ndot;
 	int	hold;			/* hold replies until this many BDATs */
+	int	dotheld;		/* a dot reply waits for the next DATA */
 	int	lockstep_violation;
 };
 
@@ -91,7 +95,8 @@ srv_line(struct srv *s, char *buf, size_t len)
 	size_t n;
 
 	while ((nl = memchr(s->in + s->off, '\n', s->len - s->off)) == NULL) {
-		if (s->olen > 0 && (s->nmail == 0 || s->nbdat >= s->hold))
+		if (s->olen > 0 && (s->nmail == 0 || s->nbdat >= s->hold) &&
+		    !s->dotheld)
 			srv_flush(s);
 		if (srv_fill(s) == -1)
 			return NULL;
@@ -144,6 +149,9 @@ srv_dotted(struct srv *s)
 	return 0;
 }
 
+/* hold_dots - the reply to dots 1..hold_dots-1 waits for the next DATA */
+static int hold_dots;
+
 static void
 srv_run(int fd, const char *tspath, const char *greeting, handler_fn h,
     int hold)
@@ -165,6 +173,8 @@ srv_run(int fd, const char *tspath, const char *greeting, handler_fn h,
 		if (s.len - s.off > 0 && s.olen > 0)
 			s.lockstep_violation++;
 		fprintf(s.ts, "%s\n", line);
+		if (strcasecmp(line, "DATA") == 0)
+			s.dotheld = 0;
 		if (strncasecmp(line, "MAIL", 4) == 0)
 			s.nmail++;
 		if (strncasecmp(line, "RCPT", 4) == 0)
@@ -187,8 +197,12 @@ srv_run(int fd, const char *tspath, const char *greeting, handler_fn h,
 			if (srv_dotted(&s) == -1)
 				break;
 			s.ndot++;
-			if ((r = h(&s, ".")) != NULL)
+			fprintf(s.ts, ".\n");
+			if ((r = h(&s, ".")) != NULL && strcmp(r, "CLOSE") == 0)
+				break;
+			if (r != NULL)
 				srv_reply(&s, r);
+			s.dotheld = s.ndot < hold_dots;
 		}
 		if (r == NULL)
 			srv_flush(&s);
@@ -477,11 +491,12 @@ h_silent(struct srv *s, const char *cmd)
 {
 	if (strncasecmp(cmd, "EHLO", 4) == 0)
 		return "250-slow.test\r\n250 PIPELINING\r\n";
-	if (strncasecmp(cmd, "MAIL", 4) == 0 || strncasecmp(cmd, "RCPT", 4) == 0)
+	if (s->ndot == 0 && (strncasecmp(cmd, "MAIL", 4) == 0 ||
+	    strncasecmp(cmd, "RCPT", 4) == 0))
 		return "250 ok\r\n";
-	if (strcasecmp(cmd, "DATA") == 0)
+	if (strcasecmp(cmd, "DATA") == 0 && s->ndot == 0)
 		return "354 go\r\n";
-	return NULL;			/* never answers the dot */
+	return NULL;			/* never answers after the first dot */
 }
 
 static const char *
@@ -511,6 +526,55 @@ h_drop(struct srv *s, const char *cmd)
 	if (strncasecmp(cmd, "BDAT", 4) == 0)
 		return "250 2.0.0 ok\r\n";
 	return "250 ok\r\n";
+}
+
+/*
+ * h_pipe - DATA without CHUNKING.  pipe_fail picks the trouble:
+ * 'M' MAIL of message 2 refused, 'R' every RCPT of message 2 refused,
+ * 'D' the connection drops after the dot of message 1 (unanswered),
+ * '4' 421 in reply to the dot of message 2, then the connection closes.
+ */
+static int pipe_fail, pipe_mail_bad, pipe_rcpt_good, pipe_closing;
+
+static const char *
+h_pipe(struct srv *s, const char *cmd)
+{
+	if (pipe_closing)
+		return "CLOSE";
+	if (strncasecmp(cmd, "EHLO", 4) == 0)
+		return "250-sink.test\r\n250-PIPELINING\r\n250 SIZE\r\n";
+	if (strncasecmp(cmd, "MAIL", 4) == 0) {
+		pipe_rcpt_good = 0;
+		pipe_mail_bad = pipe_fail == 'M' && s->nmail == 2;
+		return pipe_mail_bad ? "550 5.7.1 sender refused\r\n" :
+		    "250 2.1.0 Ok\r\n";
+	}
+	if (strncasecmp(cmd, "RCPT", 4) == 0) {
+		if (pipe_mail_bad)
+			return "503 5.5.1 need MAIL\r\n";
+		if (pipe_fail == 'R' && s->nmail == 2)
+			return "550 5.1.1 no such user\r\n";
+		pipe_rcpt_good++;
+		return "250 2.1.5 Ok\r\n";
+	}
+	if (strcasecmp(cmd, "DATA") == 0)
+		return pipe_mail_bad ? "503 5.5.1 need MAIL\r\n" :
+		    pipe_rcpt_good == 0 ? "554 5.5.1 no valid recipients\r\n" :
+		    "354 go ahead\r\n";
+	if (strcmp(cmd, ".") == 0) {
+		if (pipe_fail == 'D')
+			return "CLOSE";
+		if (pipe_fail == '4' && s->ndot == 2) {
+			pipe_closing = 1;
+			return "421 4.3.2 shutting down\r\n";
+		}
+		return "250 2.0.0 queued\r\n";
+	}
+	if (strcasecmp(cmd, "RSET") == 0)
+		return "250 2.0.0 Ok\r\n";
+	if (strcasecmp(cmd, "QUIT") == 0)
+		return "221 2.0.0 Bye\r\n";
+	return "502 5.5.2 what\r\n";
 }
 
 /* ---- tests ---- */
@@ -619,6 +683,122 @@ test_data(void)
 	    f.m[2].len + 2, f.m[2].data);
 	ok(strstr(ts, want) != NULL, "CRLF added before the dot");
 	is_int(count(ts, "RSET\n"), 1, "RSET after the refused DATA");
+}
+
+/* pipe_start - a DATA-mode session; dots held until the next DATA. */
+static struct smtpc *
+pipe_start(int fail, int hold, struct feedstate *f, int nmsgs)
+{
+	static const char *const bodies[] = { "Subject: 1\r\n\r\none\r\n",
+		"Subject: 2\r\n\r\n.two\r\n", "Subject: 3\r\n\r\nthree\r\n",
+		"Subject: 4\r\n\r\nfour\r\n" };
+	struct smtpc_opts o;
+	struct smtpc_reply r;
+	struct smtpc *c;
+	int i;
+
+	smtpc_opts_default(&o);
+	o.to.dot = 3000;		/* a lock-step client fails, not hangs */
+	pipe_fail = fail;
+	pipe_closing = 0;
+	hold_dots = hold;
+	memset(f, 0, sizeof(*f));
+	for (i = 0; i < nmsgs; i++)
+		feed_add(f, "s@example.org", r_ab, 2, bodies[i]);
+	c = start("220 sink.test\r\n", h_pipe, 0, &o);
+	hold_dots = 0;
+	smtpc_greeting(c, &r);
+	smtpc_hello(c, "hub.test", &r);
+	return c;
+}
+
+static void
+test_pipe(void)
+{
+	struct feedstate f;
+	struct smtpc *c;
+	const char *ts;
+	char want[256];
+
+	/* the reply to dot k only comes after MAIL/RCPT/DATA of k+1 */
+	c = pipe_start(0, 4, &f, 4);
+	ok(run(c, &f) == RS_OK, "pipelined DATA: dot replies held by the "
+	    "server until the next DATA");
+	is_int(f.ndone, 4, "four done");
+	ok(f.order_ok, "done in order");
+	ok(f.res[0][0].code == 250 && f.res[1][1].code == 250 &&
+	    f.res[2][0].code == 250 && f.res[3][1].code == 250,
+	    "all delivered: %s", f.res[3][1].text);
+	is_str(f.res[1][0].text, "250 2.0.0 queued", "result is the dot reply");
+	smtpc_quit(c);
+	ts = finish();
+	ok(strstr(ts, ".\nMAIL FROM:<s@example.org> SIZE=20\nRCPT TO:"
+	    "<a@acme.example>\nRCPT TO:<b@acme.example>\nDATA\n") != NULL,
+	    "MAIL/RCPT/DATA right behind the dot");
+	snprintf(want, sizeof(want), "BODY %zu\n%s\nEND", f.m[1].len,
+	    f.m[1].data);
+	ok(strstr(ts, want) != NULL, "dot-stuffing round trip");
+	is_int(count(ts, "RSET\n"), 0, "no RSET");
+
+	/* message 2's MAIL refused after message 1's dot was accepted */
+	c = pipe_start('M', 2, &f, 3);
+	ok(run(c, &f) == RS_OK, "MAIL of message 2 refused");
+	is_int(f.ndone, 3, "three done");
+	ok(f.order_ok, "done in order");
+	is_int(f.res[0][1].code, 250, "message 1 delivered");
+	ok(f.res[1][0].code == 550 && f.res[1][1].code == 550 &&
+	    strcmp(f.res[1][1].text, "550 5.7.1 sender refused") == 0,
+	    "message 2: the MAIL reply for each rcpt (%s)", f.res[1][1].text);
+	is_int(f.res[2][0].code, 250, "message 3 delivered");
+	smtpc_quit(c);
+	ts = finish();
+	is_int(count(ts, "BODY "), 2, "no content for message 2");
+	is_int(count(ts, "RSET\n"), 0, "no RSET after a refused MAIL");
+
+	/* every RCPT of message 2 refused: DATA 554, no content */
+	c = pipe_start('R', 2, &f, 3);
+	ok(run(c, &f) == RS_OK, "all RCPTs of message 2 refused");
+	is_int(f.ndone, 3, "three done");
+	ok(f.order_ok, "done in order");
+	ok(f.res[1][0].code == 550 && f.res[1][1].code == 550,
+	    "message 2: the RCPT replies");
+	ok(f.res[0][0].code == 250 && f.res[2][1].code == 250,
+	    "messages 1 and 3 delivered");
+	smtpc_quit(c);
+	ts = finish();
+	is_int(count(ts, "BODY "), 2, "no content for message 2");
+	ok(strstr(ts, "DATA\nRSET\nMAIL FROM") != NULL,
+	    "RSET before the MAIL after the refused DATA");
+	is_int(count(ts, "RSET\n"), 1, "one RSET");
+
+	/* the connection drops after message 1's dot */
+	c = pipe_start('D', 0, &f, 3);
+	ok(run(c, &f) == RS_TEMP, "connection lost after the dot");
+	is_int(f.ndone, f.next, "every message handed out is done");
+	is_int(f.next, 2, "message 2's group went behind the dot");
+	ok(f.order_ok, "done in order");
+	ok(f.res[0][0].code == 0 && f.res[0][1].code == 0 &&
+	    strstr(f.res[0][0].text, "end of data") != NULL,
+	    "message 1 temporary: %s", f.res[0][0].text);
+	ok(f.res[1][0].code == 0 && f.res[1][1].code == 0,
+	    "message 2 temporary: %s", f.res[1][0].text);
+	smtpc_close(c);
+	finish();
+
+	/* 421 in reply to the dot of message 2, message 3 in flight */
+	c = pipe_start('4', 0, &f, 4);
+	ok(run(c, &f) == RS_TEMP, "421 mid-stream");
+	is_int(f.ndone, f.next, "every message handed out is done");
+	is_int(f.next, 3, "message 4 not handed out");
+	ok(f.order_ok, "done in order");
+	is_int(f.res[0][1].code, 250, "message 1 delivered");
+	ok(f.res[1][0].code == 421 && f.res[1][1].code == 421,
+	    "message 2: the 421");
+	ok(f.res[2][0].code == 421 && f.res[2][1].code == 421 &&
+	    smtpc_class(&f.res[2][1]) == RS_TEMP, "message 3: 421, temporary");
+	ok(!smtpc_usable(c), "connection not usable");
+	smtpc_close(c);
+	finish();
 }
 
 static void
@@ -744,12 +924,14 @@ test_failures(void)
 	feed_add(&f, "s@example.org", r_ab, 2, "Subject: t\r\n\r\n");
 	feed_add(&f, "s@example.org", r_a, 1, "Subject: u\r\n\r\n");
 	ok(run(c, &f) == RS_TEMP, "timeout after the dot");
-	is_int(f.ndone, 1, "the message in flight is done");
+	is_int(f.ndone, 2, "both messages in flight are done");
 	ok(f.res[0][0].code == 0 && strstr(f.res[0][0].text, "timeout") &&
 	    strstr(f.res[0][0].text, "end of data"), "timeout text: %s",
 	    f.res[0][0].text);
 	is_str(f.res[0][0].status, "4.4.2", "local failure is 4.4.2");
-	is_int(f.next, 1, "no message handed out after the failure");
+	ok(f.res[1][0].code == 0 && strstr(f.res[1][0].text, "MAIL FROM"),
+	    "the group behind the dot: %s", f.res[1][0].text);
+	is_int(f.next, 2, "no message handed out after the failure");
 	smtpc_close(c);
 	kill(child, SIGTERM);
 	finish();
@@ -848,6 +1030,7 @@ main(void)
 	close(fd);
 	test_window();
 	test_data();
+	test_pipe();
 	test_plain();
 	test_lmtp();
 	test_cmds();
