@@ -1,18 +1,21 @@
 #!/bin/sh
 # 44-bridged-bundle-crash.t - kill -9 of bridged while it bundles, at
 # many moments: mail for an SSH customer ("boat", bundles simply pile up
-# in its outbox) enters bridged over SMTP; then, round after round,
-# `bridgectl bundle boat` starts a bundle worker and after a random
-# 0-300 ms every process of bridged (the master's group and the
-# worker's, which leads its own) gets SIGKILL; bridged is started again
-# and its start-up recovery settles what the crash left.  After every
-# restart each (message, recipient) that got a 250 is exactly once in
-# the queue or in exactly one published bundle (gzip -dc, counted by
-# Message-ID and recipient): none lost, none twice.  A few rounds kill
-# only the master's process group, so the worker lives on while a new
-# bridged starts and recovers beside it.  At the end a last bundle run
-# empties the queue into the outbox, every copy in exactly one bundle,
-# and bundle-tmp/ holds nothing.
+# in its outbox) enters bridged over SMTP, 100 generated messages of
+# 1-12 KB before each round, some to two or three recipients; then
+# `bridgectl bundle boat` starts a bundle worker (bundle-max 8K: about a
+# bundle per message, dozens per run) and after a random 0-300 ms every
+# process of bridged (the master's group and the worker's, which leads
+# its own) gets SIGKILL; bridged is started again, its start-up
+# recovery settles what the crash left, and it bundles what is left
+# (bundle-max is reached).  Once no worker runs, each (message,
+# recipient) that got a 250 must be exactly once in the queue or in
+# exactly one published bundle (gzip -dc; by recipient, Message-ID and
+# the queue id in the hub's Received:): none lost, none twice.  Every
+# fifth round kills only the master's process group, so the worker
+# lives on while a new bridged starts beside it.  At the end a last
+# bundle run empties the queue: every copy in exactly one bundle,
+# bundle-tmp/ empty.
 # CRASH_ROUNDS sets the number of rounds (default 12), CRASH_SEED the
 # random seed (default: the process id, printed).
 . "$(dirname "$0")/lib.sh"
@@ -136,8 +139,11 @@ bad_restart=0
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
 	send $((BATCH + (r - 1) * MORE + 1)) "$MORE"
+	# the first round kills at once (a worker surely runs), the next
+	# two early, the others anywhere in 0-300 ms
 	ms=$(python3 -c "import random; r = random.Random($SEED * 1000 + $r)
-print(r.choice((0, 0, 5, 20, 50)) if $r <= 3 else r.randint(0, 300))")
+print(0 if $r == 1 else r.choice((0, 5, 20, 50)) if $r <= 3 else
+      r.randint(0, 300))")
 	$CTL bundle boat >"$WORK/ctl.out" 2>&1
 	sleep "$(printf '0.%03d' "$ms")"
 	# workers lead their own process groups within the session
