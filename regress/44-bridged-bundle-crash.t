@@ -13,7 +13,9 @@
 # exactly one published bundle (gzip -dc; by recipient, Message-ID and
 # the queue id in the hub's Received:): none lost, none twice.  Every
 # fifth round kills only the master's process group, so the worker
-# lives on while a new bridged starts beside it.  At the end a last
+# lives on while a new bridged starts beside it; in others bridged is
+# killed again 20-250 ms after its restart, in its start-up recovery or
+# while it bundles what the first kill left.  At the end a last
 # bundle run empties the queue: every copy in exactly one bundle,
 # bundle-tmp/ empty.
 # CRASH_ROUNDS sets the number of rounds (default 12), CRASH_SEED the
@@ -124,9 +126,9 @@ wait_workers_gone() {
 # yet published, bundles being written.
 leftovers() {
 	_b=$HUB_SPOOL/bundle-tmp/boat
-	echo "$(ls "$_b" 2>/dev/null | grep -c '\.mf$')" \
-	    "$(ls "$_b/ready" 2>/dev/null | wc -l | tr -d ' ')" \
-	    "$(ls "$_b/tmp" 2>/dev/null | wc -l | tr -d ' ')"
+	echo "$(find "$_b" -maxdepth 1 -type f -name '*.mf' 2>/dev/null |
+	    wc -l)" "$(find "$_b/ready" -type f 2>/dev/null | wc -l)" \
+	    "$(find "$_b/tmp" -type f 2>/dev/null | wc -l)"
 }
 
 state_bad=0
@@ -135,6 +137,7 @@ left_mf=0
 left_ready=0
 left_tmp=0
 orphans=0
+again_hit=0
 bad_restart=0
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
@@ -146,6 +149,7 @@ print(0 if $r == 1 else r.choice((0, 5, 20, 50)) if $r <= 3 else
       r.randint(0, 300))")
 	$CTL bundle boat >"$WORK/ctl.out" 2>&1
 	sleep "$(printf '0.%03d' "$ms")"
+	when="killed $ms ms after bridgectl bundle"
 	# workers lead their own process groups within the session
 	nw=$(ps -e -o sid=,pgid= |
 	    awk -v s="$HUB_PID" '$1 == s && $2 != s' | wc -l | tr -d ' ')
@@ -164,8 +168,23 @@ print(0 if $r == 1 else r.choice((0, 5, 20, 50)) if $r <= 3 else
 		[ "$2" -gt 0 ] && left_ready=$((left_ready + 1))
 		[ "$3" -gt 0 ] && left_tmp=$((left_tmp + 1))
 	fi
-	boot || bad_restart=$((bad_restart + 1))
 	wait_workers_gone "$old" || diag "round $r: old workers still run"
+	if [ $((r % 3)) -eq 2 ] && [ $((r % 5)) -ne 0 ]; then
+		# again, 20-250 ms after bridged was started: during its
+		# start-up recovery or the run it starts by itself for what
+		# the first kill left (bundle-max is reached)
+		ms2=$(python3 -c "import random
+print(random.Random($SEED * 1000 + $r + 500).randint(20, 250))")
+		setsid bridged -d -c "$HUB_CONF" >>"$HUB_LOG" 2>&1 &
+		HUB_PID=$!
+		sleep "$(printf '0.%03d' "$ms2")"
+		nw=$(ps -e -o sid=,pgid= |
+		    awk -v s="$HUB_PID" '$1 == s && $2 != s' | wc -l)
+		[ "$nw" -gt 0 ] && again_hit=$((again_hit + 1))
+		crash all
+		when="$when, again $ms2 ms after a restart"
+	fi
+	boot || bad_restart=$((bad_restart + 1))
 	# the restarted bridged may bundle by itself (bundle-max reached):
 	# look when no worker runs
 	i=0
@@ -179,9 +198,9 @@ print(0 if $r == 1 else r.choice((0, 5, 20, 50)) if $r <= 3 else
 	*" lost 0 twice 0 unknown 0 split 0 bad 0"*) ;;
 	*)
 		state_bad=$((state_bad + 1))
-		diag "round $r (killed after $ms ms): $st" ;;
+		diag "round $r ($when): $st" ;;
 	esac
-	printf '%s\n' "$st" | sed -n 1p | sed "s/^/# round $r, $ms ms: /"
+	diag "round $r, $when: $(printf '%s\n' "$st" | sed -n 1p)"
 	r=$((r + 1))
 done
 is "$(grep -c '	250	' "$WORK/sent.log")" "$TOTAL" "all $TOTAL messages accepted"
@@ -189,7 +208,8 @@ is "$bad_restart" 0 "bridged started again after each of $ROUNDS kills"
 is "$state_bad" 0 "after each restart: no copy lost, none twice"
 ok "$([ "$rounds_hit" -ge 1 ]; echo $?)" \
     "a bundle worker was running at $rounds_hit of the kills"
-diag "$orphans rounds killed only the master's group"
+diag "$orphans rounds killed only the master's group;" \
+    "$again_hit second kills hit the run a restarted bridged started"
 diag "kills that left manifests: $left_mf, unpublished bundles:" \
     "$left_ready, bundles being written: $left_tmp"
 
