@@ -122,6 +122,8 @@ NB=$(wc -l <"$WORK/bundles" | tr -d ' ')
 NQ=$(grep -c ': farm: bundle [^ ]*: queued with uux for leaf!rgsmtp' \
     "$HUB_LOG")
 ok "$([ "$NB" -ge 2 ]; echo $?)" "bridged made $NB bundles"
+diag "in $(cut -d. -f2 "$WORK/bundles" | sort -u | wc -l | tr -d ' ') runs" \
+    "(the timer's while mail arrived, then bridgectl bundle's)"
 is "$(awk '{ m += $2; c += $3 } END { print m + 0, c + 0 }' \
     "$WORK/bundles")" "$MSGS $COPIES" \
     "they hold the $MSGS messages, $COPIES copies"
