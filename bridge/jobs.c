@@ -171,12 +171,13 @@ run_flush(const struct bridge_conf *c, const char *name, const char *peer)
 
 	if (cu == NULL)
 		_exit(EXIT_NOUSER);
-	if (flush_target_conf(cu, peer[0] != '\0' ? peer : NULL, &t, err,
-	    sizeof(err)) != RS_OK) {
+	if ((rv = flush_target_conf(c, cu, peer[0] != '\0' ? peer : NULL,
+	    &t, err, sizeof(err))) != RS_OK) {
 		log_warnx("%s: flush: %s", name, err);
-		_exit(EXIT_CONFIG);
+		_exit(rv == RS_TEMP ? EXIT_TEMPFAIL : EXIT_CONFIG);
 	}
 	rv = flush_customer(c, cu, &t, NULL, &st);
+	flush_target_free(&t);
 	if (st.busy)
 		_exit(EXIT_TEMPFAIL);
 	_exit(rv == RS_OK ? EXIT_OK : rv == RS_TEMP ? EXIT_TEMPFAIL :
@@ -201,7 +202,7 @@ run_dsn(const struct bridge_conf *c)
 	cu.deliver_to = hosts;
 	cu.ndeliver_to = 1;
 	cu.flush_connections = 1;
-	if (flush_target_conf(&cu, NULL, &t, err, sizeof(err)) != RS_OK)
+	if (flush_target_conf(c, &cu, NULL, &t, err, sizeof(err)) != RS_OK)
 		_exit(EXIT_CONFIG);
 	rv = flush_customer(c, &cu, &t, NULL, NULL);
 	_exit(rv == RS_OK ? EXIT_OK : EXIT_TEMPFAIL);
@@ -339,11 +340,6 @@ jobs_flush(struct jobs *j, const struct bridge_conf *c, const char *customer,
 	if (cu->deliver_mode == DELIVER_PEER && jb->peer[0] == '\0') {
 		snprintf(msg, len, "%s: deliver-to is \"peer\" and no ETRN "
 		    "has named a peer yet", cu->name);
-		return JOBS_ERROR;
-	}
-	if (cu->deliver_mode == DELIVER_MX) {
-		snprintf(msg, len, "%s: deliver-to \"mx\" is not supported "
-		    "yet", cu->name);
 		return JOBS_ERROR;
 	}
 	jb->want_flush = 1;

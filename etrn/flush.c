@@ -31,6 +31,7 @@
 #include "dsn.h"
 #include "flush.h"
 #include "log.h"
+#include "mx.h"
 #include "queue.h"
 
 #define RECONNECTS_MAX	3
@@ -69,9 +70,31 @@ flush_opts_default(struct flush_opts *o)
 	o->smtp.window_msgs = FLUSH_WINDOW_MSGS;
 }
 
-enum result
-flush_target_conf(const struct customer *cu, const char *peer,
+/* target_mx - the MX hosts of the customer's domain. */
+static enum result
+target_mx(const struct bridge_conf *conf, const struct customer *cu,
     struct flush_target *t, char *err, size_t errlen)
+{
+	const char *domain = mx_domain(conf, cu);
+	enum result rv;
+
+	if (domain == NULL) {
+		snprintf(err, errlen, "%s: deliver-to is \"mx\" but no "
+		    "route names a domain of it", cu->name);
+		return RS_PERM;
+	}
+	rv = mx_targets(domain, conf->hostname, &t->mx, &t->nhosts, err,
+	    errlen);
+	t->hosts = (const char *const *)t->mx;
+	if (rv == RS_OK)
+		log_debug("%s: MX of %s: %s%s", cu->name, domain, t->mx[0],
+		    t->nhosts > 1 ? " ..." : "");
+	return rv;
+}
+
+enum result
+flush_target_conf(const struct bridge_conf *conf, const struct customer *cu,
+    const char *peer, struct flush_target *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
 	switch (cu->deliver_mode) {
@@ -93,11 +116,19 @@ flush_target_conf(const struct customer *cu, const char *peer,
 		t->hosts = t->one;
 		t->nhosts = 1;
 		return RS_OK;
+	case DELIVER_MX:
+		return target_mx(conf, cu, t, err, errlen);
 	default:
-		snprintf(err, errlen, "%s: deliver-to \"mx\" is not "
-		    "supported yet", cu->name);
+		snprintf(err, errlen, "%s: bad deliver-to", cu->name);
 		return RS_PERM;
 	}
+}
+
+void
+flush_target_free(struct flush_target *t)
+{
+	mx_free(t->mx, t->mx != NULL ? t->nhosts : 0);
+	memset(t, 0, sizeof(*t));
 }
 
 /* ---- listing ---- */

@@ -31,6 +31,7 @@ struct flush_target {
 	int	nhosts;			/* tried in order until one works */
 	const char *helo;		/* NULL: the config's hostname */
 	const char *one[1];		/* storage for a single peer */
+	char  **mx;			/* storage for MX hosts (mx.h) */
 };
 
 struct flush_opts {
@@ -55,13 +56,19 @@ struct flush_stats {
 void	flush_opts_default(struct flush_opts *o);
 /*
  * flush_target_conf - where the customer's mail goes: its deliver-to
- * list, or peer ("addr" or "[addr]:port", the ETRN client) for
- * deliver-to = "peer".  RS_PERM (err says why) when there is nowhere
- * to go: no peer given, or "mx" (not supported yet).  t points into
- * cu and peer (and, for a peer, into itself: do not copy it).
+ * list, peer ("addr" or "[addr]:port", the ETRN client) for deliver-to
+ * = "peer", or for "mx" the MX hosts of the customer's domain (its
+ * first plain route key, mx_domain) not preferred less than conf's
+ * hostname (mx.h).  RS_PERM (err says why) when there is nowhere to
+ * go: no peer given, no domain, no such domain, this hub is the best
+ * MX; RS_TEMP when DNS fails.  t points into cu and peer (and, for a
+ * peer, into itself: do not copy it); flush_target_free releases what
+ * an MX lookup allocated.
  */
-enum result flush_target_conf(const struct customer *cu, const char *peer,
+enum result flush_target_conf(const struct bridge_conf *conf,
+	    const struct customer *cu, const char *peer,
 	    struct flush_target *t, char *err, size_t errlen);
+void	flush_target_free(struct flush_target *t);
 /*
  * flush_customer - deliver every entry in the customer's queue to t.
  * RS_OK: every entry was delivered or bounced; RS_TEMP: some stay

@@ -771,14 +771,6 @@ etrn_release(struct smtpd *s, const char *node, struct etrn_req *rq)
 		return;
 	}
 	for (i = 0; i < rq->n; i++)
-		if (each[i] > 0 && rq->cu[i]->deliver_mode == DELIVER_MX) {
-			log_warnx("etrn: %s: deliver-to \"mx\" is not "
-			    "supported", rq->cu[i]->name);
-			reply(s, 458, "4.3.0", "Unable to queue messages for "
-			    "node %s", node);
-			return;
-		}
-	for (i = 0; i < rq->n; i++)
 		if (each[i] > 0 && etrn_send(s, rq->cu[i]) == -1) {
 			log_warn("etrn: %s from %s[%s]: cannot reach the "
 			    "master", rq->cu[i]->name, s->cl->name,

@@ -147,6 +147,7 @@ from_config(const char *file, const char *peer, int argc, char **argv,
     struct bridge_conf **conf, struct customer **cu, struct flush_target *t)
 {
 	char err[256];
+	enum result rv;
 	int nerr = 0;
 
 	if (argc < 1)
@@ -160,10 +161,10 @@ from_config(const char *file, const char *peer, int argc, char **argv,
 	if (argc > 1) {
 		t->hosts = (const char *const *)argv + 1;
 		t->nhosts = argc - 1;
-	} else if (flush_target_conf(*cu, peer, t, err, sizeof(err)) !=
-	    RS_OK) {
+	} else if ((rv = flush_target_conf(*conf, *cu, peer, t, err,
+	    sizeof(err))) != RS_OK) {
 		fprintf(stderr, "flushtool: %s\n", err);
-		exit(EXIT_CONFIG);
+		exit(rv == RS_TEMP ? EXIT_TEMPFAIL : EXIT_CONFIG);
 	}
 }
 
