@@ -80,6 +80,8 @@ cmd_check(const char *conf, int argc, char **argv)
 	char b1[32], b2[32];
 	int n;
 
+	(void)argv;
+
 	if (argc != 1)
 		return usage();
 	n = conf_check_load(conf, stderr, &c);
@@ -337,6 +339,8 @@ cmd_status(const char *conf, int argc, char **argv)
 	struct bridge_conf *c;
 	char reply[4096];
 	int rc;
+
+	(void)argv;
 
 	if (argc != 1)
 		return usage();

@@ -69,6 +69,7 @@ master_sig(int sig)
 static void
 child_sig(int sig)
 {
+	(void)sig;
 	child_stop = 1;
 }
 

@@ -431,6 +431,7 @@ cmd_rset(struct smtpd *s, char *arg)
 static void
 cmd_noop(struct smtpd *s, char *arg)
 {
+	(void)arg;
 	reply(s, 250, "2.0.0", "Ok");
 }
 
@@ -459,6 +460,7 @@ cmd_vrfy(struct smtpd *s, char *arg)
 static void
 cmd_help(struct smtpd *s, char *arg)
 {
+	(void)arg;
 	reply(s, 214, "2.0.0", "Commands: %s MAIL RCPT DATA RSET NOOP QUIT "
 	    "VRFY HELP%s", s->cl->lmtp ? "LHLO" : "EHLO HELO",
 	    s->cl->lmtp ? "" : " ETRN");
@@ -661,6 +663,9 @@ etrn_key(void *arg, const char *key, const char *value, const char *file,
 {
 	struct etrn_scan *sc = arg;
 	size_t kl = strlen(key), dl = strlen(sc->domain);
+
+	(void)file;
+	(void)line;
 
 	if (strcmp(key, sc->domain) == 0 || (kl > dl &&
 	    key[kl - dl - 1] == '.' && strcmp(key + kl - dl, sc->domain) == 0))

@@ -467,6 +467,8 @@ list_one(void *arg, const struct bundle_msg *m, const char *body,
 	char mid[512];
 	unsigned i;
 
+	(void)arg;
+
 	message_id(body, len, mid, sizeof(mid));
 	for (i = 0; i < m->nrcpts; i++)
 		printf("<%s> <%s> %zu %s\n", m->sender, m->rcpts[i], len, mid);
@@ -528,6 +530,8 @@ qlist_one(void *arg, const char *id, const char *path)
 	off_t off;
 	ssize_t n;
 	int fd, i;
+
+	(void)arg;
 
 	if (qenv_read(path, &env, &off, err, sizeof(err)) != RS_OK) {
 		printf("%s unreadable %s\n", id, err);

@@ -49,6 +49,9 @@ cat_(char *dst, const char *src, size_t size)
 static int
 rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
+	(void)st;
+	(void)flag;
+	(void)f;
 	return remove(p);
 }
 

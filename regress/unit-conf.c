@@ -580,7 +580,7 @@ int
 main(void)
 {
 	char path[300];
-	int i;
+	int i, n;
 
 	if (mkdtemp(dir) == NULL) {
 		printf("Bail out! mkdtemp\n");
@@ -593,7 +593,9 @@ main(void)
 	test_builtin();
 	test_cidr();
 	for (i = 0; i < nwritten; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, written[i]);
+		n = snprintf(path, sizeof(path), "%s/%s", dir, written[i]);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			continue;
 		unlink(path);
 	}
 	rmdir(dir);

@@ -37,6 +37,9 @@ static char errbuf[512];
 static int
 rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
+	(void)st;
+	(void)flag;
+	(void)f;
 	return remove(p);
 }
 

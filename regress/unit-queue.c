@@ -37,6 +37,9 @@ static unsigned char *msg;		/* test message, MSG_LEN octets */
 static int
 rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
+	(void)st;
+	(void)flag;
+	(void)f;
 	return remove(p);
 }
 
@@ -778,6 +781,8 @@ list_cb(void *arg, const char *id, const char *path)
 {
 	struct seen *s = arg;
 
+	(void)path;
+
 	if (s->n > 0 && strcmp(s->last, id) >= 0)
 		s->ordered = 0;
 	strlcpy_(s->last, id, sizeof(s->last));
@@ -881,6 +886,8 @@ main(int argc, char **argv)
 {
 	char top[PATH_MAX];
 	size_t i;
+
+	(void)argc;
 
 	/* run from the top of the tree, wherever prove starts us */
 	strlcpy_(top, argv[0], sizeof(top));

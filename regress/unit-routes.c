@@ -168,6 +168,11 @@ static void
 count_cb(void *arg, const char *key, const char *value, const char *file,
     int line)
 {
+	(void)arg;
+	(void)key;
+	(void)value;
+	(void)file;
+	(void)line;
 	ncust++;
 }
 

@@ -398,6 +398,7 @@ h_data(struct srv *s, const char *cmd)
 static const char *
 h_plain(struct srv *s, const char *cmd)
 {
+	(void)s;
 	if (strncasecmp(cmd, "EHLO", 4) == 0)
 		return "502 5.5.2 no ESMTP here\r\n";
 	if (strncasecmp(cmd, "HELO", 4) == 0)
@@ -422,6 +423,7 @@ h_plain(struct srv *s, const char *cmd)
 static const char *
 h_lmtp(struct srv *s, const char *cmd)
 {
+	(void)s;
 	if (strncasecmp(cmd, "LHLO", 4) == 0)
 		return "250-lmtp.test\r\n250 ENHANCEDSTATUSCODES\r\n";
 	if (strncasecmp(cmd, "MAIL", 4) == 0)
@@ -441,6 +443,7 @@ h_lmtp(struct srv *s, const char *cmd)
 static const char *
 h_etrn(struct srv *s, const char *cmd)
 {
+	(void)s;
 	if (strncasecmp(cmd, "EHLO", 4) == 0)
 		return "250-hub.test\r\n250-ETRN\r\n250 SIZE\r\n";
 	if (strcasecmp(cmd, "ETRN acme.example") == 0)
@@ -465,6 +468,7 @@ h_etrn(struct srv *s, const char *cmd)
 static const char *
 h_multiline(struct srv *s, const char *cmd)
 {
+	(void)s;
 	if (strncasecmp(cmd, "EHLO", 4) == 0)
 		return "250 hub.test\r\n";
 	if (strcasecmp(cmd, "NOOP") == 0)
@@ -479,6 +483,9 @@ static const char *
 h_longline(struct srv *s, const char *cmd)
 {
 	static char big[SMTPC_LINE_MAX + 100];
+
+	(void)s;
+	(void)cmd;
 
 	memset(big, 'x', sizeof(big) - 3);
 	memcpy(big, "250 ", 4);
