@@ -16,153 +16,11 @@ SPOOL=$WORK/spool
 SINKUSER=
 [ "$(id -u)" = 0 ] && SINKUSER="-u nobody"
 
-# ---- a scripted SMTP server: PIPELINING, optional CHUNKING ----
-cat >"$WORK/srv.py" <<'EOF'
-import os, socket, sys, threading, time
-# srv.py PORT DIR [chunking] [delay]: RCPT with "temp" in it gets 451,
-# with "perm" 550; every message accepted is written to DIR/N.msg with
-# its recipients in DIR/N.rcpt, before the 250 (after "delay" seconds).
-port, outdir = int(sys.argv[1]), sys.argv[2]
-chunking = len(sys.argv) > 3 and sys.argv[3] == "chunking"
-delay = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
-lock = threading.Lock()
-count = [0]
+# The scripted server (regress/smtpsrv.py) and the checker
+# (regress/samemsgs.py) are shared with 32-etrn-server.t and 33-odmr.t.
+SRV="python3 $TOP/regress/smtpsrv.py"
+SAME="python3 $TOP/regress/samemsgs.py"
 
-def store(rcpts, data):
-    with lock:
-        count[0] += 1
-        n = count[0]
-    with open(os.path.join(outdir, "%d.rcpt" % n), "w") as f:
-        f.write("\n".join(rcpts) + "\n")
-    tmp = os.path.join(outdir, "%d.tmp" % n)
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.rename(tmp, os.path.join(outdir, "%d.msg" % n))
-
-def serve(conn):
-    r = conn.makefile("rb")
-    w = lambda s: conn.sendall(s.encode())
-    w("220 srv.test ESMTP\r\n")
-    mail, rcpts = None, []
-    while True:
-        line = r.readline(2000)
-        if not line:
-            return
-        cmd = line.decode("latin-1").rstrip("\r\n")
-        u = cmd.upper()
-        if u.startswith("EHLO"):
-            w("250-srv.test\r\n250-PIPELINING\r\n250-SIZE 50000000\r\n"
-              "250-8BITMIME\r\n" + ("250-CHUNKING\r\n" if chunking else "") +
-              "250 ENHANCEDSTATUSCODES\r\n")
-        elif u.startswith("MAIL FROM:"):
-            mail, rcpts = cmd[10:], []
-            w("250 2.1.0 Ok\r\n")
-        elif u.startswith("RCPT TO:"):
-            a = cmd[8:].split()[0].strip("<>")
-            if mail is None:
-                w("503 5.5.1 need MAIL\r\n")
-            elif "temp" in a:
-                w("451 4.2.0 <%s>: try again later\r\n" % a)
-            elif "perm" in a:
-                w("550 5.1.1 <%s>: no such user here\r\n" % a)
-            else:
-                rcpts.append(a)
-                w("250 2.1.5 Ok\r\n")
-        elif u == "DATA":
-            if not rcpts:
-                w("554 5.5.1 no valid recipients\r\n")
-                continue
-            w("354 go ahead\r\n")
-            data = b""
-            while True:
-                l = r.readline(100000)
-                if not l:
-                    return
-                if l == b".\r\n":
-                    break
-                data += l[1:] if l.startswith(b".") else l
-            time.sleep(delay)
-            store(rcpts, data)
-            w("250 2.0.0 Ok: queued\r\n")
-            mail, rcpts = None, []
-        elif u.startswith("BDAT "):
-            n = int(cmd.split()[1])
-            data = r.read(n)
-            if len(data) != n:
-                return
-            if mail is None or not rcpts:
-                w("554 5.5.1 no valid recipients\r\n")
-                continue
-            time.sleep(delay)
-            store(rcpts, data)
-            w("250 2.0.0 Ok: queued\r\n")
-            mail, rcpts = None, []
-        elif u == "RSET":
-            mail, rcpts = None, []
-            w("250 2.0.0 Ok\r\n")
-        elif u == "QUIT":
-            w("221 2.0.0 Bye\r\n")
-            return
-        else:
-            w("502 5.5.2 unknown\r\n")
-
-def guarded(conn):
-    try:
-        serve(conn)
-    except OSError:
-        pass
-    finally:
-        conn.close()
-
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", port))
-s.listen(16)
-s.settimeout(120)
-while True:
-    try:
-        c, _ = s.accept()
-    except socket.timeout:
-        break
-    threading.Thread(target=guarded, args=(c,), daemon=True).start()
-EOF
-
-# ---- a checker: every sink dump is one of the originals ----
-cat >"$WORK/same.py" <<'EOF'
-import hashlib, os, sys
-# same.py KIND DUMPDIR FILE...: the multiset of messages in DUMPDIR
-# equals the multiset of FILEs (LF line ends; smtp-sink's own lines
-# stripped from its dumps).
-kind, d, files = sys.argv[1], sys.argv[2], sys.argv[3:]
-def norm(b):
-    b = b.replace(b"\r\n", b"\n")
-    return b if b.endswith(b"\n") else b + b"\n"
-def sink(b):
-    lines = b.split(b"\n")
-    i = 0
-    while lines[i].startswith(b"X-"):
-        i += 1
-    if lines[i].startswith(b"Received: from "):
-        i += 1
-        while lines[i][:1] in (b"\t", b" "):
-            i += 1
-    b = b"\n".join(lines[i:])
-    return b[:-1] if b.endswith(b"\n\n") else b
-want = sorted(hashlib.sha1(norm(open(f, "rb").read())).hexdigest() for f in files)
-got = []
-for n in os.listdir(d):
-    b = open(os.path.join(d, n), "rb").read()
-    if kind == "sink":
-        b = sink(b)
-    elif not n.endswith(".msg"):
-        continue
-    got.append(hashlib.sha1(norm(b)).hexdigest())
-got.sort()
-if kind.endswith("set"):
-    got, want = sorted(set(got)), sorted(set(want))
-print("# want %d got %d" % (len(want), len(got)))
-sys.exit(0 if got == want else 1)
-EOF
 
 count_entries() {	# count_entries CUSTOMER
 	ls "$SPOOL/q/$1/new" 2>/dev/null | wc -l | tr -d ' '
@@ -190,7 +48,7 @@ is "$(cat "$WORK/out1")" \
     "every recipient sent"
 is "$(count_entries acme)" 0 "queue empty"
 # shellcheck disable=SC2086
-python3 "$WORK/same.py" sink "$WORK/sink" $FILES
+$SAME sink "$WORK/sink" $FILES
 ok $? "smtp-sink got each message byte for byte (CRLF/LF aside)"
 is "$(grep -c 'status=sent (250 2.0.0 Ok)' "$WORK/log1")" 80 \
     "one Postfix-style log line per recipient"
@@ -218,7 +76,9 @@ mixed() {	# mixed MODE
 	out=$WORK/srv-$mode
 	mkdir -p "$out"
 	p=$(free_port)
-	python3 "$WORK/srv.py" $p "$out" $mode &
+	opt=
+	[ "$mode" = chunking ] && opt=--chunking
+	$SRV $p "$out" $opt --idle 120 &
 	spid=$!
 	at_exit "kill $spid"
 	wait_port $p || fail "scripted server listens"
@@ -279,7 +139,7 @@ mixed() {	# mixed MODE
 	is "$(cat "$out"/*.rcpt | sort | tr '\n' ' ')" \
 	    "ok1@acme.example ok2@acme.example ok3@acme.example " \
 	    "$mode: the server got exactly the accepted recipients"
-	python3 "$WORK/same.py" msg "$out" "$m1" "$m2" >/dev/null
+	$SAME msg "$out" "$m1" "$m2" >/dev/null
 	ok $? "$mode: message octets intact"
 	grep -q "status=deferred (451 4.2.0 <temp1@acme.example>" \
 	    "$WORK/log-$mode" &&
@@ -295,7 +155,7 @@ mixed data
 KOUT=$WORK/srv-kill
 mkdir -p "$KOUT"
 KP=$(free_port)
-python3 "$WORK/srv.py" $KP "$KOUT" data 0.3 &
+$SRV $KP "$KOUT" --delay 0.3 --idle 120 &
 KPID=$!
 at_exit "kill $KPID"
 wait_port $KP || fail "slow server listens"
@@ -319,13 +179,13 @@ total=$(ls "$KOUT" | grep -c '\.msg$')
 [ "$total" -ge 12 ] && [ "$total" -le 13 ]
 ok $? "12 messages delivered, at most one twice ($total)"
 # shellcheck disable=SC2086
-python3 "$WORK/same.py" msgset "$KOUT" $KFILES >/dev/null
+$SAME msgset "$KOUT" $KFILES >/dev/null
 ok $? "the same messages arrived"
 
 # ---- 6. from a bridge.conf: deliver-to list in order, "peer" ----
 CP=$(free_port)
 mkdir -p "$WORK/srv-cfg"
-python3 "$WORK/srv.py" $CP "$WORK/srv-cfg" data &
+$SRV $CP "$WORK/srv-cfg" --idle 120 &
 CPID=$!
 at_exit "kill $CPID"
 wait_port $CP || fail "scripted server for the config part listens"
