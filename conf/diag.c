@@ -3,6 +3,7 @@
  * diag.h.  Running out of memory while collecting falls back to
  * printing at once, so no problem is ever lost silently.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,4 +156,34 @@ diag_free(struct diag *d)
 	d->v = NULL;
 	d->files = NULL;
 	d->len = d->cap = d->nfiles = 0;
+}
+
+void
+diag_lines(struct diag *d, FILE *fp, const char *file, size_t max,
+    void (*fn)(void *arg, char *line, int lineno), void *arg)
+{
+	char buf[DIAG_LINE_MAX + 2];
+	size_t len;
+	int line = 0, skipping = 0;
+
+	if (max > DIAG_LINE_MAX)
+		max = DIAG_LINE_MAX;
+	while (fgets(buf, (int)max + 2, fp) != NULL) {
+		len = strlen(buf);
+		if (!skipping)
+			line++;
+		if (len > 0 && buf[len - 1] != '\n' && !feof(fp)) {
+			if (!skipping)
+				diag_add(d, file, line, "line too long");
+			skipping = 1;
+			continue;
+		}
+		if (skipping) {
+			skipping = 0;
+			continue;
+		}
+		fn(arg, buf, line);
+	}
+	if (ferror(fp))
+		diag_add(d, file, 0, "read error: %s", strerror(errno));
 }

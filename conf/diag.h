@@ -34,5 +34,13 @@ void	diag_vadd(struct diag *d, const char *file, int line,
 /* diag_flush - print what was collected, sorted; keeps the count. */
 void	diag_flush(struct diag *d);
 void	diag_free(struct diag *d);
+/*
+ * diag_lines - call fn for each line of fp (newline kept) with its
+ * number; a line longer than max octets is reported as "line too long"
+ * and skipped; a read error is reported.  max is at most DIAG_LINE_MAX.
+ */
+#define DIAG_LINE_MAX	4096
+void	diag_lines(struct diag *d, FILE *fp, const char *file, size_t max,
+	    void (*fn)(void *arg, char *line, int lineno), void *arg);
 
 #endif

@@ -110,38 +110,34 @@ trim(char *s)
 	return *s != '\0' ? s : NULL;
 }
 
+struct line_ctx {
+	struct rcptlist *l;
+	struct diag *d;
+};
+
+/* one_line - a line of the recipients file into the table. */
+static void
+one_line(void *arg, char *buf, int line)
+{
+	struct line_ctx *x = arg;
+	char key[RCPT_KEY_MAX], *ent;
+
+	if ((ent = trim(buf)) == NULL)
+		return;
+	if (strpbrk(ent, " \t") != NULL ||
+	    entry_key(ent, key, sizeof(key)) == -1)
+		diag_add(x->d, x->l->file, line, "bad recipient \"%s\" (want "
+		    "user@domain, user or @domain)", ent);
+	else if (add_key(x->l, key) == -1)
+		diag_add(x->d, x->l->file, line, "out of memory");
+}
+
 static void
 read_lines(struct rcptlist *l, FILE *fp, struct diag *d)
 {
-	char buf[RCPT_LINE_MAX + 2], key[RCPT_KEY_MAX], *ent;
-	size_t len;
-	int line = 0, skipping = 0;
+	struct line_ctx x = { l, d };
 
-	while (fgets(buf, sizeof(buf), fp) != NULL) {
-		len = strlen(buf);
-		if (!skipping)
-			line++;
-		if (len > 0 && buf[len - 1] != '\n' && !feof(fp)) {
-			if (!skipping)
-				diag_add(d, l->file, line, "line too long");
-			skipping = 1;
-			continue;
-		}
-		if (skipping) {
-			skipping = 0;
-			continue;
-		}
-		if ((ent = trim(buf)) == NULL)
-			continue;
-		if (strpbrk(ent, " \t") != NULL ||
-		    entry_key(ent, key, sizeof(key)) == -1)
-			diag_add(d, l->file, line, "bad recipient \"%s\" (want "
-			    "user@domain, user or @domain)", ent);
-		else if (add_key(l, key) == -1)
-			diag_add(d, l->file, line, "out of memory");
-	}
-	if (ferror(fp))
-		diag_add(d, l->file, 0, "read error: %s", strerror(errno));
+	diag_lines(d, fp, l->file, RCPT_LINE_MAX, one_line, &x);
 }
 
 struct rcptlist *

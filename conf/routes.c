@@ -205,36 +205,28 @@ bad:
 	free(e.key);
 }
 
-/*
- * read_lines - feed each line of fp to parse_line.  Lines longer than
- * ROUTES_LINE_MAX are reported and skipped.
- */
+struct line_ctx {
+	struct routes *r;
+	struct diag *d;
+};
+
+/* one_line - a line of the routes file to parse_line. */
+static void
+one_line(void *arg, char *buf, int line)
+{
+	struct line_ctx *x = arg;
+	char *key, *val;
+
+	if (split_line(buf, &key, &val) == 0)
+		parse_line(x->r, key, val, line, x->d);
+}
+
 static void
 read_lines(struct routes *r, FILE *fp, struct diag *d)
 {
-	char buf[ROUTES_LINE_MAX + 2], *key, *val;
-	size_t len;
-	int line = 0, skipping = 0;
+	struct line_ctx x = { r, d };
 
-	while (fgets(buf, sizeof(buf), fp) != NULL) {
-		len = strlen(buf);
-		if (!skipping)
-			line++;
-		if (len > 0 && buf[len - 1] != '\n' && !feof(fp)) {
-			if (!skipping)
-				diag_add(d, r->file, line, "line too long");
-			skipping = 1;
-			continue;
-		}
-		if (skipping) {
-			skipping = 0;
-			continue;
-		}
-		if (split_line(buf, &key, &val) == 0)
-			parse_line(r, key, val, line, d);
-	}
-	if (ferror(fp))
-		diag_add(d, r->file, 0, "read error: %s", strerror(errno));
+	diag_lines(d, fp, r->file, ROUTES_LINE_MAX, one_line, &x);
 }
 
 struct routes *
