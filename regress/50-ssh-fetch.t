@@ -174,7 +174,10 @@ ok "$([ ! -e "$B" ]; echo $?)" "and removed"
 # --- a damaged bundle -------------------------------------------------------
 rm -f "$WORK"/sink/*
 B=$(publish cust1 $M2)
-BAD=$OUTBOX/$(basename "$B" | sed 's/^\(.\{12\}\)./\10/')
+# The damaged copy sorts first: same name with the time set to zero (so
+# it can never be the sound bundle's own name).
+BAD=$OUTBOX/$(basename "$B" | sed 's/^[0-9a-f]\{13\}/0000000000000/')
+[ "$BAD" != "$B" ] || fail "the damaged bundle has a name of its own"
 head -c 2000 "$B" > "$BAD"
 chmod 0644 "$BAD"
 bridge-fetch -c "$C" isp 2> "$WORK/bad.err"
