@@ -68,12 +68,8 @@ reply(struct odmr *s, int code, const char *status, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	sio_vcode(s->io, code, status, text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (status != NULL)
-		sio_reply(s->io, "%d %s %s", code, status, text);
-	else
-		sio_reply(s->io, "%d %s", code, text);
 	if (code >= 500 && code != 535)
 		s->bad++;
 	else if (code < 400)

@@ -201,3 +201,14 @@ sio_reply(struct sio *io, const char *fmt, ...)
 	line[n++] = '\n';
 	return sio_write(io, line, (size_t)n);
 }
+
+void
+sio_vcode(struct sio *io, int code, const char *status, char *text,
+    size_t len, const char *fmt, va_list ap)
+{
+	vsnprintf(text, len, fmt, ap);
+	if (status != NULL && status[0] != '\0')
+		sio_reply(io, "%d %s %s", code, status, text);
+	else
+		sio_reply(io, "%d %s", code, text);
+}

@@ -99,12 +99,8 @@ reply(struct smtpd *s, int code, const char *status, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	sio_vcode(s->io, code, status, text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (status != NULL && status[0] != '\0')
-		sio_reply(s->io, "%d %s %s", code, status, text);
-	else
-		sio_reply(s->io, "%d %s", code, text);
 	if (code >= 400 && s->cmdname != NULL &&
 	    strcmp(s->cmdname, "ETRN") == 0)
 		log_info("reject: %s from %s[%s]: %d %s %s", s->cmdname,

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,12 @@ int	sio_getline(struct sio *io, size_t max, const char **p, size_t *len);
 /* sio_reply - append a formatted reply (CRLF is added); 0 or -1. */
 int	sio_reply(struct sio *io, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/*
+ * sio_vcode - the reply "code status text" (no status when it is NULL
+ * or ""); text (len octets) gets the formatted text for the log.
+ */
+void	sio_vcode(struct sio *io, int code, const char *status, char *text,
+	    size_t len, const char *fmt, va_list ap);
 int	sio_write(struct sio *io, const void *buf, size_t len);
 /* sio_flush - write out what is buffered; -1 on error or timeout. */
 int	sio_flush(struct sio *io);
