@@ -57,7 +57,8 @@ static const struct {
 	{ "release", V_RELEASE }, { "deliver-to", V_DELIVER },
 	{ "etrn-from", V_CIDR }, { "secret", V_PATH }, { "quota", V_SIZE },
 	{ "recipients", V_PATH }, { "retry", V_DUR },
-	{ "flush-connections", V_INT }, { "bundle-max", V_SIZE },
+	{ "flush-connections", V_INT },
+	{ "flush-connections-max", V_INT }, { "bundle-max", V_SIZE },
 	{ "bundle-delay", V_DUR }, { "uucp-node", V_NAME },
 	{ "uucp-command", V_NAME }, { "uucp-grade", V_GRADE },
 	{ "uux", V_ARGV }, { "uucp-call", V_BOOL }, { "relayhost", V_RELAY },
@@ -102,7 +103,7 @@ static cfg_opt_t customer_opts[] = {
 	L("release"), L("deliver-to"), L("etrn-from"), S("secret"),
 	S("quota"), S("max-size"), S("recipients"), S("retry"),
 	S("warn-after"), S("expire-after"), S("flush-connections"),
-	S("bundle-max"), S("bundle-delay"), S("uucp-node"),
+	S("flush-connections-max"), S("bundle-max"), S("bundle-delay"), S("uucp-node"),
 	S("uucp-command"), S("uucp-grade"), L("uux"), S("uucp-call"),
 	CFG_END()
 };
@@ -632,6 +633,21 @@ build_customer(struct lctx *x, struct conf_full *cf, cfg_t *sec,
 	cu->warn_after = get_dur(sec, "warn-after", 0);
 	cu->expire_after = get_dur(sec, "expire-after", 0);
 	cu->flush_connections = (int)get_int(sec, "flush-connections", 2);
+	cu->flush_connections_max = (int)get_int(sec, "flush-connections-max",
+	    cfg_getstr(sec, "flush-connections") != NULL ?
+	    cu->flush_connections : 20);
+	if (cu->flush_connections > 64 || cu->flush_connections_max > 64)
+		diag_add(x->d, x->file, line_of(x, sec,
+		    cu->flush_connections > 64 ? "flush-connections" :
+		    "flush-connections-max"), "customer \"%s\": "
+		    "flush-connections and flush-connections-max are at most "
+		    "64", cu->name);
+	else if (cu->flush_connections_max < cu->flush_connections)
+		diag_add(x->d, x->file, line_of(x, sec,
+		    "flush-connections-max"), "customer \"%s\": "
+		    "flush-connections-max (%d) is below flush-connections "
+		    "(%d)", cu->name, cu->flush_connections_max,
+		    cu->flush_connections);
 	cu->bundle_max = get_size(sec, "bundle-max", 10ULL << 20);
 	cu->bundle_delay = get_dur(sec, "bundle-delay", 300);
 	cu->uucp_node = dup_or(cfg_getstr(sec, "uucp-node"), NULL);

@@ -56,6 +56,8 @@ struct customer {
 	long	warn_after;		/* 0 = queue default */
 	long	expire_after;		/* 0 = queue default */
 	int	flush_connections;	/* default 2 */
+	int	flush_connections_max;	/* default 20, or flush_connections
+					   when only that is set */
 	uint64_t bundle_max;		/* default 10M */
 	long	bundle_delay;		/* default 5m */
 	char   *uucp_node;

@@ -1,17 +1,30 @@
 /*
  * flush.c - deliver one customer's queue (see flush.h).
  *
- * The parent locks the queue directory, lists the entries (id order is
- * arrival order) and deals them out round robin to N workers (forked
- * when N > 1), so each connection sends oldest first.  A worker feeds
- * its entries to smtpc_send one at a time: next() reads an entry's
- * envelope and maps its message; done() acts on the outcome at once,
- * in this order: log each recipient, commit the DSN for 5xx recipients
- * (dsn_queue), then rewrite the entry with the 4xx recipients left or
- * remove it.  If the DSN cannot be committed the entry is left exactly
- * as it was.  A lost connection is retried (a new connection, next host
- * first) while it keeps making progress.  Workers report their counts
- * to the parent through a pipe.
+ * The parent locks the queue directory and lists the entries (id order
+ * is arrival order).  Workers, one per connection (forked when there
+ * may be more than one), take the next entry from a counter they share,
+ * so every connection sends oldest first and a slow connection holds
+ * no one else's share.  A worker feeds its entries to smtpc_send one at
+ * a time: next() takes and reads an entry's envelope and maps its
+ * message; done() acts on the outcome at once, in this order: log each
+ * recipient, commit the DSN for 5xx recipients (dsn_queue), then
+ * rewrite the entry with the 4xx recipients left or remove it.  If the
+ * DSN cannot be committed the entry is left exactly as it was.  A lost
+ * connection is retried (a new connection, next host first) while it
+ * keeps making progress.
+ *
+ * Widening: a flush starts with flush-connections connections.  When a
+ * connection pays a round trip per message (no CHUNKING) and that
+ * round trip is at least half of each message's time, the link idles
+ * while it waits, so after each message the worker asks the parent for
+ * as many more connections as would fill that idle time; the parent
+ * grants at most as many as are running (the count at most doubles per
+ * ask), while flush-connections-max allows and each new connection
+ * would have two entries left.  When the link fills, the time per
+ * message grows past twice the round trip and the asking stops.  A new
+ * connection that cannot be made (refused, 421) stops the widening.
+ * Workers report their counts to the parent through a pipe.
  */
 #include <sys/types.h>
 #include <sys/file.h>
@@ -25,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +49,9 @@
 #include "queue.h"
 
 #define RECONNECTS_MAX	3
+#define WORKERS_MAX	64	/* connections of one flush, at most */
+#define WIDEN_EVERY	1	/* messages timed between asks to widen */
+#define WIDEN_SHARE	0.5	/* ask when rtt >= this share of a message */
 
 struct ids {
 	char  **v;
@@ -55,11 +72,19 @@ struct worker {
 	const struct flush_target *t;
 	const struct flush_opts *o;
 	struct ids *ids;
-	size_t	next;			/* index into ids */
-	size_t	stride;
+	size_t *claim;			/* next index into ids, shared */
+	int	growfd;			/* ask the parent to widen; -1: no */
+	long	asked;			/* pace count at the last ask */
+	int	connected;		/* made a connection */
 	struct smtpc *c;
 	long	progress;		/* entries finished on this connection */
 	struct flush_stats st;
+};
+
+/* What a forked worker tells the parent when it ends. */
+struct worker_end {
+	struct flush_stats st;
+	int	connected;
 };
 
 void
@@ -227,15 +252,61 @@ item_open(struct worker *w, const char *id)
 	return it;
 }
 
+/* claim - the next entry's index for this worker; ids->n when none. */
+static size_t
+claim(struct worker *w)
+{
+	size_t i = __atomic_fetch_add(w->claim, 1, __ATOMIC_RELAXED);
+
+	return i < w->ids->n ? i : w->ids->n;
+}
+
+/* left - entries nobody has taken yet. */
+static size_t
+left(const struct worker *w)
+{
+	size_t i = __atomic_load_n(w->claim, __ATOMIC_RELAXED);
+
+	return i < w->ids->n ? w->ids->n - i : 0;
+}
+
+/*
+ * maybe_widen - while round trips rule, ask for more connections: as
+ * many as would fill the link's idle time as this connection sees it
+ * (the round trip over the rest of a message's time), 1 to 64.
+ */
+static void
+maybe_widen(struct worker *w)
+{
+	double rtt, cycle, k;
+	unsigned char ask;
+	long n;
+
+	if (w->growfd == -1 || w->c == NULL ||
+	    (n = smtpc_pace(w->c, &rtt, &cycle)) < w->asked + WIDEN_EVERY ||
+	    rtt <= 0 || cycle <= 0 || rtt < WIDEN_SHARE * cycle ||
+	    left(w) == 0)
+		return;
+	w->asked = n;
+	k = cycle > rtt ? rtt / (cycle - rtt) : WORKERS_MAX;
+	ask = k < 1 ? 1 : k > WORKERS_MAX ? WORKERS_MAX : (unsigned char)k;
+	log_info("%s: flush: round trip %.0f ms of %.0f ms a message to %s: "
+	    "asking for %u more connection%s", w->cu->name, rtt * 1000,
+	    cycle * 1000, smtpc_relay(w->c), ask, ask == 1 ? "" : "s");
+	if (write(w->growfd, &ask, 1) != 1)
+		log_warn("%s: flush: widen", w->cu->name);
+}
+
 static struct smtpc_msg *
 feed_next(void *arg)
 {
 	struct worker *w = arg;
 	struct item *it;
+	size_t i;
 
-	while (w->next < w->ids->n) {
-		it = item_open(w, w->ids->v[w->next]);
-		w->next += w->stride;
+	maybe_widen(w);
+	while ((i = claim(w)) < w->ids->n) {
+		it = item_open(w, w->ids->v[i]);
 		if (it != NULL) {
 			w->st.entries++;
 			return &it->m;
@@ -427,13 +498,17 @@ worker_run(struct worker *w)
 	struct smtpc_reply why;
 	int tries = 0, host = 0;
 
-	while (w->next < w->ids->n) {
+	while (left(w) > 0) {
 		if ((w->c = worker_connect(w, host, &why)) == NULL) {
-			log_warnx("%s: flush: no connection: %s; %zu "
-			    "entries stay queued", w->cu->name, why.text,
-			    (w->ids->n - w->next + w->stride - 1) / w->stride);
+			log_warnx("%s: flush: no connection: %s%s",
+			    w->cu->name, why.text, w->connected ? "" :
+			    "; its entries are left to the other connections "
+			    "or stay queued");
 			break;
 		}
+		w->connected = 1;
+		w->asked = 0;
+		w->st.connections++;
 		w->progress = 0;
 		if (smtpc_send(w->c, &feed) == RS_OK) {
 			smtpc_quit(w->c);
@@ -459,58 +534,173 @@ stats_add(struct flush_stats *a, const struct flush_stats *b)
 	a->deferred += b->deferred;
 	a->bounced += b->bounced;
 	a->dsns += b->dsns;
+	a->connections += b->connections;
 }
 
-/* run_forked - n workers in children; their counts come back by pipe. */
-static void
-run_forked(struct worker *proto, int n, struct flush_stats *total)
+/* The parent's view of its forked workers. */
+struct crew {
+	struct worker proto;
+	int	max;			/* connections allowed */
+	int	n;			/* started */
+	int	alive;
+	int	grow[2];		/* workers ask to widen here */
+	pid_t	pid[WORKERS_MAX];
+	int	fd[WORKERS_MAX];	/* each worker's end report */
+	struct flush_stats total;
+};
+
+/* crew_start - fork one more worker; -1 if it could not be. */
+static int
+crew_start(struct crew *cr)
 {
-	struct flush_stats st;
+	struct worker_end end;
 	struct worker w;
-	pid_t pids[64];
-	int fds[64], p[2], i;
+	int p[2], k = cr->n;
+
+	if (k >= WORKERS_MAX || pipe2(p, O_CLOEXEC) == -1) {
+		log_warn("%s: flush: pipe", cr->proto.cu->name);
+		return -1;
+	}
+	fflush(NULL);
+	if ((cr->pid[k] = fork()) == -1) {
+		log_warn("%s: flush: fork", cr->proto.cu->name);
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (cr->pid[k] == 0) {
+		close(p[0]);
+		close(cr->grow[0]);
+		w = cr->proto;
+		w.growfd = cr->n < cr->max ? cr->grow[1] : -1;
+		worker_run(&w);
+		memset(&end, 0, sizeof(end));
+		end.st = w.st;
+		end.connected = w.connected;
+		if (write(p[1], &end, sizeof(end)) != sizeof(end))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	cr->fd[k] = p[0];
+	cr->n++;
+	cr->alive++;
+	return 0;
+}
+
+/* crew_reap - worker k's report (or its early end). */
+static void
+crew_reap(struct crew *cr, int k)
+{
+	struct worker_end end;
 	ssize_t got;
 
-	for (i = 0; i < n; i++) {
-		pids[i] = -1;
-		fds[i] = -1;
-		if (pipe2(p, O_CLOEXEC) == -1) {
-			log_warn("%s: flush: pipe", proto->cu->name);
+	do
+		got = read(cr->fd[k], &end, sizeof(end));
+	while (got == -1 && errno == EINTR);
+	if (got == (ssize_t)sizeof(end)) {
+		stats_add(&cr->total, &end.st);
+		if (!end.connected && k > 0 && cr->max > cr->n - 1) {
+			cr->max = cr->n - 1;
+			log_info("%s: flush: no more connections: staying "
+			    "at %d", cr->proto.cu->name, cr->alive - 1);
+		}
+	} else
+		log_warnx("%s: flush: worker %d ended early",
+		    cr->proto.cu->name, k);
+	close(cr->fd[k]);
+	cr->fd[k] = -1;
+	while (waitpid(cr->pid[k], NULL, 0) == -1 && errno == EINTR)
+		;
+	cr->alive--;
+}
+
+/*
+ * crew_widen - the asks waiting in the pipe: each may at most double
+ * the connections, within max and while each would have two entries.
+ */
+static void
+crew_widen(struct crew *cr)
+{
+	unsigned char buf[WORKERS_MAX];
+	ssize_t got;
+	int i, want, before = cr->alive;
+
+	got = read(cr->grow[0], buf, sizeof(buf));
+	for (i = 0; i < got; i++) {
+		want = buf[i] < cr->alive ? buf[i] : cr->alive;
+		while (want-- > 0 && cr->n < cr->max &&
+		    left(&cr->proto) >= (size_t)(2 * (cr->alive + 1)))
+			if (crew_start(cr) == -1) {
+				cr->max = cr->n;
+				break;
+			}
+	}
+	if (cr->alive > before)
+		log_info("%s: flush: widened to %d connections",
+		    cr->proto.cu->name, cr->alive);
+}
+
+/*
+ * run_forked - n workers in children, widened up to max on their
+ * asking; their counts come back by pipe.
+ */
+static void
+run_forked(struct worker *proto, int n, int max, struct flush_stats *total)
+{
+	struct pollfd pfd[WORKERS_MAX + 1];
+	int map[WORKERS_MAX + 1], i, k, np;
+	struct crew *cr;
+
+	if ((cr = calloc(1, sizeof(*cr))) == NULL) {
+		log_warn("%s: flush", proto->cu->name);
+		return;
+	}
+	cr->proto = *proto;
+	cr->max = max;
+	if (pipe2(cr->grow, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("%s: flush: pipe", proto->cu->name);
+		free(cr);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (crew_start(cr) == -1)
+			break;
+	while (cr->alive > 0) {
+		np = 0;
+		if (cr->n < cr->max) {
+			pfd[np].fd = cr->grow[0];
+			pfd[np].events = POLLIN;
+			map[np++] = -1;
+		}
+		for (k = 0; k < cr->n; k++)
+			if (cr->fd[k] != -1) {
+				pfd[np].fd = cr->fd[k];
+				pfd[np].events = POLLIN;
+				map[np++] = k;
+			}
+		if (poll(pfd, (nfds_t)np, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("%s: flush: poll", proto->cu->name);
 			break;
 		}
-		fflush(NULL);
-		if ((pids[i] = fork()) == -1) {
-			log_warn("%s: flush: fork", proto->cu->name);
-			close(p[0]);
-			close(p[1]);
-			break;
+		for (i = 0; i < np; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			if (map[i] == -1)
+				crew_widen(cr);
+			else
+				crew_reap(cr, map[i]);
 		}
-		if (pids[i] == 0) {
-			close(p[0]);
-			w = *proto;
-			w.next = (size_t)i;
-			w.stride = (size_t)n;
-			worker_run(&w);
-			if (write(p[1], &w.st, sizeof(w.st)) != sizeof(w.st))
-				_exit(1);
-			_exit(0);
-		}
-		close(p[1]);
-		fds[i] = p[0];
 	}
-	for (i = 0; i < n && pids[i] != -1; i++) {
-		do
-			got = read(fds[i], &st, sizeof(st));
-		while (got == -1 && errno == EINTR);
-		if (got == (ssize_t)sizeof(st))
-			stats_add(total, &st);
-		else
-			log_warnx("%s: flush: worker %d ended early",
-			    proto->cu->name, i);
-		close(fds[i]);
-		while (waitpid(pids[i], NULL, 0) == -1 && errno == EINTR)
-			;
-	}
+	for (k = 0; k < cr->n; k++)	/* only after a failed poll */
+		if (cr->fd[k] != -1)
+			crew_reap(cr, k);
+	close(cr->grow[0]);
+	close(cr->grow[1]);
+	*total = cr->total;
+	free(cr);
 }
 
 int
@@ -566,6 +756,7 @@ flush_customer_conn(const struct bridge_conf *conf,
 	struct flush_target t;
 	struct worker w;
 	struct ids ids;
+	size_t next = 0;
 	int all;
 
 	if (stp != NULL)
@@ -589,8 +780,11 @@ flush_customer_conn(const struct bridge_conf *conf,
 	w.t = &t;
 	w.o = o;
 	w.ids = &ids;
-	w.stride = 1;
+	w.claim = &next;
+	w.growfd = -1;
 	w.c = c;
+	w.connected = 1;
+	w.st.connections = 1;
 	feed.next = feed_next;
 	feed.done = feed_done;
 	feed.arg = &w;
@@ -618,7 +812,8 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 	struct flush_stats st;
 	struct worker w;
 	struct ids ids;
-	int lockfd, n, busy;
+	size_t next, *shared;
+	int lockfd, n, max, busy;
 
 	memset(&st, 0, sizeof(st));
 	memset(&ids, 0, sizeof(ids));
@@ -643,10 +838,16 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 		return RS_TEMP;
 	}
 	n = o->connections > 0 ? o->connections : cu->flush_connections;
+	max = o->connections_max > 0 ? o->connections_max :
+	    o->connections > 0 ? o->connections : cu->flush_connections_max;
 	if (n < 1)
 		n = 2;
-	if (n > 64)
-		n = 64;
+	if (n > WORKERS_MAX)
+		n = WORKERS_MAX;
+	if (max > WORKERS_MAX)
+		max = WORKERS_MAX;
+	if (max < n)
+		max = n;
 	if ((size_t)n > ids.n)
 		n = (int)ids.n;
 	memset(&w, 0, sizeof(w));
@@ -655,12 +856,24 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 	w.t = t;
 	w.o = o;
 	w.ids = &ids;
-	w.stride = 1;
-	if (n == 1) {
+	w.growfd = -1;
+	if (n == 1 && max == 1) {
+		next = 0;
+		w.claim = &next;
 		worker_run(&w);
 		st = w.st;
-	} else if (n > 1)
-		run_forked(&w, n, &st);
+	} else if (n >= 1) {
+		shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (shared == MAP_FAILED)
+			log_warn("%s: flush: mmap", cu->name);
+		else {
+			*shared = 0;
+			w.claim = shared;
+			run_forked(&w, n, max, &st);
+			munmap(shared, sizeof(*shared));
+		}
+	}
 	close(lockfd);
 	flush_log(cu, &ids, &st);
 	if (stp != NULL)

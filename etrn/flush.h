@@ -2,8 +2,10 @@
  * flush.h - deliver one customer's queue over SMTP (or LMTP): the
  * delivery behind ETRN, "bridgectl flush" and scheduled retries.
  *
- * Entries go oldest first, many per connection, over up to
- * flush-connections connections at once.  Per recipient: 2xx is done;
+ * Entries go oldest first, many per connection, over
+ * flush-connections connections at once, widened up to
+ * flush-connections-max while each message costs a round trip that
+ * leaves the link idle (see flush.c).  Per recipient: 2xx is done;
  * 4xx stays queued (attempts + 1); 5xx is returned to the sender with a
  * DSN (dsn.h) and is done.  An entry is rewritten with the recipients
  * left, or removed once none is left, only after any DSN it needs is
@@ -37,6 +39,8 @@ struct flush_target {
 struct flush_opts {
 	struct smtpc_opts smtp;		/* timeouts, LMTP, windows */
 	int	connections;		/* 0: the customer's flush-connections */
+	int	connections_max;	/* 0: the customer's ...-max, or
+					   connections when that is set */
 };
 
 struct flush_stats {
@@ -46,6 +50,7 @@ struct flush_stats {
 	long	deferred;		/* recipients left queued */
 	long	bounced;		/* recipients returned (5xx) */
 	long	dsns;			/* DSNs queued */
+	long	connections;		/* connections made */
 	int	busy;			/* another flush holds the queue */
 };
 

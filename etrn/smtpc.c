@@ -96,6 +96,12 @@ struct smtpc {
 	size_t	inflight_bytes;
 	int	need_rset;
 	struct smtpc_msg *last_enq;
+	/* pace: what a round trip costs against each message's time */
+	double	rtt;			/* EHLO/LHLO round trip, seconds */
+	double	pace_last;		/* when the last message completed */
+	double	pace_cycle;		/* moving mean time per message */
+	long	pace_n;			/* messages in that mean */
+	int	pace_first;		/* pace_last is the start of sending */
 };
 
 static const struct smtpc_timeouts rfc_timeouts = {
@@ -921,12 +927,16 @@ smtpc_greeting(struct smtpc *c, struct smtpc_reply *r)
 enum result
 smtpc_hello(struct smtpc *c, const char *name, struct smtpc_reply *r)
 {
+	double t0;
+
 	c->ext_seen = 0;
 	c->size_max = 0;
+	t0 = time_mono();
 	out_printf(c, "%s %s", c->o.lmtp ? "LHLO" : "EHLO", name);
 	expect(c, E_HELO, r, NULL, c->o.to.helo, c->o.lmtp ? "LHLO" : "EHLO");
 	drain(c);
 	if (r->code >= 200 && r->code < 300) {
+		c->rtt = time_mono() - t0;
 		c->ext = (c->ext_seen | SMTPC_EXT_ESMTP) & ~c->o.disable;
 		if (c->o.lmtp)	/* RFC 2033: both are mandatory */
 			c->ext |= SMTPC_EXT_PIPELINING | SMTPC_EXT_ENHANCED;
@@ -1127,6 +1137,42 @@ send_window(struct smtpc *c)
 	return c->dead ? RS_TEMP : RS_OK;
 }
 
+/*
+ * pace_mark - a message is complete in a mode that costs at least one
+ * round trip a message: fold the time since the last one into the
+ * moving mean (weight 1/4, so it follows a link that fills up).  The
+ * first message also paid the round trip of its 354 and has no
+ * predecessor: its time counts from the start of smtpc_send, less one
+ * round trip.
+ */
+static void
+pace_mark(struct smtpc *c)
+{
+	double now = time_mono(), dt;
+
+	if (c->dead)
+		return;
+	if (c->pace_last > 0) {
+		dt = now - c->pace_last;
+		if (c->pace_n == 0 && c->pace_first) {
+			dt -= c->rtt;
+			c->pace_first = 0;
+		}
+		c->pace_cycle = c->pace_n == 0 ? dt :
+		    0.75 * c->pace_cycle + 0.25 * dt;
+		c->pace_n++;
+	}
+	c->pace_last = now;
+}
+
+long
+smtpc_pace(const struct smtpc *c, double *rtt, double *cycle)
+{
+	*rtt = c->rtt;
+	*cycle = c->pace_cycle;
+	return c->pace_n;
+}
+
 /* send_one - MAIL/RCPT/DATA as one group (or step by step), then data. */
 static void
 send_one(struct smtpc *c, struct smtpc_msg *m)
@@ -1178,6 +1224,7 @@ send_one(struct smtpc *c, struct smtpc_msg *m)
 		c->need_rset = 1;
 out:
 	results(c, m);
+	pace_mark(c);
 	c->feed->done(c->feed->arg, m);
 }
 
@@ -1262,6 +1309,7 @@ send_pipelined(struct smtpc *c)
 		} else if (m->p.mail.code >= 200 && m->p.mail.code < 300)
 			c->need_rset = 1;
 		results(c, m);
+		pace_mark(c);
 		c->feed->done(c->feed->arg, m);
 		if (next == NULL && !c->dead &&
 		    (next = c->feed->next(c->feed->arg)) != NULL)
@@ -1279,6 +1327,10 @@ smtpc_send(struct smtpc *c, const struct smtpc_feed *feed)
 	enum result rv = RS_OK;
 
 	c->feed = feed;
+	if (c->pace_last == 0) {
+		c->pace_last = time_mono();
+		c->pace_first = 1;
+	}
 	if (!c->o.lmtp && (c->ext & SMTPC_EXT_CHUNKING) &&
 	    (c->ext & SMTPC_EXT_PIPELINING))
 		rv = send_window(c);

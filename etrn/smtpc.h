@@ -158,6 +158,15 @@ uint64_t smtpc_size_max(const struct smtpc *c);	/* SIZE n; 0 = none */
 const char *smtpc_relay(const struct smtpc *c);	/* "host[addr]:port" */
 const char *smtpc_host(const struct smtpc *c);	/* "host" */
 int	smtpc_usable(const struct smtpc *c);
+/*
+ * smtpc_pace - the EHLO (LHLO) round trip and the moving mean time per
+ * message, both in seconds, when messages cost a round trip each (DATA
+ * with or without PIPELINING); the number of messages behind the mean,
+ * 0 when there is none yet or delivery uses BDAT windows.  When rtt is
+ * most of cycle the link idles while the connection waits for replies,
+ * and another connection would use it (flush.c).
+ */
+long	smtpc_pace(const struct smtpc *c, double *rtt, double *cycle);
 
 /* smtpc_class - RS_OK for 2xx/3xx, RS_PERM for 5xx, else RS_TEMP. */
 enum result smtpc_class(const struct smtpc_reply *r);

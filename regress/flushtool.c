@@ -5,12 +5,13 @@
  *   flushtool enqueue [-f sender] spool customer rcpt[,rcpt...] [file...]
  *	one queue entry per file (stdin when none), LF made CRLF as
  *	intake does; prints each new queue id.
- *   flushtool flush [-Lv] [-n conns] [-w window] [-T ms] [-H hostname]
- *	[-P postmaster] spool customer host[:port]...
- *	flush the customer's queue to the hosts; prints the counts;
+ *   flushtool flush [-Lv] [-n conns] [-m max] [-w window] [-T ms]
+ *	[-H hostname] [-P postmaster] spool customer host[:port]...
+ *	flush the customer's queue to the hosts; prints the counts (and
+ *	the connections made, on stderr);
  *	exits 0 (all done), 75 (some left) or 69.
- *   flushtool flush -c bridge.conf [-p peer] [-Lv] [-n conns] [-w window]
- *	[-T ms] customer [host[:port]...]
+ *   flushtool flush -c bridge.conf [-p peer] [-Lv] [-n conns] [-m max]
+ *	[-w window] [-T ms] customer [host[:port]...]
  *	the same with the spool, hostname, postmaster and customer from
  *	the config; the customer's deliver-to unless hosts are given.
  */
@@ -32,10 +33,10 @@ usage(void)
 {
 	fprintf(stderr, "usage: flushtool enqueue [-f sender] spool "
 	    "customer rcpt[,rcpt...] [file...]\n"
-	    "       flushtool flush [-Lv] [-n conns] [-w window] [-T ms] "
+	    "       flushtool flush [-Lv] [-n conns] [-m max] [-w window] [-T ms] "
 	    "[-H hostname] [-P postmaster] spool customer host...\n"
 	    "       flushtool flush -c bridge.conf [-p peer] [-Lv] "
-	    "[-n conns] [-w window] [-T ms] customer [host...]\n");
+	    "[-n conns] [-m max] [-w window] [-T ms] customer [host...]\n");
 	exit(EXIT_USAGE);
 }
 
@@ -189,7 +190,7 @@ cmd_flush(int argc, char **argv)
 	conf.hostname = "hub.test";
 	conf.postmaster = "postmaster@hub.test";
 	cu.flush_connections = 2;
-	while ((ch = getopt(argc, argv, "c:H:Ln:p:P:T:vw:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:H:Lm:n:p:P:T:vw:")) != -1) {
 		switch (ch) {
 		case 'c':
 			cfile = optarg;
@@ -216,6 +217,8 @@ cmd_flush(int argc, char **argv)
 			usage();
 		if (ch == 'n')
 			o.connections = (int)n;
+		else if (ch == 'm')
+			o.connections_max = (int)n;
 		else if (ch == 'w')
 			o.smtp.window_msgs = (int)n;
 		else if (ch == 'T')
@@ -241,6 +244,7 @@ cmd_flush(int argc, char **argv)
 	printf("entries=%ld done=%ld sent=%ld deferred=%ld bounced=%ld "
 	    "dsns=%ld busy=%d\n", st.entries, st.done, st.sent, st.deferred,
 	    st.bounced, st.dsns, st.busy);
+	fprintf(stderr, "flushtool: connections=%ld\n", st.connections);
 	return rv == RS_OK ? 0 : rv == RS_TEMP ? EXIT_TEMPFAIL : EXIT_UNAVAIL;
 }
 

@@ -4,9 +4,13 @@
 # A recipient with "temp" in it gets 451, with "perm" 550; every
 # message accepted is written to DIR/N.msg (its recipients to
 # DIR/N.rcpt) before the 250, after DELAY seconds.  Exits after IDLE
-# seconds without a connection.
+# seconds without a connection.  With --max-conns N a connection
+# beyond N at once is greeted with 421 and closed.  DIR/conns holds
+# "peak P total T refused R" (connections at once, accepted, turned
+# away), rewritten as they change.
 #
 # usage: smtpsrv.py PORT DIR [--chunking] [--delay S] [--idle S]
+#                   [--max-conns N]
 import os
 import socket
 import sys
@@ -18,8 +22,33 @@ port, outdir = int(args[0]), args[1]
 chunking = "--chunking" in args
 delay = float(args[args.index("--delay") + 1]) if "--delay" in args else 0.0
 idle = float(args[args.index("--idle") + 1]) if "--idle" in args else 300.0
+maxconns = int(args[args.index("--max-conns") + 1]) \
+    if "--max-conns" in args else 0
 lock = threading.Lock()
 count = [0]
+conns = {"active": 0, "peak": 0, "total": 0, "refused": 0}
+
+
+def conns_note(change):
+    """Count a connection in (+1), out (-1) or refused (0); rewrite DIR/conns.
+    True when the connection may be served."""
+    with lock:
+        ok = True
+        if change > 0 and maxconns and conns["active"] >= maxconns:
+            conns["refused"] += 1
+            ok = False
+        elif change > 0:
+            conns["active"] += 1
+            conns["total"] += 1
+            conns["peak"] = max(conns["peak"], conns["active"])
+        elif change < 0:
+            conns["active"] -= 1
+        tmp = os.path.join(outdir, "conns.tmp")
+        with open(tmp, "w") as f:
+            f.write("peak %d total %d refused %d\n" % (
+                conns["peak"], conns["total"], conns["refused"]))
+        os.rename(tmp, os.path.join(outdir, "conns"))
+        return ok
 
 
 def store(rcpts, data):
@@ -105,12 +134,20 @@ def serve(conn):
 
 
 def guarded(conn):
+    if not conns_note(+1):
+        try:
+            conn.sendall(b"421 4.7.0 srv.test too many connections\r\n")
+        except OSError:
+            pass
+        conn.close()
+        return
     try:
         serve(conn)
     except OSError:
         pass
     finally:
         conn.close()
+        conns_note(-1)
 
 
 s = socket.socket()

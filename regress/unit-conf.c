@@ -155,6 +155,7 @@ test_defaults(void)
 	is_int(cu->max_size, 0, "max-size from smtp");
 	is_int(cu->retry, 0, "retry only on request");
 	is_int(cu->flush_connections, 2, "flush-connections 2");
+	is_int(cu->flush_connections_max, 20, "flush-connections-max 20");
 	is_int(cu->bundle_max, 10 << 20, "bundle-max 10M");
 	is_int(cu->bundle_delay, 300, "bundle-delay 5m");
 	is_str(cu->uucp_command, "rgsmtp", "uucp-command rgsmtp");
@@ -244,6 +245,8 @@ test_full(void)
 	is_int(cu->retry, 1800, "retry");
 	is_int(cu->expire_after, 21 * 86400, "expire-after");
 	is_int(cu->flush_connections, 4, "flush-connections");
+	is_int(cu->flush_connections_max, 4,
+	    "flush-connections-max follows flush-connections when unset");
 	is_str(cu->uucp_node, "acme", "uucp-node");
 	is_str(cu->uucp_command, "rsmtp", "uucp-command");
 	is_str(cu->uucp_grade, "Z", "uucp-grade");
