@@ -8,20 +8,25 @@
 #          smtp-source, then one ETRN; the time until the holder's queue
 #          is empty (every message has had its 250 from the sink).
 #   thin:  THIN_N (200) corpus messages (every 16th of the corpus)
-#          over a long thin link, delayline.py (300 ms each way,
-#          2 Mbit/s each direction, paced per connection):
-#          a) bridged into a private Postfix smtpd (CHUNKING), one
-#             connection, against the time the octets need at 2 Mbit/s;
-#             again with the first THIN_N hard-ham messages (larger, so
-#             the fixed round trips weigh less);
-#          b) bridged into smtp-sink (no CHUNKING) with the default
-#             flush-connections (2) and with THIN_CONNS (20, Postfix's
-#             default destination concurrency), against Postfix's own
-#             ETRN flush through the same delay line.
+#          over a long thin link, 300 ms each way, 2 Mbit/s each
+#          direction, emulated twice: "per", ../shared/tools/
+#          delayline.py, which paces each connection on its own (twenty
+#          connections get twenty links), and "shared",
+#          regress/sharedline.py, one bandwidth for all connections as
+#          on a real link.  On each:
+#          a) bridged into a private Postfix smtpd (CHUNKING) against
+#             the time the octets need at 2 Mbit/s (per: one
+#             connection, so it gets one link's worth; shared: the
+#             defaults); again with the first THIN_N hard-ham messages
+#             (larger, so the fixed round trips weigh less);
+#          b) bridged into smtp-sink (no CHUNKING) with the defaults
+#             (2 connections, widening up to 20) and with widening off
+#             (flush-connections-max = 2), against Postfix's own ETRN
+#             flush (its default 20 connections) through the same link.
 #
 # Every run is bounded; key=value lines on stdout.  Environment: MSGS,
 # SIZE, SESSIONS (10, smtp-source), FLUSH_CONNS (bridged, default 2),
-# THIN_N, THIN_CONNS, SKIP_THIN=1.
+# THIN_N, THIN_LINKS ("per shared"), SKIP_THIN=1.
 . "$(dirname "$0")/common.sh"
 
 MSGS=${MSGS:-5000}
@@ -29,12 +34,13 @@ SIZE=${SIZE:-4096}
 SESSIONS=${SESSIONS:-10}
 FLUSH_CONNS=${FLUSH_CONNS:-2}
 THIN_N=${THIN_N:-200}
-THIN_CONNS=${THIN_CONNS:-20}
+THIN_LINKS=${THIN_LINKS:-per shared}
 need bridged etrn smtp-source smtp-sink postfix postconf python3
 FT=$TOP/regress/flushtool
 [ -x "$FT" ] || { echo "error=regress/flushtool-not-built"; exit 1; }
 DELAYLINE=$TOP/../shared/tools/delayline.py
 [ -f "$DELAYLINE" ] || DELAYLINE=/work/shared/tools/delayline.py
+SHAREDLINE=$TOP/regress/sharedline.py
 SINKUSER=
 [ "$(id -u)" = 0 ] && SINKUSER="-u nobody"
 
@@ -117,43 +123,22 @@ find "$CORPUS" -type f -name '*.eml' | sort | awk 'NR % 16 == 1' |
 find "$CORPUS/hard-ham-1" -type f -name '*.eml' | sort | head -n "$THIN_N" \
     >"$WORK/thinbig.files"
 THIN_N=$(wc -l <"$WORK/thin.files" | tr -d ' ')
-
-pf_init recv
-pf_set "relay_domains = thin.example" "default_process_limit = 100"
-pf_start >/dev/null || { echo "error=postfix-recv-did-not-start"; exit 1; }
-RECV_PORT=$PF_PORT
-RECV_CONF=$PF_CONF
-RECV_LOG=$PF_LOG
-DL1=$(free_port)
-DL2=$(free_port)
-python3 "$DELAYLINE" $DL1 127.0.0.1:$RECV_PORT --delay-ms 300 --kbit 2000 \
-    --quiet &
-at_exit "kill $!"
-python3 "$DELAYLINE" $DL2 127.0.0.1:$SINK --delay-ms 300 --kbit 2000 \
-    --quiet &
-at_exit "kill $!"
-wait_port $DL1 && wait_port $DL2 || { echo "error=delayline"; exit 1; }
-
-HUB_ACME_OPTS=
-hub_init "customer \"thin\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$DL1\"} etrn-from = {\"127.0.0.1\"} flush-connections = 1 }
-customer \"thinsink\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$DL2\"} etrn-from = {\"127.0.0.1\"} }
-customer \"thinbig\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$DL1\"} etrn-from = {\"127.0.0.1\"} flush-connections = 1 }
-customer \"thinwide\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$DL2\"} etrn-from = {\"127.0.0.1\"} flush-connections = $THIN_CONNS }"
-printf 'thin.example\tthin\nthinsink.example\tthinsink\nthinwide.example\tthinwide\nthinbig.example\tthinbig\n' >>"$HUB_ROUTES"
-for c in thin thinsink thinwide; do
-	xargs "$FT" enqueue -f sender@example.org "$HUB_SPOOL" $c \
-	    u@$c.example <"$WORK/thin.files" >/dev/null
-done
-xargs "$FT" enqueue -f sender@example.org "$HUB_SPOOL" thinbig \
-    u@thinbig.example <"$WORK/thinbig.files" >/dev/null
 # octets of the messages in a queue, and the seconds they need at 2 Mbit/s
 qbytes() { cat "$HUB_SPOOL"/q/$1/new/* | awk '/^size / { s += $2 } END { print s + 0 }'; }
 wire_of() { awk -v b="$1" 'BEGIN { printf "%.3f", b * 8 / 2e6 }'; }
-bytes=$(qbytes thin)
-wire=$(wire_of "$bytes")
-bigbytes=$(qbytes thinbig)
-bigwire=$(wire_of "$bigbytes")
-hub_start >/dev/null || { echo "error=bridged-did-not-start"; exit 1; }
+
+# link KIND PORT TARGETPORT: the 300 ms, 2 Mbit/s link of that kind
+link() {
+	if [ "$1" = per ]; then
+		python3 "$DELAYLINE" "$2" "127.0.0.1:$3" --delay-ms 300 \
+		    --kbit 2000 --quiet &
+	else
+		python3 "$SHAREDLINE" "$2" "127.0.0.1:$3" --delay-ms 300 \
+		    --kbit 2000 --quiet &
+	fi
+	at_exit "kill $!"
+	wait_port "$2" || { echo "error=link-$1"; exit 1; }
+}
 
 # thin_run CUSTOMER SECONDS: ETRN, then the time until its queue is empty
 thin_run() {
@@ -164,48 +149,91 @@ thin_run() {
 	_t1=$(now)
 	echo "$(secs "$_t0" "$_t1") $_rc"
 }
-set -- $(thin_run thin 120)
-tc=$1
-tcrc=$2
-grep -q "thin: connected to .*CHUNKING" "$HUB_LOG" && tchunk=yes || tchunk=no
-set -- $(thin_run thinbig 120)
-tb=$1
-tbrc=$2
-set -- $(thin_run thinwide 300)
-tw=$1
-twrc=$2
-set -- $(thin_run thinsink 400)
-ts=$1
-tsrc=$2
-hub_stop
-precv=$(grep -c 'status=sent' "$RECV_LOG")
-pf_stop_dir "$RECV_CONF"
 
-# Postfix's own ETRN flush through the same delay line
-pf_init etrnthin
-pf_set "relay_domains = etrn.example" \
-    "transport_maps = inline:{ etrn.example=etrn-only:[127.0.0.1]:$DL2 }" \
-    "defer_transports = etrn-only" \
-    "fast_flush_domains = \$relay_domains" \
-    "smtpd_etrn_restrictions = permit_mynetworks, reject" \
-    "default_process_limit = 100"
-pf_master "etrn-only unix - - n - - smtp"
-pf_start >/dev/null || { echo "error=postfix-did-not-start"; exit 1; }
-while read -r f; do
-	pf_sendmail -f sender@example.org u@etrn.example <"$f"
-done <"$WORK/thin.files"
-until_ 120 pf_deferred "$THIN_N"
-t0=$(now)
-etrn "127.0.0.1:$PF_PORT" etrn.example >>"$WORK/etrn-thin.out" 2>&1
-until_ 400 pf_empty
-tprc=$?
-t1=$(now)
-tp=$(secs "$t0" "$t1")
-tpsent=$(pf_log_count 'status=sent')
-pf_stop
+# widest CUSTOMER: the most connections its flush had at once
+widest() {
+	_w=$(sed -n "s/.* $1: flush: widened to \([0-9]*\) connections.*/\1/p" \
+	    "$HUB_LOG" | sort -n | tail -1)
+	echo "${_w:-$2}"
+}
 
-echo "thin_msgs=$THIN_N thin_bytes=$bytes thin_wire_secs=$wire"
-echo "thin_chunking_secs=$tc thin_chunking_over_wire=$(ratio "$tc" "$wire") thin_chunking_offered=$tchunk thin_chunking_timeout=$tcrc postfix_recv_log_sent=$precv"
-echo "thin_big_bytes=$bigbytes thin_big_wire_secs=$bigwire thin_big_chunking_secs=$tb thin_big_chunking_over_wire=$(ratio "$tb" "$bigwire") thin_big_timeout=$tbrc"
-echo "thin_sink_bridged_conns2_secs=$ts thin_sink_bridged_conns${THIN_CONNS}_secs=$tw thin_sink_postfix_secs=$tp postfix_thin_sent=$tpsent timeouts=$tsrc/$twrc/$tprc"
-echo "thin_sink_postfix_over_bridged_conns2=$(ratio "$tp" "$ts") thin_sink_postfix_over_bridged_conns${THIN_CONNS}=$(ratio "$tp" "$tw")"
+# thin_link KIND: every thin run over one kind of link
+thin_link() {
+	k=$1
+	pf_init "recv$k"
+	pf_set "relay_domains = thin.example" "default_process_limit = 100"
+	pf_start >/dev/null || { echo "error=postfix-recv-did-not-start"; exit 1; }
+	RECV_CONF=$PF_CONF
+	RECV_LOG=$PF_LOG
+	L1=$(free_port)
+	L2=$(free_port)
+	link "$k" $L1 $PF_PORT
+	link "$k" $L2 $SINK
+	one=
+	[ "$k" = per ] && one="flush-connections = 1"
+	HUB_ACME_OPTS=
+	rm -rf "$WORK/hub"
+	hub_init "customer \"chunk\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$L1\"} etrn-from = {\"127.0.0.1\"} $one }
+customer \"big\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$L1\"} etrn-from = {\"127.0.0.1\"} $one }
+customer \"sink\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$L2\"} etrn-from = {\"127.0.0.1\"} }
+customer \"narrow\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$L2\"} etrn-from = {\"127.0.0.1\"} flush-connections-max = 2 }"
+	printf 'chunk.example\tchunk\nbig.example\tbig\nsink.example\tsink\nnarrow.example\tnarrow\n' >>"$HUB_ROUTES"
+	for c in chunk sink narrow; do
+		xargs "$FT" enqueue -f sender@example.org "$HUB_SPOOL" $c \
+		    u@$c.example <"$WORK/thin.files" >/dev/null
+	done
+	xargs "$FT" enqueue -f sender@example.org "$HUB_SPOOL" big \
+	    u@big.example <"$WORK/thinbig.files" >/dev/null
+	bytes=$(qbytes chunk)
+	wire=$(wire_of "$bytes")
+	bigbytes=$(qbytes big)
+	bigwire=$(wire_of "$bigbytes")
+	hub_start >/dev/null || { echo "error=bridged-did-not-start"; exit 1; }
+	set -- $(thin_run chunk 120)
+	tc=$1 tcrc=$2
+	grep -q "chunk: connected to .*CHUNKING" "$HUB_LOG" && tchunk=yes ||
+	    tchunk=no
+	set -- $(thin_run big 120)
+	tb=$1 tbrc=$2
+	set -- $(thin_run sink 300)
+	ts=$1 tsrc=$2
+	set -- $(thin_run narrow 400)
+	tn=$1 tnrc=$2
+	wide=$(widest sink 2)
+	hub_stop
+	precv=$(grep -c 'status=sent' "$RECV_LOG")
+	pf_stop_dir "$RECV_CONF"
+
+	# Postfix's own ETRN flush through the same link
+	pf_init "etrn$k"
+	pf_set "relay_domains = etrn.example" \
+	    "transport_maps = inline:{ etrn.example=etrn-only:[127.0.0.1]:$L2 }" \
+	    "defer_transports = etrn-only" \
+	    "fast_flush_domains = \$relay_domains" \
+	    "smtpd_etrn_restrictions = permit_mynetworks, reject" \
+	    "default_process_limit = 100"
+	pf_master "etrn-only unix - - n - - smtp"
+	pf_start >/dev/null || { echo "error=postfix-did-not-start"; exit 1; }
+	while read -r f; do
+		pf_sendmail -f sender@example.org u@etrn.example <"$f"
+	done <"$WORK/thin.files"
+	until_ 120 pf_deferred "$THIN_N"
+	t0=$(now)
+	etrn "127.0.0.1:$PF_PORT" etrn.example >>"$WORK/etrn-thin.out" 2>&1
+	until_ 400 pf_empty
+	tprc=$?
+	t1=$(now)
+	tp=$(secs "$t0" "$t1")
+	tpsent=$(pf_log_count 'status=sent')
+	pf_stop
+
+	echo "link=$k thin_msgs=$THIN_N thin_bytes=$bytes thin_wire_secs=$wire"
+	echo "link=$k thin_chunking_secs=$tc thin_chunking_over_wire=$(ratio "$tc" "$wire") thin_chunking_offered=$tchunk thin_chunking_timeout=$tcrc postfix_recv_log_sent=$precv"
+	echo "link=$k thin_big_bytes=$bigbytes thin_big_wire_secs=$bigwire thin_big_chunking_secs=$tb thin_big_chunking_over_wire=$(ratio "$tb" "$bigwire") thin_big_timeout=$tbrc"
+	echo "link=$k thin_sink_bridged_secs=$ts thin_sink_bridged_widest=$wide thin_sink_bridged_nowiden_secs=$tn thin_sink_postfix_secs=$tp postfix_thin_sent=$tpsent timeouts=$tsrc/$tnrc/$tprc"
+	echo "link=$k thin_sink_postfix_over_bridged=$(ratio "$tp" "$ts") thin_sink_postfix_over_bridged_nowiden=$(ratio "$tp" "$tn")"
+}
+
+for kind in $THIN_LINKS; do
+	thin_link "$kind"
+done
