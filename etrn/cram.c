@@ -222,14 +222,22 @@ check(struct cram_server *cs, const char *challenge, char *answer,
 	return good;
 }
 
-/* refuse - fill r with a refusal; the session goes on. */
+/* settle - fill r; returns rv. */
 static enum cram_outcome
-refuse(struct cram_reply *r, int code, const char *status, const char *text)
+settle(struct cram_reply *r, enum cram_outcome rv, int code,
+    const char *status, const char *text)
 {
 	r->code = code;
 	r->status = status;
-	r->text = text;
-	return CRAM_REFUSED;
+	strlcpy_(r->text, text, sizeof(r->text));
+	return rv;
+}
+
+/* refuse - a refusal after which the session goes on. */
+static enum cram_outcome
+refuse(struct cram_reply *r, int code, const char *status, const char *text)
+{
+	return settle(r, CRAM_REFUSED, code, status, text);
 }
 
 /* failed - log a failed AUTH and count it: 535, or 421 at the limit. */
@@ -241,9 +249,9 @@ failed(struct cram_server *cs, const struct customer *who, const char *why,
 	    cs->cl->name, cs->cl->addr, who != NULL ? " for " : "",
 	    who != NULL ? who->name : "", why);
 	if (++cs->fails >= CRAM_FAILS) {
-		r->code = 421;
-		r->status = "4.7.0";
-		r->text = "Error: too many failed authentications";
+		settle(r, CRAM_CLOSE, 421, "4.7.0", "");
+		snprintf(r->text, sizeof(r->text), "%s Error: too many failed "
+		    "authentications", cs->conf->hostname);
 		return CRAM_CLOSE;
 	}
 	if (code == 501)
@@ -285,8 +293,5 @@ cram_serve(struct cram_server *cs, const char *arg,
 	*who = cu;
 	log_info("%s: %s[%s]: authenticated as %s", cs->tag, cs->cl->name,
 	    cs->cl->addr, cu->name);
-	r->code = 235;
-	r->status = "2.7.0";
-	r->text = "Authentication successful";
-	return CRAM_OK;
+	return settle(r, CRAM_OK, 235, "2.7.0", "Authentication successful");
 }

@@ -74,7 +74,7 @@ enum cram_outcome {
 struct cram_reply {
 	int	code;
 	const char *status;
-	const char *text;
+	char	text[CRAM_CHALLENGE_MAX];	/* no code, no status */
 };
 
 /*
@@ -84,7 +84,8 @@ struct cram_reply {
  * "*" cancels (501), bad base64 is 501, a wrong user or digest 535
  * (421 on the CRAM_FAILS-th failure).  The caller checks the session
  * state (EHLO first, not authenticated yet, no transaction), sends r
- * through its own reply function and, on CRAM_OK, remembers *who.
+ * through its own reply function unless the connection was lost, and
+ * on CRAM_OK remembers *who.
  */
 enum cram_outcome cram_serve(struct cram_server *cs, const char *arg,
 	    const struct customer **who, struct cram_reply *r);

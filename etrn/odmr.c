@@ -70,6 +70,7 @@ cmd_auth(struct odmr *s, char *arg)
 {
 	struct cram_reply r;
 	const struct customer *who;
+	enum cram_outcome rv;
 
 	if (!s->helo_done) {
 		reply(s, 503, "5.5.1", "Error: send EHLO first");
@@ -79,20 +80,12 @@ cmd_auth(struct odmr *s, char *arg)
 		reply(s, 503, "5.5.1", "Error: already authenticated");
 		return;
 	}
-	switch (cram_serve(&s->cram, arg, &who, &r)) {
-	case CRAM_LOST:
-		s->done = 1;
-		return;
-	case CRAM_CLOSE:
-		reply(s, r.code, r.status, "%s %s", s->conf->hostname, r.text);
-		s->done = 1;
-		return;
-	case CRAM_OK:
-		s->auth = who;
-		/* FALLTHROUGH */
-	case CRAM_REFUSED:
+	rv = cram_serve(&s->cram, arg, &who, &r);
+	if (rv != CRAM_LOST)
 		reply(s, r.code, r.status, "%s", r.text);
-	}
+	if (rv == CRAM_OK)
+		s->auth = who;
+	s->done = rv == CRAM_LOST || rv == CRAM_CLOSE;
 }
 
 /*
