@@ -6,13 +6,18 @@
 # The best MX gets the mail; when it is down the next one does; a hub
 # that is the best MX refuses (loop) and keeps the mail; hosts not
 # preferred over the hub are never used; no MX means the domain itself;
-# SERVFAIL keeps the mail for later; NXDOMAIN is permanent.
+# SERVFAIL keeps the mail for later; NXDOMAIN is permanent.  Through
+# bridged: a customer with two domains whose MX hosts differ gets its
+# mail at the MX of the domain the ETRN named (the first domain's for
+# ETRN #customer).
 if [ -z "${MX_NS:-}" ] && [ "$(id -u)" = 0 ] &&
     unshare --mount --net true 2>/dev/null; then
 	MX_NS=1 exec unshare --mount --net "$0" "$@"
 fi
 . "$(dirname "$0")/lib.sh"
-require smtp-sink python3 ip
+. "$(dirname "$0")/hubrun.sh"
+hub_require
+require smtp-sink python3 ip etrn
 [ "${MX_NS:-}" = 1 ] ||
     skip_all "needs root and unshare --mount --net (private resolv.conf)"
 ip link set lo up || skip_all "cannot bring up lo in the namespace"
@@ -31,7 +36,9 @@ python3 "$TOP/regress/dnsstub.py" \
     mx:loop.test:10:HUB.TEST. mx:loop.test:20:mx2.acme.test \
     mx:mid.test:10:mx1.acme.test mx:mid.test:20:hub.test \
     mx:mid.test:30:mx2.acme.test \
-    a:nomx.test:127.0.0.2 servfail:bad.test >"$WORK/dns.out" \
+    a:nomx.test:127.0.0.2 servfail:bad.test \
+    mx:duo.test:10:mx1.acme.test mx:duo2.test:10:mx2.acme.test \
+    mx:sub.duo2.test:10:mx2.acme.test >"$WORK/dns.out" \
     2>"$WORK/dns.err" &
 DNSPID=$!
 at_exit "kill $DNSPID"
@@ -135,3 +142,48 @@ is $? 78 "NXDOMAIN: permanent"
 grep -q 'gone.test: MX lookup: no such domain' "$WORK/log-gone"
 ok $? "NXDOMAIN: logged"
 is "$(left gone)" 1 "NXDOMAIN: mail stays queued"
+
+# ---- bridged: ETRN names one of the customer's domains ----
+sink 1 127.0.0.1 || fail "smtp-sink on 127.0.0.1:25 again"
+hub_init "customer \"duo\" { release = {\"etrn\"} deliver-to = {\"mx\"} etrn-from = {\"127.0.0.0/8\"} flush-connections = 1 }"
+printf 'duo.test\tduo\nduo2.test\tduo\n.duo2.test\tduo\n' >>"$HUB_ROUTES"
+hub_start || { fail "bridged started"; exit 1; }
+
+# wait_got N COUNT: until sink N has COUNT messages (10 s at most).
+wait_got() {
+	_i=0
+	while [ "$(got "$1")" -lt "$2" ] && [ $_i -lt 100 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+}
+
+"$FT" enqueue -f s@example.org "$HUB_SPOOL" duo u@duo.test "$WORK/msg" \
+    >/dev/null || fail "duo: enqueue"
+out=$(etrn -H leaf.test 127.0.0.1:$HUB_PORT duo2.test)
+is "$?/$out" "0/127.0.0.1:$HUB_PORT: ETRN duo2.test: 253 2.0.0 OK, 1 pending messages for node duo2.test started" \
+    "ETRN duo2.test: 253"
+wait_got 2 3
+is "$(got 1)/$(got 2)" "1/3" "ETRN duo2.test: duo2.test's MX (mx2) got it"
+grep -q 'duo: flush started, pid [0-9]*, to the MX of duo2.test' \
+    "$HUB_LOG" && grep -q 'relay=mx2.acme.test\[127.0.0.2\]:25' "$HUB_LOG"
+ok $? "ETRN duo2.test: logged, relay=mx2.acme.test"
+is "$(ls "$HUB_SPOOL/q/duo/new" | wc -l | tr -d " ")" 0 \
+    "ETRN duo2.test: queue empty"
+
+# another client address: one ETRN per client and customer in 10 s
+"$FT" enqueue -f s@example.org "$HUB_SPOOL" duo u@duo2.test "$WORK/msg" \
+    >/dev/null || fail "duo: enqueue"
+out=$(python3 "$TOP/regress/smtpprobe.py" -b 127.0.0.3 $HUB_PORT \
+    "EHLO leaf.test" "ETRN #duo" QUIT | sed -n 3p | cut -c1-3)
+is "$out" 253 "ETRN #duo: 253"
+wait_got 1 2
+is "$(got 1)/$(got 2)" "2/3" "ETRN #duo: the first domain's MX (mx1) got it"
+
+"$FT" enqueue -f s@example.org "$HUB_SPOOL" duo u@duo.test "$WORK/msg" \
+    >/dev/null || fail "duo: enqueue"
+out=$(python3 "$TOP/regress/smtpprobe.py" -b 127.0.0.4 $HUB_PORT \
+    "EHLO leaf.test" "ETRN @sub.duo2.test" QUIT | sed -n 3p | cut -c1-3)
+is "$out" 253 "ETRN @sub.duo2.test (routed by .duo2.test): 253"
+wait_got 2 4
+is "$(got 1)/$(got 2)" "2/4" "ETRN @sub.duo2.test: its MX (mx2) got it"
