@@ -260,14 +260,14 @@ failed(struct cram_server *cs, const struct customer *who, const char *why,
 }
 
 enum cram_outcome
-cram_serve(struct cram_server *cs, const char *arg,
-    const struct customer **who, struct cram_reply *r)
+cram_serve(struct cram_server *cs, const char *arg, struct cram_reply *r)
 {
 	char challenge[CRAM_CHALLENGE_MAX], b64[CRAM_CHALLENGE_MAX * 4 / 3 + 4];
 	char line[CRAM_ANSWER_MAX + 1], answer[CRAM_ANSWER_MAX], why[300];
 	const struct customer *cu;
 
-	*who = NULL;
+	if (cs->auth != NULL)
+		return refuse(r, 503, "5.5.1", "Error: already authenticated");
 	while (*arg == ' ')
 		arg++;
 	if (strncasecmp(arg, "CRAM-MD5", 8) != 0 ||
@@ -290,7 +290,7 @@ cram_serve(struct cram_server *cs, const char *arg,
 		return failed(cs, NULL, "answer is not base64", 501, r);
 	if (!check(cs, challenge, answer, &cu, why, sizeof(why)))
 		return failed(cs, cu, why, 535, r);
-	*who = cu;
+	cs->auth = cu;
 	log_info("%s: %s[%s]: authenticated as %s", cs->tag, cs->cl->name,
 	    cs->cl->addr, cu->name);
 	return settle(r, CRAM_OK, 235, "2.7.0", "Authentication successful");

@@ -53,7 +53,7 @@ int	cram_b64_decode(const char *in, char *out, size_t outlen);
 int	cram_answer(const char *user, const char *secret,
 	    const char *b64challenge, char *out, size_t outlen);
 
-/* One session's side of AUTH; the caller fills all but fails. */
+/* One session's side of AUTH; the caller fills all but fails, auth. */
 struct cram_server {
 	const struct bridge_conf *conf;
 	struct sio *io;
@@ -62,6 +62,7 @@ struct cram_server {
 	const char *tag;		/* "odmr", "smtp": log prefix */
 	const struct smtpd_client *cl;
 	int	fails;			/* failed AUTHs so far */
+	const struct customer *auth;	/* after a successful AUTH */
 };
 
 enum cram_outcome {
@@ -78,16 +79,16 @@ struct cram_reply {
 };
 
 /*
- * cram_serve - AUTH with argument arg (spaces after AUTH skipped by
- * the caller or here): 504 for another mechanism, 501 for an initial
- * response; else the 334 challenge goes out and the answer is read:
- * "*" cancels (501), bad base64 is 501, a wrong user or digest 535
- * (421 on the CRAM_FAILS-th failure).  The caller checks the session
- * state (EHLO first, not authenticated yet, no transaction), sends r
- * through its own reply function unless the connection was lost, and
- * on CRAM_OK remembers *who.
+ * cram_serve - AUTH with argument arg: 503 after a successful AUTH,
+ * 504 for another mechanism, 501 for an initial response; else the
+ * 334 challenge goes out and the answer is read: "*" cancels (501),
+ * bad base64 is 501, a wrong user or digest 535 (421 on the
+ * CRAM_FAILS-th failure); on success cs->auth is the customer.  The
+ * caller checks the rest of the session state (EHLO first, no
+ * transaction) and sends r through its own reply function unless the
+ * connection was lost.
  */
 enum cram_outcome cram_serve(struct cram_server *cs, const char *arg,
-	    const struct customer **who, struct cram_reply *r);
+	    struct cram_reply *r);
 
 #endif

@@ -39,8 +39,7 @@ struct odmr {
 	struct sio *io;
 	int	fd;
 	int	helo_done;
-	const struct customer *auth;	/* after a successful AUTH */
-	struct cram_server cram;	/* AUTH CRAM-MD5 and its failures */
+	struct cram_server cram;	/* AUTH CRAM-MD5: failures, customer */
 	int	bad;
 	int	done;
 	char	cmd[CMD_MAX + 1];
@@ -69,22 +68,15 @@ static void
 cmd_auth(struct odmr *s, char *arg)
 {
 	struct cram_reply r;
-	const struct customer *who;
 	enum cram_outcome rv;
 
 	if (!s->helo_done) {
 		reply(s, 503, "5.5.1", "Error: send EHLO first");
 		return;
 	}
-	if (s->auth != NULL) {
-		reply(s, 503, "5.5.1", "Error: already authenticated");
-		return;
-	}
-	rv = cram_serve(&s->cram, arg, &who, &r);
+	rv = cram_serve(&s->cram, arg, &r);
 	if (rv != CRAM_LOST)
 		reply(s, r.code, r.status, "%s", r.text);
-	if (rv == CRAM_OK)
-		s->auth = who;
 	s->done = rv == CRAM_LOST || rv == CRAM_CLOSE;
 }
 
@@ -103,7 +95,7 @@ atrn_domains_ok(struct odmr *s, char *arg, const char **bad)
 			return -1;
 		routes_lookup(s->conf->routes, d, &res);
 		if (res.kind != ROUTE_CUSTOMER ||
-		    strcmp(res.customer, s->auth->name) != 0) {
+		    strcmp(res.customer, s->cram.auth->name) != 0) {
 			*bad = d;
 			return 0;
 		}
@@ -139,14 +131,14 @@ turn_round(struct odmr *s, int lockfd)
 	if (smtpc_greeting(c, &r) != RS_OK ||
 	    smtpc_hello(c, s->conf->hostname, &r) != RS_OK) {
 		log_warnx("odmr: %s: %s[%s] did not take the turn: %s",
-		    s->auth->name, s->cl->name, s->cl->addr, r.text);
+		    s->cram.auth->name, s->cl->name, s->cl->addr, r.text);
 		smtpc_quit(c);
 		close(lockfd);
 		return;
 	}
-	rv = flush_customer_conn(s->conf, s->auth, c, lockfd, &o, &st);
+	rv = flush_customer_conn(s->conf, s->cram.auth, c, lockfd, &o, &st);
 	log_info("odmr: %s: %s[%s]: %ld sent, %ld deferred, %ld bounced%s",
-	    s->auth->name, s->cl->name, s->cl->addr, st.sent, st.deferred,
+	    s->cram.auth->name, s->cl->name, s->cl->addr, st.sent, st.deferred,
 	    st.bounced, rv == RS_OK ? "" : "; some stay queued");
 }
 
@@ -157,7 +149,7 @@ cmd_atrn(struct odmr *s, char *arg)
 	const char *bad = NULL;
 	int lockfd, busy, rc;
 
-	if (s->auth == NULL) {
+	if (s->cram.auth == NULL) {
 		reply(s, 530, "5.7.0", "Authentication required");
 		return;
 	}
@@ -169,24 +161,24 @@ cmd_atrn(struct odmr *s, char *arg)
 		else {
 			log_info("odmr: %s[%s]: ATRN as %s refused: %s is not "
 			    "its domain", s->cl->name, s->cl->addr,
-			    s->auth->name, bad);
+			    s->cram.auth->name, bad);
 			reply(s, 450, "4.7.1", "Access denied to <%s>", bad);
 		}
 		return;
 	}
-	if ((lockfd = flush_lock(s->conf, s->auth, &busy)) == -1) {
+	if ((lockfd = flush_lock(s->conf, s->cram.auth, &busy)) == -1) {
 		reply(s, 451, "4.3.0", "Unable to process ATRN now: %s",
 		    busy ? "a delivery of your mail is running" :
 		    "queue unavailable");
 		return;
 	}
-	if (spool_usage(s->conf->spool, s->auth->name, &u) != RS_OK ||
+	if (spool_usage(s->conf->spool, s->cram.auth->name, &u) != RS_OK ||
 	    u.count == 0) {
 		close(lockfd);
 		reply(s, 453, "4.3.0", "You have no mail");
 		return;
 	}
-	log_info("odmr: %s: %s[%s]: ATRN, %llu pending", s->auth->name,
+	log_info("odmr: %s: %s[%s]: ATRN, %llu pending", s->cram.auth->name,
 	    s->cl->name, s->cl->addr, (unsigned long long)u.count);
 	reply(s, 250, "2.0.0", "OK, now reversing the connection");
 	turn_round(s, lockfd);

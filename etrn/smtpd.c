@@ -56,8 +56,7 @@ struct smtpd {
 	int	mail;			/* MAIL accepted */
 	int	bad;			/* consecutive bad commands */
 	int	done;			/* close after the flush */
-	const struct customer *auth;	/* after AUTH: may release its mail */
-	struct cram_server cram;	/* AUTH CRAM-MD5 and its failures */
+	struct cram_server cram;	/* AUTH CRAM-MD5: failures, customer */
 	const char *cmdname;		/* for reject logs */
 	char	helo[256];
 	char	sender[ADDR_PATH_MAX];
@@ -630,7 +629,6 @@ static void
 cmd_auth(struct smtpd *s, char *arg)
 {
 	struct cram_reply r;
-	const struct customer *who;
 	enum cram_outcome rv;
 
 	if (s->cl->lmtp) {
@@ -645,19 +643,13 @@ cmd_auth(struct smtpd *s, char *arg)
 		reply(s, 503, "5.5.1", "Error: send EHLO first");
 		return;
 	}
-	if (s->auth != NULL) {
-		reply(s, 503, "5.5.1", "Error: already authenticated");
-		return;
-	}
 	if (s->mail) {
 		reply(s, 503, "5.5.1", "Error: AUTH inside a mail transaction");
 		return;
 	}
-	rv = cram_serve(&s->cram, arg, &who, &r);
+	rv = cram_serve(&s->cram, arg, &r);
 	if (rv != CRAM_LOST)
 		reply(s, r.code, r.status, "%s", r.text);
-	if (rv == CRAM_OK)
-		s->auth = who;
 	s->done = rv == CRAM_LOST || rv == CRAM_CLOSE;
 }
 
@@ -780,7 +772,7 @@ etrn_denied(struct smtpd *s, const struct customer *cu)
 
 	if (!(cu->release & REL_ETRN))
 		return "ETRN is not how this node's mail is released";
-	if (s->auth == cu)
+	if (s->cram.auth == cu)
 		return NULL;
 	if (client_sa(s->cl->addr, &ss) == -1 ||
 	    !conf_client_allowed(cu, (struct sockaddr *)&ss))
@@ -871,7 +863,7 @@ etrn_release(struct smtpd *s, const char *node, const char *domain,
 			log_info("etrn: %s from %s[%s]: node %s, %llu "
 			    "pending%s", rq->cu[i]->name, s->cl->name,
 			    s->cl->addr, node, (unsigned long long)each[i],
-			    s->auth == rq->cu[i] ? ", authenticated" : "");
+			    s->cram.auth == rq->cu[i] ? ", authenticated" : "");
 	reply(s, 253, "2.0.0", "OK, %llu pending messages for node %s started",
 	    (unsigned long long)total, node);
 }
