@@ -20,18 +20,6 @@ PROBE="python3 $TOP/regress/smtpprobe.py"
 SINKUSER=
 [ "$(id -u)" = 0 ] && SINKUSER="-u nobody"
 
-# wait_for SECONDS COMMAND...: until COMMAND succeeds (0) or time is up (1).
-wait_for() {
-	_s=$1
-	shift
-	_i=0
-	while [ $_i -lt $((_s * 10)) ]; do
-		"$@" && return 0
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
-}
 count() { ls "$1" 2>/dev/null | wc -l | tr -d ' '; }
 queued() { count "$HUB_SPOOL/q/$1/new"; }
 has() { [ "$(count "$1")" -ge "$2" ]; }
