@@ -157,8 +157,8 @@ challenge_new(const char *hostname, char *buf, size_t len)
 
 /*
  * answer_line - read the client's answer to a 334 into buf (CRLF
- * removed); "" for a line that is too long or lacks its CR.  -1 when
- * the connection broke.
+ * removed); "" for a line that is too long, lacks its CR or holds a
+ * NUL or a bare CR.  -1 when the connection broke.
  */
 static int
 answer_line(struct cram_server *cs, char *buf, size_t len)
@@ -172,7 +172,8 @@ answer_line(struct cram_server *cs, char *buf, size_t len)
 	if (st != SIO_LINE)
 		return -1;
 	buf[0] = '\0';
-	if (!part && n >= 2 && p[n - 2] == '\r' && n - 2 < len) {
+	if (!part && n >= 2 && p[n - 2] == '\r' && n - 2 < len &&
+	    memchr(p, '\0', n - 2) == NULL && memchr(p, '\r', n - 2) == NULL) {
 		memcpy(buf, p, n - 2);
 		buf[n - 2] = '\0';
 	}
