@@ -55,6 +55,8 @@ struct job {
 	int	want_bundle;		/* 1: when due; 2: forced */
 	char	peer[PEER_MAX];		/* last ETRN peer, "" if none */
 	char	run_peer[PEER_MAX];	/* the peer the worker flushes to */
+	char	domain[256];		/* mx: the last ETRN's domain, or "" */
+	char	run_domain[256];	/* mx: the domain the worker uses */
 	time_t	next_retry;		/* 0: no retry timer */
 	time_t	next_bundle;		/* 0: not bundled */
 	time_t	next_dsn;		/* _dsn only */
@@ -161,7 +163,8 @@ jobs_plan(struct jobs *j, const struct bridge_conf *c, time_t now)
 /* ---- the workers ---- */
 
 static void __attribute__((noreturn))
-run_flush(const struct bridge_conf *c, const char *name, const char *peer)
+run_flush(const struct bridge_conf *c, const char *name, const char *peer,
+    const char *domain)
 {
 	const struct customer *cu = conf_customer(c, name);
 	struct flush_target t;
@@ -172,7 +175,8 @@ run_flush(const struct bridge_conf *c, const char *name, const char *peer)
 	if (cu == NULL)
 		_exit(EXIT_NOUSER);
 	if ((rv = flush_target_conf(c, cu, peer[0] != '\0' ? peer : NULL,
-	    &t, err, sizeof(err))) != RS_OK) {
+	    domain[0] != '\0' ? domain : NULL, &t, err, sizeof(err))) !=
+	    RS_OK) {
 		log_warnx("%s: flush: %s", name, err);
 		_exit(rv == RS_TEMP ? EXIT_TEMPFAIL : EXIT_CONFIG);
 	}
@@ -202,7 +206,8 @@ run_dsn(const struct bridge_conf *c)
 	cu.deliver_to = hosts;
 	cu.ndeliver_to = 1;
 	cu.flush_connections = 1;
-	if (flush_target_conf(c, &cu, NULL, &t, err, sizeof(err)) != RS_OK)
+	if (flush_target_conf(c, &cu, NULL, NULL, &t, err, sizeof(err)) !=
+	    RS_OK)
 		_exit(EXIT_CONFIG);
 	rv = flush_customer(c, &cu, &t, NULL, NULL);
 	_exit(rv == RS_OK ? EXIT_OK : EXIT_TEMPFAIL);
@@ -255,7 +260,7 @@ start(struct jobs *j, const struct bridge_conf *c, struct job *jb,
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (kind == JOB_FLUSH)
-			run_flush(c, jb->name, jb->run_peer);
+			run_flush(c, jb->name, jb->run_peer, jb->run_domain);
 		if (kind == JOB_DSN)
 			run_dsn(c);
 		run_bundle(c, jb->name, how == FORCED);
@@ -275,6 +280,9 @@ start(struct jobs *j, const struct bridge_conf *c, struct job *jb,
 	if (kind == JOB_FLUSH && jb->run_peer[0] != '\0')
 		log_info("%s: flush started, pid %ld, to peer %s", jb->name,
 		    (long)pid, jb->run_peer);
+	else if (kind == JOB_FLUSH && jb->run_domain[0] != '\0')
+		log_info("%s: flush started, pid %ld, to the MX of %s",
+		    jb->name, (long)pid, jb->run_domain);
 	else
 		(jb->quiet ? log_debug : log_info)("%s: %s started, pid %ld",
 		    jb->name, kind_names[kind], (long)pid);
@@ -288,9 +296,12 @@ start_flush(struct jobs *j, const struct bridge_conf *c, struct job *jb)
 	const struct customer *cu = conf_customer(c, jb->name);
 	int dsn = strcmp(jb->name, DSN_QUEUE) == 0;
 
-	jb->run_peer[0] = '\0';
+	jb->run_peer[0] = jb->run_domain[0] = '\0';
 	if (cu != NULL && cu->deliver_mode == DELIVER_PEER)
 		strlcpy_(jb->run_peer, jb->peer, sizeof(jb->run_peer));
+	if (cu != NULL && cu->deliver_mode == DELIVER_MX)
+		strlcpy_(jb->run_domain, jb->domain, sizeof(jb->run_domain));
+	jb->domain[0] = '\0';		/* a retry later uses the first one */
 	if (start(j, c, jb, dsn ? JOB_DSN : JOB_FLUSH,
 	    jb->want_flush == 2 ? TIMER : ASKED) == -1)
 		return -1;
@@ -390,8 +401,9 @@ seen_recently(struct jobs *j, const char *client, const char *customer,
 
 enum jobs_res
 jobs_etrn(struct jobs *j, const struct bridge_conf *c, const char *customer,
-    const char *client, time_t now)
+    const char *client, const char *domain, time_t now)
 {
+	struct job *jb;
 	enum jobs_res r;
 	char msg[256];
 
@@ -401,6 +413,9 @@ jobs_etrn(struct jobs *j, const struct bridge_conf *c, const char *customer,
 		    JOBS_ETRN_WINDOW);
 		return JOBS_LIMITED;
 	}
+	if ((jb = slot(j, customer)) != NULL)
+		strlcpy_(jb->domain, domain != NULL ? domain : "",
+		    sizeof(jb->domain));
 	r = jobs_flush(j, c, customer, client, msg, sizeof(msg));
 	if (r == JOBS_ERROR)
 		log_warnx("%s: ETRN from %s: %s", customer, client, msg);

@@ -59,9 +59,14 @@ void	jobs_free(struct jobs *j);
  * DSN timer at once.
  */
 void	jobs_plan(struct jobs *j, const struct bridge_conf *c, time_t now);
-/* jobs_etrn - an ETRN for customer from client (numeric address). */
+/*
+ * jobs_etrn - an ETRN for customer from client (numeric address);
+ * domain (or NULL) is the customer's domain it named, where the next
+ * flush of a deliver-to = "mx" customer goes.
+ */
 enum jobs_res jobs_etrn(struct jobs *j, const struct bridge_conf *c,
-	    const char *customer, const char *client, time_t now);
+	    const char *customer, const char *client, const char *domain,
+	    time_t now);
 /*
  * jobs_flush - flush customer now; peer: where "deliver-to = peer"
  * goes (NULL: the last peer that asked).

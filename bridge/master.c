@@ -5,14 +5,15 @@
  * children against max-clients, reaps them, reloads the config on
  * SIGHUP and shuts down on SIGTERM/SIGINT.  Signals reach the loop
  * through a self-pipe.  It also takes requests: ETRN datagrams from
- * the sessions ("flush CUSTOMER ADDRESS" on a socket pair made before
- * any session) and lines from bridgectl on the control socket, and
+ * the sessions ("flush CUSTOMER ADDRESS [DOMAIN]" on a socket pair made
+ * before any session) and lines from bridgectl on the control socket, and
  * runs the background jobs (jobs.c) they and the clock ask for.
  *
  * Invariants: the master never reads from a client, so no client can
  * delay another (control connections are read without blocking and
  * dropped after CTL_WAIT seconds); it trusts nothing a session sends:
- * the customer must exist and the address must be numeric; a child
+ * the customer must exist, the address must be numeric and a domain
+ * normalised and the customer's; a child
  * keeps the config and usage table it was forked with; a failed
  * reload changes nothing; at shutdown children and workers get SIGTERM
  * and up to SHUTDOWN_WAIT seconds to finish or abort.  Only the
@@ -468,23 +469,44 @@ addr_numeric(const char *s)
 	    inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/* request - one datagram "flush CUSTOMER ADDRESS" from a session. */
+/* domain_ok - no domain, or a normalised one of cu's (smtpd.h). */
+static int
+domain_ok(const struct bridge_conf *c, const struct customer *cu,
+    const char *d)
+{
+	char copy[256];
+
+	if (d == NULL)
+		return 1;
+	if (strlcpy_(copy, d, sizeof(copy)) >= sizeof(copy))
+		return 0;
+	return etrn_domain(copy) == 0 && strcmp(copy, d) == 0 &&
+	    etrn_domain_owned(c, cu, d);
+}
+
+/*
+ * request - one datagram "flush CUSTOMER ADDRESS [DOMAIN]" from a
+ * session (smtpd.h).
+ */
 static void
 request(struct master *m, char *buf)
 {
-	char *verb, *name, *addr, *rest, *save;
+	const struct customer *cu;
+	char *verb, *name, *addr, *domain, *rest, *save;
 
 	verb = strtok_r(buf, " ", &save);
 	name = strtok_r(NULL, " ", &save);
 	addr = strtok_r(NULL, " ", &save);
+	domain = strtok_r(NULL, " ", &save);
 	rest = strtok_r(NULL, " ", &save);
 	if (verb == NULL || strcmp(verb, "flush") != 0 || name == NULL ||
 	    addr == NULL || rest != NULL || !name_is_safe(name) ||
-	    conf_customer(m->conf, name) == NULL || !addr_numeric(addr)) {
+	    (cu = conf_customer(m->conf, name)) == NULL ||
+	    !addr_numeric(addr) || !domain_ok(m->conf, cu, domain)) {
 		log_warnx("bad request from a session ignored");
 		return;
 	}
-	(void)jobs_etrn(m->jobs, m->conf, name, addr, time(NULL));
+	(void)jobs_etrn(m->jobs, m->conf, name, addr, domain, time(NULL));
 }
 
 static void

@@ -37,6 +37,8 @@ static cfg_opt_t inject_opts[] = {
 static cfg_opt_t etrn_opts[] = {
 	CFG_STR("server", NULL, CFGF_NONE),
 	CFG_STR_LIST("targets", NULL, CFGF_NONE),
+	CFG_STR("user", NULL, CFGF_NONE),
+	CFG_STR("secret", NULL, CFGF_NONE),
 	CFG_END()
 };
 
@@ -350,12 +352,18 @@ v_hub(cfg_t *cfg, cfg_opt_t *opt)
 		cfg_error(cfg, "hub \"%s\": not a safe name", name);
 		return -1;
 	}
-	has_e = given(e, "server") || given(e, "targets");
+	has_e = given(e, "server") || given(e, "targets") ||
+	    given(e, "user") || given(e, "secret");
 	has_u = given(u, "uucico");
 	has_s = given(s, "server") || given(s, "user") || given(s, "dir") ||
 	    given(s, "identity") || given(s, "known-hosts");
 	if (has_e && (!given(e, "server") || !given(e, "targets"))) {
 		cfg_error(cfg, "hub \"%s\": etrn needs server and targets",
+		    name);
+		rc = -1;
+	}
+	if (given(e, "user") != given(e, "secret")) {
+		cfg_error(cfg, "hub \"%s\": etrn user and secret go together",
 		    name);
 		rc = -1;
 	}
@@ -380,6 +388,8 @@ set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "inject", v_inject);
 	cfg_set_validate_func(cfg, "hub|etrn|server", v_server);
 	cfg_set_validate_func(cfg, "hub|etrn|targets", v_targets);
+	cfg_set_validate_func(cfg, "hub|etrn|user", v_user);
+	cfg_set_validate_func(cfg, "hub|etrn|secret", v_abs_path);
 	cfg_set_validate_func(cfg, "hub|uucp|uucico", v_argv);
 	cfg_set_validate_func(cfg, "hub|ssh|server", v_ssh_server);
 	cfg_set_validate_func(cfg, "hub|ssh|user", v_user);
@@ -599,6 +609,8 @@ fill_hub(struct leaf_hub *h, cfg_t *hs, const char *file)
 	h->has_etrn = given(e, "server");
 	h->etrn_server = dup_or_null(e, "server");
 	h->etrn_targets = dup_list(e, "targets", &h->netrn_targets);
+	h->etrn_user = dup_or_null(e, "user");
+	h->etrn_secret = dup_or_null(e, "secret");
 	h->has_uucp = given(u, "uucico");
 	h->uucico = dup_list(u, "uucico", &h->nuucico);
 	h->has_ssh = given(s, "server");
@@ -712,6 +724,8 @@ conf_leaf_free(struct leaf_conf *c)
 		free(h->name);
 		free(h->etrn_server);
 		free_list(h->etrn_targets, h->netrn_targets);
+		free(h->etrn_user);
+		free(h->etrn_secret);
 		free_list(h->uucico, h->nuucico);
 		free(h->ssh_server);
 		free(h->ssh_user);

@@ -39,6 +39,8 @@ struct leaf_hub {
 	char   *etrn_server;	/* host:port */
 	char  **etrn_targets;	/* "domain", "@domain", "#queue" */
 	int	netrn_targets;
+	char   *etrn_user;	/* AUTH CRAM-MD5 as this, or NULL */
+	char   *etrn_secret;	/* its secret file (absolute), or NULL */
 	int	has_uucp;
 	char  **uucico;		/* argv, [0] absolute */
 	int	nuucico;

@@ -1,10 +1,17 @@
 /*
  * etrn.c - etrn(1): ask an SMTP server to start delivering the mail it
- * holds for us (RFC 1985).  Connects, EHLO (HELO when refused), one
- * ETRN per target, prints each reply, QUIT.  With -w it keeps asking,
- * backing off, until every target says 251 (nothing waiting) or the
- * time is up.  Exit: 0 when every reply was 250-253, 75 on any 4xx or
- * no connection, 69 on any 5xx (the worst wins).
+ * holds for us (RFC 1985).  Connects, EHLO (HELO when refused), with
+ * -u and -s AUTH CRAM-MD5 (cram.h) as user with the first line of the
+ * secret file, one ETRN per target, prints each reply, QUIT.  With -w
+ * it keeps asking, backing off, until every target says 251 (nothing
+ * waiting) or the time is up.  Exit: 0 when every reply was 250-253,
+ * 75 on any 4xx or no connection, 69 on any 5xx (the worst wins); an
+ * authentication that cannot be made stops everything at once: 69
+ * when the server offers no AUTH CRAM-MD5, 77 when it refuses (535),
+ * 78 for a secret file that is open to group or others.
+ *
+ * Invariant: no ETRN is sent on a connection where -u was given and
+ * AUTH did not succeed; the secret is wiped before exit.
  */
 #include <sys/types.h>
 
@@ -17,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "cram.h"
 #include "log.h"
 #include "smtpc.h"
 
@@ -28,6 +38,9 @@ struct etrn {
 	int	port;
 	char	helo[256];
 	int	verbose;
+	const char *user;		/* -u: AUTH CRAM-MD5 as user */
+	char	secret[CRAM_SECRET_MAX];	/* -s: its first line */
+	int	fatal;			/* AUTH failed: exit with this now */
 	struct smtpc_opts o;
 	struct smtpc *c;
 };
@@ -36,7 +49,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: etrn [-v] [-H helo] [-p port] [-w seconds] "
-	    "server target ...\n");
+	    "[-u user -s secretfile] server target ...\n");
 	exit(EXIT_USAGE);
 }
 
@@ -75,11 +88,53 @@ target_ok(const char *t)
 	return (t[0] != '@' && t[0] != '#') || n > 1;
 }
 
-/* session - connect, greeting, EHLO/HELO; an exit code (0 = ready). */
+/*
+ * authenticate - AUTH CRAM-MD5 on the open connection; 0, or an exit
+ * code (e->fatal set when trying again cannot help).
+ */
+static int
+authenticate(struct etrn *e)
+{
+	struct smtpc_reply r;
+	char answer[CRAM_ANSWER_MAX];
+
+	if (!(smtpc_ext(e->c) & SMTPC_EXT_AUTH_CRAM)) {
+		fprintf(stderr, "etrn: %s does not offer AUTH CRAM-MD5\n",
+		    e->server);
+		return e->fatal = EXIT_UNAVAIL;
+	}
+	if (smtpc_cmd(e->c, e->o.to.mail, &r, "AUTH CRAM-MD5") == RS_OK &&
+	    r.code == 334) {
+		if (cram_answer(e->user, e->secret, r.text + 4, answer,
+		    sizeof(answer)) == 0)
+			smtpc_cmd(e->c, e->o.to.mail, &r, "%s", answer);
+		else {
+			smtpc_cmd(e->c, e->o.to.mail, &r, "*");
+			snprintf(r.text, sizeof(r.text), "the challenge is "
+			    "not base64");
+			r.code = 501;
+		}
+		OPENSSL_cleanse(answer, sizeof(answer));
+	}
+	if (r.code == 235) {
+		if (e->verbose)
+			fprintf(stderr, "<<< %s\n", r.text);
+		return 0;
+	}
+	printf("%s: AUTH CRAM-MD5: %s\n", e->server, r.text);
+	if (r.code == 535)
+		return e->fatal = EXIT_NOPERM;
+	if (r.code >= 500)
+		return e->fatal = EXIT_UNAVAIL;
+	return EXIT_TEMPFAIL;
+}
+
+/* session - connect, greeting, EHLO/HELO, AUTH; an exit code (0 = ready). */
 static int
 session(struct etrn *e)
 {
 	struct smtpc_reply r;
+	int rv;
 
 	if (e->c != NULL && smtpc_usable(e->c))
 		return 0;
@@ -103,6 +158,11 @@ session(struct etrn *e)
 	if (e->verbose && !(smtpc_ext(e->c) & SMTPC_EXT_ETRN))
 		fprintf(stderr, "%s does not offer ETRN; asking anyway\n",
 		    e->server);
+	if (e->user != NULL && (rv = authenticate(e)) != 0) {
+		smtpc_quit(e->c);
+		e->c = NULL;
+		return rv;
+	}
 	return 0;
 }
 
@@ -133,7 +193,8 @@ main(int argc, char **argv)
 {
 	struct etrn e;
 	struct smtpc_reply r;
-	char *end;
+	char *end, err[300];
+	const char *secretfile = NULL;
 	long wait = 0, n, backoff = BACKOFF_FIRST;
 	int ch, i, rv = 0, *code, *fin, left, conn, last = 0;
 	double until;
@@ -144,8 +205,16 @@ main(int argc, char **argv)
 	e.port = 25;
 	if (gethostname(e.helo, sizeof(e.helo)) == -1 || e.helo[0] == '\0')
 		strlcpy_(e.helo, "localhost", sizeof(e.helo));
-	while ((ch = getopt(argc, argv, "H:p:vw:")) != -1) {
+	while ((ch = getopt(argc, argv, "H:p:s:u:vw:")) != -1) {
 		switch (ch) {
+		case 's':
+			secretfile = optarg;
+			continue;
+		case 'u':
+			if (!name_is_safe(optarg))
+				usage();
+			e.user = optarg;
+			continue;
 		case 'H':
 			if (!target_ok(optarg))
 				usage();
@@ -172,7 +241,7 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 2)
+	if (argc < 2 || (e.user == NULL) != (secretfile == NULL))
 		usage();
 	e.server = argv[0];
 	for (i = 1; i < argc; i++)
@@ -183,6 +252,11 @@ main(int argc, char **argv)
 	if ((code = calloc((size_t)argc, sizeof(*code))) == NULL ||
 	    (fin = calloc((size_t)argc, sizeof(*fin))) == NULL)
 		return EXIT_OSERR;
+	if (secretfile != NULL && cram_secret_read(secretfile, e.secret,
+	    sizeof(e.secret), err, sizeof(err)) == -1) {
+		fprintf(stderr, "etrn: %s\n", err);
+		return EXIT_CONFIG;
+	}
 	until = time_mono() + (double)wait;
 	for (;;) {
 		left = 0;
@@ -192,6 +266,8 @@ main(int argc, char **argv)
 			if (conn) {
 				code[i] = last = ask(&e, argv[i], &r);
 				conn = e.c != NULL;
+				if (e.fatal)
+					break;
 			} else		/* no connection this round */
 				code[i] = last;
 			if (wait == 0 || (conn && (r.code == 251 ||
@@ -201,7 +277,7 @@ main(int argc, char **argv)
 			else
 				left++;
 		}
-		if (left == 0 || time_mono() + backoff > until)
+		if (e.fatal || left == 0 || time_mono() + backoff > until)
 			break;
 		if (e.verbose)
 			fprintf(stderr, "waiting %lds\n", backoff);
@@ -212,6 +288,9 @@ main(int argc, char **argv)
 		rv = worse(rv, code[i]);
 	if (left > 0)
 		rv = worse(rv, EXIT_TEMPFAIL);
+	if (e.fatal)
+		rv = e.fatal;
+	OPENSSL_cleanse(e.secret, sizeof(e.secret));
 	free(code);
 	free(fin);
 	smtpc_quit(e.c);

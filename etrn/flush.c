@@ -95,14 +95,15 @@ flush_opts_default(struct flush_opts *o)
 	o->smtp.window_msgs = FLUSH_WINDOW_MSGS;
 }
 
-/* target_mx - the MX hosts of the customer's domain. */
+/* target_mx - the MX hosts of domain, or of the customer's first one. */
 static enum result
 target_mx(const struct bridge_conf *conf, const struct customer *cu,
-    struct flush_target *t, char *err, size_t errlen)
+    const char *domain, struct flush_target *t, char *err, size_t errlen)
 {
-	const char *domain = mx_domain(conf, cu);
 	enum result rv;
 
+	if (domain == NULL)
+		domain = mx_domain(conf, cu);
 	if (domain == NULL) {
 		snprintf(err, errlen, "%s: deliver-to is \"mx\" but no "
 		    "route names a domain of it", cu->name);
@@ -119,7 +120,8 @@ target_mx(const struct bridge_conf *conf, const struct customer *cu,
 
 enum result
 flush_target_conf(const struct bridge_conf *conf, const struct customer *cu,
-    const char *peer, struct flush_target *t, char *err, size_t errlen)
+    const char *peer, const char *domain, struct flush_target *t, char *err,
+    size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
 	switch (cu->deliver_mode) {
@@ -142,7 +144,7 @@ flush_target_conf(const struct bridge_conf *conf, const struct customer *cu,
 		t->nhosts = 1;
 		return RS_OK;
 	case DELIVER_MX:
-		return target_mx(conf, cu, t, err, errlen);
+		return target_mx(conf, cu, domain, t, err, errlen);
 	default:
 		snprintf(err, errlen, "%s: bad deliver-to", cu->name);
 		return RS_PERM;

@@ -62,16 +62,16 @@ void	flush_opts_default(struct flush_opts *o);
 /*
  * flush_target_conf - where the customer's mail goes: its deliver-to
  * list, peer ("addr" or "[addr]:port", the ETRN client) for deliver-to
- * = "peer", or for "mx" the MX hosts of the customer's domain (its
- * first plain route key, mx_domain) not preferred less than conf's
- * hostname (mx.h).  RS_PERM (err says why) when there is nowhere to
+ * = "peer", or for "mx" the MX hosts of domain (the customer's domain
+ * an ETRN named; NULL: its first plain route key, mx_domain) not
+ * preferred less than conf's hostname (mx.h).  RS_PERM (err says why) when there is nowhere to
  * go: no peer given, no domain, no such domain, this hub is the best
  * MX; RS_TEMP when DNS fails.  t points into cu and peer (and, for a
  * peer, into itself: do not copy it); flush_target_free releases what
  * an MX lookup allocated.
  */
 enum result flush_target_conf(const struct bridge_conf *conf,
-	    const struct customer *cu, const char *peer,
+	    const struct customer *cu, const char *peer, const char *domain,
 	    struct flush_target *t, char *err, size_t errlen);
 void	flush_target_free(struct flush_target *t);
 /*

@@ -1,12 +1,11 @@
 /*
  * odmr.c - the provider side of ODMR (RFC 2645) for one connection:
  * see odmr.h.  Commands: EHLO (HELO), AUTH CRAM-MD5, ATRN, NOOP, RSET,
- * QUIT; anything else 502.  CRAM-MD5 (RFC 2195): the user name is the
- * customer's name, the shared secret the first line of its secret
- * file; the HMAC is OpenSSL's.  ATRN without an argument means all of
- * the customer's domains; with one, every domain must route to the
- * authenticated customer.  Its domains share one queue, so any ATRN
- * releases the whole queue.
+ * QUIT; anything else 502.  AUTH CRAM-MD5 is cram.h's exchange, shared
+ * with the SMTP listener, for customers released by ODMR.  ATRN
+ * without an argument means all of the customer's domains; with one,
+ * every domain must route to the authenticated customer.  Its domains
+ * share one queue, so any ATRN releases the whole queue.
  *
  * Invariants: the queue lock is taken before the 250 that turns the
  * connection round, so the reply never promises a delivery another
@@ -17,22 +16,13 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-
+#include "cram.h"
 #include "flush.h"
 #include "log.h"
 #include "queue.h"
@@ -40,7 +30,6 @@
 #include "odmr.h"
 
 #define CMD_MAX		2048	/* command line, CRLF included */
-#define SECRET_MAX	1024	/* first line of a secret file */
 #define BAD_MAX		10	/* bad commands in a row before 421 */
 
 struct odmr {
@@ -50,8 +39,7 @@ struct odmr {
 	struct sio *io;
 	int	fd;
 	int	helo_done;
-	const struct customer *auth;	/* after a successful AUTH */
-	int	fails;			/* failed AUTHs */
+	struct cram_server cram;	/* AUTH CRAM-MD5: failures, customer */
 	int	bad;
 	int	done;
 	char	cmd[CMD_MAX + 1];
@@ -76,191 +64,20 @@ reply(struct odmr *s, int code, const char *status, const char *fmt, ...)
 		s->bad = 0;
 }
 
-int
-odmr_cram_digest(const char *secret, const char *challenge, char hex[33])
-{
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int len = 0, i;
-
-	if (HMAC(EVP_md5(), secret, (int)strlen(secret),
-	    (const unsigned char *)challenge, strlen(challenge), mac, &len) ==
-	    NULL || len != 16)
-		return -1;
-	for (i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-	hex[32] = '\0';
-	return 0;
-}
-
-/* read_secret - the first line of path into buf; -1 if none. */
-static int
-read_secret(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd;
-
-	if (path == NULL ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return buf[0] == '\0' ? -1 : 0;
-}
-
-/* b64_decode - base64 text into out (NUL-terminated); length or -1. */
-static int
-b64_decode(const char *in, char *out, size_t outlen)
-{
-	size_t len = strlen(in);
-	int n, pad = 0;
-
-	if (len == 0 || len % 4 != 0 || len / 4 * 3 + 1 > outlen)
-		return -1;
-	if (in[len - 1] == '=')
-		pad++;
-	if (in[len - 2] == '=')
-		pad++;
-	n = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)in,
-	    (int)len);
-	if (n < pad)
-		return -1;
-	n -= pad;
-	out[n] = '\0';
-	if (memchr(out, '\0', (size_t)n) != NULL)
-		return -1;
-	return n;
-}
-
-/* cram_check - is answer "user digest" right for challenge?  *who set. */
-static int
-cram_check(struct odmr *s, const char *challenge, char *answer,
-    const struct customer **who, const char **why)
-{
-	char secret[SECRET_MAX], want[33], *sp, *digest;
-	const struct customer *cu;
-	size_t i;
-	int good;
-
-	*who = NULL;
-	if ((sp = strrchr(answer, ' ')) == NULL) {
-		*why = "malformed answer";
-		return 0;
-	}
-	*sp = '\0';
-	digest = sp + 1;
-	for (i = 0; digest[i] != '\0'; i++)
-		digest[i] = (char)tolower((unsigned char)digest[i]);
-	if (!name_is_safe(answer) ||
-	    (cu = conf_customer(s->conf, answer)) == NULL) {
-		*why = "unknown user";
-		return 0;
-	}
-	*who = cu;
-	if (!(cu->release & REL_ODMR)) {
-		*why = "ODMR is not how this customer's mail is released";
-		return 0;
-	}
-	if (read_secret(cu->secret, secret, sizeof(secret)) == -1) {
-		*why = "no readable secret";
-		return 0;
-	}
-	good = odmr_cram_digest(secret, challenge, want) == 0 &&
-	    strlen(digest) == 32 && CRYPTO_memcmp(want, digest, 32) == 0;
-	OPENSSL_cleanse(secret, sizeof(secret));
-	*why = good ? NULL : "wrong digest";
-	return good;
-}
-
-/* auth_line - read the client's answer to a 334; NULL when it broke. */
-static char *
-auth_line(struct odmr *s)
-{
-	const char *p;
-	size_t len;
-	int st, part = 0;
-
-	while ((st = sio_getline(s->io, CMD_MAX, &p, &len)) == SIO_PART)
-		part = 1;
-	if (st != SIO_LINE) {
-		s->done = 1;
-		return NULL;
-	}
-	s->cmd[0] = '\0';
-	if (!part && len >= 2 && p[len - 2] == '\r') {
-		memcpy(s->cmd, p, len - 2);
-		s->cmd[len - 2] = '\0';
-	}
-	return s->cmd;		/* "" for garbage: refused by the caller */
-}
-
 static void
 cmd_auth(struct odmr *s, char *arg)
 {
-	unsigned char rnd[8];
-	char challenge[300], b64[420], answer[400], *line;
-	const struct customer *who;
-	const char *why = NULL;
+	struct cram_reply r;
+	enum cram_outcome rv;
 
 	if (!s->helo_done) {
 		reply(s, 503, "5.5.1", "Error: send EHLO first");
 		return;
 	}
-	if (s->auth != NULL) {
-		reply(s, 503, "5.5.1", "Error: already authenticated");
-		return;
-	}
-	while (*arg == ' ')
-		arg++;
-	if (strncasecmp(arg, "CRAM-MD5", 8) != 0 ||
-	    (arg[8] != '\0' && arg[8] != ' ')) {
-		reply(s, 504, "5.5.4", "Unrecognized authentication type");
-		return;
-	}
-	if (arg[8] == ' ') {
-		reply(s, 501, "5.5.4", "CRAM-MD5 takes no initial response");
-		return;
-	}
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		reply(s, 454, "4.7.0", "Temporary authentication failure");
-		return;
-	}
-	snprintf(challenge, sizeof(challenge), "<%02x%02x%02x%02x%02x%02x%02x"
-	    "%02x.%lld@%s>", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
-	    rnd[6], rnd[7], (long long)time(NULL), s->conf->hostname);
-	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)challenge,
-	    (int)strlen(challenge));
-	sio_reply(s->io, "334 %s", b64);
-	if ((line = auth_line(s)) == NULL)
-		return;
-	if (strcmp(line, "*") == 0) {
-		reply(s, 501, "5.7.0", "Authentication aborted");
-		return;
-	}
-	if (b64_decode(line, answer, sizeof(answer)) == -1) {
-		why = "answer is not base64";
-		who = NULL;
-	} else if (cram_check(s, challenge, answer, &who, &why)) {
-		s->auth = who;
-		log_info("odmr: %s[%s]: authenticated as %s", s->cl->name,
-		    s->cl->addr, who->name);
-		reply(s, 235, "2.7.0", "Authentication successful");
-		return;
-	}
-	s->fails++;
-	log_info("odmr: %s[%s]: AUTH CRAM-MD5 failed%s%s: %s", s->cl->name,
-	    s->cl->addr, who != NULL ? " for " : "",
-	    who != NULL ? who->name : "", why);
-	if (s->fails >= ODMR_AUTH_FAILS) {
-		reply(s, 421, "4.7.0", "%s Error: too many failed "
-		    "authentications", s->conf->hostname);
-		s->done = 1;
-		return;
-	}
-	reply(s, 535, "5.7.8", "Authentication credentials invalid");
+	rv = cram_serve(&s->cram, arg, &r);
+	if (rv != CRAM_LOST)
+		reply(s, r.code, r.status, "%s", r.text);
+	s->done = rv == CRAM_LOST || rv == CRAM_CLOSE;
 }
 
 /*
@@ -278,7 +95,7 @@ atrn_domains_ok(struct odmr *s, char *arg, const char **bad)
 			return -1;
 		routes_lookup(s->conf->routes, d, &res);
 		if (res.kind != ROUTE_CUSTOMER ||
-		    strcmp(res.customer, s->auth->name) != 0) {
+		    strcmp(res.customer, s->cram.auth->name) != 0) {
 			*bad = d;
 			return 0;
 		}
@@ -314,14 +131,14 @@ turn_round(struct odmr *s, int lockfd)
 	if (smtpc_greeting(c, &r) != RS_OK ||
 	    smtpc_hello(c, s->conf->hostname, &r) != RS_OK) {
 		log_warnx("odmr: %s: %s[%s] did not take the turn: %s",
-		    s->auth->name, s->cl->name, s->cl->addr, r.text);
+		    s->cram.auth->name, s->cl->name, s->cl->addr, r.text);
 		smtpc_quit(c);
 		close(lockfd);
 		return;
 	}
-	rv = flush_customer_conn(s->conf, s->auth, c, lockfd, &o, &st);
+	rv = flush_customer_conn(s->conf, s->cram.auth, c, lockfd, &o, &st);
 	log_info("odmr: %s: %s[%s]: %ld sent, %ld deferred, %ld bounced%s",
-	    s->auth->name, s->cl->name, s->cl->addr, st.sent, st.deferred,
+	    s->cram.auth->name, s->cl->name, s->cl->addr, st.sent, st.deferred,
 	    st.bounced, rv == RS_OK ? "" : "; some stay queued");
 }
 
@@ -332,7 +149,7 @@ cmd_atrn(struct odmr *s, char *arg)
 	const char *bad = NULL;
 	int lockfd, busy, rc;
 
-	if (s->auth == NULL) {
+	if (s->cram.auth == NULL) {
 		reply(s, 530, "5.7.0", "Authentication required");
 		return;
 	}
@@ -344,24 +161,24 @@ cmd_atrn(struct odmr *s, char *arg)
 		else {
 			log_info("odmr: %s[%s]: ATRN as %s refused: %s is not "
 			    "its domain", s->cl->name, s->cl->addr,
-			    s->auth->name, bad);
+			    s->cram.auth->name, bad);
 			reply(s, 450, "4.7.1", "Access denied to <%s>", bad);
 		}
 		return;
 	}
-	if ((lockfd = flush_lock(s->conf, s->auth, &busy)) == -1) {
+	if ((lockfd = flush_lock(s->conf, s->cram.auth, &busy)) == -1) {
 		reply(s, 451, "4.3.0", "Unable to process ATRN now: %s",
 		    busy ? "a delivery of your mail is running" :
 		    "queue unavailable");
 		return;
 	}
-	if (spool_usage(s->conf->spool, s->auth->name, &u) != RS_OK ||
+	if (spool_usage(s->conf->spool, s->cram.auth->name, &u) != RS_OK ||
 	    u.count == 0) {
 		close(lockfd);
 		reply(s, 453, "4.3.0", "You have no mail");
 		return;
 	}
-	log_info("odmr: %s: %s[%s]: ATRN, %llu pending", s->auth->name,
+	log_info("odmr: %s: %s[%s]: ATRN, %llu pending", s->cram.auth->name,
 	    s->cl->name, s->cl->addr, (unsigned long long)u.count);
 	reply(s, 250, "2.0.0", "OK, now reversing the connection");
 	turn_round(s, lockfd);
@@ -464,6 +281,12 @@ odmr_session(const struct smtpd_ctx *ctx, int fd,
 	s.cl = cl;
 	s.fd = fd;
 	sio_init(s.io, fd, fd, c->odmr.timeout > 0 ? c->odmr.timeout : 600);
+	s.cram.conf = c;
+	s.cram.io = s.io;
+	s.cram.linemax = CMD_MAX;
+	s.cram.release = REL_ODMR;
+	s.cram.tag = "odmr";
+	s.cram.cl = cl;
 	s.io->stop = ctx->stop;
 	s.io->waitmask = ctx->waitmask;
 	log_debug("odmr: connect from %s[%s]", cl->name, cl->addr);

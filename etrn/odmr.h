@@ -1,7 +1,7 @@
 /*
  * odmr.h - the provider side of On-Demand Mail Relay (RFC 2645) for
- * bridged's per-connection child: EHLO, AUTH CRAM-MD5 against the
- * customer's secret file, ATRN, QUIT; on ATRN's 250 the connection
+ * bridged's per-connection child: EHLO, AUTH CRAM-MD5 (cram.h) against
+ * the customer's secret file, ATRN, QUIT; on ATRN's 250 the connection
  * turns round and the flush engine (flush.h) delivers the customer's
  * queue over it.
  *
@@ -14,8 +14,6 @@
 
 #include "smtpd.h"
 
-#define ODMR_AUTH_FAILS	3	/* failed AUTHs before 421 */
-
 /*
  * odmr_session - serve one ODMR client on fd until QUIT, a timeout
  * (the odmr timeout of the config), a stop or the end of the turned
@@ -23,13 +21,5 @@
  */
 int	odmr_session(const struct smtpd_ctx *ctx, int fd,
 	    const struct smtpd_client *cl);
-
-/*
- * odmr_cram_digest - the CRAM-MD5 answer (RFC 2195): HMAC-MD5 of
- * challenge keyed with secret, as 32 lower-case hex digits in hex[33].
- * 0, or -1 when HMAC failed.
- */
-int	odmr_cram_digest(const char *secret, const char *challenge,
-	    char hex[33]);
 
 #endif

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "smtpc.h"
@@ -494,6 +495,22 @@ derive:
 	snprintf(r->status, sizeof(r->status), "%d.0.0", r->code / 100);
 }
 
+/* auth_cram - does the AUTH keyword's mechanism list name CRAM-MD5? */
+static int
+auth_cram(const char *mechs)
+{
+	size_t n;
+
+	while (*mechs != '\0') {
+		n = strcspn(mechs, " ");
+		if (n == 8 && strncasecmp(mechs, "CRAM-MD5", 8) == 0)
+			return 1;
+		mechs += n;
+		mechs += strspn(mechs, " ");
+	}
+	return 0;
+}
+
 static void
 ehlo_keyword(struct smtpc *c, const char *t)
 {
@@ -520,6 +537,8 @@ ehlo_keyword(struct smtpc *c, const char *t)
 		c->ext_seen |= SMTPC_EXT_ATRN;
 	else if (strcmp(kw, "DSN") == 0)
 		c->ext_seen |= SMTPC_EXT_DSN;
+	else if (strcmp(kw, "AUTH") == 0 && auth_cram(t + i + (t[i] != '\0')))
+		c->ext_seen |= SMTPC_EXT_AUTH_CRAM;
 	else if (strcmp(kw, "SIZE") == 0) {
 		c->ext_seen |= SMTPC_EXT_SIZE;
 		if (t[i] == ' ' && isdigit((unsigned char)t[i + 1])) {

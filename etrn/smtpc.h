@@ -48,6 +48,7 @@
 #define SMTPC_EXT_ETRN		0x0040
 #define SMTPC_EXT_DSN		0x0080
 #define SMTPC_EXT_ATRN		0x0100
+#define SMTPC_EXT_AUTH_CRAM	0x0200	/* AUTH lists CRAM-MD5 */
 
 struct smtpc_reply {
 	int	code;			/* 200..599; 0 = none: text says why */

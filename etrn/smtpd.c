@@ -13,7 +13,11 @@
  * ETRN (RFC 1985) is answered at once: the session only checks the
  * node and the client's right to it, counts what is waiting, and asks
  * bridged's master (a datagram on ctx->reqfd) for the flush, which a
- * separate process delivers over new connections.
+ * separate process delivers over new connections.  The right comes
+ * from the client's address (etrn-from) or from AUTH CRAM-MD5 (cram.h,
+ * SMTP only, offered when an ETRN customer has a secret): a session
+ * authenticated as a customer may release that customer's mail from
+ * anywhere.  AUTH grants nothing else: MAIL and RCPT do not look at it.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -31,6 +35,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cram.h"
 #include "log.h"
 #include "util.h"
 #include "smtpd.h"
@@ -51,6 +56,7 @@ struct smtpd {
 	int	mail;			/* MAIL accepted */
 	int	bad;			/* consecutive bad commands */
 	int	done;			/* close after the flush */
+	struct cram_server cram;	/* AUTH CRAM-MD5: failures, customer */
 	const char *cmdname;		/* for reject logs */
 	char	helo[256];
 	char	sender[ADDR_PATH_MAX];
@@ -75,13 +81,14 @@ static void	cmd_quit(struct smtpd *, char *);
 static void	cmd_vrfy(struct smtpd *, char *);
 static void	cmd_help(struct smtpd *, char *);
 static void	cmd_etrn(struct smtpd *, char *);
+static void	cmd_auth(struct smtpd *, char *);
 
 static const struct smtpd_cmd smtpd_cmds[] = {
 	{ "EHLO", cmd_ehlo }, { "HELO", cmd_helo }, { "LHLO", cmd_lhlo },
 	{ "MAIL", cmd_mail }, { "RCPT", cmd_rcpt }, { "DATA", cmd_data },
 	{ "RSET", cmd_rset }, { "NOOP", cmd_noop }, { "QUIT", cmd_quit },
 	{ "VRFY", cmd_vrfy }, { "HELP", cmd_help }, { "ETRN", cmd_etrn },
-	{ NULL, NULL }
+	{ "AUTH", cmd_auth }, { NULL, NULL }
 };
 
 /*
@@ -163,6 +170,21 @@ greet_ok(struct smtpd *s, char *arg, const char *verb)
 	return 1;
 }
 
+/* auth_offered - SMTP, and some ETRN customer has a secret file. */
+static int
+auth_offered(const struct smtpd *s)
+{
+	int i;
+
+	if (s->cl->lmtp)
+		return 0;
+	for (i = 0; i < s->conf->ncustomers; i++)
+		if (s->conf->customers[i].secret != NULL &&
+		    (s->conf->customers[i].release & REL_ETRN))
+			return 1;
+	return 0;
+}
+
 static void
 ehlo_reply(struct smtpd *s)
 {
@@ -177,6 +199,8 @@ ehlo_reply(struct smtpd *s)
 	sio_reply(s->io, "250-8BITMIME");
 	if (!s->cl->lmtp)
 		sio_reply(s->io, "250-ETRN");
+	if (auth_offered(s))
+		sio_reply(s->io, "250-AUTH CRAM-MD5");
 	sio_reply(s->io, "250 ENHANCEDSTATUSCODES");
 	s->bad = 0;
 }
@@ -599,6 +623,36 @@ cmd_data(struct smtpd *s, char *arg)
 	s->sender[0] = s->lastrcpt[0] = '\0';
 }
 
+/* ---- AUTH (RFC 4954): CRAM-MD5, for ETRN only ---- */
+
+static void
+cmd_auth(struct smtpd *s, char *arg)
+{
+	struct cram_reply r;
+	enum cram_outcome rv;
+
+	if (s->cl->lmtp) {
+		reply(s, 500, "5.5.1", "Error: command not recognized");
+		return;
+	}
+	if (!auth_offered(s)) {
+		reply(s, 503, "5.5.1", "Error: authentication not enabled");
+		return;
+	}
+	if (!s->helo_done || !s->esmtp) {
+		reply(s, 503, "5.5.1", "Error: send EHLO first");
+		return;
+	}
+	if (s->mail) {
+		reply(s, 503, "5.5.1", "Error: AUTH inside a mail transaction");
+		return;
+	}
+	rv = cram_serve(&s->cram, arg, &r);
+	if (rv != CRAM_LOST)
+		reply(s, r.code, r.status, "%s", r.text);
+	s->done = rv == CRAM_LOST || rv == CRAM_CLOSE;
+}
+
 /* ---- ETRN (RFC 1985) ---- */
 
 struct etrn_req {
@@ -718,31 +772,55 @@ etrn_denied(struct smtpd *s, const struct customer *cu)
 
 	if (!(cu->release & REL_ETRN))
 		return "ETRN is not how this node's mail is released";
+	if (s->cram.auth == cu)
+		return NULL;
 	if (client_sa(s->cl->addr, &ss) == -1 ||
 	    !conf_client_allowed(cu, (struct sockaddr *)&ss))
 		return "client address not authorised";
 	return NULL;
 }
 
-/* etrn_send - ask the master to flush cu for this client; 0 or -1. */
+int
+etrn_domain_owned(const struct bridge_conf *c, const struct customer *cu,
+    const char *domain)
+{
+	struct route_result res;
+
+	routes_lookup(c->routes, domain, &res);
+	return res.kind == ROUTE_CUSTOMER && strcmp(res.customer, cu->name) ==
+	    0 && strcmp(res.key, ".") != 0;
+}
+
+/*
+ * etrn_send - ask the master to flush cu for this client, naming the
+ * domain deliver-to = "mx" is to use when it is cu's; 0 or -1.
+ */
 static int
-etrn_send(struct smtpd *s, const struct customer *cu)
+etrn_send(struct smtpd *s, const struct customer *cu, const char *domain)
 {
 	char buf[SMTPD_REQ_MAX];
 	int n;
 
 	if (s->ctx->reqfd <= 0)
 		return -1;
-	n = snprintf(buf, sizeof(buf), "flush %s %s", cu->name, s->cl->addr);
+	if (domain != NULL && !etrn_domain_owned(s->conf, cu, domain))
+		domain = NULL;		/* the flush uses the first route key */
+	n = snprintf(buf, sizeof(buf), "flush %s %s%s%s", cu->name,
+	    s->cl->addr, domain != NULL ? " " : "", domain != NULL ? domain :
+	    "");
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
 	return send(s->ctx->reqfd, buf, (size_t)n, MSG_DONTWAIT |
 	    MSG_NOSIGNAL) == n ? 0 : -1;
 }
 
-/* etrn_release - authorise, count, ask for the flushes, reply. */
+/*
+ * etrn_release - authorise, count, ask for the flushes, reply.  domain
+ * is the domain the node names (NULL for #customer).
+ */
 static void
-etrn_release(struct smtpd *s, const char *node, struct etrn_req *rq)
+etrn_release(struct smtpd *s, const char *node, const char *domain,
+    struct etrn_req *rq)
 {
 	struct qusage u;
 	uint64_t total = 0, each[ETRN_CUST_MAX];
@@ -772,7 +850,7 @@ etrn_release(struct smtpd *s, const char *node, struct etrn_req *rq)
 		return;
 	}
 	for (i = 0; i < rq->n; i++)
-		if (each[i] > 0 && etrn_send(s, rq->cu[i]) == -1) {
+		if (each[i] > 0 && etrn_send(s, rq->cu[i], domain) == -1) {
 			log_warn("etrn: %s from %s[%s]: cannot reach the "
 			    "master", rq->cu[i]->name, s->cl->name,
 			    s->cl->addr);
@@ -783,8 +861,9 @@ etrn_release(struct smtpd *s, const char *node, struct etrn_req *rq)
 	for (i = 0; i < rq->n; i++)
 		if (each[i] > 0)
 			log_info("etrn: %s from %s[%s]: node %s, %llu "
-			    "pending", rq->cu[i]->name, s->cl->name,
-			    s->cl->addr, node, (unsigned long long)each[i]);
+			    "pending%s", rq->cu[i]->name, s->cl->name,
+			    s->cl->addr, node, (unsigned long long)each[i],
+			    s->cram.auth == rq->cu[i] ? ", authenticated" : "");
 	reply(s, 253, "2.0.0", "OK, %llu pending messages for node %s started",
 	    (unsigned long long)total, node);
 }
@@ -829,7 +908,7 @@ cmd_etrn(struct smtpd *s, char *arg)
 			return;
 		}
 		etrn_add(s->conf, &rq, arg + 1);
-		etrn_release(s, node, &rq);
+		etrn_release(s, node, NULL, &rq);
 		return;
 	}
 	p = arg[0] == '@' ? arg + 1 : arg;
@@ -844,7 +923,7 @@ cmd_etrn(struct smtpd *s, char *arg)
 		return;
 	}
 	etrn_customers(s->conf, dom, arg[0] == '@', &rq);
-	etrn_release(s, node, &rq);
+	etrn_release(s, node, dom, &rq);
 }
 
 /* dispatch - run one complete command line (CRLF already removed). */
@@ -954,6 +1033,12 @@ smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
 	sio_init(s->io, rfd, wfd, timeout);
 	s->io->stop = ctx->stop;
 	s->io->waitmask = ctx->waitmask;
+	s->cram.conf = c;
+	s->cram.io = s->io;
+	s->cram.linemax = CMD_MAX;
+	s->cram.release = REL_ETRN;
+	s->cram.tag = "smtp";
+	s->cram.cl = cl;
 	log_debug("connect from %s[%s]", cl->name, cl->addr);
 	sio_reply(s->io, "220 %s %s mailbridge", c->hostname,
 	    cl->lmtp ? "LMTP" : "ESMTP");

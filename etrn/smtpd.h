@@ -181,9 +181,12 @@ struct smtpd_ctx {
 
 /*
  * The request an ETRN sends to the master over ctx->reqfd, one
- * datagram: "flush CUSTOMER CLIENT-ADDRESS".
+ * datagram: "flush CUSTOMER CLIENT-ADDRESS [DOMAIN]".  DOMAIN, the
+ * customer's domain the ETRN named (normalised, etrn_domain), is where
+ * deliver-to = "mx" looks up the MX; without it the customer's first
+ * route key is used.
  */
-#define SMTPD_REQ_MAX	256
+#define SMTPD_REQ_MAX	512
 
 /*
  * smtpd_client_set - fill cl from the peer address; lookup does the
@@ -201,5 +204,12 @@ int	smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
  * -1 if it is not a domain.
  */
 int	etrn_domain(char *d);
+/*
+ * etrn_domain_owned - is the normalised domain cu's own: does it route
+ * to cu by its exact key or a ".parent" key (not by the "." default)?
+ * Only such a domain may choose where deliver-to = "mx" sends cu's mail.
+ */
+int	etrn_domain_owned(const struct bridge_conf *c,
+	    const struct customer *cu, const char *domain);
 
 #endif

@@ -21,17 +21,6 @@ SAME="python3 $TOP/regress/samemsgs.py"
 SINKUSER=
 [ "$(id -u)" = 0 ] && SINKUSER="-u nobody"
 
-wait_for() {	# wait_for SECONDS COMMAND...
-	_s=$1
-	shift
-	_i=0
-	while [ $_i -lt $((_s * 10)) ]; do
-		"$@" && return 0
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
-}
 queued() { ls "$HUB_SPOOL/q/$1/new" 2>/dev/null | wc -l | tr -d ' '; }
 empty() { [ "$(queued "$1")" = 0 ]; }
 running() { bridgectl -c "$HUB_CONF" status | grep -q " $1=flush:"; }

@@ -20,17 +20,6 @@ SAME="python3 $TOP/regress/samemsgs.py"
 SINKUSER=
 [ "$(id -u)" = 0 ] && SINKUSER="-u nobody"
 
-wait_for() {	# wait_for SECONDS COMMAND...
-	_s=$1
-	shift
-	_i=0
-	while [ $_i -lt $((_s * 10)) ]; do
-		"$@" && return 0
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
-}
 count() { ls "$1" 2>/dev/null | grep -c "${2:-.}"; }
 has() { [ "$(count "$1" "${3:-.}")" -ge "$2" ]; }
 queued() { count "$HUB_SPOOL/q/$1/new"; }

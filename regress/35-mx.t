@@ -6,13 +6,18 @@
 # The best MX gets the mail; when it is down the next one does; a hub
 # that is the best MX refuses (loop) and keeps the mail; hosts not
 # preferred over the hub are never used; no MX means the domain itself;
-# SERVFAIL keeps the mail for later; NXDOMAIN is permanent.
+# SERVFAIL keeps the mail for later; NXDOMAIN is permanent.  Through
+# bridged: a customer with two domains whose MX hosts differ gets its
+# mail at the MX of the domain the ETRN named (the first domain's for
+# ETRN #customer).
 if [ -z "${MX_NS:-}" ] && [ "$(id -u)" = 0 ] &&
     unshare --mount --net true 2>/dev/null; then
 	MX_NS=1 exec unshare --mount --net "$0" "$@"
 fi
 . "$(dirname "$0")/lib.sh"
-require smtp-sink python3 ip
+. "$(dirname "$0")/hubrun.sh"
+hub_require
+require smtp-sink python3 ip etrn
 [ "${MX_NS:-}" = 1 ] ||
     skip_all "needs root and unshare --mount --net (private resolv.conf)"
 ip link set lo up || skip_all "cannot bring up lo in the namespace"
@@ -31,7 +36,9 @@ python3 "$TOP/regress/dnsstub.py" \
     mx:loop.test:10:HUB.TEST. mx:loop.test:20:mx2.acme.test \
     mx:mid.test:10:mx1.acme.test mx:mid.test:20:hub.test \
     mx:mid.test:30:mx2.acme.test \
-    a:nomx.test:127.0.0.2 servfail:bad.test >"$WORK/dns.out" \
+    a:nomx.test:127.0.0.2 servfail:bad.test \
+    mx:duo.test:10:mx1.acme.test mx:duo2.test:10:mx2.acme.test \
+    mx:sub.duo2.test:10:mx2.acme.test >"$WORK/dns.out" \
     2>"$WORK/dns.err" &
 DNSPID=$!
 at_exit "kill $DNSPID"
@@ -135,3 +142,43 @@ is $? 78 "NXDOMAIN: permanent"
 grep -q 'gone.test: MX lookup: no such domain' "$WORK/log-gone"
 ok $? "NXDOMAIN: logged"
 is "$(left gone)" 1 "NXDOMAIN: mail stays queued"
+
+# ---- bridged: ETRN names one of the customer's domains ----
+sink 1 127.0.0.1 || fail "smtp-sink on 127.0.0.1:25 again"
+hub_init "customer \"duo\" { release = {\"etrn\"} deliver-to = {\"mx\"} etrn-from = {\"127.0.0.0/8\"} flush-connections = 1 }"
+printf 'duo.test\tduo\nduo2.test\tduo\n.duo2.test\tduo\n' >>"$HUB_ROUTES"
+hub_start || { fail "bridged started"; exit 1; }
+
+has() { [ "$(got "$1")" -ge "$2" ]; }	# has N COUNT: sink N has COUNT
+
+# duo_etrn ADDR NODE: queue one message for duo, then ETRN NODE from
+# ADDR (one ETRN per client and customer starts work in 10 s, so each
+# step uses another address); the reply code.
+duo_etrn() {
+	"$FT" enqueue -f s@example.org "$HUB_SPOOL" duo u@duo.test \
+	    "$WORK/msg" >/dev/null || fail "duo: enqueue"
+	python3 "$TOP/regress/smtpprobe.py" -b "$1" $HUB_PORT \
+	    "EHLO leaf.test" "ETRN $2" QUIT | sed -n 3p | cut -c1-3
+}
+
+"$FT" enqueue -f s@example.org "$HUB_SPOOL" duo u@duo.test "$WORK/msg" \
+    >/dev/null || fail "duo: enqueue"
+out=$(etrn -H leaf.test 127.0.0.1:$HUB_PORT duo2.test)
+is "$?/$out" "0/127.0.0.1:$HUB_PORT: ETRN duo2.test: 253 2.0.0 OK, 1 pending messages for node duo2.test started" \
+    "etrn duo2.test: 253"
+wait_for 10 has 2 3
+is "$(got 1)/$(got 2)" "1/3" "ETRN duo2.test: duo2.test's MX (mx2) got it"
+grep -q 'duo: flush started, pid [0-9]*, to the MX of duo2.test' \
+    "$HUB_LOG" && grep -q 'relay=mx2.acme.test\[127.0.0.2\]:25' "$HUB_LOG"
+ok $? "ETRN duo2.test: logged, relay=mx2.acme.test"
+is "$(ls "$HUB_SPOOL/q/duo/new" | wc -l | tr -d " ")" 0 \
+    "ETRN duo2.test: queue empty"
+
+is "$(duo_etrn 127.0.0.3 '#duo')" 253 "ETRN #duo: 253"
+wait_for 10 has 1 2
+is "$(got 1)/$(got 2)" "2/3" "ETRN #duo: the first domain's MX (mx1) got it"
+
+is "$(duo_etrn 127.0.0.4 @sub.duo2.test)" 253 \
+    "ETRN @sub.duo2.test (routed by .duo2.test): 253"
+wait_for 10 has 2 4
+is "$(got 1)/$(got 2)" "2/4" "ETRN @sub.duo2.test: its MX (mx2) got it"

@@ -162,7 +162,7 @@ from_config(const char *file, const char *peer, int argc, char **argv,
 	if (argc > 1) {
 		t->hosts = (const char *const *)argv + 1;
 		t->nhosts = argc - 1;
-	} else if ((rv = flush_target_conf(*conf, *cu, peer, t, err,
+	} else if ((rv = flush_target_conf(*conf, *cu, peer, NULL, t, err,
 	    sizeof(err))) != RS_OK) {
 		fprintf(stderr, "flushtool: %s\n", err);
 		exit(rv == RS_TEMP ? EXIT_TEMPFAIL : EXIT_CONFIG);

@@ -109,6 +109,20 @@ sys.exit(0 if s.connect_ex(('127.0.0.1', $1)) == 0 else 1)" 2>/dev/null; then
 	return 1
 }
 
+# wait_for SECONDS COMMAND...: until COMMAND succeeds (0) or the time
+# is up (1), trying every 0.1 s.
+wait_for() {
+	_wf_s=$1
+	shift
+	_wf_i=0
+	while [ $_wf_i -lt $((_wf_s * 10)) ]; do
+		"$@" && return 0
+		sleep 0.1
+		_wf_i=$((_wf_i + 1))
+	done
+	return 1
+}
+
 # wait_file PATH [SECONDS]
 wait_file() {
 	_i=0

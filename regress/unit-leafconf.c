@@ -69,6 +69,8 @@ test_sample(void)
 	is_str(c->hubs[0].name, "isp", "hub name");
 	ok(c->hubs[0].has_etrn && c->hubs[0].netrn_targets == 2 &&
 	    strcmp(c->hubs[0].etrn_targets[1], "#acme") == 0, "etrn");
+	ok(c->hubs[0].etrn_user == NULL && c->hubs[0].etrn_secret == NULL,
+	    "etrn: no AUTH by default");
 	ok(c->hubs[0].has_uucp && c->hubs[0].nuucico == 4, "uucp");
 	ok(c->hubs[0].has_ssh && strcmp(c->hubs[0].ssh_user, "acme") == 0 &&
 	    strcmp(c->hubs[0].ssh_dir, "outbox") == 0, "ssh");
@@ -105,6 +107,14 @@ test_defaults(void)
 	    strcmp(c->inject.server, "unix:/run/lmtp") == 0 &&
 	    strcmp(c->hostname, "leaf.acme.example") == 0, "lmtp over unix");
 	conf_leaf_free(c);
+	c = load("hub \"isp\" { etrn { server = \"h:25\" targets = {\"#acme\"}"
+	    " user = \"acme\" secret = \"/etc/acme.secret\" } }\n", errs,
+	    sizeof(errs), &n);
+	ok(c != NULL && c->hubs[0].has_etrn &&
+	    strcmp(c->hubs[0].etrn_user, "acme") == 0 &&
+	    strcmp(c->hubs[0].etrn_secret, "/etc/acme.secret") == 0,
+	    "etrn with user and secret");
+	conf_leaf_free(c);
 }
 
 static void
@@ -128,6 +138,16 @@ test_errors(void)
 	bad("hub \"a\" { etrn { server = \"h:25\" targets = {\"@com\"} } }\n",
 	    "\"@com\" is not a domain");
 	bad("hub \"a\" { }\n", "no etrn, uucp or ssh section");
+	bad("hub \"a\" { etrn { server = \"h:25\" targets = {\"#a\"} "
+	    "user = \"a\" } }\n", "etrn user and secret go together");
+	bad("hub \"a\" { etrn { server = \"h:25\" targets = {\"#a\"} "
+	    "secret = \"/s\" } }\n", "etrn user and secret go together");
+	bad("hub \"a\" { etrn { server = \"h:25\" targets = {\"#a\"} "
+	    "user = \"a\" secret = \"s\" } }\n",
+	    "secret: \"s\" is not an absolute path");
+	bad("hub \"a\" { etrn { server = \"h:25\" targets = {\"#a\"} "
+	    "user = \"a b\" secret = \"/s\" } }\n",
+	    "user: \"a b\" is not a plain user name");
 	bad("hub \"a\" { uucp { uucico = {\"/u\"} } }\n"
 	    "hub \"a\" { uucp { uucico = {\"/u\"} } }\n",
 	    "duplicate title 'a'");

@@ -445,7 +445,8 @@ h_etrn(struct srv *s, const char *cmd)
 {
 	(void)s;
 	if (strncasecmp(cmd, "EHLO", 4) == 0)
-		return "250-hub.test\r\n250-ETRN\r\n250 SIZE\r\n";
+		return "250-hub.test\r\n250-AUTH PLAIN cram-md5\r\n"
+		    "250-ETRN\r\n250 SIZE\r\n";
 	if (strcasecmp(cmd, "ETRN acme.example") == 0)
 		return "253 OK, 3 pending messages for node acme.example "
 		    "started\r\n";
@@ -875,6 +876,7 @@ test_cmds(void)
 	ok(smtpc_greeting(c, &r) == RS_OK, "multi-line greeting");
 	smtpc_hello(c, "leaf.test", &r);
 	ok(smtpc_ext(c) & SMTPC_EXT_ETRN, "ETRN offered");
+	ok(smtpc_ext(c) & SMTPC_EXT_AUTH_CRAM, "AUTH CRAM-MD5 offered");
 	ok(smtpc_cmd(c, 5000, &r, "ETRN %s", "acme.example") == RS_OK &&
 	    r.code == 253, "ETRN 253");
 	is_str(r.text, "253 OK, 3 pending messages for node acme.example "

@@ -4,7 +4,8 @@
  * client: command parsing, pipelining order, line limits, bare CR/LF,
  * NUL, dot-stuffing, X-Envelope-To removal, the Received: header,
  * routing, one entry per customer, LMTP replies, ETRN (node forms,
- * refusals, the request datagram to the master).  No network.
+ * refusals, the request datagram to the master, its domain), AUTH
+ * CRAM-MD5 refusals.  No network.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -631,7 +632,16 @@ test_etrn(void)
 	    "started\r\n") != NULL, "253 text");
 	n = recv(sv[0], buf, sizeof(buf) - 1, MSG_DONTWAIT);
 	buf[n > 0 ? n : 0] = '\0';
-	is_str(buf, "flush acme 192.0.2.1", "the request to the master");
+	is_str(buf, "flush acme 192.0.2.1 acme.test",
+	    "the request to the master names the domain");
+	run("EHLO c\r\nETRN #acme\r\nETRN Sub.Acme.Test.\r\nQUIT\r\n", 0);
+	n = recv(sv[0], buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	buf[n > 0 ? n : 0] = '\0';
+	is_str(buf, "flush acme 192.0.2.1", "ETRN #acme: no domain");
+	n = recv(sv[0], buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	buf[n > 0 ? n : 0] = '\0';
+	is_str(buf, "flush acme 192.0.2.1 sub.acme.test",
+	    "a subdomain routed by .acme.test: named, normalised");
 	is_str(run("LHLO c\r\nETRN acme.test\r\nQUIT\r\n", 1),
 	    "220 250 500 221", "no ETRN over LMTP");
 	ok(strstr(out, "ETRN") == NULL, "LHLO does not offer ETRN");
@@ -641,6 +651,59 @@ test_etrn(void)
 	custs[0].etrn_from = NULL;
 	custs[0].netrn_from = 0;
 	clear();
+}
+
+/*
+ * test_auth - AUTH CRAM-MD5's refusals and its limit (a successful
+ * exchange needs the random challenge: regress/36-etrn-auth.t).
+ */
+static void
+test_auth(void)
+{
+	char path[512];
+	FILE *f;
+
+	is_str(run("EHLO c\r\nAUTH CRAM-MD5\r\nQUIT\r\n", 0),
+	    "220 250 503 221", "no secret: AUTH not enabled");
+	ok(strstr(out, "250-AUTH") == NULL && strstr(out, "503 5.5.1 Error: "
+	    "authentication not enabled\r\n") != NULL,
+	    "no secret: EHLO does not offer AUTH");
+	snprintf(path, sizeof(path), "%s/acme.secret", spool);
+	if ((f = fopen(path, "w")) == NULL)
+		exit(1);
+	fputs("tanstaaftanstaaf\n", f);
+	fclose(f);
+	chmod(path, 0600);
+	custs[0].secret = path;
+	is_str(run("EHLO c\r\nQUIT\r\n", 0), "220 250 221", "EHLO");
+	ok(strstr(out, "250-AUTH CRAM-MD5\r\n") != NULL,
+	    "a secret: EHLO offers AUTH CRAM-MD5");
+	is_str(run("LHLO c\r\nAUTH CRAM-MD5\r\nQUIT\r\n", 1),
+	    "220 250 500 221", "no AUTH over LMTP");
+	ok(strstr(out, "AUTH") == NULL, "LHLO does not offer AUTH");
+	is_str(run("AUTH CRAM-MD5\r\nHELO c\r\nAUTH CRAM-MD5\r\n"
+	    "QUIT\r\n", 0), "220 503 250 503 221", "AUTH needs EHLO");
+	is_str(run("EHLO c\r\nAUTH PLAIN\r\nAUTH CRAM-MD5 abc\r\n"
+	    "AUTH CRAM-MD5\r\n*\r\nMAIL FROM:<s@example.org>\r\n"
+	    "AUTH CRAM-MD5\r\nRSET\r\nQUIT\r\n", 0),
+	    "220 250 504 501 334 501 250 503 250 221",
+	    "other mechanism 504, initial response 501, cancel 501, "
+	    "inside a transaction 503");
+	ok(strstr(out, "501 5.7.0 Authentication aborted\r\n") != NULL,
+	    "cancel text");
+	is_str(run("EHLO c\r\nAUTH CRAM-MD5\r\n!!!!\r\nAUTH CRAM-MD5\r\n"
+	    "bm9ib2R5IDAw\r\nAUTH CRAM-MD5\r\nYQ==\r\nNOOP\r\n", 0),
+	    "220 250 334 501 334 535 334 421",
+	    "not base64 501, unknown user 535, the third failure 421");
+	ok(strstr(out, "535 5.7.8 Authentication credentials invalid\r\n") !=
+	    NULL && strstr(out, "421 4.7.0 hub.test Error: too many failed "
+	    "authentications\r\n") != NULL, "535 and 421 texts");
+	custs[0].release = REL_ODMR;
+	is_str(run("EHLO c\r\nAUTH CRAM-MD5\r\nQUIT\r\n", 0),
+	    "220 250 503 221", "only a secret of an ODMR customer: no AUTH");
+	custs[0].release = REL_ETRN;
+	custs[0].secret = NULL;
+	unlink(path);
 }
 
 int
@@ -661,6 +724,7 @@ main(void)
 	test_stop();
 	test_usage();
 	test_etrn();
+	test_auth();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", spool);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", spool);
