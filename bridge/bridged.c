@@ -254,8 +254,13 @@ main(int argc, char *argv[])
 	m.pidfd = -1;
 	m.reqfd[0] = m.reqfd[1] = -1;
 	m.ctlfd = -1;
-	m.conf_path = path;
-	m.conf = conf_read(path);
+	/* kept absolute: SIGHUP reloads it after the chdir to the spool */
+	if (strcmp(path, CONF_BUILTIN) != 0 && (m.conf_path = realpath(path,
+	    NULL)) == NULL)
+		log_fatal(EXIT_CONFIG, "%s", path);
+	if (m.conf_path == NULL)
+		m.conf_path = path;
+	m.conf = conf_read(m.conf_path);
 	if (geteuid() == 0 && m.conf->user != NULL && *m.conf->user != '\0' &&
 	    (pw = getpwnam(m.conf->user)) == NULL)
 		log_fatalx(EXIT_CONFIG, "user %s does not exist",

@@ -459,7 +459,8 @@ absolute(char *path)
 		return path;
 	if (getcwd(cwd, sizeof(cwd)) == NULL)
 		return path;
-	if (asprintf(&out, "%s/%s", cwd, path) == -1)
+	if (strcmp(path, ".") == 0 ? (out = strdup(cwd)) == NULL :
+	    asprintf(&out, "%s/%s", cwd, path) == -1)
 		return path;
 	free(path);
 	return out;
@@ -801,14 +802,14 @@ build(struct lctx *x, struct conf_full *cf, const char *builtin_routes)
 	build_routes(x, cf, builtin_routes);
 }
 
-/* dir_of - the directory part of path, or NULL for a bare name. */
+/* dir_of - the directory part of path, "." for a bare name. */
 static char *
 dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 
 	if (slash == NULL)
-		return NULL;
+		return strdup(".");
 	if (slash == path)
 		return strdup("/");
 	return strndup(path, (size_t)(slash - path));
@@ -838,7 +839,7 @@ conf_load_diag(const char *path, struct diag *d)
 		diag_add(d, path, 0, "out of memory");
 		goto fail;
 	}
-	cf->dir = builtin ? NULL : dir_of(path);
+	cf->dir = builtin ? NULL : absolute(dir_of(path));
 	cfg_set_error_function(x.root, err_cb);
 	if (builtin) {
 		if (conf_builtin_text(&text, &routes_text) == -1) {

@@ -31,8 +31,10 @@ n=0
 for conf in regress/check/*.conf; do
 	name=$(basename "$conf" .conf)
 	out=$WORK/$name.out
-	bridgectl -c "$conf" check >"$out" 2>&1
-	echo "exit $?" >>"$out"
+	bridgectl -c "$conf" check >"$out.raw" 2>&1
+	echo "exit $?" >>"$out.raw"
+	# the files a config names are reported by absolute path
+	sed "s|$TOP/||g" "$out.raw" >"$out"
 	golden "$name" "$out"
 	n=$((n + 1))
 done
@@ -42,8 +44,9 @@ ok $? "at least 20 golden configs ($n)"
 out=$WORK/route-good.out
 : >"$out"
 while IFS= read -r addr; do
-	bridgectl -c regress/check/good.conf route "$addr" >>"$out" 2>&1
-	echo "exit $?" >>"$out"
+	bridgectl -c regress/check/good.conf route "$addr" >"$out.one" 2>&1
+	echo "exit $?" >>"$out.one"
+	sed "s|$TOP/||g" "$out.one" >>"$out"
 done <regress/check/route-good.in
 golden route-good "$out"
 
