@@ -159,7 +159,7 @@ report(const struct qexpire_opts *o, const struct qenv *env,
 	n = qexpire_select(o, env, kind, diag, rc);
 	to = dsn_recipient(env->sender, o->postmaster, msg, len);
 	if (n == 0 || to == NULL) {
-		log_info("%s: no %s DSN: %s", env->id, kind == DSN_FAILED ?
+		(kind == DSN_FAILED ? log_info : log_debug)("%s: no %s DSN: %s", env->id, kind == DSN_FAILED ?
 		    "failed" : "delayed", n == 0 ? "NOTIFY does not ask "
 		    "for one" : env->sender[0] ? "automatic message and no "
 		    "postmaster" : "null sender");
