@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,69 @@ test_outbox(void)
 	    "corrupt");
 }
 
+static const char *crash_at;
+
+static void
+crash(const char *step)
+{
+	if (strcmp(step, crash_at) == 0)
+		raise(SIGKILL);
+}
+
+/* crashed_run - qexpire_run in a child killed (-9) at step. */
+static int
+crashed_run(const char *step, const char *customer, time_t now)
+{
+	struct qexpire_opts o;
+	struct qexpire_stats st;
+	int status = 0;
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		crash_at = step;
+		qexpire_set_hook(crash);
+		opts(&o, customer, now);
+		qexpire_run(&o, &st);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+/*
+ * test_crash - kill -9 between the DSN's commit and the entry's
+ * removal or rewrite: the entry is still there, and the next sweep
+ * finishes the job, sending the DSN at most twice.
+ */
+static void
+test_crash(void)
+{
+	char *one[] = { "crew@ship.example" };
+	struct qexpire_opts o;
+	struct qexpire_stats st;
+
+	entry("boat", "0065A1B2C3D4E.1A2B.9", T0 - 5 * HOUR, "bob@example.net",
+	    one, 1, NULL, 0, NULL);
+	ok(crashed_run("warn-dsn-committed", "boat", T0), "killed after the "
+	    "delayed DSN's commit");
+	is_int(count("_dsn"), 1, "  the DSN is committed");
+	is_int(count("boat"), 1, "  the entry is still there");
+	opts(&o, "boat", T0);
+	ok(qexpire_run(&o, &st) == RS_OK && st.warned == 1, "  next sweep: "
+	    "warned again (a duplicate, nothing lost)");
+	free(dsn_text());
+	ok(crashed_run("expire-dsn-committed", "boat", T0 + 6 * DAY),
+	    "killed after the failed DSN's commit");
+	is_int(count("_dsn"), 1, "  the DSN is committed");
+	is_int(count("boat"), 1, "  the entry is still there");
+	opts(&o, "boat", T0 + 6 * DAY);
+	ok(qexpire_run(&o, &st) == RS_OK && st.expired == 1 && st.dsns == 1,
+	    "  next sweep: expired with a second DSN");
+	is_int(count("boat"), 0, "  and removed");
+	free(dsn_text());
+}
+
 int
 main(void)
 {
@@ -336,5 +400,6 @@ main(void)
 	test_queue();
 	test_busy();
 	test_outbox();
+	test_crash();
 	return done_testing();
 }

@@ -375,6 +375,7 @@ expire_bundle(const struct qexpire_opts *o, const char *dir,
 		return;
 	}
 	close(fd);
+	qexpire_hook("bundle-dsns-committed");
 	if (unlink(path) == -1 && errno != ENOENT) {
 		log_warn("%s: bundle %s: expire: unlink", o->customer, name);
 		st->skipped++;

@@ -30,6 +30,21 @@ struct sweep {
 	struct qexpire_stats *st;
 };
 
+static void (*hook)(const char *);
+
+void
+qexpire_set_hook(void (*fn)(const char *step))
+{
+	hook = fn;
+}
+
+void
+qexpire_hook(const char *step)
+{
+	if (hook != NULL)
+		hook(step);
+}
+
 char *
 qexpire_dur(long secs, char *buf, size_t len)
 {
@@ -216,6 +231,7 @@ expire_entry(const struct qexpire_opts *o, const struct qenv *env,
 			st->skipped++;
 			return;
 		}
+		qexpire_hook("expire-dsn-committed");
 	}
 	if (q_remove(o->spool, o->customer, env->id) != RS_OK) {
 		log_warn("%s: expire: remove", env->id);
@@ -243,6 +259,7 @@ warn_entry(const struct qexpire_opts *o, struct qenv *env, const char *path,
 	}
 	if (rv == 0)
 		return;		/* nothing to record: nobody was told */
+	qexpire_hook("warn-dsn-committed");
 	env->warned = o->now;
 	if (qenv_rewrite(o->spool, env, err, sizeof(err)) != RS_OK) {
 		log_warnx("%s: delayed DSN queued but not recorded: %s; it "
