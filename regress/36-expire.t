@@ -7,7 +7,8 @@
 # past expire-after (their arrival rewritten) get a failed DSN (4.4.7)
 # and are removed; "bridgectl expire" reports the messages of an old
 # bundle in an ssh customer's outbox and removes it, and moves a
-# damaged one aside.
+# damaged one aside; a flush's 5xx bounce honours NOTIFY, carries ORCPT,
+# ENVID and RET=FULL, and the 4xx recipient left keeps its parameters.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hubrun.sh"
 hub_require
@@ -170,6 +171,43 @@ grep -q '^X-Rcpt-Args: <d@example.org>' "$f" &&
     grep -q 'Final-Recipient: rfc822; y@boat.example' "$f" &&
     grep -q '^Status: 4.4.7' "$f" && ! grep -q 'X-Envelope-To' "$f"
 ok $? "... one DSN to d@ for x@ and y@ (the copies), no X-Envelope-To"
+
+# ---- 5. a flush's 5xx bounce honours NOTIFY and keeps 4xx parameters ----
+FT=$TOP/regress/flushtool
+SP=$(free_port)
+mkdir -p "$WORK/srv"
+python3 "$TOP/regress/smtpsrv.py" $SP "$WORK/srv" --idle 60 &
+at_exit "kill $!"
+wait_port $SP || fail "scripted server listens"
+is "$($CLIENT "$HUB_PORT" "$E" \
+    'MAIL FROM:<f@example.org> ENVID=flush+2Denv RET=FULL\r\n' \
+    'RCPT TO:<perm1@ship.example> NOTIFY=NEVER\r\n' \
+    'RCPT TO:<perm2@ship.example> NOTIFY=FAILURE ORCPT=rfc822;P2+40ship.example\r\n' \
+    'RCPT TO:<perm5@ship.example> NOTIFY=SUCCESS\r\n' \
+    'RCPT TO:<temp3@ship.example> NOTIFY=DELAY ORCPT=rfc822;T3+40ship.example\r\n' \
+    "$D" 'Subject: F\r\n\r\nbody of F\r\n.\r\n' "$Q")" \
+    "220 250 250 250 250 250 250 354 250 221" "a message for four ship recipients"
+"$FT" flush -c "$HUB_CONF" ship 127.0.0.1:$SP >"$WORK/ft.out" 2>"$WORK/ft.log"
+is "$(cat "$WORK/ft.out")" \
+    "entries=1 done=0 sent=0 deferred=1 bounced=3 dsns=1 busy=0" \
+    "flush: three 5xx, one 4xx, one DSN"
+F=$(ls "$HUB_SPOOL"/q/ship/new/*)
+[ "$(grep -c '^rcpt ' "$F")" = 1 ] &&
+    grep -A2 '^rcpt <temp3@ship.example>$' "$F" | grep -q '^notify DELAY$' &&
+    grep -A2 '^rcpt <temp3@ship.example>$' "$F" |
+    grep -q '^orcpt rfc822;T3@ship.example$' && grep -q '^envid flush-env$' "$F"
+ok $? "the rewritten entry keeps temp3's NOTIFY and ORCPT, and the ENVID"
+grep -q 'no DSN' "$WORK/ft.log"
+is $? 1 "... (no 'no DSN' line: perm2 wants one)"
+wait_for 90 sinkfile 'perm2@ship.example' >/dev/null
+ok $? "the bounce DSN leaves through the relayhost"
+f=$(sinkfile 'perm2@ship.example')
+grep -q '^Original-Recipient: rfc822;P2@ship.example' "$f" &&
+    grep -q '^Original-Envelope-Id: flush-env' "$f" &&
+    grep -q '^Content-Type: message/rfc822' "$f" && grep -q 'body of F' "$f" &&
+    ! grep -q 'perm1@ship' "$f" && ! grep -q 'perm5@ship' "$f" &&
+    ! grep -q 'Final-Recipient: rfc822; temp3' "$f"
+ok $? "... for perm2 only (NEVER, SUCCESS: none), ORCPT, ENVID, RET=FULL"
 
 ctl expire nosuch 2>/dev/null
 is "$?" 67 "bridgectl expire nosuch: exit 67"
