@@ -353,6 +353,40 @@ crashed_run(const char *step, const char *customer, time_t now)
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
+/* test_crash_bundle - the same between a bundle's DSNs and its unlink. */
+static void
+test_crash_bundle(void)
+{
+	char outdir[512], tmpdir[700], name[BUNDLE_NAME_MAX], err[256];
+	struct qexpire_opts o;
+	struct qexpire_stats st;
+	struct bundle *b;
+
+	bundler_outbox(outdir, sizeof(outdir), spool, "boat");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/bundle-tmp/boat/tmp", spool);
+	dir_make(outdir, 0700);
+	dir_make(tmpdir, 0700);
+	if (bundle_open(&b, tmpdir, "boat", "hub.example", 6, err,
+	    sizeof(err)) != RS_OK ||
+	    bundle_add_buf(b, "bob@example.net", "a@boat.example", body,
+	    sizeof(body) - 1, err, sizeof(err)) != RS_OK ||
+	    bundle_publish(b, outdir, name, sizeof(name), err, sizeof(err)) !=
+	    RS_OK) {
+		ok(0, "bundle for the crash test: %s", err);
+		return;
+	}
+	ok(crashed_run("bundle-dsns-committed", "boat", time(NULL) + 6 * DAY),
+	    "killed after a bundle's DSNs were committed");
+	is_int(count("_dsn"), 1, "  the DSN is committed");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/%s", outdir, name);
+	ok(access(tmpdir, F_OK) == 0, "  the bundle is still there");
+	opts(&o, "boat", time(NULL) + 6 * DAY);
+	ok(qexpire_run(&o, &st) == RS_OK && st.bundles == 1 && st.dsns == 1,
+	    "  next sweep: expired with a second DSN");
+	ok(access(tmpdir, F_OK) == -1, "  and removed");
+	free(dsn_text());
+}
+
 /*
  * test_crash - kill -9 between the DSN's commit and the entry's
  * removal or rewrite: the entry is still there, and the next sweep
@@ -384,6 +418,7 @@ test_crash(void)
 	    "  next sweep: expired with a second DSN");
 	is_int(count("boat"), 0, "  and removed");
 	free(dsn_text());
+	test_crash_bundle();
 }
 
 int
