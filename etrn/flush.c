@@ -255,10 +255,14 @@ log_rcpt(struct worker *w, struct item *it, int i, const char *what,
 	    what, r->text);
 }
 
-/* bounce - queue the DSN for the 5xx recipients; 0 if it is safe to go on. */
+/*
+ * bounce - queue the DSN for the 5xx recipients whose NOTIFY asks for
+ * one (ORCPT, ENVID, RET with it); 0 if it is safe to go on.
+ */
 static int
 bounce(struct worker *w, struct item *it, time_t now)
 {
+	const struct qrcpt_dsn *d;
 	struct dsn_rcpt *rc;
 	struct dsn_report r;
 	char qid[QID_LEN], err[256];
@@ -278,8 +282,8 @@ bounce(struct worker *w, struct item *it, time_t now)
 		if (smtpc_class(&it->m.result[i]) != RS_PERM ||
 		    !qenv_notify(&it->env, it->env.rcpts[i], QN_FAILURE))
 			continue;
-		rc[n].orcpt = qenv_rcpt_dsn(&it->env, it->env.rcpts[i]) ?
-		    qenv_rcpt_dsn(&it->env, it->env.rcpts[i])->orcpt : NULL;
+		d = qenv_rcpt_dsn(&it->env, it->env.rcpts[i]);
+		rc[n].orcpt = d != NULL ? d->orcpt : NULL;
 		rc[n].addr = it->env.rcpts[i];
 		rc[n].action = DSN_FAILED;
 		rc[n].status = it->m.result[i].status;
