@@ -13,7 +13,9 @@
  * bundle is unlinked only after every DSN is committed.  Nothing else
  * takes bundles out of the outbox while the queue lock is held except
  * the leaf (SFTP) or a UUCP hand-off: bridged runs the sweep in the
- * customer's job slot, so never beside its hand-off; a leaf that is
+ * customer's job slot, so never beside its hand-off ("bridgectl
+ * expire" can be: then a bundle uux is taking at that moment may be
+ * both sent and reported failed, never lost); a leaf that is
  * reading a bundle we unlink still reads it whole (UNIX semantics) and
  * its own removal then finds nothing, which it tolerates.
  */
