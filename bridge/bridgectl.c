@@ -2,7 +2,9 @@
  * bridgectl.c - the operator's tool (bridgectl(8)): check the
  * configuration, show how an address is routed, list the queues, and
  * ask the running bridged for a flush or a bundle run through its
- * control socket <spool>/control (one line out, one line back).
+ * control socket <spool>/control (one line out, one line back), and
+ * run a one-off lifetime sweep (expire) itself, under the same queue
+ * locks as bridged's workers.
  * Wiring only: the work is done by conf/, spoolfmt/ and bridged.
  * Subcommands live in one table; each gets the config path and its own
  * arguments and returns a sysexits code.
@@ -21,6 +23,8 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "dsn.h"
+#include "expire.h"
 #include "log.h"
 #include "qlist.h"
 #include "rcptlist.h"
@@ -38,6 +42,7 @@ static int cmd_queue(const char *, int, char **);
 static int cmd_flush(const char *, int, char **);
 static int cmd_bundle(const char *, int, char **);
 static int cmd_status(const char *, int, char **);
+static int cmd_expire(const char *, int, char **);
 
 static const struct cmd {
 	const char *name;
@@ -50,6 +55,7 @@ static const struct cmd {
 	{ "flush", cmd_flush, " customer" },
 	{ "bundle", cmd_bundle, " customer" },
 	{ "status", cmd_status, "" },
+	{ "expire", cmd_expire, " [customer ...]" },
 };
 
 #define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
@@ -351,6 +357,58 @@ cmd_status(const char *conf, int argc, char **argv)
 		fprintf(rc == EXIT_OK ? stdout : stderr, "bridgectl: %s\n",
 		    reply);
 	}
+	conf_free(c);
+	return rc;
+}
+
+/* expire_one - sweep one queue now and print what happened. */
+static int
+expire_one(const struct bridge_conf *c, const char *name)
+{
+	struct qexpire_stats st;
+	enum result rs;
+
+	rs = expire_queue(c, name, time(NULL), &st);
+	if (st.busy) {
+		printf("%s: busy (a flush or bundle run holds the queue), "
+		    "skipped\n", name);
+		return EXIT_TEMPFAIL;
+	}
+	printf("%s: %u entries, %u warned, %u expired, %u bundles expired, "
+	    "%u damaged bundles moved aside, %u DSNs queued%s\n", name,
+	    st.entries, st.warned, st.expired, st.bundles, st.corrupt,
+	    st.dsns, rs == RS_OK ? "" : ", some left for the next sweep");
+	return rs == RS_OK ? EXIT_OK : EXIT_TEMPFAIL;
+}
+
+/*
+ * cmd_expire - a one-off lifetime sweep of the named customers' queues
+ * and outboxes, or of every customer and _dsn, in this process.
+ */
+static int
+cmd_expire(const char *conf, int argc, char **argv)
+{
+	struct bridge_conf *c;
+	int i, rc = EXIT_OK, r;
+
+	if ((c = conf_load(conf, stderr, NULL)) == NULL)
+		return EXIT_CONFIG;
+	for (i = 1; i < argc; i++)
+		if (!name_is_safe(argv[i]) || conf_customer(c, argv[i]) ==
+		    NULL) {
+			fprintf(stderr, "bridgectl: no customer \"%s\" in "
+			    "%s\n", argv[i], conf);
+			conf_free(c);
+			return EXIT_NOUSER;
+		}
+	for (i = 1; i < argc; i++)
+		if ((r = expire_one(c, argv[i])) != EXIT_OK)
+			rc = r;
+	for (i = 0; argc == 1 && i < c->ncustomers; i++)
+		if ((r = expire_one(c, c->customers[i].name)) != EXIT_OK)
+			rc = r;
+	if (argc == 1 && (r = expire_one(c, DSN_QUEUE)) != EXIT_OK)
+		rc = r;
 	conf_free(c);
 	return rc;
 }

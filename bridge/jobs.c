@@ -27,6 +27,7 @@
 
 #include "bundler.h"
 #include "dsn.h"
+#include "expire.h"
 #include "flush.h"
 #include "handoff.h"
 #include "log.h"
@@ -41,10 +42,12 @@ enum job_kind {
 	JOB_IDLE = 0,
 	JOB_FLUSH,
 	JOB_BUNDLE,
-	JOB_DSN
+	JOB_DSN,
+	JOB_EXPIRE
 };
 
-static const char *const kind_names[] = { "idle", "flush", "bundle", "dsn" };
+static const char *const kind_names[] = { "idle", "flush", "bundle", "dsn",
+	"expire" };
 
 struct job {
 	char	name[64];
@@ -60,6 +63,8 @@ struct job {
 	time_t	next_retry;		/* 0: no retry timer */
 	time_t	next_bundle;		/* 0: not bundled */
 	time_t	next_dsn;		/* _dsn only */
+	time_t	next_expire;		/* 0: no lifetime sweeps */
+	int	want_expire;		/* a sweep is due */
 	int	failed;			/* _dsn: the last run left mail */
 	int	quiet;			/* a timer's run: log at debug level */
 };
@@ -147,7 +152,8 @@ jobs_plan(struct jobs *j, const struct bridge_conf *c, time_t now)
 	int i;
 
 	for (i = 0; i < j->n; i++)	/* customers that went: no timers */
-		j->v[i].next_retry = j->v[i].next_bundle = 0;
+		j->v[i].next_retry = j->v[i].next_bundle =
+		    j->v[i].next_expire = 0;
 	for (i = 0; i < c->ncustomers; i++) {
 		const struct customer *cu = &c->customers[i];
 
@@ -155,9 +161,12 @@ jobs_plan(struct jobs *j, const struct bridge_conf *c, time_t now)
 			continue;
 		jb->next_retry = cu->retry > 0 ? now + cu->retry : 0;
 		jb->next_bundle = bundled(cu) ? now : 0;
+		jb->next_expire = now + expire_tick(c, cu->name);
 	}
-	if ((jb = slot(j, DSN_QUEUE)) != NULL)
+	if ((jb = slot(j, DSN_QUEUE)) != NULL) {
 		jb->next_dsn = c->relayhost != NULL ? now : 0;
+		jb->next_expire = now + expire_tick(c, DSN_QUEUE);
+	}
 }
 
 /* ---- the workers ---- */
@@ -236,6 +245,18 @@ run_bundle(const struct bridge_conf *c, const char *name, int force)
 	_exit(rc);
 }
 
+/* run_expire - the lifetime sweep of one queue (expire.h). */
+static void __attribute__((noreturn))
+run_expire(const struct bridge_conf *c, const char *name)
+{
+	struct qexpire_stats st;
+	enum result rv;
+
+	rv = expire_queue(c, name, time(NULL), &st);
+	_exit(rv == RS_OK ? EXIT_OK : rv == RS_TEMP ? EXIT_TEMPFAIL :
+	    EXIT_NOUSER);
+}
+
 /* Why a worker starts. */
 enum start_how {
 	ASKED = 0,		/* ETRN, bridgectl flush */
@@ -263,6 +284,8 @@ start(struct jobs *j, const struct bridge_conf *c, struct job *jb,
 			run_flush(c, jb->name, jb->run_peer, jb->run_domain);
 		if (kind == JOB_DSN)
 			run_dsn(c);
+		if (kind == JOB_EXPIRE)
+			run_expire(c, jb->name);
 		run_bundle(c, jb->name, how == FORCED);
 	}
 	if (pid > 0)
@@ -500,9 +523,10 @@ jobs_reaped(struct jobs *j, const struct bridge_conf *c, pid_t pid,
 		jb->next_dsn = time(NULL) + (jb->failed ? JOBS_DSN_BACKOFF :
 		    JOBS_DSN_TICK);
 	}
-	if (jb->kind == JOB_FLUSH && dsn_waiting(c) &&
+	if ((jb->kind == JOB_FLUSH || jb->kind == JOB_EXPIRE) &&
+	    dsn_waiting(c) &&
 	    (dsn = slot(j, DSN_QUEUE)) != NULL) {
-		dsn->want_flush = 1;	/* the flush bounced mail */
+		dsn->want_flush = 1;	/* DSNs were queued */
 		jb = &j->v[i];		/* slot() may have moved the table */
 	}
 	jb->pid = 0;
@@ -527,6 +551,26 @@ tick(struct job *jb, const struct customer *cu, time_t now)
 	}
 }
 
+/* tick_expire - the lifetime sweep timer of a slot. */
+static void
+tick_expire(struct job *jb, const struct bridge_conf *c, time_t now)
+{
+	if (jb->next_expire != 0 && now >= jb->next_expire) {
+		jb->next_expire = now + expire_tick(c, jb->name);
+		jb->want_expire = 1;
+	}
+}
+
+/* start_expire - the wanted sweep of jb. */
+static int
+start_expire(struct jobs *j, const struct bridge_conf *c, struct job *jb)
+{
+	if (start(j, c, jb, JOB_EXPIRE, TIMER) == -1)
+		return -1;
+	jb->want_expire = 0;
+	return 0;
+}
+
 void
 jobs_run(struct jobs *j, const struct bridge_conf *c, time_t now)
 {
@@ -537,6 +581,7 @@ jobs_run(struct jobs *j, const struct bridge_conf *c, time_t now)
 		if ((jb = slot(j, c->customers[i].name)) == NULL)
 			return;
 		tick(jb, &c->customers[i], now);
+		tick_expire(jb, c, now);
 	}
 	if ((jb = slot(j, DSN_QUEUE)) != NULL && c->relayhost != NULL &&
 	    jb->next_dsn != 0 && now >= jb->next_dsn) {
@@ -544,6 +589,8 @@ jobs_run(struct jobs *j, const struct bridge_conf *c, time_t now)
 		if (jb->want_flush == 0 && dsn_waiting(c))
 			jb->want_flush = 1;
 	}
+	if ((jb = slot(j, DSN_QUEUE)) != NULL)
+		tick_expire(jb, c, now);
 	for (i = 0; i < j->n; i++) {
 		jb = &j->v[i];
 		if (jb->pid != 0)
@@ -552,11 +599,13 @@ jobs_run(struct jobs *j, const struct bridge_conf *c, time_t now)
 			jb->want_flush = 0;
 		else if (strcmp(jb->name, DSN_QUEUE) != 0 &&
 		    conf_customer(c, jb->name) == NULL)
-			jb->want_flush = jb->want_bundle = 0;
+			jb->want_flush = jb->want_bundle = jb->want_expire = 0;
 		if (jb->want_flush)
 			start_flush(j, c, jb);
 		else if (jb->want_bundle)
 			start_bundle(j, c, jb);
+		else if (jb->want_expire)
+			start_expire(j, c, jb);
 	}
 }
 
@@ -582,6 +631,7 @@ jobs_next(const struct jobs *j, time_t now)
 		soonest(j->v[i].next_retry, now, &best);
 		soonest(j->v[i].next_bundle, now, &best);
 		soonest(j->v[i].next_dsn, now, &best);
+		soonest(j->v[i].next_expire, now, &best);
 	}
 	return best < 0 ? 3600 : best;
 }
@@ -601,7 +651,8 @@ jobs_status(const struct jobs *j, char *buf, size_t len)
 			continue;
 		n = snprintf(buf + off, len - off, " %s=%s:%ld%s", jb->name,
 		    kind_names[jb->kind], (long)jb->pid,
-		    jb->want_flush || jb->want_bundle ? ":again" : "");
+		    jb->want_flush || jb->want_bundle || jb->want_expire ?
+		    ":again" : "");
 		if (n < 0 || (size_t)n >= len - off)
 			break;
 		off += (size_t)n;

@@ -7,10 +7,14 @@
  *           hosts, or to the peer that sent the ETRN;
  *   bundle  pack the queue into bundles (bundler.h) and, for uucp,
  *           hand them to uux (handoff.h);
- *   dsn     deliver the _dsn queue to the relayhost.
+ *   dsn     deliver the _dsn queue to the relayhost;
+ *   expire  the lifetime sweep (expire.h): delayed and failed DSNs,
+ *           expired entries and bundles; in the customer's own slot,
+ *           so never beside its flush, bundle run or UUCP hand-off.
  *
  * Requests come from ETRN (through the sessions), the control socket
- * and the clock (retry = ..., the bundling timers, the DSN timer).  A
+ * and the clock (retry = ..., the bundling timers, the DSN timer, the
+ * expire timers: every expire_tick seconds per queue, _dsn included).  A
  * flush asked for while one runs sets "again": the worker runs once
  * more when it ends, never twice at once.  ETRN is rate-limited per
  * client and customer: within JOBS_ETRN_WINDOW of an accepted request

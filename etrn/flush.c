@@ -328,10 +328,14 @@ log_rcpt(struct worker *w, struct item *it, int i, const char *what,
 	    what, r->text);
 }
 
-/* bounce - queue the DSN for the 5xx recipients; 0 if it is safe to go on. */
+/*
+ * bounce - queue the DSN for the 5xx recipients whose NOTIFY asks for
+ * one (ORCPT, ENVID, RET with it); 0 if it is safe to go on.
+ */
 static int
 bounce(struct worker *w, struct item *it, time_t now)
 {
+	const struct qrcpt_dsn *d;
 	struct dsn_rcpt *rc;
 	struct dsn_report r;
 	char qid[QID_LEN], err[256];
@@ -348,8 +352,11 @@ bounce(struct worker *w, struct item *it, time_t now)
 	if ((rc = calloc((size_t)it->env.nrcpts, sizeof(*rc))) == NULL)
 		return -1;
 	for (i = 0; i < it->env.nrcpts; i++) {
-		if (smtpc_class(&it->m.result[i]) != RS_PERM)
+		if (smtpc_class(&it->m.result[i]) != RS_PERM ||
+		    !qenv_notify(&it->env, it->env.rcpts[i], QN_FAILURE))
 			continue;
+		d = qenv_rcpt_dsn(&it->env, it->env.rcpts[i]);
+		rc[n].orcpt = d != NULL ? d->orcpt : NULL;
 		rc[n].addr = it->env.rcpts[i];
 		rc[n].action = DSN_FAILED;
 		rc[n].status = it->m.result[i].status;
@@ -369,6 +376,13 @@ bounce(struct worker *w, struct item *it, time_t now)
 	r.nrcpts = n;
 	r.orig = it->m.data;
 	r.origlen = it->m.len;
+	r.envid = it->env.envid;
+	r.ret_full = it->env.ret == QRET_FULL;
+	if (n == 0) {
+		log_info("%s: no DSN: NOTIFY does not ask for one", it->env.id);
+		free(rc);
+		return 0;
+	}
 	if (dsn_queue(w->conf->spool, &r, qid, sizeof(qid), err,
 	    sizeof(err)) != RS_OK) {
 		log_warnx("%s: DSN to <%s> not queued: %s; entry kept as it "

@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dsnparam.h"
 #include "log.h"
 #include "rcptlist.h"
 #include "routes.h"
@@ -34,6 +35,7 @@ struct intake_rcpt {
 	char	addr[ADDR_PATH_MAX];	/* local@domain */
 	int	cust;			/* index into in->cust */
 	int	dup;			/* seen before for this customer */
+	struct dsn_rcptp dsn;		/* NOTIFY, ORCPT (RFC 3461) */
 };
 
 struct intake_cust {
@@ -62,6 +64,8 @@ struct intake {
 	struct intake_cust *cust;	/* conf->ncustomers slots */
 	int	ncust;
 	char  **envr;			/* recipients by customer */
+	struct qrcpt_dsn *rdsn;		/* their DSN parameters, alongside */
+	struct dsn_mail dsn;		/* RET, ENVID */
 	/* the message */
 	char	qid[QID_LEN];
 	time_t	arrival;
@@ -119,6 +123,7 @@ intake_free(struct intake *in)
 	intake_reset(in);
 	free(in->rcpt);
 	free(in->envr);
+	free(in->rdsn);
 	free(in->cust);
 	free(in);
 }
@@ -138,6 +143,7 @@ intake_reset(struct intake *in)
 	in->active = 0;
 	in->problem = IP_NONE;
 	in->qid[0] = '\0';
+	memset(&in->dsn, 0, sizeof(in->dsn));
 }
 
 int
@@ -313,7 +319,14 @@ intake_rcpt(struct intake *in, enum addr_status st, const struct addr *a,
 		in->rcpt = ir;
 		in->arcpt = n;
 		free(in->envr);
-		if ((in->envr = calloc((size_t)n, sizeof(char *))) == NULL) {
+		free(in->rdsn);
+		in->rdsn = calloc((size_t)n, sizeof(*in->rdsn));
+		if ((in->envr = calloc((size_t)n, sizeof(char *))) == NULL ||
+		    in->rdsn == NULL) {
+			free(in->envr);
+			free(in->rdsn);
+			in->envr = NULL;
+			in->rdsn = NULL;
 			in->arcpt = 0;
 			free(in->rcpt);
 			in->rcpt = NULL;
@@ -325,6 +338,7 @@ intake_rcpt(struct intake *in, enum addr_status st, const struct addr *a,
 	strlcpy_(ir->addr, buf, sizeof(ir->addr));
 	ir->cust = cust_group(in, cu);
 	ir->dup = 0;
+	memset(&ir->dsn, 0, sizeof(ir->dsn));
 	for (i = 0; i < in->nrcpt; i++)
 		if (in->rcpt[i].cust == ir->cust &&
 		    strcasecmp(in->rcpt[i].addr, ir->addr) == 0)
@@ -351,6 +365,10 @@ env_build(struct intake *in, int g, struct qenv *env)
 	env->sender = in->sender;
 	env->rcpts = ic->rcpts;
 	env->nrcpts = ic->nrcpts;
+	env->rdsn = &in->rdsn[ic->rcpts - in->envr];
+	env->nrdsn = ic->nrcpts;
+	env->envid = in->dsn.envid[0] != '\0' ? in->dsn.envid : NULL;
+	env->ret = in->dsn.ret;
 }
 
 /* group_rcpts - point each group at its unique recipients in envr. */
@@ -367,6 +385,10 @@ group_rcpts(struct intake *in)
 		for (i = 0; i < in->nrcpt; i++) {
 			if (in->rcpt[i].cust != g || in->rcpt[i].dup)
 				continue;
+			in->rdsn[k].addr = in->rcpt[i].addr;
+			in->rdsn[k].notify = in->rcpt[i].dsn.notify;
+			in->rdsn[k].orcpt = in->rcpt[i].dsn.orcpt[0] != '\0' ?
+			    in->rcpt[i].dsn.orcpt : NULL;
 			in->envr[k++] = in->rcpt[i].addr;
 			in->cust[g].nrcpts++;
 		}
@@ -741,6 +763,19 @@ intake_end(struct intake *in, int all, struct intake_reply *r)
 		fail_all(in, &fail);
 	}
 	return finish(in, all, r);
+}
+
+void
+intake_dsn_mail(struct intake *in, const struct dsn_mail *dm)
+{
+	in->dsn = *dm;
+}
+
+void
+intake_dsn_rcpt(struct intake *in, const struct dsn_rcptp *dr)
+{
+	if (in->nrcpt > 0)
+		in->rcpt[in->nrcpt - 1].dsn = *dr;
 }
 
 const struct intake_reply *

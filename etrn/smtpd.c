@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "cram.h"
+#include "dsnparam.h"
 #include "log.h"
 #include "util.h"
 #include "smtpd.h"
@@ -58,6 +59,7 @@ struct smtpd {
 	int	done;			/* close after the flush */
 	struct cram_server cram;	/* AUTH CRAM-MD5: failures, customer */
 	const char *cmdname;		/* for reject logs */
+	struct dsn_mail dsnm;		/* RET=, ENVID= of this MAIL */
 	char	helo[256];
 	char	sender[ADDR_PATH_MAX];
 	char	lastrcpt[ADDR_PATH_MAX];
@@ -197,6 +199,7 @@ ehlo_reply(struct smtpd *s)
 	sio_reply(s->io, "250-PIPELINING");
 	sio_reply(s->io, "250-%s", size);
 	sio_reply(s->io, "250-8BITMIME");
+	sio_reply(s->io, "250-DSN");
 	if (!s->cl->lmtp)
 		sio_reply(s->io, "250-ETRN");
 	if (auth_offered(s))
@@ -302,7 +305,7 @@ size_value(const char *v, uint64_t *out)
 static int
 mail_params(struct smtpd *s, char *p, uint64_t *size, int *body8)
 {
-	int seen_size = 0, seen_body = 0;
+	int seen_size = 0, seen_body = 0, rc;
 	char *kw, *v;
 
 	for (;;) {
@@ -336,12 +339,43 @@ mail_params(struct smtpd *s, char *p, uint64_t *size, int *body8)
 				return -1;
 			}
 			*body8 = strcasecmp(v, "8BITMIME") == 0;
-		} else {
+		} else if ((rc = dsn_mail_param(&s->dsnm, kw, v)) == -1) {
+			reply(s, 501, "5.5.4", "Error: bad %.10s parameter", kw);
+			return -1;
+		} else if (rc == 0) {
 			reply(s, 555, "5.5.4",
 			    "Error: unsupported parameter %.40s", kw);
 			return -1;
 		}
 	}
+}
+
+/*
+ * rcpt_params - NOTIFY= and ORCPT= after the path (RFC 3461); replies
+ * and returns -1 on anything else.
+ */
+static int
+rcpt_params(struct smtpd *s, char *p, struct dsn_rcptp *dr)
+{
+	const char *bad = "";
+	int rc;
+
+	while (*p == ' ')
+		p++;
+	if (*p == '\0')
+		return 0;
+	if (!s->esmtp) {
+		reply(s, 555, "5.5.4", "Error: parameters need EHLO");
+		return -1;
+	}
+	if ((rc = dsn_rcpt_params(p, dr, &bad)) == 0)
+		return 0;
+	if (rc == -1)
+		reply(s, 501, "5.5.4", "Error: bad %.10s parameter", bad);
+	else
+		reply(s, 555, "5.5.4", "Error: unsupported parameter %.40s",
+		    bad);
+	return -1;
 }
 
 static void
@@ -383,6 +417,7 @@ cmd_mail(struct smtpd *s, char *arg)
 		reply(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return;
 	}
+	memset(&s->dsnm, 0, sizeof(s->dsnm));
 	if (mail_params(s, p + end, &size, &body8) == -1)
 		return;
 	addr_format(&a, buf, sizeof(buf));
@@ -393,8 +428,10 @@ cmd_mail(struct smtpd *s, char *arg)
 	strlcpy_(s->sender, buf, sizeof(s->sender));
 	s->lastrcpt[0] = '\0';
 	if (intake_mail(s->in, &ic, a.null ? "" : buf, size, body8, &r) ==
-	    RS_OK)
+	    RS_OK) {
 		s->mail = 1;
+		intake_dsn_mail(s->in, &s->dsnm);
+	}
 	reply_intake(s, &r);
 	if (!s->mail)
 		s->sender[0] = '\0';
@@ -404,12 +441,14 @@ static void
 cmd_rcpt(struct smtpd *s, char *arg)
 {
 	struct intake_reply r;
+	struct dsn_rcptp dr;
 	struct addr a;
 	const char *why = NULL;
 	char *p, buf[ADDR_PATH_MAX];
 	size_t end = 0;
 	enum addr_status st;
 
+	memset(&dr, 0, sizeof(dr));
 	if (!s->mail) {
 		reply(s, 503, "5.5.1", "Error: need MAIL command");
 		return;
@@ -422,16 +461,10 @@ cmd_rcpt(struct smtpd *s, char *arg)
 	st = addr_parse_path(p, strlen(p), 0, &a, &end, &why);
 	shown(p, st == ADDR_OK ? end : strcspn(p, " "), buf, sizeof(buf));
 	strlcpy_(s->lastrcpt, buf, sizeof(s->lastrcpt));
-	if (st == ADDR_OK && p[end] != '\0') {
-		while (p[end] == ' ')
-			end++;
-		if (p[end] != '\0') {
-			reply(s, 555, "5.5.4",
-			    "Error: RCPT parameters not supported");
-			return;
-		}
-	}
-	intake_rcpt(s->in, st, &a, buf, why, &r);
+	if (st == ADDR_OK && rcpt_params(s, p + end, &dr) == -1)
+		return;
+	if (intake_rcpt(s->in, st, &a, buf, why, &r) == RS_OK)
+		intake_dsn_rcpt(s->in, &dr);
 	reply_intake(s, &r);
 }
 

@@ -141,6 +141,48 @@ golden(const char *name, struct dsn_report *r, int convert, int width)
 	free((char *)r->orig);
 }
 
+/* test_golden_params - ORCPT, ENVID, RET and the sweeper's reports. */
+static void
+test_golden_params(struct dsn_report *r, struct dsn_rcpt *rc)
+{
+	memset(rc, 0, 3 * sizeof(*rc));
+	r->to = "bob@example.net";
+	r->orig_sender = "bob@example.net";
+	r->envid = "QQ314159";
+	rc[0].addr = "ship@ship.example";
+	rc[0].orcpt = "rfc822;Captain@Ship.Example";
+	rc[0].action = DSN_DELAYED;
+	rc[0].status = "4.4.1";
+	rc[0].diag = "X-Mailbridge; not yet fetched by the customer's site "
+	    "(ship) after 4h";
+	rc[0].retry_until = 1734114400;
+	r->nrcpts = 1;
+	golden("delayed-orcpt", r, 1, 78);
+
+	r->to = "dave@example.com";
+	r->orig_sender = "dave@example.com";
+	r->envid = NULL;
+	rc[0].addr = "crew@ship.example";
+	rc[0].orcpt = "rfc822;crew@ship.example";
+	rc[0].action = DSN_FAILED;
+	rc[0].status = "4.4.7";
+	rc[0].diag = "X-Mailbridge; delivery time expired: not fetched by the "
+	    "customer's site (ship) for 21d";
+	rc[0].retry_until = 0;
+	rc[1] = rc[0];
+	rc[1].addr = "cook@ship.example";
+	rc[1].orcpt = NULL;
+	r->nrcpts = 2;
+	golden("expired", r, 1, 78);
+
+	r->ret_full = 1;
+	r->envid = "menus-1";
+	r->nrcpts = 1;
+	golden("full", r, 1, 78);
+	r->ret_full = 0;
+	r->envid = NULL;
+}
+
 static void
 test_golden(void)
 {
@@ -208,13 +250,14 @@ test_golden(void)
 	rc[2].status = "5.4.2";
 	r.nrcpts = 3;
 	golden("mixed", &r, 0, 998);
+	test_golden_params(&r, rc);
 }
 
 static void
 test_misc(void)
 {
 	struct dsn_rcpt rc = { "a@b.example", DSN_FAILED, "5.1.1", NULL,
-		NULL, 0, 0 };
+		NULL, 0, 0, NULL };
 	struct dsn_report r;
 	char buf[64], *big, *out, *h;
 	size_t n = 100000, outlen, i;

@@ -769,6 +769,101 @@ test_rewrite(void)
 	ok(!exists(path_of("acme", "new", id)), "still gone");
 }
 
+/* test_dsn_fields - envid, ret, notify, orcpt, warned round trip and
+ * survive a rewrite that keeps only some recipients. */
+static void
+test_dsn_fields(void)
+{
+	char id[QID_LEN], *three[] = { "a@acme.example", "b@acme.example",
+	    "c@acme.example" }, *left[] = { "c@acme.example" }, nb[40];
+	struct qrcpt_dsn rd[2];
+	const struct qrcpt_dsn *d;
+	struct qenv e, r;
+	unsigned bits;
+	char **all;
+	int nall;
+
+	qid_new(id, sizeof(id));
+	env_init(&e, id, "acme", 1732300009);
+	e.rcpts = three;
+	e.nrcpts = 3;
+	e.envid = "QQ314159";
+	e.ret = QRET_HDRS;
+	memset(rd, 0, sizeof(rd));
+	rd[0].addr = "a@acme.example";
+	rd[0].notify = QN_NEVER;
+	rd[1].addr = "c@acme.example";
+	rd[1].notify = QN_FAILURE | QN_SUCCESS;
+	rd[1].orcpt = "rfc822;C@Acme.Example";
+	e.rdsn = rd;
+	e.nrdsn = 2;
+	ok(write_entry(&e, 100) == RS_OK, "entry with DSN fields: %s", errbuf);
+	ok(qenv_read(path_of("acme", "new", id), &r, NULL, errbuf,
+	    sizeof(errbuf)) == RS_OK, "read back");
+	is_str(r.envid, "QQ314159", "envid");
+	is_int(r.ret, QRET_HDRS, "ret hdrs");
+	is_int(r.nrdsn, 2, "two recipients with parameters");
+	d = qenv_rcpt_dsn(&r, "c@acme.example");
+	ok(d != NULL && d->notify == (QN_FAILURE | QN_SUCCESS) &&
+	    d->orcpt != NULL && strcmp(d->orcpt, "rfc822;C@Acme.Example") == 0,
+	    "c: notify and orcpt");
+	ok(qenv_rcpt_dsn(&r, "b@acme.example") == NULL, "b: none");
+	ok(!qenv_notify(&r, "a@acme.example", QN_FAILURE), "NEVER: no failure");
+	ok(qenv_notify(&r, "b@acme.example", QN_FAILURE) &&
+	    qenv_notify(&r, "b@acme.example", QN_DELAY) &&
+	    !qenv_notify(&r, "b@acme.example", QN_SUCCESS),
+	    "no NOTIFY: failure and delay");
+	ok(qenv_notify(&r, "c@acme.example", QN_FAILURE) &&
+	    !qenv_notify(&r, "c@acme.example", QN_DELAY), "c: no delay");
+	is_int(r.warned, 0, "not warned");
+	r.warned = 1732400000;
+	all = r.rcpts;
+	nall = r.nrcpts;
+	r.rcpts = left;
+	r.nrcpts = 1;
+	ok(qenv_rewrite(spool, &r, errbuf, sizeof(errbuf)) == RS_OK,
+	    "rewrite with one recipient left: %s", errbuf);
+	r.rcpts = all;
+	r.nrcpts = nall;
+	qenv_free(&r);
+	ok(qenv_read(path_of("acme", "new", id), &r, NULL, errbuf,
+	    sizeof(errbuf)) == RS_OK, "read the rewrite");
+	is_int(r.nrdsn, 1, "only c's parameters left");
+	d = qenv_rcpt_dsn(&r, "c@acme.example");
+	ok(d != NULL && d->orcpt != NULL && d->notify == (QN_FAILURE |
+	    QN_SUCCESS), "c's parameters kept");
+	is_int(r.warned, 1732400000, "warned recorded");
+	is_str(r.envid, "QQ314159", "envid kept");
+	qenv_free(&r);
+	q_remove(spool, "acme", id);
+
+	ok(qnotify_parse("never", &bits) == 0 && bits == QN_NEVER, "NEVER");
+	ok(qnotify_parse("DELAY,failure", &bits) == 0 &&
+	    bits == (QN_DELAY | QN_FAILURE), "list, any case");
+	is_str(qnotify_format(bits, nb, sizeof(nb)), "FAILURE,DELAY",
+	    "formatted in order");
+	ok(qnotify_parse("FAILURE,FAILURE", &bits) == -1, "repeat refused");
+	ok(qnotify_parse("NEVER,DELAY", &bits) == -1, "NEVER with others");
+	ok(qnotify_parse("", &bits) == -1 && qnotify_parse("DELAY,", &bits) ==
+	    -1, "empty word refused");
+	is_int(read_raw("MBQ 1\nid %s\ncustomer raw\narrival 1\nsize 0\n"
+	    "sender <a@b>\nnotify NEVER\nrcpt <c@d>\n\n", 0), RS_PERM,
+	    "notify before any rcpt refused");
+	is_int(read_raw("MBQ 1\nid %s\ncustomer raw\narrival 1\nsize 0\n"
+	    "sender <a@b>\nrcpt <c@d>\nnotify DELAY\nnotify DELAY\n\n", 0),
+	    RS_PERM, "two notify lines for one rcpt refused");
+	is_int(read_raw("MBQ 1\nid %s\ncustomer raw\narrival 1\nsize 0\n"
+	    "sender <a@b>\nrcpt <c@d>\norcpt nosemicolon\n\n", 0), RS_PERM,
+	    "orcpt without a type refused");
+	is_int(read_raw("MBQ 1\nid %s\ncustomer raw\narrival 1\nsize 0\n"
+	    "sender <a@b>\nret some\nrcpt <c@d>\n\n", 0), RS_PERM,
+	    "bad ret refused");
+	is_int(read_raw("MBQ 1\nid %s\ncustomer raw\narrival 1\nsize 0\n"
+	    "sender <a@b>\nrcpt <c@d>\nnotify DELAY\nrcpt <e@f>\n"
+	    "notify SUCCESS\norcpt rfc822;e@f\n\n", 0), RS_OK,
+	    "notify and orcpt for two recipients");
+}
+
 struct seen {
 	int	n;
 	char	last[QID_LEN];
@@ -917,6 +1012,7 @@ main(int argc, char **argv)
 	test_recover_misc();
 	test_parse();
 	test_rewrite();
+	test_dsn_fields();
 	test_usage_list();
 	test_symlink();
 	free(msg);

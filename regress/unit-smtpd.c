@@ -343,9 +343,23 @@ test_commands(void)
 	    "MAIL FROM:<a@b.c> SIZE=abc\r\nMAIL FROM:<a@b.c> BODY=9BIT\r\n"
 	    "MAIL FROM:<a@b.c> SIZE=999999\r\n"
 	    "MAIL FROM:<a@b.c> SIZE=10 BODY=8BITMIME\r\n"
-	    "RCPT TO:<x@ship.test> NOTIFY=NEVER\r\nQUIT\r\n", 0),
+	    "RCPT TO:<x@ship.test> FOO=BAR\r\nQUIT\r\n", 0),
 	    "220 250 555 501 501 552 250 555 221", "MAIL and RCPT parameters");
 	ok(strstr(out, "552 5.3.4 ") != NULL, "SIZE over max: 552 5.3.4");
+	ok(strstr(out, "250-DSN\r\n") != NULL, "EHLO offers DSN");
+	is_str(run("EHLO c\r\nMAIL FROM:<a@b.c> ENVID=a=b\r\n"
+	    "MAIL FROM:<a@b.c> RET=ALL\r\nMAIL FROM:<a@b.c> ENVID=x+0A\r\n"
+	    "MAIL FROM:<a@b.c> RET=HDRS RET=HDRS\r\n"
+	    "MAIL FROM:<a@b.c> RET=FULL ENVID=QQ+2B1\r\n"
+	    "RCPT TO:<x@ship.test> NOTIFY=SUCCESS,FAILURE "
+	    "ORCPT=rfc822;X+40ship.test\r\n"
+	    "RCPT TO:<y@ship.test> notify=never\r\n"
+	    "RCPT TO:<z@ship.test> NOTIFY=NEVER,DELAY\r\n"
+	    "RCPT TO:<z@ship.test> ORCPT=rfc822;a+zz\r\n"
+	    "RCPT TO:<z@ship.test> ORCPT=;a\r\n"
+	    "RCPT TO:<z@ship.test> NOTIFY=DELAY NOTIFY=DELAY\r\n"
+	    "QUIT\r\n", 0), "220 250 501 501 501 501 250 250 250 501 501 501 "
+	    "501 221", "DSN parameters (RFC 3461) checked");
 	is_str(run("HELO c\r\nMAIL FROM:<a@b.c> SIZE=10\r\nQUIT\r\n", 0),
 	    "220 250 555 221", "parameters after HELO");
 	is_str(run("EHLO\r\nHELO\r\nMAIL FROM:a@b.c\r\nQUIT\r\n", 0),

@@ -4,7 +4,9 @@
  * The report is three parts: a short text for people, the
  * message/delivery-status fields (one block per message, one per
  * recipient), and the original's header (text/rfc822-headers, at most
- * DSN_HEADERS_MAX octets, cut at a line end).  Everything we write is
+ * DSN_HEADERS_MAX octets, cut at a line end) or, when the sender asked
+ * for RET=FULL and it is at most DSN_FULL_MAX octets, the whole
+ * original (message/rfc822).  Everything we write is
  * 7-bit with CRLF line ends and lines folded under 78 columns where
  * there is a space to fold at; only copied original headers can be
  * 8-bit, and then the parts say so.
@@ -147,7 +149,7 @@ any_failed(const struct dsn_report *r)
 }
 
 static void
-put_human(FILE *f, const struct dsn_report *r)
+put_human(FILE *f, const struct dsn_report *r, int full)
 {
 	const struct dsn_rcpt *rc;
 	char line[1400], date[64];
@@ -159,10 +161,13 @@ put_human(FILE *f, const struct dsn_report *r)
 		if (r->rcpts[i].action == DSN_DELAYED)
 			delayed = 1;
 	if (failed)
-		put_folded(f, "", "Your message could not be delivered to "
-		    "the recipients listed below; delivery has been given "
-		    "up. The report that follows says why, and the headers "
-		    "of your message come last.", "");
+		put_folded(f, "", full ? "Your message could not be "
+		    "delivered to the recipients listed below; delivery has "
+		    "been given up. The report that follows says why, and "
+		    "your message comes last." : "Your message could not be "
+		    "delivered to the recipients listed below; delivery has "
+		    "been given up. The report that follows says why, and "
+		    "the headers of your message come last.", "");
 	if (failed && delayed)
 		fputs("\r\n", f);
 	if (delayed)
@@ -215,6 +220,8 @@ put_status(FILE *f, const struct dsn_report *r)
 	char date[64], buf[1400];
 	int i;
 
+	if (r->envid != NULL)
+		put_folded(f, "Original-Envelope-Id: ", r->envid, " ");
 	fprintf(f, "Reporting-MTA: dns; %s\r\n", r->reporting_mta);
 	if (r->queue_id != NULL)
 		fprintf(f, "X-Mailbridge-Queue-ID: %s\r\n", r->queue_id);
@@ -224,6 +231,8 @@ put_status(FILE *f, const struct dsn_report *r)
 	for (i = 0; i < r->nrcpts; i++) {
 		rc = &r->rcpts[i];
 		fputs("\r\n", f);
+		if (rc->orcpt != NULL)
+			put_folded(f, "Original-Recipient: ", rc->orcpt, " ");
 		snprintf(buf, sizeof(buf), "rfc822; %s", rc->addr);
 		put_folded(f, "Final-Recipient: ", buf, " ");
 		fprintf(f, "Action: %s\r\n",
@@ -250,7 +259,9 @@ dsn_compose(const struct dsn_report *r, size_t *lenp)
 {
 	char date[64], mid[512], bnd[128];
 	char *out = NULL;
-	size_t outlen = 0, hlen = headers_len(r->orig, r->origlen);
+	int full = r->ret_full && r->origlen <= DSN_FULL_MAX;
+	size_t outlen = 0, hlen = full ? r->origlen :
+	    headers_len(r->orig, r->origlen);
 	int eight = has_8bit(r->orig, hlen);
 	FILE *f;
 
@@ -286,7 +297,7 @@ dsn_compose(const struct dsn_report *r, size_t *lenp)
 	fprintf(f, "\r\n--%s\r\n", bnd);
 	fprintf(f, "Content-Description: Notification\r\n");
 	fprintf(f, "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
-	put_human(f, r);
+	put_human(f, r, full);
 
 	fprintf(f, "\r\n--%s\r\n", bnd);
 	fprintf(f, "Content-Description: Delivery report\r\n");
@@ -294,8 +305,10 @@ dsn_compose(const struct dsn_report *r, size_t *lenp)
 	put_status(f, r);
 
 	fprintf(f, "\r\n--%s\r\n", bnd);
-	fprintf(f, "Content-Description: Headers of the message\r\n");
-	fprintf(f, "Content-Type: text/rfc822-headers\r\n");
+	fprintf(f, "Content-Description: %s\r\n", full ?
+	    "Your message" : "Headers of the message");
+	fprintf(f, "Content-Type: %s\r\n", full ? "message/rfc822" :
+	    "text/rfc822-headers");
 	if (eight)
 		fprintf(f, "Content-Transfer-Encoding: 8bit\r\n");
 	fprintf(f, "\r\n");

@@ -25,6 +25,8 @@
 
 #define DSN_QUEUE	"_dsn"		/* reserved queue (customer) name */
 #define DSN_HEADERS_MAX	65536		/* original header octets returned */
+#define DSN_FULL_MAX	(1024 * 1024)	/* RET=FULL: a larger original gets
+					   its headers only */
 
 enum dsn_action {
 	DSN_FAILED = 0,
@@ -40,6 +42,8 @@ struct dsn_rcpt {
 					   "x-unix; ..." keeps its own type */
 	time_t	last_attempt;		/* 0 = none */
 	time_t	retry_until;		/* DSN_DELAYED: Will-Retry-Until */
+	const char *orcpt;		/* Original-Recipient ("rfc822;a@b",
+					   ORCPT decoded), or NULL */
 };
 
 struct dsn_report {
@@ -55,6 +59,10 @@ struct dsn_report {
 	int	nrcpts;
 	const char *orig;		/* the original message (CRLF) */
 	size_t	origlen;
+	const char *envid;		/* Original-Envelope-Id, or NULL */
+	int	ret_full;		/* RET=FULL: the whole original as
+					   message/rfc822 (up to
+					   DSN_FULL_MAX), else its headers */
 };
 
 /*

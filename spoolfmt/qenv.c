@@ -6,7 +6,10 @@
  * both sides; no value ever holds CR or LF; a parsed entry has an id, a
  * customer, an arrival, a size, a sender and at least one recipient,
  * and its file is exactly envelope + size octets long.  Unknown fields
- * are skipped so that older readers can read newer entries.
+ * are skipped so that older readers can read newer entries.  A notify
+ * or orcpt line belongs to the rcpt line before it; in memory they are
+ * records found by address, so a rewrite with fewer recipients keeps
+ * the parameters of those left and drops the others'.
  */
 #include <sys/stat.h>
 
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "qint.h"
@@ -41,8 +45,11 @@ enum field {
 	F_SIZE = 1 << 3, F_BODY = 1 << 4, F_PROTOCOL = 1 << 5,
 	F_CLIENT = 1 << 6, F_HELO = 1 << 7, F_SENDER = 1 << 8,
 	F_RCPT = 1 << 9, F_ATTEMPTS = 1 << 10, F_LAST = 1 << 11,
-	F_NEXT = 1 << 12
+	F_NEXT = 1 << 12, F_ENVID = 1 << 13, F_RET = 1 << 14,
+	F_NTFY = 1 << 15, F_ORCPT = 1 << 16, F_WARNED = 1 << 17
 };
+/* Fields that may repeat: once per entry is checked elsewhere. */
+#define F_PER_RCPT (F_RCPT | F_NTFY | F_ORCPT)
 #define F_REQUIRED (F_ID | F_CUSTOMER | F_ARRIVAL | F_SIZE | F_SENDER | F_RCPT)
 
 static const struct {
@@ -54,7 +61,18 @@ static const struct {
 	{ "client", F_CLIENT }, { "helo", F_HELO }, { "sender", F_SENDER },
 	{ "rcpt", F_RCPT }, { "attempts", F_ATTEMPTS },
 	{ "last-attempt", F_LAST }, { "next-attempt", F_NEXT },
+	{ "envid", F_ENVID }, { "ret", F_RET }, { "notify", F_NTFY },
+	{ "orcpt", F_ORCPT }, { "warned", F_WARNED },
 };
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} notify_words[] = {
+	{ "SUCCESS", QN_SUCCESS }, { "FAILURE", QN_FAILURE },
+	{ "DELAY", QN_DELAY },
+};
+#define NWORDS	(sizeof(notify_words) / sizeof(notify_words[0]))
 
 static void
 seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -178,11 +196,128 @@ format_check(const struct qenv *env, char *err, size_t errlen)
 			return RS_PERM;
 		}
 	if (env->arrival < 0 || env->attempts < 0 || env->last_attempt < 0 ||
-	    env->next_attempt < 0) {
+	    env->next_attempt < 0 || env->warned < 0) {
 		seterr(err, errlen, "negative time or count");
 		return RS_PERM;
 	}
 	return RS_OK;
+}
+
+/* --- DSN parameters --------------------------------------------- */
+
+int
+qnotify_parse(const char *s, unsigned *bits)
+{
+	const char *e;
+	size_t i, n;
+
+	*bits = 0;
+	if (strcasecmp(s, "NEVER") == 0) {
+		*bits = QN_NEVER;
+		return 0;
+	}
+	for (;;) {
+		e = s + strcspn(s, ",");
+		n = (size_t)(e - s);
+		for (i = 0; i < NWORDS; i++)
+			if (strlen(notify_words[i].name) == n &&
+			    strncasecmp(s, notify_words[i].name, n) == 0)
+				break;
+		if (i == NWORDS || (*bits & notify_words[i].bit))
+			return -1;
+		*bits |= notify_words[i].bit;
+		if (*e == '\0')
+			return 0;
+		s = e + 1;
+	}
+}
+
+char *
+qnotify_format(unsigned bits, char *buf, size_t len)
+{
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	if (bits & QN_NEVER) {
+		snprintf(buf, len, "NEVER");
+		return buf;
+	}
+	for (i = 0; i < NWORDS; i++)
+		if ((bits & notify_words[i].bit) && off < len) {
+			snprintf(buf + off, len - off, "%s%s", off ? "," : "",
+			    notify_words[i].name);
+			off += strlen(buf + off);
+		}
+	return buf;
+}
+
+/* rdsn_find - the record of addr, searching on from *hint (in order). */
+static const struct qrcpt_dsn *
+rdsn_find(const struct qenv *env, const char *addr, int *hint)
+{
+	int i, k;
+
+	for (k = 0; k < env->nrdsn; k++) {
+		i = (*hint + k) % env->nrdsn;
+		if (env->rdsn[i].addr != NULL &&
+		    strcmp(env->rdsn[i].addr, addr) == 0) {
+			*hint = i + 1;
+			return &env->rdsn[i];
+		}
+	}
+	return NULL;
+}
+
+const struct qrcpt_dsn *
+qenv_rcpt_dsn(const struct qenv *env, const char *addr)
+{
+	int hint = 0;
+
+	return rdsn_find(env, addr, &hint);
+}
+
+int
+qenv_notify(const struct qenv *env, const char *addr, unsigned what)
+{
+	const struct qrcpt_dsn *d = qenv_rcpt_dsn(env, addr);
+
+	if (d == NULL || d->notify == 0)
+		return what == QN_FAILURE || what == QN_DELAY;
+	return (d->notify & QN_NEVER) == 0 && (d->notify & what) != 0;
+}
+
+/* put_rcpt - a rcpt line and the notify and orcpt lines that go with it. */
+static enum result
+put_rcpt(struct qbuf *b, const struct qenv *env, int i, int *hint,
+    char *err, size_t errlen)
+{
+	const struct qrcpt_dsn *d;
+	enum result rs;
+	char nb[32];
+
+	if ((rs = put_line(b, "rcpt", "<", env->rcpts[i], ">", err,
+	    errlen)) != RS_OK)
+		return rs;
+	if ((d = rdsn_find(env, env->rcpts[i], hint)) == NULL)
+		return RS_OK;
+	if (d->notify != 0 && (rs = put_text(b, "notify",
+	    qnotify_format(d->notify, nb, sizeof(nb)), err, errlen)) != RS_OK)
+		return rs;
+	return put_text(b, "orcpt", d->orcpt, err, errlen);
+}
+
+/* put_dsn_env - the entry's envid and ret lines. */
+static enum result
+put_dsn_env(struct qbuf *b, const struct qenv *env, char *err, size_t errlen)
+{
+	enum result rs;
+
+	if ((rs = put_text(b, "envid", env->envid, err, errlen)) != RS_OK)
+		return rs;
+	if (env->ret == QRET_NONE)
+		return RS_OK;
+	return put_text(b, "ret", env->ret == QRET_FULL ? "full" : "hdrs",
+	    err, errlen);
 }
 
 enum result
@@ -190,7 +325,7 @@ qenv_format(const struct qenv *env, uint64_t size, struct qbuf *out,
     size_t *size_off, char *err, size_t errlen)
 {
 	enum result rs;
-	int i;
+	int i, hint = 0;
 
 	memset(out, 0, sizeof(*out));
 	if ((rs = format_check(env, err, errlen)) != RS_OK)
@@ -206,17 +341,19 @@ qenv_format(const struct qenv *env, uint64_t size, struct qbuf *out,
 	if ((rs = put_text(out, "protocol", env->protocol, err, errlen)) ||
 	    (rs = put_text(out, "client", env->client, err, errlen)) ||
 	    (rs = put_text(out, "helo", env->helo, err, errlen)) ||
-	    (rs = put_line(out, "sender", "<", env->sender, ">", err, errlen)))
+	    (rs = put_line(out, "sender", "<", env->sender, ">", err,
+	    errlen)) || (rs = put_dsn_env(out, env, err, errlen)))
 		goto fail;
 	for (i = 0; i < env->nrcpts; i++)
-		if ((rs = put_line(out, "rcpt", "<", env->rcpts[i], ">", err,
-		    errlen)) != RS_OK)
+		if ((rs = put_rcpt(out, env, i, &hint, err, errlen)) != RS_OK)
 			goto fail;
 	if ((rs = put_number(out, "attempts", env->attempts, err, errlen)) ||
 	    (env->last_attempt && (rs = put_number(out, "last-attempt",
 	    (long long)env->last_attempt, err, errlen))) ||
 	    (env->next_attempt && (rs = put_number(out, "next-attempt",
-	    (long long)env->next_attempt, err, errlen))))
+	    (long long)env->next_attempt, err, errlen))) ||
+	    (env->warned && (rs = put_number(out, "warned",
+	    (long long)env->warned, err, errlen))))
 		goto fail;
 	if (qbuf_add(out, "\n") == -1)
 		goto nomem;
@@ -328,6 +465,51 @@ add_rcpt(struct qenv *env, const char *v)
 	return 0;
 }
 
+/*
+ * last_rdsn - the record of the last recipient read, added when it has
+ * none yet; NULL when no recipient came before or out of memory.
+ */
+static struct qrcpt_dsn *
+last_rdsn(struct qenv *env)
+{
+	struct qrcpt_dsn *nv;
+	char *addr;
+
+	if (env->nrcpts == 0)
+		return NULL;
+	addr = env->rcpts[env->nrcpts - 1];
+	if (env->nrdsn > 0 && env->rdsn[env->nrdsn - 1].addr == addr)
+		return &env->rdsn[env->nrdsn - 1];
+	if ((nv = reallocarray(env->rdsn, (size_t)env->nrdsn + 1,
+	    sizeof(*nv))) == NULL)
+		return NULL;
+	env->rdsn = nv;
+	memset(&nv[env->nrdsn], 0, sizeof(nv[0]));
+	nv[env->nrdsn].addr = addr;
+	return &nv[env->nrdsn++];
+}
+
+/* set_rcpt_dsn - a notify or orcpt line for the recipient above it. */
+static int
+set_rcpt_dsn(struct qenv *env, enum field f, const char *v)
+{
+	struct qrcpt_dsn *d;
+	unsigned bits;
+
+	if ((d = last_rdsn(env)) == NULL)
+		return -1;
+	if (f == F_NTFY) {
+		if (d->notify != 0 || qnotify_parse(v, &bits) == -1)
+			return -1;
+		d->notify = bits;
+		return 0;
+	}
+	if (d->orcpt != NULL || strchr(v, ';') == NULL ||
+	    strlen(v) > QENV_ORCPT_MAX + 64)
+		return -1;
+	return (d->orcpt = strdup(v)) == NULL ? -1 : 0;
+}
+
 /* set_field - store one known field; -1 when its value is malformed. */
 static int
 set_field(struct qenv *env, enum field f, const char *v)
@@ -370,6 +552,19 @@ set_field(struct qenv *env, enum field f, const char *v)
 		return parse_time(v, &env->last_attempt);
 	case F_NEXT:
 		return parse_time(v, &env->next_attempt);
+	case F_WARNED:
+		return parse_time(v, &env->warned);
+	case F_ENVID:
+		return strlen(v) > QENV_ENVID_MAX ||
+		    (env->envid = strdup(v)) == NULL ? -1 : 0;
+	case F_RET:
+		if (strcmp(v, "full") != 0 && strcmp(v, "hdrs") != 0)
+			return -1;
+		env->ret = v[0] == 'f' ? QRET_FULL : QRET_HDRS;
+		return 0;
+	case F_NTFY:
+	case F_ORCPT:
+		return set_rcpt_dsn(env, f, v);
 	}
 	return -1;
 }
@@ -392,7 +587,7 @@ parse_line(struct qenv *env, unsigned *seen, char *line, size_t len,
 			break;
 	if (i == sizeof(fields) / sizeof(fields[0]))
 		return RS_OK;
-	if ((*seen & fields[i].f) && fields[i].f != F_RCPT) {
+	if ((*seen & fields[i].f) && !(fields[i].f & F_PER_RCPT)) {
 		seterr(err, errlen, "line %d: duplicate field %s", lineno, key);
 		return RS_PERM;
 	}
@@ -575,12 +770,19 @@ qenv_free(struct qenv *env)
 	free(env->client);
 	free(env->helo);
 	free(env->sender);
+	free(env->envid);
 	for (i = 0; i < env->nrcpts; i++)
 		free(env->rcpts[i]);
 	free(env->rcpts);
+	for (i = 0; i < env->nrdsn; i++)
+		free(env->rdsn[i].orcpt);
+	free(env->rdsn);
 	env->protocol = env->client = env->helo = env->sender = NULL;
+	env->envid = NULL;
 	env->rcpts = NULL;
 	env->nrcpts = 0;
+	env->rdsn = NULL;
+	env->nrdsn = 0;
 }
 
 /* check_place - RS_PERM when env names another id or customer. */

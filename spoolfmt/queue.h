@@ -23,6 +23,15 @@
  *   attempts 0
  *   (blank line)
  *
+ * Optional lines (RFC 3461 DSN parameters and the expiry sweeper):
+ *
+ *   envid ABC.123                    (ENVID, xtext-decoded)
+ *   ret hdrs                         (RET: full or hdrs)
+ *   notify FAILURE,DELAY             (NOTIFY of the rcpt line above it)
+ *   orcpt rfc822;x@acme.example      (ORCPT of the rcpt line above it,
+ *                                     xtext-decoded)
+ *   warned 1732314400                (when the delayed DSN was queued)
+ *
  * Unknown envelope lines are ignored; a file whose length is not
  * envelope + size is truncated.  The same queue id names the copies of
  * one message in every customer's queue.  Commit: tmp, write, fsync,
@@ -41,6 +50,24 @@
 #define QID_LEN		40
 #define QENV_LINE_MAX	1100	/* longest envelope line accepted */
 
+/* NOTIFY bits (RFC 3461); a recipient with none gave no NOTIFY. */
+#define QN_SUCCESS	0x01
+#define QN_FAILURE	0x02
+#define QN_DELAY	0x04
+#define QN_NEVER	0x08
+
+#define QENV_ORCPT_MAX	500	/* decoded ORCPT octets (RFC 3461 5) */
+#define QENV_ENVID_MAX	100	/* decoded ENVID octets (RFC 3461 4.4) */
+
+enum qret { QRET_NONE = 0, QRET_FULL, QRET_HDRS };
+
+/* DSN parameters of one recipient, found by its address. */
+struct qrcpt_dsn {
+	char   *addr;			/* as in rcpts (not owned) */
+	unsigned notify;		/* QN_* bits; 0: no NOTIFY */
+	char   *orcpt;			/* "type;address" or NULL */
+};
+
 struct qenv {
 	char	id[QID_LEN];
 	char	customer[64];
@@ -56,6 +83,12 @@ struct qenv {
 	int	attempts;
 	time_t	last_attempt;		/* 0 = never */
 	time_t	next_attempt;		/* 0 = whenever asked */
+	char   *envid;			/* ENVID or NULL */
+	enum qret ret;
+	struct qrcpt_dsn *rdsn;		/* recipients with DSN parameters */
+	int	nrdsn;			/* (records for recipients no longer
+					   in rcpts are not written) */
+	time_t	warned;			/* delayed DSN queued; 0 = not yet */
 };
 
 struct qwriter;
@@ -98,6 +131,19 @@ void	qw_abort(struct qwriter *w);
 enum result qenv_read(const char *path, struct qenv *env, off_t *body_off,
 	    char *err, size_t errlen);
 void	qenv_free(struct qenv *env);
+/* qenv_rcpt_dsn - the DSN parameters of recipient addr, or NULL. */
+const struct qrcpt_dsn *qenv_rcpt_dsn(const struct qenv *env,
+	    const char *addr);
+/*
+ * qenv_notify - 1 if recipient addr wants a DSN of kind what
+ * (QN_FAILURE, QN_DELAY, QN_SUCCESS): without NOTIFY failures and
+ * delays are reported, successes are not; NEVER reports nothing.
+ */
+int	qenv_notify(const struct qenv *env, const char *addr, unsigned what);
+/* qnotify_parse - "NEVER" or a list of SUCCESS,FAILURE,DELAY; 0 or -1. */
+int	qnotify_parse(const char *s, unsigned *bits);
+/* qnotify_format - the NOTIFY text of bits into buf. */
+char   *qnotify_format(unsigned bits, char *buf, size_t len);
 /*
  * qenv_rewrite - replace the envelope of an entry atomically (tmp copy
  * with the new envelope and the same message, fsync, rename, fsync).

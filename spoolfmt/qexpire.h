@@ -1,0 +1,100 @@
+/*
+ * qexpire.h - queue lifetimes: the sweeper that tells senders their
+ * mail is late (a delayed DSN after warn-after) and gives up on it (a
+ * failed DSN, status 4.4.7, after expire-after), for one queue at a
+ * time: qexpire.c for queue entries, bexpire.c for the bundles waiting
+ * in the customer's outbox.
+ *
+ * Rules, per queue entry (age = now - arrival):
+ *   - age >= expire_after (when > 0): a failed DSN for the recipients
+ *     whose NOTIFY includes FAILURE (or who gave no NOTIFY), committed
+ *     into _dsn (dsn.h) first, then the entry is removed;
+ *   - else age >= warn_after (when > 0 and less than expire_after) and
+ *     no delayed DSN yet: one delayed DSN for the recipients whose
+ *     NOTIFY includes DELAY (or who gave none), committed first, then
+ *     the entry is rewritten with "warned" (tmp, fsync, rename, fsync).
+ *   - In the _dsn queue itself nothing is warned about, and an expired
+ *     DSN is dropped with a log line: DSNs are never sent about DSNs.
+ * A bundle in <spool>/outbox/<customer>/ whose creation time (in its
+ * name; at most bundle-delay after its newest message arrived) is
+ * expire_after old is read and each message in it (its copies, grouped
+ * by the queue id in our Received: header) gets a failed DSN; the
+ * bundle is removed once they are all committed.  A bundle that does
+ * not verify is moved to <spool>/bundle-tmp/<customer>/corrupt/ (or
+ * renamed NAME.corrupt in place when that is another file system).
+ *
+ * Invariants: the sweep holds the customer's queue lock (the flock on
+ * <spool>/q/<customer> that flush_customer and the bundler take) and
+ * skips the queue when somebody else holds it; nothing is removed or
+ * marked before its DSN is committed, so a crash (even kill -9 between
+ * the two steps) can send a DSN twice but never drops an entry or a
+ * bundle without one.
+ */
+#ifndef QEXPIRE_H
+#define QEXPIRE_H
+
+#include <time.h>
+
+#include "dsn.h"
+#include "queue.h"
+#include "util.h"
+
+#define QEXPIRE_DELAY_STATUS	"4.4.1"
+#define QEXPIRE_FAIL_STATUS	"4.4.7"
+
+struct qexpire_opts {
+	const char *spool;
+	const char *customer;		/* queue name, or DSN_QUEUE */
+	const char *hostname;		/* Reporting-MTA */
+	const char *postmaster;		/* copy for automatic mail; or NULL */
+	long	warn_after;		/* seconds; 0: no delayed DSNs */
+	long	expire_after;		/* seconds; 0: nothing expires */
+	time_t	now;
+};
+
+struct qexpire_stats {
+	unsigned entries;		/* entries looked at */
+	unsigned warned;		/* entries that got a delayed DSN */
+	unsigned expired;		/* entries removed */
+	unsigned bundles;		/* bundles expired and removed */
+	unsigned corrupt;		/* bundles moved aside */
+	unsigned dsns;			/* DSNs committed into _dsn */
+	unsigned skipped;		/* unreadable, or a DSN not queued */
+	int	busy;			/* the queue lock was held */
+};
+
+/*
+ * qexpire_run - sweep one queue and its outbox with its lock held.
+ * RS_TEMP: busy (st->busy), the queue could not be read, or something
+ * was skipped and stays for the next sweep; RS_OK otherwise (also when
+ * the queue does not exist).
+ */
+enum result qexpire_run(const struct qexpire_opts *o,
+	    struct qexpire_stats *st);
+
+/*
+ * qexpire_select - the recipients of env that want a DSN of kind
+ * (DSN_FAILED: NOTIFY FAILURE; DSN_DELAYED: NOTIFY DELAY) into rc
+ * (room for env->nrcpts), with status, diag, orcpt and the dates
+ * filled in.  Returns how many.
+ */
+int	qexpire_select(const struct qexpire_opts *o, const struct qenv *env,
+	    enum dsn_action kind, const char *diag, struct dsn_rcpt *rc);
+
+/* qexpire_outbox - the outbox part of qexpire_run (lock held). */
+enum result qexpire_outbox(const struct qexpire_opts *o,
+	    struct qexpire_stats *st);
+
+/*
+ * qexpire_set_hook - for crash tests only: fn is called with a step's
+ * name ("warn-dsn-committed", "expire-dsn-committed",
+ * "bundle-dsns-committed") just after DSNs are committed and before
+ * the entry or bundle is touched.  NULL (the default) turns it off.
+ */
+void	qexpire_set_hook(void (*fn)(const char *step));
+void	qexpire_hook(const char *step);
+
+/* qexpire_dur - "4h", "5d", "90m", "30s": a duration for people. */
+char   *qexpire_dur(long secs, char *buf, size_t len);
+
+#endif
