@@ -86,23 +86,34 @@ orcpt_value(const char *v, char *out)
 }
 
 int
+esmtp_param_next(char **p, char **kw, char **v)
+{
+	char *s = *p;
+
+	while (*s == ' ')
+		s++;
+	if (*s == '\0') {
+		*p = s;
+		return 0;
+	}
+	*kw = s;
+	s += strcspn(s, " ");
+	if (*s != '\0')
+		*s++ = '\0';
+	*p = s;
+	if ((*v = strchr(*kw, '=')) != NULL)
+		*(*v)++ = '\0';
+	return 1;
+}
+
+int
 dsn_rcpt_params(char *p, struct dsn_rcptp *dr, const char **bad)
 {
 	char *kw, *v;
 	int seen_orcpt = 0;
 
 	memset(dr, 0, sizeof(*dr));
-	for (;;) {
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			return 0;
-		kw = p;
-		p += strcspn(p, " ");
-		if (*p != '\0')
-			*p++ = '\0';
-		if ((v = strchr(kw, '=')) != NULL)
-			*v++ = '\0';
+	while (esmtp_param_next(&p, &kw, &v)) {
 		*bad = kw;
 		if (strcasecmp(kw, "NOTIFY") == 0) {
 			if (dr->notify != 0 || v == NULL ||
@@ -115,4 +126,5 @@ dsn_rcpt_params(char *p, struct dsn_rcptp *dr, const char **bad)
 		} else
 			return -2;
 	}
+	return 0;
 }

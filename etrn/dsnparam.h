@@ -33,6 +33,12 @@ struct dsn_rcptp {
  */
 int	xtext_decode(const char *in, char *out, size_t max);
 /*
+ * esmtp_param_next - the next "KEYWORD[=VALUE]" of a MAIL or RCPT
+ * parameter list at *p (RFC 5321 4.1.2), split in place: *kw, and *v
+ * after the '=' or NULL; *p moves past it.  0 at the end of the list.
+ */
+int	esmtp_param_next(char **p, char **kw, char **v);
+/*
  * dsn_mail_param - one MAIL parameter kw (value v, or NULL): 1 when it
  * was RET or ENVID and is fine, 0 when it is not a DSN parameter, -1
  * when it is malformed or repeated.

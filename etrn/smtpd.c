@@ -308,22 +308,11 @@ mail_params(struct smtpd *s, char *p, uint64_t *size, int *body8)
 	int seen_size = 0, seen_body = 0, rc;
 	char *kw, *v;
 
-	for (;;) {
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			return 0;
-		kw = p;
-		while (*p != '\0' && *p != ' ')
-			p++;
-		if (*p != '\0')
-			*p++ = '\0';
+	while (esmtp_param_next(&p, &kw, &v)) {
 		if (!s->esmtp) {
 			reply(s, 555, "5.5.4", "Error: parameters need EHLO");
 			return -1;
 		}
-		if ((v = strchr(kw, '=')) != NULL)
-			*v++ = '\0';
 		if (strcasecmp(kw, "SIZE") == 0) {
 			if (seen_size++ || v == NULL || size_value(v, size)) {
 				reply(s, 501, "5.5.4",
@@ -348,6 +337,7 @@ mail_params(struct smtpd *s, char *p, uint64_t *size, int *body8)
 			return -1;
 		}
 	}
+	return 0;
 }
 
 /*

@@ -21,7 +21,6 @@
  */
 #include <sys/types.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -56,56 +55,6 @@ struct bsweep {
 	int	failed;			/* a DSN was not queued */
 	int	messages;
 };
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* bundle_names - the bundle names in dir, sorted; -1 on error. */
-static int
-bundle_names(const char *dir, char ***names, size_t *n)
-{
-	struct dirent *de;
-	size_t cap = 0;
-	char **v = NULL;
-	void *p;
-	DIR *dp;
-
-	*n = 0;
-	*names = NULL;
-	if ((dp = opendir(dir)) == NULL)
-		return errno == ENOENT ? 0 : -1;
-	while ((de = readdir(dp)) != NULL) {
-		if (!bundle_name_is_valid(de->d_name))
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((p = reallocarray(v, cap, sizeof(*v))) == NULL)
-				break;
-			v = p;
-		}
-		if ((v[*n] = strdup(de->d_name)) == NULL)
-			break;
-		(*n)++;
-	}
-	closedir(dp);
-	if (*n > 0)
-		qsort(v, *n, sizeof(*v), name_cmp);
-	*names = v;
-	return 0;
-}
-
-static void
-names_free(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
 
 /* hex_time - seconds from the first digits hex digits of s (microseconds). */
 static time_t
@@ -396,7 +345,7 @@ qexpire_outbox(const struct qexpire_opts *o, struct qexpire_stats *st)
 	size_t n, i;
 
 	if (bundler_outbox(dir, sizeof(dir), o->spool, o->customer) == -1 ||
-	    bundle_names(dir, &names, &n) == -1) {
+	    bundle_list(dir, &names, &n) == -1) {
 		log_warn("%s: expire: outbox", o->customer);
 		return RS_TEMP;
 	}
@@ -405,6 +354,6 @@ qexpire_outbox(const struct qexpire_opts *o, struct qexpire_stats *st)
 			break;		/* the rest are younger */
 		expire_bundle(o, dir, names[i], st);
 	}
-	names_free(names, n);
+	bundle_list_free(names, n);
 	return RS_OK;
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -126,6 +127,55 @@ bundle_name_is_valid(const char *name)
 	memcpy(label, name + 32, lab);
 	label[lab] = '\0';
 	return name_is_safe(label);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+bundle_list(const char *dir, char ***names, size_t *n)
+{
+	struct dirent *de;
+	size_t cap = 0;
+	char **v = NULL;
+	void *p;
+	DIR *dp;
+
+	*n = 0;
+	*names = NULL;
+	if ((dp = opendir(dir)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(dp)) != NULL) {
+		if (!bundle_name_is_valid(de->d_name))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((p = reallocarray(v, cap, sizeof(*v))) == NULL)
+				break;
+			v = p;
+		}
+		if ((v[*n] = strdup(de->d_name)) == NULL)
+			break;
+		(*n)++;
+	}
+	closedir(dp);
+	if (*n > 0)
+		qsort(v, *n, sizeof(*v), name_cmp);
+	*names = v;
+	return 0;
+}
+
+void
+bundle_list_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 }
 
 /* zout - run deflate over p..p+n with flush, writing full output buffers. */

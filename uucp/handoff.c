@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -415,55 +414,6 @@ uucp_handoff_due(const char *spool, const char *customer, time_t now,
 /* --- the run ------------------------------------------------------- */
 
 static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* outbox_list - the bundle names in dir, sorted (oldest first). */
-static int
-outbox_list(const char *dir, char ***names, size_t *n)
-{
-	struct dirent *de;
-	size_t cap = 0;
-	char **v = NULL;
-	void *p;
-	DIR *dp;
-
-	*n = 0;
-	if ((dp = opendir(dir)) == NULL)
-		return errno == ENOENT ? 0 : -1;
-	while ((de = readdir(dp)) != NULL) {
-		if (!bundle_name_is_valid(de->d_name))
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((p = reallocarray(v, cap, sizeof(*v))) == NULL)
-				break;
-			v = p;
-		}
-		if ((v[*n] = strdup(de->d_name)) == NULL)
-			break;
-		(*n)++;
-	}
-	closedir(dp);
-	if (*n > 0)
-		qsort(v, *n, sizeof(*v), name_cmp);
-	*names = v;
-	return 0;
-}
-
-static void
-names_free(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static int
 unlink_in_dir(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
@@ -545,7 +495,7 @@ uucp_handoff_run(const char *spool, const struct customer *cu,
 	if (!force && !uucp_handoff_due(spool, cu->name, now, NULL))
 		return RS_OK;
 	if (bundler_outbox(dir, sizeof(dir), spool, cu->name) == -1 ||
-	    outbox_list(dir, &names, &n) == -1) {
+	    bundle_list(dir, &names, &n) == -1) {
 		log_warn("%s: outbox", cu->name);
 		return RS_TEMP;
 	}
@@ -556,7 +506,7 @@ uucp_handoff_run(const char *spool, const struct customer *cu,
 		i--;			/* names[i] failed and stays */
 	remove_queued(cu, dir, names, i);
 	st->waiting = (unsigned)(n - i);
-	names_free(names, n);
+	bundle_list_free(names, n);
 	if (rs == RS_OK && st->queued > 0)
 		state_clear(spool, cu->name);
 	if (st->queued > 0 && cu->uucp_call)
