@@ -89,13 +89,7 @@ hub_stop
 
 # ---- flush: Postfix ----
 pf_init etrnhold
-pf_set "relay_domains = etrn.example" \
-    "transport_maps = inline:{ etrn.example=etrn-only:[127.0.0.1]:$SINK }" \
-    "defer_transports = etrn-only" \
-    "fast_flush_domains = \$relay_domains" \
-    "smtpd_etrn_restrictions = permit_mynetworks, reject" \
-    "default_process_limit = 100"
-pf_master "etrn-only unix - - n - - smtp"
+pf_etrn_hold "$SINK"
 pf_start >/dev/null || { echo "error=postfix-did-not-start"; exit 1; }
 timeout 120 smtp-source -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \
     -t user@etrn.example -f sender@example.org "127.0.0.1:$PF_PORT" \
@@ -206,13 +200,7 @@ customer \"narrow\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$L2\"} etrn
 
 	# Postfix's own ETRN flush through the same link
 	pf_init "etrn$k"
-	pf_set "relay_domains = etrn.example" \
-	    "transport_maps = inline:{ etrn.example=etrn-only:[127.0.0.1]:$L2 }" \
-	    "defer_transports = etrn-only" \
-	    "fast_flush_domains = \$relay_domains" \
-	    "smtpd_etrn_restrictions = permit_mynetworks, reject" \
-	    "default_process_limit = 100"
-	pf_master "etrn-only unix - - n - - smtp"
+	pf_etrn_hold "$L2"
 	pf_start >/dev/null || { echo "error=postfix-did-not-start"; exit 1; }
 	while read -r f; do
 		pf_sendmail -f sender@example.org u@etrn.example <"$f"

@@ -33,13 +33,7 @@ hub_stop
 # Postfix holding mail for an ETRN-only domain
 pf_init
 dead=$(free_port)
-pf_set "relay_domains = etrn.example" \
-    "transport_maps = inline:{ etrn.example=etrn-only:[127.0.0.1]:$dead }" \
-    "defer_transports = etrn-only" \
-    "fast_flush_domains = \$relay_domains" \
-    "smtpd_etrn_restrictions = permit_mynetworks, reject" \
-    "default_process_limit = 100"
-pf_master "etrn-only unix - - n - - smtp"
+pf_etrn_hold "$dead"
 pf_start >/dev/null || { echo "error=postfix-did-not-start"; exit 1; }
 t0=$(now)
 timeout 80 smtp-source -s "$SESSIONS" -m "$MSGS" -l "$SIZE" \

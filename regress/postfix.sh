@@ -141,6 +141,20 @@ pf_master() {
 	done
 }
 
+# pf_etrn_hold PORT: the instance holds mail for etrn.example until an
+# ETRN releases it to 127.0.0.1:PORT (Postfix's ETRN_README:
+# relay_domains, fast_flush_domains, the domain's own transport in
+# defer_transports); process limits raised for load runs.
+pf_etrn_hold() {
+	pf_set "relay_domains = etrn.example" \
+	    "transport_maps = inline:{ etrn.example=etrn-only:[127.0.0.1]:$1 }" \
+	    "defer_transports = etrn-only" \
+	    "fast_flush_domains = \$relay_domains" \
+	    "smtpd_etrn_restrictions = permit_mynetworks, reject" \
+	    "default_process_limit = 100"
+	pf_master "etrn-only unix - - n - - smtp"
+}
+
 # pf_start: start the instance and wait until its SMTP port answers.
 pf_start() {
 	if ! $PF_BIN/postfix -c "$PF_CONF" start >"$PF_DIR/start.out" 2>&1; then
