@@ -64,6 +64,7 @@ struct job {
 	time_t	next_bundle;		/* 0: not bundled */
 	time_t	next_dsn;		/* _dsn only */
 	time_t	next_expire;		/* 0: no lifetime sweeps */
+	time_t	next_asked;		/* a rate-limited ETRN's flush */
 	int	want_expire;		/* a sweep is due */
 	int	failed;			/* _dsn: the last run left mail */
 	int	quiet;			/* a timer's run: log at debug level */
@@ -391,8 +392,11 @@ jobs_flush(struct jobs *j, const struct bridge_conf *c, const char *customer,
 	return JOBS_STARTED;
 }
 
-/* seen_recently - was (client, customer) accepted within the window? */
-static int
+/*
+ * seen_recently - was (client, customer) accepted within the window?
+ * When it ends if so, else 0 (and the request is the window's first).
+ */
+static time_t
 seen_recently(struct jobs *j, const char *client, const char *customer,
     time_t now)
 {
@@ -405,7 +409,7 @@ seen_recently(struct jobs *j, const char *client, const char *customer,
 		    strcmp(s->customer, customer) == 0) {
 			if (now - s->when < JOBS_ETRN_WINDOW &&
 			    now >= s->when)
-				return 1;
+				return s->when + JOBS_ETRN_WINDOW;
 			s->when = now;
 			return 0;
 		}
@@ -429,16 +433,25 @@ jobs_etrn(struct jobs *j, const struct bridge_conf *c, const char *customer,
 	struct job *jb;
 	enum jobs_res r;
 	char msg[256];
+	time_t until;
 
-	if (seen_recently(j, client, customer, now)) {
+	if ((until = seen_recently(j, client, customer, now)) != 0) {
+		if ((jb = slot(j, customer)) != NULL && jb->next_asked == 0) {
+			jb->next_asked = until;
+			strlcpy_(jb->domain, domain != NULL ? domain : "",
+			    sizeof(jb->domain));
+		}
 		log_info("%s: ETRN from %s within %d s of the last one: "
-		    "nothing new started", customer, client,
+		    "nothing new now; a flush follows when that window ends "
+		    "if mail is waiting then", customer, client,
 		    JOBS_ETRN_WINDOW);
 		return JOBS_LIMITED;
 	}
-	if ((jb = slot(j, customer)) != NULL)
+	if ((jb = slot(j, customer)) != NULL) {
 		strlcpy_(jb->domain, domain != NULL ? domain : "",
 		    sizeof(jb->domain));
+		jb->next_asked = 0;
+	}
 	r = jobs_flush(j, c, customer, client, msg, sizeof(msg));
 	if (r == JOBS_ERROR)
 		log_warnx("%s: ETRN from %s: %s", customer, client, msg);
@@ -491,6 +504,15 @@ dsn_waiting(const struct bridge_conf *c)
 
 	return c->relayhost != NULL &&
 	    spool_usage(c->spool, DSN_QUEUE, &u) == RS_OK && u.count > 0;
+}
+
+/* queue_waiting - does the customer's queue hold entries? */
+static int
+queue_waiting(const struct bridge_conf *c, const char *name)
+{
+	struct qusage u;
+
+	return spool_usage(c->spool, name, &u) != RS_OK || u.count > 0;
 }
 
 int
@@ -582,6 +604,11 @@ jobs_run(struct jobs *j, const struct bridge_conf *c, time_t now)
 			return;
 		tick(jb, &c->customers[i], now);
 		tick_expire(jb, c, now);
+		if (jb->next_asked != 0 && now >= jb->next_asked) {
+			jb->next_asked = 0;
+			if (queue_waiting(c, jb->name))
+				jb->want_flush = 1;
+		}
 	}
 	if ((jb = slot(j, DSN_QUEUE)) != NULL && c->relayhost != NULL &&
 	    jb->next_dsn != 0 && now >= jb->next_dsn) {
@@ -632,6 +659,7 @@ jobs_next(const struct jobs *j, time_t now)
 		soonest(j->v[i].next_bundle, now, &best);
 		soonest(j->v[i].next_dsn, now, &best);
 		soonest(j->v[i].next_expire, now, &best);
+		soonest(j->v[i].next_asked, now, &best);
 	}
 	return best < 0 ? 3600 : best;
 }

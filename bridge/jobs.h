@@ -18,7 +18,10 @@
  * flush asked for while one runs sets "again": the worker runs once
  * more when it ends, never twice at once.  ETRN is rate-limited per
  * client and customer: within JOBS_ETRN_WINDOW of an accepted request
- * another one from the same client joins it and starts nothing.
+ * another one from the same client starts nothing at once; when the
+ * window ends, a flush starts if the customer's queue still holds mail
+ * (so mail that came in between is not left waiting after a 253, and
+ * a client that repeats ETRN gets at most one flush a window).
  *
  * Invariants: workers are the master's own children, each leads its
  * own process group (so a stop reaches the connections a flush forked),
@@ -46,7 +49,8 @@ enum jobs_res {
 	JOBS_STARTED = 0,	/* a worker was started */
 	JOBS_JOINED,		/* the same work runs: "again" is set */
 	JOBS_QUEUED,		/* other work for the customer runs first */
-	JOBS_LIMITED		/* ETRN within the window: nothing new */
+	JOBS_LIMITED		/* ETRN within the window: a flush when
+				   it ends, if mail is waiting then */
 };
 
 struct jobs;

@@ -10,6 +10,11 @@
  * when the server offers no AUTH CRAM-MD5, 77 when it refuses (535),
  * 78 for a secret file that is open to group or others.
  *
+ * With -c leaf.conf the servers, targets, user and secret come from
+ * the etrn sections of the named hubs (all hubs with one when none is
+ * named), each hub in turn; the exit code is the worst of them, an
+ * authentication failure's first.
+ *
  * Invariant: no ETRN is sent on a connection where -u was given and
  * AUTH did not succeed; the secret is wiped before exit.
  */
@@ -27,6 +32,7 @@
 #include <openssl/crypto.h>
 
 #include "cram.h"
+#include "leafconf.h"
 #include "log.h"
 #include "smtpc.h"
 
@@ -49,7 +55,9 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: etrn [-v] [-H helo] [-p port] [-w seconds] "
-	    "[-u user -s secretfile] server target ...\n");
+	    "[-u user -s secretfile] server target ...\n"
+	    "       etrn [-v] [-H helo] [-w seconds] -c leaf.conf "
+	    "[hub ...]\n");
 	exit(EXIT_USAGE);
 }
 
@@ -188,16 +196,136 @@ ask(struct etrn *e, const char *target, struct smtpc_reply *r)
 	return code_exit(r);
 }
 
+/*
+ * release - every target of one server (e->server, e->user and the
+ * secret set), with -w asking again until each says 251 or the time
+ * is up; the exit code.
+ */
+static int
+release(struct etrn *e, char *const *targets, int n, long wait)
+{
+	struct smtpc_reply r;
+	long backoff = BACKOFF_FIRST;
+	int i, rv = 0, *code, *fin, left = 0, conn, last = 0;
+	double until;
+
+	if ((code = calloc((size_t)n, sizeof(*code))) == NULL ||
+	    (fin = calloc((size_t)n, sizeof(*fin))) == NULL) {
+		free(code);
+		return EXIT_OSERR;
+	}
+	e->fatal = 0;
+	memset(&r, 0, sizeof(r));
+	until = time_mono() + (double)wait;
+	for (;;) {
+		left = 0;
+		for (i = 0, conn = 1; i < n; i++) {
+			if (fin[i])
+				continue;
+			if (conn) {
+				code[i] = last = ask(e, targets[i], &r);
+				conn = e->c != NULL;
+				if (e->fatal)
+					break;
+			} else		/* no connection this round */
+				code[i] = last;
+			if (wait == 0 || (conn && (r.code == 251 ||
+			    r.code == 459 || r.code >= 500)) ||
+			    code[i] == EXIT_UNAVAIL)
+				fin[i] = 1;
+			else
+				left++;
+		}
+		if (e->fatal || left == 0 || time_mono() + backoff > until)
+			break;
+		if (e->verbose)
+			fprintf(stderr, "waiting %lds\n", backoff);
+		sleep((unsigned)backoff);
+		backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
+	}
+	for (i = 0; i < n; i++)
+		rv = worse(rv, code[i]);
+	if (left > 0)
+		rv = worse(rv, EXIT_TEMPFAIL);
+	if (e->fatal)
+		rv = e->fatal;
+	free(code);
+	free(fin);
+	smtpc_quit(e->c);
+	e->c = NULL;
+	return rv;
+}
+
+/* secret_load - the first line of path into e->secret; 0 or EXIT_CONFIG. */
+static int
+secret_load(struct etrn *e, const char *path)
+{
+	char err[300];
+
+	if (cram_secret_read(path, e->secret, sizeof(e->secret), err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "etrn: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+/*
+ * from_leafconf - release the hubs named (all with an etrn section when
+ * none is); the worst exit code, an authentication failure first.
+ */
+static int
+from_leafconf(struct etrn *e, const char *file, char **hubs, int nhubs,
+    long wait)
+{
+	struct leaf_conf *lc;
+	const struct leaf_hub *h;
+	int i, n = 0, nerr = 0, rv = 0, one, fatal = 0;
+
+	if ((lc = conf_leaf_load(file, stderr, &nerr)) == NULL)
+		return EXIT_CONFIG;
+	for (i = 0; i < (nhubs > 0 ? nhubs : lc->nhubs); i++) {
+		h = nhubs > 0 ? conf_leaf_hub(lc, hubs[i]) : &lc->hubs[i];
+		if (h == NULL || (nhubs > 0 && !h->has_etrn)) {
+			fprintf(stderr, "etrn: %s: %s \"%s\"\n", file,
+			    h == NULL ? "no hub" : "no etrn section in hub",
+			    hubs[i]);
+			rv = worse(rv, EXIT_CONFIG);
+			continue;
+		}
+		if (!h->has_etrn)
+			continue;
+		n++;
+		e->server = h->etrn_server;
+		e->user = h->etrn_user;
+		OPENSSL_cleanse(e->secret, sizeof(e->secret));
+		if (h->etrn_user != NULL &&
+		    (one = secret_load(e, h->etrn_secret)) != 0) {
+			fatal = fatal ? fatal : one;
+			continue;
+		}
+		one = release(e, (char *const *)h->etrn_targets,
+		    h->netrn_targets, wait);
+		if (e->fatal && !fatal)
+			fatal = e->fatal;
+		rv = worse(rv, one);
+	}
+	if (n == 0 && nhubs == 0) {
+		fprintf(stderr, "etrn: %s: no hub has an etrn section\n", file);
+		rv = EXIT_CONFIG;
+	}
+	conf_leaf_free(lc);
+	return fatal ? fatal : rv;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct etrn e;
-	struct smtpc_reply r;
-	char *end, err[300];
-	const char *secretfile = NULL;
-	long wait = 0, n, backoff = BACKOFF_FIRST;
-	int ch, i, rv = 0, *code, *fin, left, conn, last = 0;
-	double until;
+	char *end;
+	const char *secretfile = NULL, *leafconf = NULL;
+	long wait = 0, n;
+	int ch, i, rv;
 
 	log_init("etrn", LOG_TO_STDERR);
 	memset(&e, 0, sizeof(e));
@@ -205,8 +333,11 @@ main(int argc, char **argv)
 	e.port = 25;
 	if (gethostname(e.helo, sizeof(e.helo)) == -1 || e.helo[0] == '\0')
 		strlcpy_(e.helo, "localhost", sizeof(e.helo));
-	while ((ch = getopt(argc, argv, "H:p:s:u:vw:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:H:p:s:u:vw:")) != -1) {
 		switch (ch) {
+		case 'c':
+			leafconf = optarg;
+			continue;
 		case 's':
 			secretfile = optarg;
 			continue;
@@ -241,6 +372,13 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (leafconf != NULL) {
+		if (e.user != NULL || secretfile != NULL)
+			usage();
+		rv = from_leafconf(&e, leafconf, argv, argc, wait);
+		OPENSSL_cleanse(e.secret, sizeof(e.secret));
+		return rv;
+	}
 	if (argc < 2 || (e.user == NULL) != (secretfile == NULL))
 		usage();
 	e.server = argv[0];
@@ -249,50 +387,9 @@ main(int argc, char **argv)
 			fprintf(stderr, "etrn: bad target: %s\n", argv[i]);
 			return EXIT_USAGE;
 		}
-	if ((code = calloc((size_t)argc, sizeof(*code))) == NULL ||
-	    (fin = calloc((size_t)argc, sizeof(*fin))) == NULL)
-		return EXIT_OSERR;
-	if (secretfile != NULL && cram_secret_read(secretfile, e.secret,
-	    sizeof(e.secret), err, sizeof(err)) == -1) {
-		fprintf(stderr, "etrn: %s\n", err);
-		return EXIT_CONFIG;
-	}
-	until = time_mono() + (double)wait;
-	for (;;) {
-		left = 0;
-		for (i = 1, conn = 1; i < argc; i++) {
-			if (fin[i])
-				continue;
-			if (conn) {
-				code[i] = last = ask(&e, argv[i], &r);
-				conn = e.c != NULL;
-				if (e.fatal)
-					break;
-			} else		/* no connection this round */
-				code[i] = last;
-			if (wait == 0 || (conn && (r.code == 251 ||
-			    r.code == 459 || r.code >= 500)) ||
-			    code[i] == EXIT_UNAVAIL)
-				fin[i] = 1;
-			else
-				left++;
-		}
-		if (e.fatal || left == 0 || time_mono() + backoff > until)
-			break;
-		if (e.verbose)
-			fprintf(stderr, "waiting %lds\n", backoff);
-		sleep((unsigned)backoff);
-		backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
-	}
-	for (i = 1; i < argc; i++)
-		rv = worse(rv, code[i]);
-	if (left > 0)
-		rv = worse(rv, EXIT_TEMPFAIL);
-	if (e.fatal)
-		rv = e.fatal;
+	if (secretfile != NULL && (rv = secret_load(&e, secretfile)) != 0)
+		return rv;
+	rv = release(&e, argv + 1, argc - 1, wait);
 	OPENSSL_cleanse(e.secret, sizeof(e.secret));
-	free(code);
-	free(fin);
-	smtpc_quit(e.c);
 	return rv;
 }

@@ -225,7 +225,7 @@ wait_for 60 empty acme
 wait_for 30 idle
 is "$(logcount "acme: flush started")" $((before + 1)) \
     "two ETRNs in a row started one flush"
-grep -q "acme: ETRN from 127.0.0.3 within 10 s of the last one: nothing new started" \
+grep -q "acme: ETRN from 127.0.0.3 within 10 s of the last one: nothing new now" \
     "$HUB_LOG"
 ok $? "the second joined (logged)"
 

@@ -111,6 +111,45 @@ grep -q "smtp: [^ ]*\[127.0.0.2\]: authenticated as acme" "$HUB_LOG" &&
     "$HUB_LOG"
 ok $? "AUTH and the authorised ETRN are logged"
 
+# ---- etrn -c leaf.conf: the same from the leaf's configuration ----
+for i in 4 5; do
+	"$FT" enqueue -f s@example.org "$HUB_SPOOL" acme "u$i@acme.example" \
+	    "$WORK/msg" >/dev/null
+done
+cat >"$WORK/leaf.conf" <<EOF
+spool = "$WORK/leafspool"
+inject { method = "smtp"  server = "127.0.0.1:$SINKPORT" }
+hub "isp" {
+    etrn { server = "$HUB"  targets = {"#acme"}
+           user = "acme"  secret = "$WORK/acme.secret" }
+}
+hub "other" {
+    ssh { server = "127.0.0.1:22"  user = "acme"
+          identity = "$WORK/id"  known-hosts = "$WORK/kh" }
+}
+EOF
+out=$(etrn -H leaf.test -c "$WORK/leaf.conf" 2>&1)
+rc=$?
+is "$rc/$out" "0/$HUB: ETRN #acme: 253 2.0.0 OK, 2 pending messages for node #acme started" \
+    "etrn -c leaf.conf: every hub with an etrn section, AUTH from its keys"
+wait_for 30 has "$WORK/sink" 5
+is "$(count "$WORK/sink")" 5 \
+    "smtp-sink got the 2 new messages (asked within 10 s of the last ETRN: the flush followed when the window ended)"
+grep -q "acme: ETRN from 127.0.0.2 within 10 s of the last one: nothing new now; a flush follows" "$HUB_LOG"
+ok $? "the rate limit deferred that flush instead of dropping it"
+wait_for 10 test "$(queued acme)" = 0
+out=$(etrn -c "$WORK/leaf.conf" other 2>&1)
+is "$?/$out" "78/etrn: $WORK/leaf.conf: no etrn section in hub \"other\"" \
+    "a named hub without an etrn section: exit 78, one line"
+out=$(etrn -c "$WORK/leaf.conf" nosuch 2>&1)
+is "$?/$out" "78/etrn: $WORK/leaf.conf: no hub \"nosuch\"" \
+    "an unknown hub: exit 78, one line"
+sed "s|$WORK/acme.secret|$WORK/wrong.secret|" "$WORK/leaf.conf" \
+    >"$WORK/leaf-wrong.conf"
+out=$(etrn -c "$WORK/leaf-wrong.conf" isp 2>&1)
+is "$?/$out" "77/$HUB: AUTH CRAM-MD5: 535 5.7.8 Authentication credentials invalid" \
+    "a wrong secret in leaf.conf: exit 77"
+
 # ---- AUTH grants acme's nodes only, and nothing else ----
 out=$($PROBE -b 127.0.0.2 $HUB_PORT "EHLO leaf.test" "cram:acme:$SECRET" \
     "ETRN beta.example" "ETRN #beta" "ETRN acme.example" "AUTH CRAM-MD5" \
