@@ -723,19 +723,7 @@ int
 flush_lock(const struct bridge_conf *conf, const struct customer *cu,
     int *busy)
 {
-	char dir[PATH_MAX];
-	int fd;
-
-	*busy = 0;
-	if (path_build(dir, sizeof(dir), "%s/q/%s", conf->spool, cu->name) ==
-	    -1 || (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		*busy = errno == EWOULDBLOCK;
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return spool_lock(conf->spool, cu->name, busy);
 }
 
 /* flush_list - the customer's entries in id order; -1 if unreadable. */

@@ -56,26 +56,6 @@ struct bsweep {
 	int	messages;
 };
 
-/* hex_time - seconds from the first digits hex digits of s (microseconds). */
-static time_t
-hex_time(const char *s, int digits)
-{
-	unsigned long long us = 0;
-	int i;
-
-	for (i = 0; i < digits; i++) {
-		if (s[i] >= '0' && s[i] <= '9')
-			us = us * 16 + (unsigned)(s[i] - '0');
-		else if (s[i] >= 'a' && s[i] <= 'f')
-			us = us * 16 + (unsigned)(s[i] - 'a' + 10);
-		else if (s[i] >= 'A' && s[i] <= 'F')
-			us = us * 16 + (unsigned)(s[i] - 'A' + 10);
-		else
-			return 0;
-	}
-	return (time_t)(us / 1000000);
-}
-
 /* head_qid - the queue id in our Received: header of a copy, or "". */
 static void
 head_qid(const char *h, size_t len, char *qid, size_t qlen)
@@ -169,7 +149,7 @@ group_report(struct bsweep *b, struct group *g)
 	r.to = to;
 	r.orig_sender = g->sender;
 	r.queue_id = g->qid[0] ? g->qid : NULL;
-	r.arrival = g->qid[0] ? hex_time(g->qid, 13) : 0;
+	r.arrival = g->qid[0] ? qid_time(g->qid) : 0;
 	r.now = o->now;
 	r.rcpts = rc;
 	r.nrcpts = g->nrcpts;
@@ -350,7 +330,7 @@ qexpire_outbox(const struct qexpire_opts *o, struct qexpire_stats *st)
 		return RS_TEMP;
 	}
 	for (i = 0; i < n; i++) {
-		if ((long)(o->now - hex_time(names[i], 13)) < o->expire_after)
+		if ((long)(o->now - qid_time(names[i])) < o->expire_after)
 			break;		/* the rest are younger */
 		expire_bundle(o, dir, names[i], st);
 	}

@@ -131,19 +131,28 @@ dirs_make(const struct bdirs *d)
 static int
 lock_take(const char *spool, const char *customer)
 {
-	char dir[PATH_MAX];
-	int fd;
+	int busy;
 
-	if (spool_prepare(spool, customer) != RS_OK ||
-	    path_build(dir, sizeof(dir), "%s/q/%s", spool, customer) == -1)
+	if (spool_prepare(spool, customer) != RS_OK)
 		return -1;
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		close(fd);
+	return spool_lock(spool, customer, &busy);
+}
+
+/* begin - the customer's directories made and its queue locked; -1. */
+static int
+begin(struct bdirs *d, const char *spool, const char *customer, char *err,
+    size_t errlen)
+{
+	int lock;
+
+	if (dirs_init(d, spool, customer) == -1 || dirs_make(d) == -1) {
+		seterr(err, errlen, "%s: %s", customer, strerror(errno));
 		return -1;
 	}
-	return fd;
+	if ((lock = lock_take(spool, customer)) == -1)
+		seterr(err, errlen, "%s: bundler busy: %s", customer,
+		    strerror(errno));
+	return lock;
 }
 
 /* --- manifests ----------------------------------------------------- */
@@ -529,15 +538,8 @@ bundler_recover(const char *spool, const char *customer, char *err,
 	enum result rs;
 	int lock;
 
-	if (dirs_init(&d, spool, customer) == -1 || dirs_make(&d) == -1) {
-		seterr(err, errlen, "%s: %s", customer, strerror(errno));
+	if ((lock = begin(&d, spool, customer, err, errlen)) == -1)
 		return RS_TEMP;
-	}
-	if ((lock = lock_take(spool, customer)) == -1) {
-		seterr(err, errlen, "%s: bundler busy: %s", customer,
-		    strerror(errno));
-		return RS_TEMP;
-	}
 	rs = recover_locked(&d, customer, err, errlen);
 	close(lock);
 	return rs;
@@ -841,15 +843,8 @@ bundler_run(const char *spool, const char *customer, const char *hostname,
 	int lock;
 
 	memset(st, 0, sizeof(*st));
-	if (dirs_init(&d, spool, customer) == -1 || dirs_make(&d) == -1) {
-		seterr(err, errlen, "%s: %s", customer, strerror(errno));
+	if ((lock = begin(&d, spool, customer, err, errlen)) == -1)
 		return RS_TEMP;
-	}
-	if ((lock = lock_take(spool, customer)) == -1) {
-		seterr(err, errlen, "%s: bundler busy: %s", customer,
-		    strerror(errno));
-		return RS_TEMP;
-	}
 	if ((rs = recover_locked(&d, customer, err, errlen)) != RS_OK)
 		goto out;
 	if (spool_list(spool, customer, list_add, &l) == -1) {

@@ -1,7 +1,7 @@
 /*
  * qdir.c - the queue directories of a customer (spoolfmt(5)): creating
  * them, recovery at startup, usage counts and the ordered list of
- * committed entries.
+ * committed entries, and the queue lock.
  *
  * Invariants: recovery never deletes a file of new/, it only moves bad
  * ones into corrupt/ (under a fresh name when the id is taken there);
@@ -9,6 +9,7 @@
  * fstatat per entry and nothing else.  Lists of names are kept in one
  * arena (a few bytes per entry) so 100,000 entries cost a few MB.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -144,6 +145,24 @@ q_sanitize(const char *s, char *buf, size_t len)
 		    '?' : s[i];
 	buf[i] = '\0';
 	return buf;
+}
+
+int
+spool_lock(const char *spool, const char *customer, int *busy)
+{
+	char dir[PATH_MAX];
+	int fd;
+
+	*busy = 0;
+	if (path_build(dir, sizeof(dir), "%s/q/%s", spool, customer) == -1 ||
+	    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		*busy = errno == EWOULDBLOCK;
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 enum result

@@ -59,25 +59,6 @@ qexpire_dur(long secs, char *buf, size_t len)
 	return buf;
 }
 
-/* queue_lock - the flock flush_lock takes; -1 with *busy or errno. */
-static int
-queue_lock(const char *spool, const char *customer, int *busy)
-{
-	char dir[PATH_MAX];
-	int fd;
-
-	*busy = 0;
-	if (path_build(dir, sizeof(dir), "%s/q/%s", spool, customer) == -1 ||
-	    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		*busy = errno == EWOULDBLOCK;
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int
 qexpire_select(const struct qexpire_opts *o, const struct qenv *env,
     enum dsn_action kind, const char *diag, struct dsn_rcpt *rc)
@@ -312,7 +293,7 @@ qexpire_run(const struct qexpire_opts *o, struct qexpire_stats *st)
 	memset(st, 0, sizeof(*st));
 	if (!name_is_safe(o->customer))
 		return RS_PERM;
-	if ((lock = queue_lock(o->spool, o->customer, &st->busy)) == -1) {
+	if ((lock = spool_lock(o->spool, o->customer, &st->busy)) == -1) {
 		if (st->busy)
 			log_info("%s: expire: the queue is busy; next time",
 			    o->customer);

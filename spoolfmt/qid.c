@@ -60,6 +60,24 @@ hex_run(const char *s)
 	return n;
 }
 
+time_t
+qid_time(const char *id)
+{
+	unsigned long long us = 0;
+	int i, c;
+
+	for (i = 0; i < QID_TIME_DIGITS; i++) {
+		c = (unsigned char)id[i];
+		if (c >= '0' && c <= '9')
+			us = us * 16 + (unsigned)(c - '0');
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			us = us * 16 + (unsigned)((c | 0x20) - 'a' + 10);
+		else
+			return 0;
+	}
+	return (time_t)(us / 1000000);
+}
+
 int
 qid_is_valid(const char *id)
 {

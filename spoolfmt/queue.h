@@ -95,6 +95,12 @@ struct qwriter;
 
 /* qid_new - a fresh queue id: sortable by time, unique per host. */
 void	qid_new(char *buf, size_t len);
+/*
+ * qid_time - when id was made, in seconds: its first 13 hex digits are
+ * microseconds since the epoch (either case, so bundle(5) names, which
+ * start the same way, work too); 0 when they are not there.
+ */
+time_t	qid_time(const char *id);
 /* qid_is_valid - the id alphabet and shape, before it touches a path. */
 int	qid_is_valid(const char *id);
 
@@ -159,6 +165,14 @@ int	q_path(char *buf, size_t len, const char *spool, const char *customer,
 
 /* spool_prepare - create <spool>/q/<customer>/{tmp,new,corrupt}, 0700. */
 enum result spool_prepare(const char *spool, const char *customer);
+/*
+ * spool_lock - the customer's queue lock: an exclusive flock(2) on
+ * <spool>/q/<customer>/, not waiting.  Everything that takes entries
+ * out of a queue (flush, bundler, lifetime sweep) holds it.  The open
+ * descriptor holding it, or -1: *busy is 1 when somebody else holds
+ * it, else errno says why the directory could not be opened.
+ */
+int	spool_lock(const char *spool, const char *customer, int *busy);
 /*
  * spool_recover - startup: remove leftovers in tmp/ and move every
  * entry in new/ that fails qenv_read (or whose size does not match)
