@@ -296,12 +296,27 @@ ctl_exit(const char *reply)
 	return EXIT_UNAVAIL;
 }
 
+/* ctl_ask - send line to bridged, print its answer; the exit code. */
+static int
+ctl_ask(const struct bridge_conf *c, const char *line)
+{
+	char reply[4096];
+	int rc;
+
+	if ((rc = ctl_request(c, line, reply, sizeof(reply))) == 0) {
+		rc = ctl_exit(reply);
+		fprintf(rc == EXIT_OK ? stdout : stderr, "bridgectl: %s\n",
+		    reply);
+	}
+	return rc;
+}
+
 /* ctl_customer - "flush" or "bundle" for one customer of the config. */
 static int
 ctl_customer(const char *conf, const char *verb, int argc, char **argv)
 {
 	struct bridge_conf *c;
-	char line[128], reply[1024];
+	char line[128];
 	int rc;
 
 	if (argc != 2)
@@ -315,11 +330,7 @@ ctl_customer(const char *conf, const char *verb, int argc, char **argv)
 		return EXIT_NOUSER;
 	}
 	snprintf(line, sizeof(line), "%s %s\n", verb, argv[1]);
-	if ((rc = ctl_request(c, line, reply, sizeof(reply))) == 0) {
-		rc = ctl_exit(reply);
-		fprintf(rc == EXIT_OK ? stdout : stderr, "bridgectl: %s\n",
-		    reply);
-	}
+	rc = ctl_ask(c, line);
 	conf_free(c);
 	return rc;
 }
@@ -343,7 +354,6 @@ static int
 cmd_status(const char *conf, int argc, char **argv)
 {
 	struct bridge_conf *c;
-	char reply[4096];
 	int rc;
 
 	(void)argv;
@@ -352,11 +362,7 @@ cmd_status(const char *conf, int argc, char **argv)
 		return usage();
 	if ((c = conf_load(conf, stderr, NULL)) == NULL)
 		return EXIT_CONFIG;
-	if ((rc = ctl_request(c, "status\n", reply, sizeof(reply))) == 0) {
-		rc = ctl_exit(reply);
-		fprintf(rc == EXIT_OK ? stdout : stderr, "bridgectl: %s\n",
-		    reply);
-	}
+	rc = ctl_ask(c, "status\n");
 	conf_free(c);
 	return rc;
 }

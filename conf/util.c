@@ -176,6 +176,47 @@ strlcpy_(char *dst, const char *src, size_t size)
 	return n;
 }
 
+void
+err_set(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+int
+strv_add(struct strv *sv, const char *s)
+{
+	char **nv;
+	size_t cap;
+
+	if (sv->n == sv->cap) {
+		cap = sv->cap ? sv->cap * 2 : 16;
+		if ((nv = reallocarray(sv->v, cap, sizeof(*nv))) == NULL)
+			return -1;
+		sv->v = nv;
+		sv->cap = cap;
+	}
+	if ((sv->v[sv->n] = strdup(s)) == NULL)
+		return -1;
+	sv->n++;
+	return 0;
+}
+
+void
+strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 int
 io_write_all(int fd, const void *buf, size_t len)
 {

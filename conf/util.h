@@ -56,6 +56,19 @@ int	path_build(char *buf, size_t len, const char *fmt, ...)
 int	dir_make(const char *path, mode_t mode);
 
 size_t	strlcpy_(char *dst, const char *src, size_t size);
+/* err_set - snprintf a reason into err, which may be NULL (len 0). */
+void	err_set(char *err, size_t len, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/* A growable list of malloc'd strings. */
+struct strv {
+	char  **v;
+	size_t	n, cap;
+};
+/* strv_add - append a copy of s; -1 (ENOMEM) if it could not be. */
+int	strv_add(struct strv *sv, const char *s);
+/* strv_free - free v[0..n-1] and v. */
+void	strv_free(char **v, size_t n);
 
 /* write(2) until done; retries EINTR.  -1 and errno on error. */
 int	io_write_all(int fd, const void *buf, size_t len);

@@ -53,11 +53,6 @@
 #define WIDEN_EVERY	1	/* messages timed between asks to widen */
 #define WIDEN_SHARE	0.5	/* ask when rtt >= this share of a message */
 
-struct ids {
-	char  **v;
-	size_t	n, cap;
-};
-
 /* One entry on its way: the envelope, the mapped file, the results. */
 struct item {
 	struct smtpc_msg m;
@@ -71,7 +66,7 @@ struct worker {
 	const struct customer *cu;
 	const struct flush_target *t;
 	const struct flush_opts *o;
-	struct ids *ids;
+	struct strv *ids;
 	size_t *claim;			/* next index into ids, shared */
 	int	growfd;			/* ask the parent to widen; -1: no */
 	long	asked;			/* pace count at the last ask */
@@ -154,39 +149,18 @@ flush_target_conf(const struct bridge_conf *conf, const struct customer *cu,
 void
 flush_target_free(struct flush_target *t)
 {
-	mx_free(t->mx, t->mx != NULL ? t->nhosts : 0);
+	strv_free(t->mx, t->mx != NULL ? (size_t)t->nhosts : 0);
 	memset(t, 0, sizeof(*t));
 }
 
 /* ---- listing ---- */
 
+/* ids_add - spool_list callback: keep the id. */
 static int
 ids_add(void *arg, const char *id, const char *path)
 {
-	struct ids *ids = arg;
-	char **nv;
-
 	(void)path;
-	if (ids->n == ids->cap) {
-		ids->cap = ids->cap ? ids->cap * 2 : 256;
-		if ((nv = reallocarray(ids->v, ids->cap, sizeof(*nv))) == NULL)
-			return -1;
-		ids->v = nv;
-	}
-	if ((ids->v[ids->n] = strdup(id)) == NULL)
-		return -1;
-	ids->n++;
-	return 0;
-}
-
-static void
-ids_free(struct ids *ids)
-{
-	size_t i;
-
-	for (i = 0; i < ids->n; i++)
-		free(ids->v[i]);
-	free(ids->v);
+	return strv_add(arg, id);
 }
 
 /* ---- one entry ---- */
@@ -729,19 +703,19 @@ flush_lock(const struct bridge_conf *conf, const struct customer *cu,
 /* flush_list - the customer's entries in id order; -1 if unreadable. */
 static int
 flush_list(const struct bridge_conf *conf, const struct customer *cu,
-    struct ids *ids)
+    struct strv *ids)
 {
 	memset(ids, 0, sizeof(*ids));
 	if (spool_list(conf->spool, cu->name, ids_add, ids) != 0) {
 		log_warnx("%s: flush: cannot list the queue", cu->name);
-		ids_free(ids);
+		strv_free(ids->v, ids->n);
 		return -1;
 	}
 	return 0;
 }
 
 static void
-flush_log(const struct customer *cu, const struct ids *ids,
+flush_log(const struct customer *cu, const struct strv *ids,
     const struct flush_stats *st)
 {
 	if (ids->n > 0)
@@ -759,7 +733,7 @@ flush_customer_conn(const struct bridge_conf *conf,
 	struct flush_opts def;
 	struct flush_target t;
 	struct worker w;
-	struct ids ids;
+	struct strv ids;
 	size_t next = 0;
 	int all;
 
@@ -803,7 +777,7 @@ flush_customer_conn(const struct bridge_conf *conf,
 	if (stp != NULL)
 		*stp = w.st;
 	all = w.st.done == (long)ids.n;
-	ids_free(&ids);
+	strv_free(ids.v, ids.n);
 	return all ? RS_OK : RS_TEMP;
 }
 
@@ -815,7 +789,7 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 	struct flush_opts def;
 	struct flush_stats st;
 	struct worker w;
-	struct ids ids;
+	struct strv ids;
 	size_t next, *shared;
 	int lockfd, n, max, busy;
 
@@ -883,6 +857,6 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 	if (stp != NULL)
 		*stp = st;
 	n = st.done == (long)ids.n;
-	ids_free(&ids);
+	strv_free(ids.v, ids.n);
 	return n ? RS_OK : RS_TEMP;
 }

@@ -97,7 +97,7 @@ hosts_out(const struct mx_rr *rr, int n, char ***out, int *nout)
 		return -1;
 	for (i = 0; i < n; i++)
 		if (asprintf(&v[i], "%s:25", rr[i].host) == -1) {
-			mx_free(v, i);
+			strv_free(v, (size_t)i);
 			return -1;
 		}
 	*out = v;
@@ -148,16 +148,6 @@ mx_targets(const char *domain, const char *myhostname, char ***out,
 		return RS_TEMP;
 	}
 	return RS_OK;
-}
-
-void
-mx_free(char **v, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 struct find {

@@ -30,12 +30,11 @@ struct mx_rr {
 int	mx_select(struct mx_rr *rr, int n, const char *myhostname);
 /*
  * mx_targets - the MX hosts of domain as "host:25" strings (*out and
- * each string malloc'd; free with mx_free).  RS_TEMP (try later) or
+ * each string malloc'd; free with strv_free).  RS_TEMP (try later) or
  * RS_PERM with err saying why.
  */
 enum result mx_targets(const char *domain, const char *myhostname,
 	    char ***out, int *nout, char *err, size_t errlen);
-void	mx_free(char **v, int n);
 /*
  * mx_domain - the customer's domain: its first plain route key (not
  * ".parent", not "."), in the routes table's order; NULL if none.

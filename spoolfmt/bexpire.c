@@ -334,6 +334,6 @@ qexpire_outbox(const struct qexpire_opts *o, struct qexpire_stats *st)
 			break;		/* the rest are younger */
 		expire_bundle(o, dir, names[i], st);
 	}
-	bundle_list_free(names, n);
+	strv_free(names, n);
 	return RS_OK;
 }

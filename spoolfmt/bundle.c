@@ -138,44 +138,24 @@ name_cmp(const void *a, const void *b)
 int
 bundle_list(const char *dir, char ***names, size_t *n)
 {
+	struct strv sv = { NULL, 0, 0 };
 	struct dirent *de;
-	size_t cap = 0;
-	char **v = NULL;
-	void *p;
 	DIR *dp;
 
 	*n = 0;
 	*names = NULL;
 	if ((dp = opendir(dir)) == NULL)
 		return errno == ENOENT ? 0 : -1;
-	while ((de = readdir(dp)) != NULL) {
-		if (!bundle_name_is_valid(de->d_name))
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((p = reallocarray(v, cap, sizeof(*v))) == NULL)
-				break;
-			v = p;
-		}
-		if ((v[*n] = strdup(de->d_name)) == NULL)
+	while ((de = readdir(dp)) != NULL)
+		if (bundle_name_is_valid(de->d_name) &&
+		    strv_add(&sv, de->d_name) == -1)
 			break;
-		(*n)++;
-	}
 	closedir(dp);
-	if (*n > 0)
-		qsort(v, *n, sizeof(*v), name_cmp);
-	*names = v;
+	if (sv.n > 0)
+		qsort(sv.v, sv.n, sizeof(*sv.v), name_cmp);
+	*names = sv.v;
+	*n = sv.n;
 	return 0;
-}
-
-void
-bundle_list_free(char **names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
 }
 
 /* zout - run deflate over p..p+n with flush, writing full output buffers. */

@@ -40,11 +40,9 @@ int	bundle_name_is_valid(const char *name);
 /*
  * bundle_list - the valid bundle names in dir, sorted (oldest first);
  * none when dir does not exist.  -1 when it cannot be read; a list cut
- * short by memory is returned as far as it got.  Free with
- * bundle_list_free.
+ * short by memory is returned as far as it got.  Free with strv_free.
  */
 int	bundle_list(const char *dir, char ***names, size_t *n);
-void	bundle_list_free(char **names, size_t n);
 
 /* --- writer -------------------------------------------------------- */
 

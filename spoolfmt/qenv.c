@@ -74,18 +74,6 @@ static const struct {
 };
 #define NWORDS	(sizeof(notify_words) / sizeof(notify_words[0]))
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* --- writing --------------------------------------------------------- */
 
 void
@@ -135,15 +123,15 @@ put_line(struct qbuf *b, const char *key, const char *open,
 	size_t start = b->len;
 
 	if (strpbrk(value, "\r\n") != NULL) {
-		seterr(err, errlen, "%s contains CR or LF", key);
+		err_set(err, errlen, "%s contains CR or LF", key);
 		return RS_PERM;
 	}
 	if (qbuf_add(b, "%s %s%s%s\n", key, open, value, close) == -1) {
-		seterr(err, errlen, "envelope: %s", strerror(ENOMEM));
+		err_set(err, errlen, "envelope: %s", strerror(ENOMEM));
 		return RS_TEMP;
 	}
 	if (b->len - start > QENV_LINE_MAX) {
-		seterr(err, errlen, "%s line longer than %d octets", key,
+		err_set(err, errlen, "%s line longer than %d octets", key,
 		    QENV_LINE_MAX);
 		return RS_PERM;
 	}
@@ -175,29 +163,29 @@ format_check(const struct qenv *env, char *err, size_t errlen)
 	int i;
 
 	if (!qid_is_valid(env->id)) {
-		seterr(err, errlen, "bad queue id");
+		err_set(err, errlen, "bad queue id");
 		return RS_PERM;
 	}
 	if (!name_is_safe(env->customer)) {
-		seterr(err, errlen, "bad customer name");
+		err_set(err, errlen, "bad customer name");
 		return RS_PERM;
 	}
 	if (env->sender == NULL) {
-		seterr(err, errlen, "no sender");
+		err_set(err, errlen, "no sender");
 		return RS_PERM;
 	}
 	if (env->nrcpts < 1 || env->rcpts == NULL) {
-		seterr(err, errlen, "no recipient");
+		err_set(err, errlen, "no recipient");
 		return RS_PERM;
 	}
 	for (i = 0; i < env->nrcpts; i++)
 		if (env->rcpts[i] == NULL || env->rcpts[i][0] == '\0') {
-			seterr(err, errlen, "empty recipient");
+			err_set(err, errlen, "empty recipient");
 			return RS_PERM;
 		}
 	if (env->arrival < 0 || env->attempts < 0 || env->last_attempt < 0 ||
 	    env->next_attempt < 0 || env->warned < 0) {
-		seterr(err, errlen, "negative time or count");
+		err_set(err, errlen, "negative time or count");
 		return RS_PERM;
 	}
 	return RS_OK;
@@ -359,7 +347,7 @@ qenv_format(const struct qenv *env, uint64_t size, struct qbuf *out,
 		goto nomem;
 	return RS_OK;
 nomem:
-	seterr(err, errlen, "envelope: %s", strerror(ENOMEM));
+	err_set(err, errlen, "envelope: %s", strerror(ENOMEM));
 	rs = RS_TEMP;
 fail:
 	qbuf_free(out);
@@ -588,12 +576,12 @@ parse_line(struct qenv *env, unsigned *seen, char *line, size_t len,
 	if (i == sizeof(fields) / sizeof(fields[0]))
 		return RS_OK;
 	if ((*seen & fields[i].f) && !(fields[i].f & F_PER_RCPT)) {
-		seterr(err, errlen, "line %d: duplicate field %s", lineno, key);
+		err_set(err, errlen, "line %d: duplicate field %s", lineno, key);
 		return RS_PERM;
 	}
 	if (strlen(v) != len - (size_t)(v - line) || strchr(v, '\r') != NULL ||
 	    set_field(env, fields[i].f, v) == -1) {
-		seterr(err, errlen, "line %d: bad %s field", lineno, key);
+		err_set(err, errlen, "line %d: bad %s field", lineno, key);
 		return RS_PERM;
 	}
 	*seen |= fields[i].f;
@@ -627,30 +615,30 @@ parse_envelope(struct lreader *lr, struct qenv *env, off_t *end, char *err,
 		st = lr_line(lr, &line, &len);
 		lineno++;
 		if (st == LR_ERROR) {
-			seterr(err, errlen, "read: %s", strerror(errno));
+			err_set(err, errlen, "read: %s", strerror(errno));
 			return RS_TEMP;
 		}
 		if (st == LR_LONG) {
 			if (lineno == 1)
-				seterr(err, errlen, "not a queue entry (no "
+				err_set(err, errlen, "not a queue entry (no "
 				    "MBQ 1 line)");
 			else
-				seterr(err, errlen, "line %d longer than %d "
+				err_set(err, errlen, "line %d longer than %d "
 				    "octets", lineno, QENV_LINE_MAX);
 			return RS_PERM;
 		}
 		if (st == LR_EOF || st == LR_PARTIAL) {
 			if (lineno == 1 && st == LR_EOF)
-				seterr(err, errlen, "truncated: empty file");
+				err_set(err, errlen, "truncated: empty file");
 			else
-				seterr(err, errlen, "truncated: envelope "
+				err_set(err, errlen, "truncated: envelope "
 				    "ends after %lld octets",
 				    (long long)(lr->pos + (off_t)lr->end));
 			return RS_PERM;
 		}
 		if (lineno == 1) {
 			if (strcmp(line, QENV_MAGIC) != 0) {
-				seterr(err, errlen, strncmp(line, "MBQ ", 4) ==
+				err_set(err, errlen, strncmp(line, "MBQ ", 4) ==
 				    0 ? "unsupported entry version" :
 				    "not a queue entry (no MBQ 1 line)");
 				return RS_PERM;
@@ -664,7 +652,7 @@ parse_envelope(struct lreader *lr, struct qenv *env, off_t *end, char *err,
 			return rs;
 	}
 	if ((seen & F_REQUIRED) != F_REQUIRED) {
-		seterr(err, errlen, "missing field %s", missing_field(seen));
+		err_set(err, errlen, "missing field %s", missing_field(seen));
 		return RS_PERM;
 	}
 	if (!(seen & F_BODY))
@@ -684,7 +672,7 @@ qenv_read_fd(int fd, off_t st_size, struct qenv *env, off_t *body_off,
 
 	memset(env, 0, sizeof(*env));
 	if ((lr = calloc(1, sizeof(*lr))) == NULL) {
-		seterr(err, errlen, "%s", strerror(errno));
+		err_set(err, errlen, "%s", strerror(errno));
 		return RS_TEMP;
 	}
 	lr->fd = fd;
@@ -693,11 +681,11 @@ qenv_read_fd(int fd, off_t st_size, struct qenv *env, off_t *body_off,
 	if (rs == RS_OK && (uint64_t)st_size != (uint64_t)end + env->size) {
 		have = st_size > end ? (uint64_t)(st_size - end) : 0;
 		if (have < env->size)
-			seterr(err, errlen, "truncated: %llu of %llu message "
+			err_set(err, errlen, "truncated: %llu of %llu message "
 			    "octets", (unsigned long long)have,
 			    (unsigned long long)env->size);
 		else
-			seterr(err, errlen, "%llu octets beyond the %llu "
+			err_set(err, errlen, "%llu octets beyond the %llu "
 			    "message octets", (unsigned long long)(have -
 			    env->size), (unsigned long long)env->size);
 		rs = RS_PERM;
@@ -721,20 +709,20 @@ open_entry(const char *path, int *fd, struct stat *st, char *err,
 	if ((*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
 		saved = errno;
 		if (saved == ELOOP || saved == EMLINK)
-			seterr(err, errlen, "is a symbolic link");
+			err_set(err, errlen, "is a symbolic link");
 		else
-			seterr(err, errlen, "open: %s", strerror(saved));
+			err_set(err, errlen, "open: %s", strerror(saved));
 		errno = saved;
 		return saved == ENOENT || saved == ELOOP || saved == EMLINK ?
 		    RS_PERM : RS_TEMP;
 	}
 	if (fstat(*fd, st) == -1) {
-		seterr(err, errlen, "fstat: %s", strerror(errno));
+		err_set(err, errlen, "fstat: %s", strerror(errno));
 		close(*fd);
 		return RS_TEMP;
 	}
 	if (!S_ISREG(st->st_mode)) {
-		seterr(err, errlen, "not a regular file");
+		err_set(err, errlen, "not a regular file");
 		close(*fd);
 		return RS_PERM;
 	}
@@ -791,11 +779,11 @@ check_place(const struct qenv *env, const char *customer, const char *id,
     char *err, size_t errlen)
 {
 	if (strcmp(env->id, id) != 0) {
-		seterr(err, errlen, "envelope names id %s", env->id);
+		err_set(err, errlen, "envelope names id %s", env->id);
 		return RS_PERM;
 	}
 	if (strcmp(env->customer, customer) != 0) {
-		seterr(err, errlen, "envelope names customer %s",
+		err_set(err, errlen, "envelope names customer %s",
 		    env->customer);
 		return RS_PERM;
 	}
@@ -811,7 +799,7 @@ qenv_load(const char *spool, const char *customer, const char *id,
 
 	memset(env, 0, sizeof(*env));
 	if (q_path(path, sizeof(path), spool, customer, "new", id) == -1) {
-		seterr(err, errlen, "bad customer, id or path");
+		err_set(err, errlen, "bad customer, id or path");
 		return RS_PERM;
 	}
 	if ((rs = qenv_read(path, env, body_off, err, errlen)) != RS_OK)
@@ -850,7 +838,7 @@ rewrite_copy(const char *spool, const struct qenv *env, int fd,
 	}
 	if ((buf = malloc(65536)) == NULL ||
 	    q_copy(fd, body_off, old.size, out, buf, 65536) == -1) {
-		seterr(err, errlen, "copy message: %s", strerror(errno));
+		err_set(err, errlen, "copy message: %s", strerror(errno));
 		free(buf);
 		qw_abort(w);
 		return RS_TEMP;
@@ -871,7 +859,7 @@ qenv_rewrite(const char *spool, const struct qenv *env, char *err,
 
 	if (q_path(path, sizeof(path), spool, env->customer, "new",
 	    env->id) == -1) {
-		seterr(err, errlen, "bad customer, id or path");
+		err_set(err, errlen, "bad customer, id or path");
 		return RS_PERM;
 	}
 	if ((rs = open_entry(path, &fd, &st, err, errlen)) != RS_OK)

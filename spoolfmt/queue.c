@@ -50,18 +50,6 @@ struct qwriter {
 	char	buf[QW_BUFSIZE];
 };
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* flush - hand the buffer to the file; errors stick in w->failed. */
 static int
 flush(struct qwriter *w)
@@ -125,7 +113,7 @@ writer_new(const char *spool, const struct qenv *env, struct qwriter **wp,
 	struct qwriter *w;
 
 	if ((w = malloc(sizeof(*w))) == NULL) {
-		seterr(err, errlen, "%s", strerror(errno));
+		err_set(err, errlen, "%s", strerror(errno));
 		return RS_TEMP;
 	}
 	memset(w, 0, offsetof(struct qwriter, buf));	/* not the buffer */
@@ -139,7 +127,7 @@ writer_new(const char *spool, const struct qenv *env, struct qwriter **wp,
 	    env->id) == -1 ||
 	    q_path(w->newdir, sizeof(w->newdir), spool, env->customer, "new",
 	    NULL) == -1) {
-		seterr(err, errlen, "%s: path too long", w->rel);
+		err_set(err, errlen, "%s: path too long", w->rel);
 		free(w);
 		return RS_TEMP;
 	}
@@ -166,7 +154,7 @@ qw_open(const char *spool, const struct qenv *env, struct qwriter **wp,
 	}
 	w->size_off = (off_t)size_off;
 	if (open_tmp(w, spool, env->customer) == -1) {
-		seterr(err, errlen, "%s: create: %s%s", w->rel,
+		err_set(err, errlen, "%s: create: %s%s", w->rel,
 		    strerror(errno), errno == EEXIST ?
 		    " (being written or rewritten)" : "");
 		qbuf_free(&text);
@@ -174,7 +162,7 @@ qw_open(const char *spool, const struct qenv *env, struct qwriter **wp,
 		return RS_TEMP;
 	}
 	if (put(w, text.p, text.len) == -1) {
-		seterr(err, errlen, "%s: write: %s", w->rel,
+		err_set(err, errlen, "%s: write: %s", w->rel,
 		    strerror(w->failed));
 		qbuf_free(&text);
 		qw_abort(w);
@@ -204,7 +192,7 @@ int
 qw_flush_fd(struct qwriter *w, char *err, size_t errlen)
 {
 	if (flush(w) == -1) {
-		seterr(err, errlen, "%s: write: %s", w->rel,
+		err_set(err, errlen, "%s: write: %s", w->rel,
 		    strerror(w->failed));
 		return -1;
 	}
@@ -281,7 +269,7 @@ qw_clone(struct qwriter *src, const char *spool, const struct qenv *env,
 	body_off = src->flushed - (off_t)src->size;
 	if (q_copy(src->fd, body_off, src->size, w->fd, w->buf,
 	    sizeof(w->buf)) == -1) {
-		seterr(err, errlen, "%s: copy from %s: %s", w->rel, src->rel,
+		err_set(err, errlen, "%s: copy from %s: %s", w->rel, src->rel,
 		    strerror(errno));
 		qw_abort(w);
 		return RS_TEMP;
@@ -349,12 +337,12 @@ still_there(struct qwriter *w, dev_t dev, ino_t ino, char *err,
 	struct stat st;
 
 	if (lstat(w->new, &st) == -1) {
-		seterr(err, errlen, "%s: gone while being rewritten: %s",
+		err_set(err, errlen, "%s: gone while being rewritten: %s",
 		    w->rel, strerror(errno));
 		return errno == ENOENT ? RS_PERM : RS_TEMP;
 	}
 	if (st.st_dev != dev || st.st_ino != ino) {
-		seterr(err, errlen, "%s: replaced while being rewritten",
+		err_set(err, errlen, "%s: replaced while being rewritten",
 		    w->rel);
 		return RS_TEMP;
 	}
@@ -369,21 +357,21 @@ commit(struct qwriter *w, int check, dev_t dev, ino_t ino, char *err,
 	enum result rs = RS_TEMP;
 
 	if (make_durable(w, &what) == -1) {
-		seterr(err, errlen, "%s: %s: %s", w->rel, what,
+		err_set(err, errlen, "%s: %s: %s", w->rel, what,
 		    strerror(errno));
 		goto fail;
 	}
 	if (check && (rs = still_there(w, dev, ino, err, errlen)) != RS_OK)
 		goto fail;
 	if (rename(w->tmp, w->new) == -1) {
-		seterr(err, errlen, "%s: rename into new/: %s", w->rel,
+		err_set(err, errlen, "%s: rename into new/: %s", w->rel,
 		    strerror(errno));
 		rs = RS_TEMP;
 		goto fail;
 	}
 	if (io_fsync_dir(w->newdir) == -1) {
 		/* Not durable, so not ours: take it back (unless replacing). */
-		seterr(err, errlen, "%s: fsync new/: %s", w->rel,
+		err_set(err, errlen, "%s: fsync new/: %s", w->rel,
 		    strerror(errno));
 		if (!check)
 			unlink(w->new);
@@ -401,7 +389,7 @@ enum result
 qw_commit(struct qwriter *w, char *err, size_t errlen)
 {
 	if (w == NULL) {
-		seterr(err, errlen, "no writer");
+		err_set(err, errlen, "no writer");
 		return RS_TEMP;
 	}
 	return commit(w, 0, 0, 0, err, errlen);

@@ -506,7 +506,7 @@ uucp_handoff_run(const char *spool, const struct customer *cu,
 		i--;			/* names[i] failed and stays */
 	remove_queued(cu, dir, names, i);
 	st->waiting = (unsigned)(n - i);
-	bundle_list_free(names, n);
+	strv_free(names, n);
 	if (rs == RS_OK && st->queued > 0)
 		state_clear(spool, cu->name);
 	if (st->queued > 0 && cu->uucp_call)
