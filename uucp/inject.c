@@ -363,8 +363,10 @@ msg_map(const struct bundle_msg *m, struct smtpc_msg *sm)
 	sm->len = (size_t)m->size;
 	if (m->fd == -1 || m->size == 0)
 		return 0;
-	if (m->size > SIZE_MAX)
+	if (m->size > SIZE_MAX) {
+		errno = EFBIG;
 		return -1;
+	}
 	p = mmap(NULL, (size_t)m->size, PROT_READ, MAP_PRIVATE, m->fd, 0);
 	if (p == MAP_FAILED)
 		return -1;
