@@ -160,6 +160,27 @@ smtpc_usable(const struct smtpc *c)
 	return !c->dead;
 }
 
+static void in_read(struct smtpc *c);
+
+int
+smtpc_check(struct smtpc *c)
+{
+	struct pollfd pfd;
+	int n;
+
+	if (c->dead || c->out != NULL || c->fhead < c->ftail)
+		return !c->dead;
+	pfd.fd = c->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	do
+		n = poll(&pfd, 1, 0);
+	while (n == -1 && errno == EINTR);
+	if (n > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+		in_read(c);
+	return !c->dead;
+}
+
 /* reply_set - a local reply (code 0 unless given) with formatted text. */
 static void __attribute__((format(printf, 3, 4)))
 reply_set(struct smtpc_reply *r, int code, const char *fmt, ...)
@@ -264,8 +285,12 @@ out_ref(struct smtpc *c, struct smtpc_msg *m, const char *p, size_t n,
 {
 	struct seg *s;
 
-	if (n == 0 || c->dead)
+	if (c->dead)
 		return;
+	if (n == 0) {		/* only the end of data follows */
+		m->data_sent = 1;
+		return;
+	}
 	if ((s = seg_new(c, stuff ? SEG_STUFF : SEG_REF)) == NULL) {
 		die(c, "out of memory");
 		return;
@@ -303,6 +328,8 @@ out_consume(struct smtpc *c, size_t n)
 	size_t k;
 
 	while (n > 0 && (s = c->out) != NULL) {
+		if (s->m != NULL)
+			s->m->data_sent = 1;
 		if (s->kind == SEG_STUFF) {
 			k = c->stage_len - c->stage_off;
 			k = n < k ? n : k;
@@ -1017,6 +1044,7 @@ msg_begin(struct smtpc_msg *m, int in_window)
 	int i;
 
 	memset(&m->p, 0, sizeof(m->p));
+	m->data_sent = 0;
 	m->p.in_window = in_window;
 	reply_set(&m->p.mail, 0, "not sent");
 	reply_set(&m->p.data, 0, "not sent");

@@ -93,6 +93,14 @@ struct smtpc_msg {
 	 * reply; LMTP the recipient's own reply after the data.
 	 */
 	struct smtpc_reply *result;
+	/*
+	 * Set by smtpc_send: nonzero once the server may have the message,
+	 * that is once any of its data was written (DATA: after the 354;
+	 * an empty message: once its end of data is queued).  When it is
+	 * 0 after a failure the server cannot have taken the message, and
+	 * sending it again on a new connection cannot duplicate it.
+	 */
+	int	data_sent;
 	/* Private to smtpc. */
 	struct {
 		struct smtpc_reply mail, data, final;
@@ -159,6 +167,12 @@ uint64_t smtpc_size_max(const struct smtpc *c);	/* SIZE n; 0 = none */
 const char *smtpc_relay(const struct smtpc *c);	/* "host[addr]:port" */
 const char *smtpc_host(const struct smtpc *c);	/* "host" */
 int	smtpc_usable(const struct smtpc *c);
+/*
+ * smtpc_check - on a connection kept idle between smtpc_send calls,
+ * take without waiting what the server sent meanwhile (a 421 before it
+ * closes, or the close itself) and return smtpc_usable().
+ */
+int	smtpc_check(struct smtpc *c);
 /*
  * smtpc_pace - the EHLO (LHLO) round trip and the moving mean time per
  * message, both in seconds, when messages cost a round trip each (DATA

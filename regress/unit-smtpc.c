@@ -7,7 +7,8 @@
  * holds each dot reply until the next DATA, so only a client sending
  * the next MAIL/RCPT/DATA behind the dot can finish), lock-step
  * without PIPELINING, 4xx/5xx mixes, LMTP,
- * multi-line and malformed replies, 421, lost connections, timeouts.
+ * multi-line and malformed replies, 421, lost connections, timeouts,
+ * a 421 or a close on an idle session, whether data went out.
  * The server writes a transcript (commands and the message octets it
  * received, unstuffed) that the tests compare with what was sent.
  */
@@ -790,6 +791,8 @@ test_pipe(void)
 	    "message 1 temporary: %s", f.res[0][0].text);
 	ok(f.res[1][0].code == 0 && f.res[1][1].code == 0,
 	    "message 2 temporary: %s", f.res[1][0].text);
+	ok(f.m[0].data_sent, "message 1: its data went out");
+	ok(!f.m[1].data_sent, "message 2: no data went out");
 	smtpc_close(c);
 	finish();
 
@@ -807,6 +810,32 @@ test_pipe(void)
 	ok(!smtpc_usable(c), "connection not usable");
 	smtpc_close(c);
 	finish();
+}
+
+/* test_check - smtpc_check sees a 421 or a close on an idle session. */
+static void
+test_check(void)
+{
+	struct smtpc_reply r;
+	struct smtpc *c;
+	int sv[2], i;
+
+	for (i = 0; i < 2; i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+			exit(2);
+		c = smtpc_fdopen(sv[0], "test[local]", NULL);
+		if (write(sv[1], "220 idle.test\r\n", 15) != 15)
+			exit(2);
+		ok(smtpc_greeting(c, &r) == RS_OK, "greeting");
+		ok(smtpc_check(c), "idle and quiet: usable");
+		if (i == 0 && write(sv[1], "421 4.4.2 idle\r\n", 16) != 16)
+			exit(2);
+		close(sv[1]);
+		ok(!smtpc_check(c), i == 0 ? "421 while idle: not usable" :
+		    "closed while idle: not usable");
+		ok(!smtpc_usable(c), "and smtpc_usable agrees");
+		smtpc_close(c);
+	}
 }
 
 static void
@@ -1041,6 +1070,7 @@ main(void)
 	test_data();
 	test_pipe();
 	test_plain();
+	test_check();
 	test_lmtp();
 	test_cmds();
 	test_failures();
