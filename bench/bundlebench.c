@@ -129,8 +129,8 @@ build(const char *work, char *path, size_t len, unsigned long long *size)
 	}
 	for (i = 0; i < nmsgs; i++) {
 		snprintf(rcpt, sizeof(rcpt), "user%zu@acme.example", i % 50);
-		if (bundle_add_buf(b, "sender@example.org", rcpt, msgs[i].p,
-		    msgs[i].len, err, sizeof(err)) != RS_OK) {
+		if (bundle_add_buf(b, "sender@example.org", rcpt, NULL,
+		    msgs[i].p, msgs[i].len, err, sizeof(err)) != RS_OK) {
 			fprintf(stderr, "bundle_add: %s\n", err);
 			exit(1);
 		}

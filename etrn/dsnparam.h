@@ -3,18 +3,17 @@
  * and checking RET= and ENVID= on MAIL and NOTIFY= and ORCPT= on RCPT
  * (dsnparam.c), and handing the values to the intake (intake.c), which
  * records them in the queue entry (spoolfmt(5): envid, ret, notify,
- * orcpt).  xtext is decoded here and must decode to printable US-ASCII.
+ * orcpt).  xtext is decoded (dsnenv.h) and must decode to printable
+ * US-ASCII.
  */
 #ifndef DSNPARAM_H
 #define DSNPARAM_H
 
 #include <stddef.h>
 
+#include "dsnenv.h"
 #include "queue.h"
 #include "smtpd.h"
-
-#define DSN_ATYPE_MAX	32	/* ORCPT address type octets */
-#define DSN_ORCPT_TEXT	(DSN_ATYPE_MAX + 1 + QENV_ORCPT_MAX + 1)
 
 struct dsn_mail {
 	enum qret ret;
@@ -26,18 +25,6 @@ struct dsn_rcptp {
 	char	orcpt[DSN_ORCPT_TEXT];		/* "type;addr" or "" */
 };
 
-/*
- * xtext_decode - RFC 3461 xtext into out (NUL-terminated).  -1 when
- * the syntax is wrong, it decodes to something other than printable
- * US-ASCII (space included), or it is longer than max octets decoded.
- */
-int	xtext_decode(const char *in, char *out, size_t max);
-/*
- * esmtp_param_next - the next "KEYWORD[=VALUE]" of a MAIL or RCPT
- * parameter list at *p (RFC 5321 4.1.2), split in place: *kw, and *v
- * after the '=' or NULL; *p moves past it.  0 at the end of the list.
- */
-int	esmtp_param_next(char **p, char **kw, char **v);
 /*
  * dsn_mail_param - one MAIL parameter kw (value v, or NULL): 1 when it
  * was RET or ENVID and is fine, 0 when it is not a DSN parameter, -1

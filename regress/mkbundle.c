@@ -42,7 +42,7 @@ main(int argc, char **argv)
 		rcpts = strdup(argv[4]);
 		for (r = strtok_r(rcpts, ",", &save); r != NULL;
 		    r = strtok_r(NULL, ",", &save))
-			if (bundle_add_fd(b, argv[3], r, fd, 0,
+			if (bundle_add_fd(b, argv[3], r, NULL, fd, 0,
 			    (uint64_t)st.st_size, err, sizeof(err)) != RS_OK) {
 				fprintf(stderr, "mkbundle: %s\n", err);
 				return 1;

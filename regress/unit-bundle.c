@@ -207,18 +207,21 @@ build_bundle(char *path, size_t len, int with_big)
 		for (j = 0; j < 3 && msgs[i].rcpts[j] != NULL; j++) {
 			enum result rs = (i + j) % 2 ?
 			    bundle_add_buf(b, msgs[i].sender, msgs[i].rcpts[j],
-			    msgs[i].msg, ml, err, sizeof(err)) :
+			    NULL, msgs[i].msg, ml, err, sizeof(err)) :
 			    bundle_add_fd(b, msgs[i].sender, msgs[i].rcpts[j],
-			    fd, 0, ml, err, sizeof(err));
+			    NULL, fd, 0, ml, err, sizeof(err));
 			if (rs != RS_OK)
 				ok(0, "bundle_add %zu/%zu: %s", i, j, err);
 		}
 		close(fd);
 	}
-	ok(bundle_add_buf(b, "x@y", "bad\r\nRCPT TO:<z@y>", "x", 1, err,
-	    sizeof(err)) == RS_PERM, "CRLF in an address refused");
-	ok(bundle_add_buf(b, "x@y", "", "x", 1, err, sizeof(err)) == RS_PERM,
-	    "empty recipient refused");
+	ok(bundle_add_buf(b, "x@y", "bad\r\nRCPT TO:<z@y>", NULL, "x", 1,
+	    err, sizeof(err)) == RS_PERM, "CRLF in an address refused");
+	ok(bundle_add_buf(b, "x@y", "", NULL, "x", 1, err, sizeof(err)) ==
+	    RS_PERM, "empty recipient refused");
+	ok(bundle_add_buf(b, "x@y", "z@y", "X-Mailbridge-Envelope: a\nb\r\n",
+	    "x", 1, err, sizeof(err)) == RS_PERM, "a bad envelope field "
+	    "refused");
 	ok(bundle_publish(b, outdir, name, sizeof(name), err, sizeof(err)) ==
 	    RS_OK, "bundle_publish: %s", err);
 	snprintf(path, len, "%s/%s", outdir, name);

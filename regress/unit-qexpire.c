@@ -3,7 +3,8 @@
  * bexpire.c) on a private spool: which recipients NOTIFY selects, one
  * delayed DSN and only one, expiry with a failed DSN before removal,
  * NOTIFY=NEVER, the null sender, the _dsn queue, a busy queue, expired
- * and damaged bundles in an outbox.  Times are given, never waited for.
+ * and damaged bundles in an outbox (their copies' envelopes honoured as
+ * the queue's are).  Times are given, never waited for.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@
 
 #include "bundle.h"
 #include "bundler.h"
+#include "dsnenv.h"
 #include "log.h"
 #include "qexpire.h"
 #include "queue.h"
@@ -267,15 +269,37 @@ test_busy(void)
 	ok(qexpire_run(&o, &st) == RS_OK, "a queue that does not exist: ok");
 }
 
+/* envhdr - the X-Mailbridge-Envelope: field of one copy into buf. */
+static const char *
+envhdr(char *buf, size_t len, const char *qid, enum qret ret,
+    const char *envid, unsigned notify, const char *orcpt)
+{
+	struct dsnenv e;
+
+	memset(&e, 0, sizeof(e));
+	strlcpy_(e.qid, qid, sizeof(e.qid));
+	e.arrival = T0 - 7 * DAY;
+	e.ret = ret;
+	strlcpy_(e.envid, envid, sizeof(e.envid));
+	e.notify = notify;
+	strlcpy_(e.orcpt, orcpt, sizeof(e.orcpt));
+	return dsnenv_header(&e, buf, len) > 0 ? buf : NULL;
+}
+
 static void
 test_outbox(void)
 {
 	char outdir[512], tmpdir[PATH_MAX], name[BUNDLE_NAME_MAX];
-	char bad[BUNDLE_NAME_MAX], err[256], *t;
+	char bad[BUNDLE_NAME_MAX], err[256], h[DSNENV_HEADER_MAX], *t;
+	static const char old[] = "From: Carol <carol@example.com>\r\n"
+	    "Subject: old\r\n\r\nAn old bundle.\r\n";
+	const char *q1 = "0065A1B2C3D4E.1A2B.3", *q2 = "0065A1B2C3D4E.1A2B.7";
+	const char *q3 = "0065A1B2C3D4E.1A2B.8";
 	struct qexpire_opts o;
 	struct qexpire_stats st;
 	struct bundle *b;
 	FILE *f;
+	int n = 0;
 
 	bundler_outbox(outdir, sizeof(outdir), spool, "ship");
 	snprintf(tmpdir, sizeof(tmpdir), "%s/bundle-tmp/ship/tmp", spool);
@@ -283,12 +307,26 @@ test_outbox(void)
 	dir_make(tmpdir, 0700);
 	ok(bundle_open(&b, tmpdir, "ship", "hub.example", 6, err,
 	    sizeof(err)) == RS_OK, "bundle");
-	bundle_add_buf(b, "bob@example.net", "a@ship.example", body,
-	    sizeof(body) - 1, err, sizeof(err));
-	bundle_add_buf(b, "bob@example.net", "b@ship.example", body,
-	    sizeof(body) - 1, err, sizeof(err));
-	bundle_add_buf(b, "", "c@ship.example", body, sizeof(body) - 1, err,
-	    sizeof(err));
+	n += bundle_add_buf(b, "bob@example.net", "a@ship.example",
+	    envhdr(h, sizeof(h), q1, QRET_FULL, "E+1 x", 0, "rfc822;A@Ship"),
+	    body, sizeof(body) - 1, err, sizeof(err)) == RS_OK;
+	n += bundle_add_buf(b, "bob@example.net", "b@ship.example",
+	    envhdr(h, sizeof(h), q1, QRET_FULL, "E+1 x", QN_NEVER, ""),
+	    body, sizeof(body) - 1, err, sizeof(err)) == RS_OK;
+	n += bundle_add_buf(b, "bob@example.net", "d@ship.example",
+	    envhdr(h, sizeof(h), q1, QRET_FULL, "E+1 x", QN_FAILURE, ""),
+	    body, sizeof(body) - 1, err, sizeof(err)) == RS_OK;
+	n += bundle_add_buf(b, "", "c@ship.example",
+	    envhdr(h, sizeof(h), q2, QRET_NONE, "", 0, ""),
+	    body, sizeof(body) - 1, err, sizeof(err)) == RS_OK;
+	n += bundle_add_buf(b, "dave@example.org", "g@ship.example",
+	    envhdr(h, sizeof(h), q3, QRET_NONE, "", QN_SUCCESS, ""),
+	    body, sizeof(body) - 1, err, sizeof(err)) == RS_OK;
+	n += bundle_add_buf(b, "carol@example.com", "e@ship.example", NULL,
+	    old, sizeof(old) - 1, err, sizeof(err)) == RS_OK;
+	n += bundle_add_buf(b, "carol@example.com", "f@ship.example", NULL,
+	    old, sizeof(old) - 1, err, sizeof(err)) == RS_OK;
+	is_int(n, 7, "seven copies written, five with envelopes");
 	ok(bundle_publish(b, outdir, name, sizeof(name), err, sizeof(err)) ==
 	    RS_OK, "published %s", name);
 	bundle_name_new(bad, sizeof(bad), "ship", ".bsmtp.gz");
@@ -305,15 +343,32 @@ test_outbox(void)
 	qexpire_run(&o, &st);
 	is_int(st.bundles, 1, "the old bundle expired");
 	is_int(st.corrupt, 1, "the damaged one moved aside");
-	is_int(st.dsns, 1, "one DSN: both copies are one message; <> gets none");
+	is_int(st.dsns, 2, "two DSNs: <> and NOTIFY=SUCCESS get none");
 	t = dsn_text();
 	ok(t != NULL && strstr(t, "Final-Recipient: rfc822; a@ship.example") &&
-	    strstr(t, "Final-Recipient: rfc822; b@ship.example"),
-	    "both recipients in it");
-	ok(t != NULL && strstr(t, "X-Envelope-To") == NULL,
-	    "no X-Envelope-To in the returned headers");
+	    strstr(t, "Final-Recipient: rfc822; d@ship.example"),
+	    "no NOTIFY and NOTIFY=FAILURE are reported");
+	ok(t != NULL && !strstr(t, "Final-Recipient: rfc822; b@ship.example"),
+	    "NOTIFY=NEVER is not");
+	ok(t != NULL && !strstr(t, "Final-Recipient: rfc822; g@ship.example"),
+	    "NOTIFY=SUCCESS is not");
+	ok(t != NULL && strstr(t, "Original-Recipient: rfc822;A@Ship\r\n"),
+	    "Original-Recipient from the copy's ORCPT");
+	ok(t != NULL && strstr(t, "Original-Envelope-Id: E+1 x\r\n"),
+	    "Original-Envelope-Id from ENVID");
+	ok(t != NULL && strstr(t, "Arrival-Date: Fri, 15 Nov 2024 18:26:40 "
+	    "+0000\r\n"), "Arrival-Date from the envelope's ARRIVAL");
+	ok(t != NULL && strstr(t, "Content-Type: message/rfc822\r\n") &&
+	    strstr(t, "The list."), "RET=FULL: the whole message returned");
+	ok(t != NULL && strstr(t, "X-Envelope-To") == NULL &&
+	    strstr(t, DSNENV_HEADER) == NULL,
+	    "no X-Envelope-To or envelope field in what is returned");
 	ok(t != NULL && strstr(t, "X-Mailbridge-Queue-ID: "
-	    "0065A1B2C3D4E.1A2B.3\r\n"), "queue id from Received:");
+	    "0065A1B2C3D4E.1A2B.3\r\n"), "queue id from the envelope");
+	ok(t != NULL && strstr(t, "Final-Recipient: rfc822; e@ship.example") &&
+	    strstr(t, "Final-Recipient: rfc822; f@ship.example") &&
+	    strstr(t, "Subject: old"), "copies without envelopes: one DSN, "
+	    "grouped by sender and header");
 	free(t);
 	snprintf(tmpdir, sizeof(tmpdir), "%s/%s", outdir, name);
 	ok(access(tmpdir, F_OK) == -1, "bundle removed");
@@ -368,7 +423,8 @@ test_crash_bundle(void)
 	dir_make(tmpdir, 0700);
 	if (bundle_open(&b, tmpdir, "boat", "hub.example", 6, err,
 	    sizeof(err)) != RS_OK ||
-	    bundle_add_buf(b, "bob@example.net", "a@boat.example", body,
+	    bundle_add_buf(b, "bob@example.net", "a@boat.example", NULL,
+	    body,
 	    sizeof(body) - 1, err, sizeof(err)) != RS_OK ||
 	    bundle_publish(b, outdir, name, sizeof(name), err, sizeof(err)) !=
 	    RS_OK) {

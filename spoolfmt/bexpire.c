@@ -7,10 +7,14 @@
  * arrived), so names sort oldest first and the scan stops at the first
  * young one.  An old bundle is verified whole first (gzip CRC, every
  * command); then its copies are read in order and grouped back into
- * messages: consecutive copies from the same sender whose Received:
- * header (ours, "(mailbridge) with ... id QID") names the same queue
- * id are one message and get one DSN for all their recipients.  The
- * bundle is unlinked only after every DSN is committed.  Nothing else
+ * messages by the queue id in each copy's X-Mailbridge-Envelope: field
+ * (dsnenv.h), which also gives the arrival, ENVID, RET and each
+ * recipient's NOTIFY and ORCPT: one failed DSN per message for the
+ * recipients whose NOTIFY asks for it, carrying the whole message for
+ * RET=FULL (up to DSN_FULL_MAX).  Copies from bundles written before
+ * the field existed are grouped by sender and header, one after the
+ * other, and all reported.  The bundle is unlinked only after every
+ * DSN is committed.  Nothing else
  * takes bundles out of the outbox while the queue lock is held except
  * the leaf (SFTP) or a UUCP hand-off: bridged runs the sweep in the
  * customer's job slot, so never beside its hand-off ("bridgectl
@@ -32,19 +36,25 @@
 
 #include "bundle.h"
 #include "bundler.h"
+#include "dsnenv.h"
 #include "log.h"
 #include "qexpire.h"
 
 #define HEAD_MAX	(DSN_HEADERS_MAX + 4)
+#define XET_MAX		(BUNDLE_PATH_MAX + 20)	/* our X-Envelope-To line */
 
 /* One message being gathered from its copies. */
 struct group {
 	char   *sender;
-	char	qid[QID_LEN];		/* "" when the copies named none */
-	char  **rcpts;
+	struct dsnenv env;		/* the message's part; qid "" if none */
 	int	nrcpts;
-	char   *head;			/* the first copy's headers */
-	size_t	headlen;
+	char  **rcpts;
+	unsigned *notify;		/* each copy's NOTIFY */
+	char  **orcpt;			/* each copy's ORCPT, or NULL */
+	char   *orig;			/* the first copy, from its header on */
+	size_t	origlen;
+	size_t	headlen;		/* octets of its header in orig */
+	int	full;			/* orig is the whole message */
 };
 
 struct bsweep {
@@ -56,38 +66,39 @@ struct bsweep {
 	int	messages;
 };
 
-/* head_qid - the queue id in our Received: header of a copy, or "". */
-static void
-head_qid(const char *h, size_t len, char *qid, size_t qlen)
+/* head_len - octets of the header section of p (n octets), cut at n. */
+static size_t
+head_len(const char *p, size_t n)
 {
-	static const char mark[] = "(mailbridge) with ";
-	const char *p, *end = h + len;
-	size_t n;
+	const char *q;
 
-	qid[0] = '\0';
-	if ((p = memmem(h, len, mark, sizeof(mark) - 1)) == NULL ||
-	    (p = memmem(p, (size_t)(end - p), " id ", 4)) == NULL)
-		return;
-	p += 4;
-	for (n = 0; p + n < end && n + 1 < qlen && ((p[n] >= '0' &&
-	    p[n] <= '9') || (p[n] >= 'A' && p[n] <= 'F') || p[n] == '.'); n++)
-		;
-	memcpy(qid, p, n);
-	qid[n] = '\0';
-	if (!qid_is_valid(qid))
-		qid[0] = '\0';
+	if (n >= 2 && p[0] == '\r' && p[1] == '\n')
+		return 0;
+	for (q = p; (q = memchr(q, '\n', (size_t)(p + n - q))) != NULL; q++)
+		if (q + 1 < p + n && (q[1] == '\n' || (q[1] == '\r' &&
+		    q + 2 < p + n && q[2] == '\n')))
+			return (size_t)(q + 1 - p);
+	return n;
 }
 
-/* copy_head - the copy's first octets without its X-Envelope-To line. */
+/*
+ * copy_orig - what a DSN returns of copy m: all of it for RET=FULL up
+ * to DSN_FULL_MAX (*full = 1), else enough for its header; without the
+ * X-Envelope-To: line the writer put first.
+ */
 static char *
-copy_head(const struct bundle_msg *m, size_t *len)
+copy_orig(const struct bundle_msg *m, int want_full, size_t *len,
+    int *full)
 {
 	static const char xet[] = "X-Envelope-To:";
+	size_t want;
 	char *buf, *nl;
 	ssize_t n;
 
-	if ((buf = malloc(HEAD_MAX + 1)) == NULL ||
-	    (n = bundle_msg_pread(m, buf, HEAD_MAX, 0)) < 0) {
+	*full = want_full && m->size <= DSN_FULL_MAX + XET_MAX;
+	want = *full ? (size_t)m->size : HEAD_MAX;
+	if ((buf = malloc(want + 1)) == NULL ||
+	    (n = bundle_msg_pread(m, buf, want, 0)) < 0) {
 		free(buf);
 		return NULL;
 	}
@@ -98,6 +109,8 @@ copy_head(const struct bundle_msg *m, size_t *len)
 		*len -= (size_t)(nl + 1 - buf);
 		memmove(buf, nl + 1, *len + 1);
 	}
+	if (*full && *len > DSN_FULL_MAX)
+		*full = 0;
 	return buf;
 }
 
@@ -106,12 +119,36 @@ group_free(struct group *g)
 {
 	int i;
 
-	for (i = 0; i < g->nrcpts; i++)
+	for (i = 0; i < g->nrcpts; i++) {
 		free(g->rcpts[i]);
+		free(g->orcpt[i]);
+	}
 	free(g->rcpts);
+	free(g->orcpt);
+	free(g->notify);
 	free(g->sender);
-	free(g->head);
+	free(g->orig);
 	memset(g, 0, sizeof(*g));
+}
+
+/* group_select - the recipients of g whose NOTIFY asks for a failure. */
+static int
+group_select(struct bsweep *b, const struct group *g, struct dsn_rcpt *rc)
+{
+	int i, n = 0;
+
+	for (i = 0; i < g->nrcpts; i++) {
+		if (!dsnenv_notify(g->notify[i], QN_FAILURE))
+			continue;
+		memset(&rc[n], 0, sizeof(rc[n]));
+		rc[n].addr = g->rcpts[i];
+		rc[n].action = DSN_FAILED;
+		rc[n].status = QEXPIRE_FAIL_STATUS;
+		rc[n].diag = b->diag;
+		rc[n].orcpt = g->orcpt[i];
+		n++;
+	}
+	return n;
 }
 
 /* group_report - the failed DSN for one gathered message. */
@@ -119,43 +156,42 @@ static void
 group_report(struct bsweep *b, struct group *g)
 {
 	const struct qexpire_opts *o = b->o;
+	const char *qid = g->env.qid[0] ? g->env.qid : NULL;
 	struct dsn_report r;
 	struct dsn_rcpt *rc;
-	char qid[QID_LEN], err[256];
+	char dqid[QID_LEN], err[256];
 	const char *to;
-	int i;
+	int n;
 
 	b->messages++;
-	to = dsn_recipient(g->sender, o->postmaster, g->head, g->headlen);
-	if (to == NULL) {
-		log_info("%s: bundle %s: message %s from <%s>: no DSN: %s",
-		    o->customer, b->name, g->qid[0] ? g->qid : "-", g->sender,
-		    g->sender[0] ? "automatic message and no postmaster" :
-		    "null sender");
-		return;
-	}
 	if ((rc = calloc((size_t)g->nrcpts, sizeof(*rc))) == NULL) {
 		b->failed = 1;
 		return;
 	}
-	for (i = 0; i < g->nrcpts; i++) {
-		rc[i].addr = g->rcpts[i];
-		rc[i].action = DSN_FAILED;
-		rc[i].status = QEXPIRE_FAIL_STATUS;
-		rc[i].diag = b->diag;
+	n = group_select(b, g, rc);
+	to = dsn_recipient(g->sender, o->postmaster, g->orig, g->origlen);
+	if (n == 0 || to == NULL) {
+		log_info("%s: bundle %s: message %s from <%s>: no DSN: %s",
+		    o->customer, b->name, qid ? qid : "-", g->sender,
+		    n == 0 ? "NOTIFY does not ask for one" : g->sender[0] ?
+		    "automatic message and no postmaster" : "null sender");
+		free(rc);
+		return;
 	}
 	memset(&r, 0, sizeof(r));
 	r.reporting_mta = o->hostname;
 	r.to = to;
 	r.orig_sender = g->sender;
-	r.queue_id = g->qid[0] ? g->qid : NULL;
-	r.arrival = g->qid[0] ? qid_time(g->qid) : 0;
+	r.queue_id = qid;
+	r.arrival = g->env.arrival ? g->env.arrival : qid ? qid_time(qid) : 0;
 	r.now = o->now;
 	r.rcpts = rc;
-	r.nrcpts = g->nrcpts;
-	r.orig = g->head;
-	r.origlen = g->headlen;
-	if (dsn_queue(o->spool, &r, qid, sizeof(qid), err, sizeof(err)) !=
+	r.nrcpts = n;
+	r.orig = g->orig;
+	r.origlen = g->full ? g->origlen : g->headlen;
+	r.envid = g->env.envid[0] ? g->env.envid : NULL;
+	r.ret_full = g->full;
+	if (dsn_queue(o->spool, &r, dqid, sizeof(dqid), err, sizeof(err)) !=
 	    RS_OK) {
 		log_warnx("%s: bundle %s: DSN to <%s> not queued: %s",
 		    o->customer, b->name, to, err);
@@ -163,48 +199,100 @@ group_report(struct bsweep *b, struct group *g)
 	} else {
 		log_info("%s: bundle %s: message %s: failed DSN %s queued for "
 		    "<%s>, %d recipient%s", o->customer, b->name,
-		    g->qid[0] ? g->qid : "-", qid, to, g->nrcpts,
-		    g->nrcpts == 1 ? "" : "s");
+		    qid ? qid : "-", dqid, to, n, n == 1 ? "" : "s");
 		b->st->dsns++;
 	}
 	free(rc);
+}
+
+/*
+ * same_message - is copy m (envelope e) another copy of g's message?
+ * By the queue id in the envelopes; copies written before bundles had
+ * envelopes: the same sender and the same header, one after the other.
+ */
+static int
+same_message(const struct group *g, const struct bundle_msg *m,
+    const struct dsnenv *e, const char *orig, size_t headlen)
+{
+	if (g->sender == NULL || strcmp(m->sender, g->sender) != 0)
+		return 0;
+	if (e->qid[0] != '\0' || g->env.qid[0] != '\0')
+		return strcmp(e->qid, g->env.qid) == 0;
+	return headlen == g->headlen && memcmp(orig, g->orig, headlen) == 0;
+}
+
+/* grow - room for one more in the array *v of n elements of size sz. */
+static int
+grow(void *v, int n, size_t sz)
+{
+	void *nv;
+
+	if ((nv = reallocarray(*(void **)v, (size_t)n + 1, sz)) == NULL)
+		return -1;
+	*(void **)v = nv;
+	return 0;
+}
+
+/* group_rcpt - add the recipients of copy m to g. */
+static int
+group_rcpt(struct group *g, const struct bundle_msg *m,
+    const struct dsnenv *e)
+{
+	unsigned i;
+	int k;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		k = g->nrcpts;
+		if (grow(&g->rcpts, k, sizeof(*g->rcpts)) == -1 ||
+		    grow(&g->orcpt, k, sizeof(*g->orcpt)) == -1 ||
+		    grow(&g->notify, k, sizeof(*g->notify)) == -1 ||
+		    (g->rcpts[k] = strdup(m->rcpts[i])) == NULL)
+			return -1;
+		g->notify[k] = e->notify;
+		g->orcpt[k] = NULL;
+		if (e->orcpt[0] != '\0' &&
+		    (g->orcpt[k] = strdup(e->orcpt)) == NULL) {
+			free(g->rcpts[k]);
+			return -1;
+		}
+		g->nrcpts++;
+	}
+	return 0;
 }
 
 /* group_add - add copy m to g, or report g and start a new one. */
 static int
 group_add(struct bsweep *b, struct group *g, const struct bundle_msg *m)
 {
-	char qid[QID_LEN], **nv, *head;
-	size_t hlen;
-	unsigned i;
+	struct dsnenv e;
+	size_t len, hlen;
+	char *orig;
+	int full;
 
-	if ((head = copy_head(m, &hlen)) == NULL)
+	if (m->env == NULL || dsnenv_parse(m->env, m->envlen, &e) == -1)
+		memset(&e, 0, sizeof(e));
+	if (m->nrcpts != 1)		/* not ours: its NOTIFY is unknown */
+		e.notify = 0;
+	if ((orig = copy_orig(m, e.ret == QRET_FULL, &len, &full)) == NULL)
 		return -1;
-	head_qid(head, hlen, qid, sizeof(qid));
-	if (g->sender == NULL || qid[0] == '\0' || strcmp(qid, g->qid) != 0 ||
-	    strcmp(m->sender, g->sender) != 0) {
+	hlen = head_len(orig, len);
+	if (same_message(g, m, &e, orig, hlen))
+		free(orig);
+	else {
 		if (g->sender != NULL)
 			group_report(b, g);
 		group_free(g);
 		if ((g->sender = strdup(m->sender)) == NULL) {
-			free(head);
+			free(orig);
 			return -1;
 		}
-		strlcpy_(g->qid, qid, sizeof(g->qid));
-		g->head = head;
+		g->env = e;
+		g->orig = orig;
+		g->origlen = len;
 		g->headlen = hlen;
-	} else
-		free(head);
-	for (i = 0; i < m->nrcpts; i++) {
-		if ((nv = reallocarray(g->rcpts, (size_t)g->nrcpts + 1,
-		    sizeof(*nv))) == NULL)
-			return -1;
-		g->rcpts = nv;
-		if ((g->rcpts[g->nrcpts] = strdup(m->rcpts[i])) == NULL)
-			return -1;
-		g->nrcpts++;
+		g->full = full;
 	}
-	return 0;
+	return group_rcpt(g, m, &e);
 }
 
 /* read_all - every message of the bundle on fd gets its DSN; 0 or -1. */

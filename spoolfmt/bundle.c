@@ -4,8 +4,9 @@
  * A bundle is written to a tmp file in one directory and renamed into
  * another when complete, so a published bundle is always whole.  The
  * writer is strict: CRLF only, every line that starts with '.' is
- * stuffed, each copy has exactly one X-Envelope-To: header, HELO first
- * and QUIT last.  It never looks at a message byte by byte in the
+ * stuffed, each copy starts with the hub's X-Mailbridge-Envelope: (its
+ * envelope, dsnenv.h) and exactly one X-Envelope-To: header, HELO
+ * first and QUIT last.  It never looks at a message byte by byte in the
  * body: memchr finds the line ends, and runs between the places that
  * need a change (a bare LF, a leading '.') go to deflate in big chunks
  * through a staging buffer.
@@ -20,24 +21,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "bundle.h"
+#include "dsnenv.h"
 
 #define STAGE_SIZE	(128 * 1024)	/* input handed to deflate at once */
 #define OUT_SIZE	(256 * 1024)	/* compressed output per write(2) */
 #define READ_SIZE	(128 * 1024)	/* message octets per pread(2) */
 
-static const char xenv[] = "x-envelope-to:";
-#define XENV_LEN	(sizeof(xenv) - 1)
+/* Header fields the writer leaves out of a message: it writes its own. */
+static const char *const dropped[] = { "x-envelope-to:",
+	"x-mailbridge-envelope:" };
+#define NDROPPED	(sizeof(dropped) / sizeof(dropped[0]))
+#define HPEND_MAX	22	/* the longest of them */
+#define CAND_ALL	((1u << NDROPPED) - 1)
 
 /* Where the header filter is within the current copy. */
 enum hstate {
 	H_BOL,		/* at the start of a header line */
 	H_LINE,		/* inside a header line that is kept */
-	H_SKIP,		/* inside an X-Envelope-To: line being left out */
+	H_SKIP,		/* inside a field being left out */
 	H_BODY		/* past the header: everything passes */
 };
 
@@ -55,8 +62,9 @@ struct bundle {
 	int	werrno;		/* first write error, 0 if none */
 	/* per copy */
 	enum hstate hs;
-	size_t	hmatch;		/* octets of xenv matched at H_BOL */
-	char	hpend[XENV_LEN];
+	size_t	hmatch;		/* octets of a dropped name matched */
+	unsigned hcand;		/* the dropped names still matching */
+	char	hpend[HPEND_MAX];
 	int	dropping;	/* the last header field is being left out */
 	int	bol;		/* the stuffer is at the start of a line */
 	int	prev_cr;	/* the last octet it passed was CR */
@@ -262,6 +270,8 @@ static size_t
 hdr_bol(struct bundle *b, const unsigned char *p, size_t n)
 {
 	unsigned char c = *p;
+	unsigned cand = b->hmatch == 0 ? CAND_ALL : b->hcand, next = 0;
+	size_t k;
 
 	if (b->hmatch == 0 && (c == ' ' || c == '\t')) {
 		b->hs = b->dropping ? H_SKIP : H_LINE;
@@ -271,13 +281,18 @@ hdr_bol(struct bundle *b, const unsigned char *p, size_t n)
 		b->hs = H_BODY;
 		return 0;
 	}
-	if (tolower(c) == xenv[b->hmatch]) {
+	for (k = 0; k < NDROPPED; k++)
+		if ((cand & (1u << k)) && tolower(c) == dropped[k][b->hmatch])
+			next |= 1u << k;
+	if (next != 0) {
 		b->hpend[b->hmatch++] = (char)c;
-		if (b->hmatch == XENV_LEN) {
-			b->hmatch = 0;
-			b->dropping = 1;
-			b->hs = H_SKIP;
-		}
+		b->hcand = next;
+		for (k = 0; k < NDROPPED; k++)
+			if ((next & (1u << k)) && dropped[k][b->hmatch] == '\0') {
+				b->hmatch = 0;
+				b->dropping = 1;
+				b->hs = H_SKIP;
+			}
 		return 1;
 	}
 	stuff(b, (unsigned char *)b->hpend, b->hmatch);
@@ -290,7 +305,8 @@ hdr_bol(struct bundle *b, const unsigned char *p, size_t n)
 
 /*
  * feed - message octets through the header filter (which leaves out
- * X-Envelope-To: fields and their continuation lines) to the stuffer.
+ * X-Envelope-To: and X-Mailbridge-Envelope: fields and their
+ * continuation lines) to the stuffer.
  */
 static void
 feed(struct bundle *b, const unsigned char *p, size_t n)
@@ -390,13 +406,17 @@ fail:
 }
 
 static void
-copy_begin(struct bundle *b, const char *sender, const char *rcpt)
+copy_begin(struct bundle *b, const char *sender, const char *rcpt,
+    const char *envhdr)
 {
 	puts_(b, "MAIL FROM:<");
 	puts_(b, sender);
 	puts_(b, ">\r\nRCPT TO:<");
 	puts_(b, rcpt);
-	puts_(b, ">\r\nDATA\r\nX-Envelope-To: <");
+	puts_(b, ">\r\nDATA\r\n");
+	if (envhdr != NULL)
+		puts_(b, envhdr);
+	puts_(b, "X-Envelope-To: <");
 	puts_(b, rcpt);
 	puts_(b, ">\r\n");
 	b->hs = H_BOL;
@@ -424,9 +444,39 @@ copy_end(struct bundle *b, char *err, size_t errlen)
 	return RS_OK;
 }
 
-static enum result
-check_addrs(const char *sender, const char *rcpt, char *err, size_t errlen)
+/*
+ * envhdr_ok - an X-Mailbridge-Envelope: field as dsnenv_header writes
+ * it: the name, printable text, CRLF line ends, continuation lines.
+ */
+static int
+envhdr_ok(const char *h)
 {
+	size_t n = strlen(h), i;
+
+	if (n < sizeof(DSNENV_HEADER) + 2 || n > DSNENV_HEADER_MAX ||
+	    strncasecmp(h, DSNENV_HEADER ":", sizeof(DSNENV_HEADER)) != 0 ||
+	    strcmp(h + n - 2, "\r\n") != 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (h[i] == '\r' && h[i + 1] == '\n' &&
+		    (h[i + 2] == '\0' || h[i + 2] == ' ')) {
+			i++;
+			continue;
+		}
+		if ((unsigned char)h[i] < 0x20 || (unsigned char)h[i] > 0x7e)
+			return 0;
+	}
+	return 1;
+}
+
+static enum result
+check_addrs(const char *sender, const char *rcpt, const char *envhdr,
+    char *err, size_t errlen)
+{
+	if (envhdr != NULL && !envhdr_ok(envhdr)) {
+		snprintf(err, errlen, "bad %s field", DSNENV_HEADER);
+		return RS_PERM;
+	}
 	if (!addr_writable(sender, 1)) {
 		snprintf(err, errlen, "sender cannot be written to a bundle");
 		return RS_PERM;
@@ -440,32 +490,34 @@ check_addrs(const char *sender, const char *rcpt, char *err, size_t errlen)
 
 enum result
 bundle_add_buf(struct bundle *b, const char *sender, const char *rcpt,
-    const void *msg, size_t len, char *err, size_t errlen)
+    const char *envhdr, const void *msg, size_t len, char *err,
+    size_t errlen)
 {
 	enum result rs;
 
-	if ((rs = check_addrs(sender, rcpt, err, errlen)) != RS_OK)
+	if ((rs = check_addrs(sender, rcpt, envhdr, err, errlen)) != RS_OK)
 		return rs;
-	copy_begin(b, sender, rcpt);
+	copy_begin(b, sender, rcpt, envhdr);
 	feed(b, msg, len);
 	return copy_end(b, err, errlen);
 }
 
 enum result
 bundle_add_fd(struct bundle *b, const char *sender, const char *rcpt,
-    int fd, off_t off, uint64_t len, char *err, size_t errlen)
+    const char *envhdr, int fd, off_t off, uint64_t len, char *err,
+    size_t errlen)
 {
 	enum result rs;
 	unsigned char *buf;
 	ssize_t n;
 
-	if ((rs = check_addrs(sender, rcpt, err, errlen)) != RS_OK)
+	if ((rs = check_addrs(sender, rcpt, envhdr, err, errlen)) != RS_OK)
 		return rs;
 	if ((buf = malloc(READ_SIZE)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return RS_TEMP;
 	}
-	copy_begin(b, sender, rcpt);
+	copy_begin(b, sender, rcpt, envhdr);
 	while (len > 0) {
 		n = pread(fd, buf, len < READ_SIZE ? (size_t)len : READ_SIZE,
 		    off);

@@ -1,6 +1,7 @@
 /*
  * bundle.h - bundles (bundle(5)): one gzip stream of RFC 2442 batched
- * SMTP, one copy per recipient, each copy carrying exactly one
+ * SMTP, one copy per recipient, each copy carrying its envelope in an
+ * X-Mailbridge-Envelope: field (dsnenv.h) and exactly one
  * X-Envelope-To: header.  The writer is strict (CRLF, dot-stuffing,
  * HELO ... QUIT); the reader is liberal (gzip or plain, LF or CRLF,
  * with or without HELO/QUIT, RSET, several RCPTs) but checks the whole
@@ -59,23 +60,25 @@ enum result bundle_open(struct bundle **bp, const char *dir,
 	    char *err, size_t errlen);
 /*
  * bundle_add_buf, bundle_add_fd - one copy of a message for one
- * recipient: MAIL, RCPT, DATA, "X-Envelope-To: <rcpt>" as the first
- * header line, the message dot-stuffed, ".".  The message should have
- * CRLF line ends; a bare LF is written as CRLF, a missing final line
- * end is added, and X-Envelope-To: headers already in the message are
- * left out so that each copy has exactly one.  sender "" is <>.
+ * recipient: MAIL, RCPT, DATA, the copy's envelope envhdr (the
+ * X-Mailbridge-Envelope: field from dsnenv_header, CRLF included; NULL:
+ * none), "X-Envelope-To: <rcpt>", the message dot-stuffed, ".".  The
+ * message should have CRLF line ends; a bare LF is written as CRLF, a
+ * missing final line end is added, and X-Envelope-To: and
+ * X-Mailbridge-Envelope: fields already in its header are left out so
+ * that each copy has exactly one of each.  sender "" is <>.
  * bundle_add_fd reads len octets of fd from offset off with pread, so
  * the same fd serves every recipient.  RS_PERM: an address that cannot
  * be written (control characters, '<', '>', too long), nothing was
- * written; RS_TEMP: an I/O error, after which the bundle can only be
- * aborted.
+ * written, or an envhdr that is not such a field; RS_TEMP: an I/O
+ * error, after which the bundle can only be aborted.
  */
 enum result bundle_add_buf(struct bundle *b, const char *sender,
-	    const char *rcpt, const void *msg, size_t len,
-	    char *err, size_t errlen);
+	    const char *rcpt, const char *envhdr, const void *msg,
+	    size_t len, char *err, size_t errlen);
 enum result bundle_add_fd(struct bundle *b, const char *sender,
-	    const char *rcpt, int fd, off_t off, uint64_t len,
-	    char *err, size_t errlen);
+	    const char *rcpt, const char *envhdr, int fd, off_t off,
+	    uint64_t len, char *err, size_t errlen);
 /* bundle_sizes - uncompressed and compressed octets so far, copies. */
 void	bundle_sizes(const struct bundle *b, uint64_t *raw, uint64_t *packed,
 	    unsigned *copies);
@@ -105,6 +108,10 @@ struct bundle_msg {
 	uint64_t size;		/* message octets (CRLF, not dot-stuffed) */
 	char	*mem;		/* the message when it is in memory, or */
 	int	fd;		/* an unlinked temp file holding it, or -1 */
+	char	*env;		/* the body of the copy's X-Mailbridge-Envelope:
+				   field (dsnenv_parse reads it), taken off
+				   the message; NULL when it had none */
+	size_t	envlen;
 };
 
 /*
@@ -126,9 +133,11 @@ int	bundle_read_next(struct bundle_reader *r, struct bundle_msg *m,
 	    char *err, size_t errlen);
 /*
  * bundle_read_body - read the message of the transaction m up to its
- * final ".", un-dot-stuffed with CRLF line ends.  keep = 0 only checks
- * it.  Returns 0 or -1 (damaged, or a temp file could not be written:
- * err says which; errno is 0 for damage).
+ * final ".", un-dot-stuffed with CRLF line ends; an X-Mailbridge-
+ * Envelope: field (at most DSNENV_HEADER_MAX octets) that starts it is
+ * taken off into m->env.  keep = 0 only checks it.  Returns 0 or -1
+ * (damaged, or a temp file could not be written: err says which; errno
+ * is 0 for damage).
  */
 int	bundle_read_body(struct bundle_reader *r, struct bundle_msg *m,
 	    int keep, char *err, size_t errlen);

@@ -9,7 +9,9 @@
  * Memory is bounded: command lines are at most BUNDLE_LINE_MAX octets,
  * message lines are never assembled whole, and a message over
  * BUNDLE_MEM_MAX octets goes to an unlinked file in the caller's tmp
- * directory.  Messages come back with CRLF line ends, un-dot-stuffed.
+ * directory.  Messages come back with CRLF line ends, un-dot-stuffed,
+ * and without the hub's X-Mailbridge-Envelope: field, which the reader
+ * takes off while the start of the message is still in memory.
  */
 #include <sys/stat.h>
 
@@ -21,10 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "bundle.h"
+#include "dsnenv.h"
 
 #define IN_SIZE		(64 * 1024)	/* compressed octets per read(2) */
 #define BUF_SIZE	(256 * 1024)	/* uncompressed octets at hand */
@@ -550,6 +554,54 @@ bundle_read_next(struct bundle_reader *r, struct bundle_msg *m, char *err,
 
 /* --- message bodies ------------------------------------------------ */
 
+/*
+ * env_len - when p (n octets) begins with an X-Mailbridge-Envelope:
+ * field, its octets with continuation lines and final LF (at most
+ * DSNENV_HEADER_MAX); else 0.  *blen gets the length of its body.
+ */
+static size_t
+env_len(const char *p, size_t n, size_t *blen)
+{
+	size_t k = sizeof(DSNENV_HEADER) - 1, i;
+	const char *nl;
+
+	if (n <= k || strncasecmp(p, DSNENV_HEADER, k) != 0 || p[k] != ':')
+		return 0;
+	for (i = k + 1;;) {
+		if ((nl = memchr(p + i, '\n', n - i)) == NULL)
+			return 0;
+		i = (size_t)(nl - p) + 1;
+		if (i > DSNENV_HEADER_MAX)
+			return 0;
+		if (i == n || (p[i] != ' ' && p[i] != '\t'))
+			break;
+	}
+	*blen = i - k - 1;
+	return i;
+}
+
+/*
+ * env_take - take the envelope field off the start of m's message,
+ * which is still in memory, into m->env.
+ */
+static int
+env_take(struct bundle_reader *r, struct bundle_msg *m)
+{
+	size_t n, blen;
+
+	if (m->mem == NULL || (n = env_len(m->mem, (size_t)m->size,
+	    &blen)) == 0)
+		return 0;
+	if ((m->env = malloc(blen + 1)) == NULL)
+		return fail(r, ENOMEM, "out of memory");
+	memcpy(m->env, m->mem + sizeof(DSNENV_HEADER), blen);
+	m->env[blen] = '\0';
+	m->envlen = blen;
+	memmove(m->mem, m->mem + n, (size_t)m->size - n);
+	m->size -= n;
+	return 0;
+}
+
 static int
 sink_file(struct bundle_reader *r, struct bundle_msg *m)
 {
@@ -559,6 +611,8 @@ sink_file(struct bundle_reader *r, struct bundle_msg *m)
 	if (path_build(path, sizeof(path), "%s/.bundle-body.XXXXXX",
 	    r->tmpdir) == -1)
 		return fail(r, errno, "temp file: %s", strerror(errno));
+	if (env_take(r, m) == -1)
+		return -1;
 	if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
 		return fail(r, errno, "temp file in %s: %s", r->tmpdir,
 		    strerror(errno));
@@ -713,7 +767,7 @@ bundle_read_body(struct bundle_reader *r, struct bundle_msg *m, int keep,
 	m->size = 0;
 	rc = body_loop(r, r->nmsg);
 	if (rc == 0 && keep)
-		rc = sink_flush(r, m);
+		rc = m->fd == -1 ? env_take(r, m) : sink_flush(r, m);
 	r->sink = NULL;
 	if (rc == -1) {
 		if (keep)
@@ -734,6 +788,7 @@ bundle_msg_free(struct bundle_msg *m)
 		free(m->rcpts[i]);
 	free(m->rcpts);
 	free(m->mem);
+	free(m->env);
 	if (m->fd != -1)
 		close(m->fd);
 	memset(m, 0, sizeof(*m));

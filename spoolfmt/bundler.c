@@ -21,6 +21,7 @@
 
 #include "bundle.h"
 #include "bundler.h"
+#include "dsnenv.h"
 #include "log.h"
 #include "qint.h"
 #include "queue.h"
@@ -31,6 +32,8 @@
 #define BUNDLE_LEVEL	6
 /* MAIL, RCPT, DATA, X-Envelope-To and "." around each copy, less <>s. */
 #define COPY_OVERHEAD	64
+/* X-Mailbridge-Envelope: with QID, ARRIVAL and a few DSN parameters. */
+#define ENV_OVERHEAD	96
 
 /* The directories of one customer's bundling. */
 struct bdirs {
@@ -677,6 +680,8 @@ pack_entry(struct pack *p, struct bentry *e, uint64_t max, int *full,
 {
 	struct qenv env;
 	enum result rs = RS_OK;
+	struct dsnenv de;
+	char hdr[DSNENV_HEADER_MAX];
 	uint64_t cost;
 	off_t off;
 	int fd, i, r;
@@ -685,16 +690,24 @@ pack_entry(struct pack *p, struct bentry *e, uint64_t max, int *full,
 		return r;
 	cost = 0;
 	for (i = 0; i < env.nrcpts; i++)
-		cost += env.size + COPY_OVERHEAD + strlen(env.sender) +
-		    2 * strlen(env.rcpts[i]);
+		cost += env.size + COPY_OVERHEAD + ENV_OVERHEAD +
+		    strlen(env.sender) + 2 * strlen(env.rcpts[i]);
 	if (p->ids.n > 0 && max > 0 && p->raw + cost > max) {
 		*full = 1;
 		r = 1;
 		goto done;
 	}
-	for (i = 0; i < env.nrcpts && rs == RS_OK; i++)
-		rs = bundle_add_fd(p->b, env.sender, env.rcpts[i], fd, off,
-		    env.size, err, errlen);
+	for (i = 0; i < env.nrcpts && rs == RS_OK; i++) {
+		dsnenv_of(&de, &env, env.rcpts[i]);
+		if (dsnenv_header(&de, hdr, sizeof(hdr)) == -1) {
+			seterr(err, errlen, "%s: %s", e->id,
+			    "envelope cannot be written to a bundle");
+			rs = RS_PERM;
+			continue;
+		}
+		rs = bundle_add_fd(p->b, env.sender, env.rcpts[i], hdr, fd,
+		    off, env.size, err, errlen);
+	}
 	if (rs == RS_PERM) {
 		log_warnx("%s: %s: left in the queue, not bundled: %s",
 		    p->customer, e->id, err);

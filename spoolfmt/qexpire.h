@@ -18,8 +18,9 @@
  * A bundle in <spool>/outbox/<customer>/ whose creation time (in its
  * name; at most bundle-delay after its newest message arrived) is
  * expire_after old is read and each message in it (its copies, grouped
- * by the queue id in our Received: header) gets a failed DSN; the
- * bundle is removed once they are all committed.  A bundle that does
+ * by the queue id of their X-Mailbridge-Envelope: fields) gets a failed
+ * DSN honouring the envelope as for a queue entry; the bundle is
+ * removed once they are all committed.  A bundle that does
  * not verify is moved to <spool>/bundle-tmp/<customer>/corrupt/ (or
  * renamed NAME.corrupt in place when that is another file system).
  *
