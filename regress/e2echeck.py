@@ -28,7 +28,9 @@
 #   Every (message, recipient) of each job that got a 250 in SENTLOG
 #   (smtpsend.py -o) must be exactly once in the customer's queue or in
 #   a bundle in <SPOOL>/outbox/<CUSTOMER>/ (read with gzip -dc), known by
-#   its recipient; a gen: message must carry its Message-ID
+#   its recipient; a copy in a bundle begins with X-Mailbridge-Envelope:
+#   naming its QID, then X-Envelope-To: naming its recipient (bundle(5));
+#   a gen: message must carry its Message-ID
 #   <ID@smtpsend.test>; the queue id in the hub's Received: header is
 #   that of the entry (in the queue) and the same for every copy of a
 #   message, and no two messages share one.
@@ -95,6 +97,7 @@ def cut_field(data, name):
 
 
 RCVD_ID = re.compile(rb'\(mailbridge\) with E?SMTP id ([A-Za-z0-9._-]+)')
+ENV_QID = re.compile(rb'[ \t]QID=([0-9A-F.]+)')
 
 
 # ---- sink -------------------------------------------------------------
@@ -282,9 +285,12 @@ def bundle_facts(path):
         return copies
     facts = []
     for rcpt, msg in copies:
+        env, msg = cut_field(msg, b'X-Mailbridge-Envelope')
+        eq = ENV_QID.search(env) if env else None
         jid, rq = header_facts(msg)
         facts.append((rcpt, jid, rq, msg.startswith(
-            b'X-Envelope-To: <%s>\n' % rcpt.encode())))
+            b'X-Envelope-To: <%s>\n' % rcpt.encode()) and eq is not None
+            and eq.group(1).decode() == rq))
     if cache:
         with open(cf + '.tmp', 'w') as f:
             for r, j, q, x in facts:
@@ -348,8 +354,9 @@ def cmd_state(jobsf, sentlog, spool, customer):
         for rcpt, mid, rq, xenv_ok in facts:
             if not xenv_ok:
                 bad += 1
-                notes.append('bundle %s: %s: X-Envelope-To is not '
-                             'first or not its recipient' % (n, rcpt))
+                notes.append('bundle %s: %s: not X-Mailbridge-Envelope '
+                             'with its QID, then X-Envelope-To with its '
+                             'recipient' % (n, rcpt))
             place(rcpt, mid, rq, 'bundle:' + n)
             bundled += 1
     lost = sorted(want - set(where))

@@ -88,19 +88,21 @@ qexpire_select(const struct qexpire_opts *o, const struct qenv *env,
 
 /*
  * read_orig - the first octets of the message of the entry at path
- * (body at off): all of it for RET=FULL up to DSN_FULL_MAX (*full = 1),
- * else enough for its headers.  NULL on error.
+ * (body at off): all of it for a failed DSN with RET=FULL up to
+ * DSN_FULL_MAX (*full = 1; RFC 3461 4.3 asks for it in failed DSNs
+ * only), else enough for its headers.  NULL on error.
  */
 static char *
-read_orig(const char *path, const struct qenv *env, off_t off, size_t *len,
-    int *full)
+read_orig(const char *path, const struct qenv *env, off_t off,
+    enum dsn_action kind, size_t *len, int *full)
 {
 	size_t want, have = 0;
 	ssize_t n;
 	char *buf;
 	int fd;
 
-	*full = env->ret == QRET_FULL && env->size <= DSN_FULL_MAX;
+	*full = kind == DSN_FAILED && env->ret == QRET_FULL &&
+	    env->size <= DSN_FULL_MAX;
 	want = *full ? (size_t)env->size : env->size < HEAD_READ ?
 	    (size_t)env->size : HEAD_READ;
 	if ((buf = malloc(want + 1)) == NULL)
@@ -144,7 +146,7 @@ report(const struct qexpire_opts *o, const struct qenv *env,
 	size_t len = 0;
 	int n, full, rv = -1;
 
-	if ((msg = read_orig(path, env, off, &len, &full)) == NULL) {
+	if ((msg = read_orig(path, env, off, kind, &len, &full)) == NULL) {
 		log_warn("%s: expire: cannot read the message", env->id);
 		return -1;
 	}
