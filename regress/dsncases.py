@@ -7,10 +7,11 @@
 # T k".
 #
 # usage: dsncases.py send PORT DOMAIN TAG      send them (smtplib)
-#        dsncases.py spec KIND STATUS DOMAIN TAG [REMOTE [DIAG]]...
+#        dsncases.py spec KIND STATUS DOMAIN TAG [REMOTE [DIAG]] [+ ...]
 #            the dsncheck.py spec for the DSNs of KIND (failed, delayed,
-#            relayed) they should give, and the senders that get none;
-#            several groups of five to six words give one spec for all
+#            relayed) they should give (Status STATUS, Remote-MTA REMOTE
+#            or "-" for none, DIAG in the Diagnostic-Code), and the
+#            senders that get none; groups joined by "+" make one spec
 import itertools
 import json
 import smtplib
