@@ -31,6 +31,7 @@ static cfg_opt_t inject_opts[] = {
 	CFG_STR_LIST("command", "{/usr/sbin/sendmail, -oi}", CFGF_NONE),
 	CFG_STR("server", NULL, CFGF_NONE),
 	CFG_STR("timeout", "5m", CFGF_NONE),
+	CFG_BOOL("dsn-options", cfg_false, CFGF_NONE),
 	CFG_END()
 };
 
@@ -656,6 +657,7 @@ fill(cfg_t *cfg, const char *path)
 	c->inject.server = given(in, "server") ? dup_or_null(in, "server") :
 	    c->inject.method == INJECT_SMTP ? strdup("127.0.0.1:25") : NULL;
 	duration_parse(cfg_getstr(in, "timeout"), &c->inject.timeout);
+	c->inject.dsn_options = cfg_getbool(in, "dsn-options") == cfg_true;
 	c->nhubs = (int)cfg_size(cfg, "hub");
 	c->hubs = calloc((size_t)c->nhubs + 1, sizeof(*c->hubs));
 	for (i = 0; i < c->nhubs; i++)

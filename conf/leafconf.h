@@ -29,6 +29,7 @@ struct leaf_inject {
 	char   *server;		/* smtp, lmtp: "host:port", "[v6]:port",
 				   "unix:/path" */
 	long	timeout;	/* seconds for one step; default 5m */
+	int	dsn_options;	/* sendmail: the command takes -N -R -V */
 };
 
 struct leaf_hub {

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "dsn.h"
+#include "dsnenv.h"
 #include "flush.h"
 #include "log.h"
 #include "mx.h"
@@ -59,6 +60,8 @@ struct item {
 	struct qenv env;
 	void   *map;
 	size_t	maplen;
+	char	dsn_mail[DSNENV_PARAMS_MAX];	/* the DSN parameters sent */
+	char  **dsn_rcpt;
 };
 
 struct worker {
@@ -168,11 +171,45 @@ ids_add(void *arg, const char *id, const char *path)
 static void
 item_free(struct item *it)
 {
+	int i;
+
 	if (it->map != NULL && it->map != MAP_FAILED)
 		munmap(it->map, it->maplen);
+	for (i = 0; it->dsn_rcpt != NULL && i < it->env.nrcpts; i++)
+		free(it->dsn_rcpt[i]);
+	free(it->dsn_rcpt);
 	qenv_free(&it->env);
 	free(it->m.result);
 	free(it);
+}
+
+/*
+ * item_dsn - the DSN parameters of the entry's MAIL and RCPTs, for a
+ * server that offers DSN (a recipient whose parameters do not fit gets
+ * none).  -1 when out of memory.
+ */
+static int
+item_dsn(struct item *it)
+{
+	struct dsnenv de;
+	char buf[DSNENV_PARAMS_MAX];
+	int i;
+
+	dsnenv_of(&de, &it->env, NULL);
+	if (dsnenv_mail_params(&de, it->dsn_mail, sizeof(it->dsn_mail)) == -1)
+		it->dsn_mail[0] = '\0';
+	if ((it->dsn_rcpt = calloc((size_t)it->env.nrcpts,
+	    sizeof(*it->dsn_rcpt))) == NULL)
+		return -1;
+	for (i = 0; i < it->env.nrcpts; i++) {
+		dsnenv_of(&de, &it->env, it->env.rcpts[i]);
+		if (dsnenv_rcpt_params(&de, buf, sizeof(buf)) == 0 &&
+		    buf[0] != '\0' && (it->dsn_rcpt[i] = strdup(buf)) == NULL)
+			return -1;
+	}
+	it->m.dsn_mail = it->dsn_mail;
+	it->m.dsn_rcpt = (const char *const *)it->dsn_rcpt;
+	return 0;
 }
 
 /* item_open - read the envelope and map the message of entry id. */
@@ -213,7 +250,7 @@ item_open(struct worker *w, const char *id)
 	close(fd);
 	if (it->map == MAP_FAILED ||
 	    (it->m.result = calloc((size_t)it->env.nrcpts,
-	    sizeof(*it->m.result))) == NULL) {
+	    sizeof(*it->m.result))) == NULL || item_dsn(it) == -1) {
 		log_warn("%s: %s: skipped: map", w->cu->name, id);
 		item_free(it);
 		return NULL;
@@ -303,41 +340,70 @@ log_rcpt(struct worker *w, struct item *it, int i, const char *what,
 }
 
 /*
- * bounce - queue the DSN for the 5xx recipients whose NOTIFY asks for
- * one (ORCPT, ENVID, RET with it); 0 if it is safe to go on.
+ * report_kind - what the sender is owed about recipient i: a failed
+ * DSN for a 5xx its NOTIFY asks about; for a 2xx from a server that
+ * does not offer DSN and NOTIFY=SUCCESS, a relayed one (RFC 3461
+ * 6.2.2.2; delivered, when the server is the customer's LMTP
+ * server); else nothing (-1).
  */
 static int
-bounce(struct worker *w, struct item *it, time_t now)
+report_kind(const struct worker *w, const struct item *it, int i)
+{
+	switch (smtpc_class(&it->m.result[i])) {
+	case RS_PERM:
+		return qenv_notify(&it->env, it->env.rcpts[i], QN_FAILURE) ?
+		    DSN_FAILED : -1;
+	case RS_OK:
+		if ((smtpc_ext(w->c) & SMTPC_EXT_DSN) ||
+		    !qenv_notify(&it->env, it->env.rcpts[i], QN_SUCCESS))
+			return -1;
+		return w->o->smtp.lmtp ? DSN_DELIVERED : DSN_RELAYED;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * notify_sender - queue the DSN for the recipients report_kind picks
+ * (ORCPT, ENVID, RET with it); 0 if it is safe to go on.  nperm: 5xx
+ * recipients, for the log when none of them asks for a DSN.
+ */
+static int
+notify_sender(struct worker *w, struct item *it, int nperm, time_t now)
 {
 	const struct qrcpt_dsn *d;
 	struct dsn_rcpt *rc;
 	struct dsn_report r;
 	char qid[QID_LEN], err[256];
 	const char *to;
-	int i, n = 0;
+	int i, k, n = 0, failed = 0;
 
-	to = dsn_recipient(it->env.sender, w->conf->postmaster, it->m.data,
-	    it->m.len);
-	if (to == NULL) {
-		log_info("%s: no DSN: %s", it->env.id, it->env.sender[0] ?
-		    "automatic message and no postmaster" : "null sender");
-		return 0;
-	}
 	if ((rc = calloc((size_t)it->env.nrcpts, sizeof(*rc))) == NULL)
 		return -1;
 	for (i = 0; i < it->env.nrcpts; i++) {
-		if (smtpc_class(&it->m.result[i]) != RS_PERM ||
-		    !qenv_notify(&it->env, it->env.rcpts[i], QN_FAILURE))
+		if ((k = report_kind(w, it, i)) == -1)
 			continue;
 		d = qenv_rcpt_dsn(&it->env, it->env.rcpts[i]);
 		rc[n].orcpt = d != NULL ? d->orcpt : NULL;
 		rc[n].addr = it->env.rcpts[i];
-		rc[n].action = DSN_FAILED;
+		rc[n].action = (enum dsn_action)k;
 		rc[n].status = it->m.result[i].status;
 		rc[n].remote_mta = smtpc_host(w->c);
 		rc[n].diag = it->m.result[i].text;
 		rc[n].last_attempt = now;
+		failed |= k == DSN_FAILED;
 		n++;
+	}
+	to = dsn_recipient(it->env.sender, w->conf->postmaster, it->m.data,
+	    it->m.len);
+	if (n == 0 || to == NULL) {
+		if (nperm > 0 || n > 0)
+			log_info("%s: no DSN: %s", it->env.id, n == 0 ?
+			    "NOTIFY does not ask for one" : it->env.sender[0] ?
+			    "automatic message and no postmaster" :
+			    "null sender");
+		free(rc);
+		return 0;
 	}
 	memset(&r, 0, sizeof(r));
 	r.reporting_mta = w->conf->hostname;
@@ -351,12 +417,7 @@ bounce(struct worker *w, struct item *it, time_t now)
 	r.orig = it->m.data;
 	r.origlen = it->m.len;
 	r.envid = it->env.envid;
-	r.ret_full = it->env.ret == QRET_FULL;
-	if (n == 0) {
-		log_info("%s: no DSN: NOTIFY does not ask for one", it->env.id);
-		free(rc);
-		return 0;
-	}
+	r.ret_full = failed && it->env.ret == QRET_FULL;
 	if (dsn_queue(w->conf->spool, &r, qid, sizeof(qid), err,
 	    sizeof(err)) != RS_OK) {
 		log_warnx("%s: DSN to <%s> not queued: %s; entry kept as it "
@@ -364,7 +425,8 @@ bounce(struct worker *w, struct item *it, time_t now)
 		free(rc);
 		return -1;
 	}
-	log_info("%s: DSN %s queued for <%s>", it->env.id, qid, to);
+	log_info("%s: %s DSN %s queued for <%s>", it->env.id,
+	    failed ? "failed" : dsn_action_name(rc[0].action), qid, to);
 	w->st.dsns++;
 	free(rc);
 	return 0;
@@ -394,9 +456,15 @@ settle_entry(struct worker *w, struct item *it, int nleft, int answered,
 		log_warn("%s: rewrite", it->env.id);
 		return;
 	}
-	for (i = 0; i < nall; i++)
-		if (smtpc_class(&it->m.result[i]) == RS_TEMP)
-			left[n++] = all[i];
+	for (i = 0; i < nall; i++) {
+		if (smtpc_class(&it->m.result[i]) != RS_TEMP)
+			continue;
+		left[n++] = all[i];
+		if (it->m.result[i].code != 0 && qenv_set_reply(&it->env,
+		    all[i], smtpc_host(w->c), it->m.result[i].text) == -1)
+			log_warnx("%s: to=<%s>: the reply is not recorded",
+			    it->env.id, all[i]);
+	}
 	it->env.rcpts = left;
 	it->env.nrcpts = n;
 	it->env.attempts++;
@@ -417,13 +485,14 @@ feed_done(void *arg, struct smtpc_msg *m)
 	struct item *it = m->arg;
 	time_t now = time(NULL);
 	long delay = (long)(now - it->env.arrival);
-	int i, nleft = 0, nperm = 0, answered = 0;
+	int i, nleft = 0, nperm = 0, nsucc = 0, answered = 0;
 
 	for (i = 0; i < m->nrcpts; i++) {
 		switch (smtpc_class(&m->result[i])) {
 		case RS_OK:
 			log_rcpt(w, it, i, "sent", delay);
 			w->st.sent++;
+			nsucc += report_kind(w, it, i) != -1;
 			break;
 		case RS_PERM:
 			log_rcpt(w, it, i, "bounced", delay);
@@ -438,7 +507,8 @@ feed_done(void *arg, struct smtpc_msg *m)
 				answered = 1;
 		}
 	}
-	if (nperm == 0 || bounce(w, it, now) == 0)
+	if ((nperm == 0 && nsucc == 0) ||
+	    notify_sender(w, it, nperm, now) == 0)
 		settle_entry(w, it, nleft, answered, now);
 	item_free(it);
 }

@@ -263,7 +263,7 @@ nomem:
 static void __attribute__((format(printf, 2, 3)))
 out_printf(struct smtpc *c, const char *fmt, ...)
 {
-	char buf[1200];
+	char buf[2600];		/* RCPT with the longest ORCPT (RFC 3461) */
 	va_list ap;
 	int n;
 
@@ -1053,6 +1053,23 @@ msg_begin(struct smtpc_msg *m, int in_window)
 		reply_set(&m->result[i], 0, "not sent");
 }
 
+/*
+ * dsn_param - a message's DSN parameters when the server offers DSN
+ * and they are one line's worth of printable text; else "".
+ */
+static const char *
+dsn_param(const struct smtpc *c, const char *p)
+{
+	const unsigned char *q;
+
+	if (p == NULL || !(c->ext & SMTPC_EXT_DSN) || strlen(p) > 2048)
+		return "";
+	for (q = (const unsigned char *)p; *q != '\0'; q++)
+		if (*q < 0x20 || *q > 0x7e)
+			return "";
+	return p;
+}
+
 static void
 send_mail(struct smtpc *c, struct smtpc_msg *m)
 {
@@ -1060,9 +1077,9 @@ send_mail(struct smtpc *c, struct smtpc_msg *m)
 
 	if (c->ext & SMTPC_EXT_SIZE)
 		snprintf(size, sizeof(size), " SIZE=%zu", m->len);
-	out_printf(c, "MAIL FROM:<%s>%s%s", m->sender, size,
+	out_printf(c, "MAIL FROM:<%s>%s%s%s", m->sender, size,
 	    m->body_8bit && (c->ext & SMTPC_EXT_8BITMIME) ?
-	    " BODY=8BITMIME" : "");
+	    " BODY=8BITMIME" : "", dsn_param(c, m->dsn_mail));
 	expect(c, E_MAIL, &m->p.mail, m, c->o.to.mail, "MAIL FROM");
 }
 
@@ -1076,7 +1093,8 @@ send_rcpt(struct smtpc *c, struct smtpc_msg *m, int i)
 		    sizeof(m->result[i].status));
 		return;
 	}
-	out_printf(c, "RCPT TO:<%s>", m->rcpts[i]);
+	out_printf(c, "RCPT TO:<%s>%s", m->rcpts[i],
+	    dsn_param(c, m->dsn_rcpt != NULL ? m->dsn_rcpt[i] : NULL));
 	expect(c, E_RCPT, &m->result[i], m, c->o.to.rcpt, "RCPT TO");
 }
 

@@ -18,7 +18,10 @@
  * recipient after the data), matched in order.  MAIL carries SIZE= when
  * the server offers SIZE and BODY=8BITMIME for 8-bit messages when it
  * offers 8BITMIME; 8-bit messages go unchanged to servers without it
- * (as most MTAs do).  LMTP never uses BDAT.
+ * (as most MTAs do).  The DSN parameters a message carries go on MAIL
+ * and RCPT when the server offers DSN and are left off otherwise (the
+ * caller then owes the sender what RFC 3461 6.2 asks: a "relayed" DSN
+ * for NOTIFY=SUCCESS).  LMTP never uses BDAT.
  *
  * Invariants: replies are read with a bounded line (SMTPC_LINE_MAX) and
  * line count (SMTPC_LINES_MAX); reply text kept for logs and DSNs is
@@ -85,6 +88,14 @@ struct smtpc_msg {
 	const char *data;		/* CRLF lines, not dot-stuffed */
 	size_t	len;
 	int	body_8bit;
+	/*
+	 * DSN parameters (RFC 3461), sent only to a server that offers
+	 * DSN: " RET=... ENVID=..." for MAIL, and per recipient
+	 * " NOTIFY=... ORCPT=..." (dsnenv_mail_params, dsnenv_rcpt_params);
+	 * NULL (the array or an element) for none.
+	 */
+	const char *dsn_mail;
+	const char *const *dsn_rcpt;
 	void   *arg;			/* the caller's */
 	/*
 	 * Filled by smtpc_send before done(): the outcome per recipient

@@ -135,10 +135,13 @@ def rfc3464(path, m):
 
 
 def load(sinkdir):
-    """Every dumped DSN: (file, envelope sender, envelope rcpt, message)."""
+    """Every DSN there: (file, envelope sender, envelope rcpt, message),
+    from smtp-sink -d dumps or smtpsrv.py's N.msg, N.from, N.rcpt."""
     got = []
     for n in sorted(os.listdir(sinkdir)):
         p = os.path.join(sinkdir, n)
+        if n.endswith((".from", ".rcpt", ".tmp")) or n == "conns":
+            continue
         with open(p, "rb") as f:
             m = email.message_from_bytes(f.read(),
                                          policy=email.policy.compat32)
@@ -146,6 +149,11 @@ def load(sinkdir):
             continue
         frm = (m.get("X-Mail-Args") or "").split(" ")[0]
         to = (m.get("X-Rcpt-Args") or "").split(" ")[0].strip("<>")
+        if n.endswith(".msg"):
+            with open(p[:-4] + ".from") as f:
+                frm = f.read().split(" ")[0].strip()
+            with open(p[:-4] + ".rcpt") as f:
+                to = f.readline().strip()
         got.append((n, frm, to, m))
     return got
 

@@ -3,7 +3,8 @@
 # server in the integration tests: PIPELINING, optionally CHUNKING.
 # A recipient with "temp" in it gets 451, with "perm" 550; every
 # message accepted is written to DIR/N.msg (its recipients to
-# DIR/N.rcpt) before the 250, after DELAY seconds.  Exits after IDLE
+# DIR/N.rcpt, what followed MAIL FROM: to DIR/N.from) before the 250,
+# after DELAY seconds.  It does not offer DSN.  Exits after IDLE
 # seconds without a connection.  With --max-conns N a connection
 # beyond N at once is greeted with 421 and closed.  DIR/conns holds
 # "peak P total T refused R" (connections at once, accepted, turned
@@ -51,10 +52,12 @@ def conns_note(change):
         return ok
 
 
-def store(rcpts, data):
+def store(mail, rcpts, data):
     with lock:
         count[0] += 1
         n = count[0]
+    with open(os.path.join(outdir, "%d.from" % n), "w") as f:
+        f.write(mail + "\n")
     with open(os.path.join(outdir, "%d.rcpt" % n), "w") as f:
         f.write("\n".join(rcpts) + "\n")
     tmp = os.path.join(outdir, "%d.tmp" % n)
@@ -108,7 +111,7 @@ def serve(conn):
                     break
                 data += ln[1:] if ln.startswith(b".") else ln
             time.sleep(delay)
-            store(rcpts, data)
+            store(mail, rcpts, data)
             w("250 2.0.0 Ok: queued\r\n")
             mail, rcpts = None, []
         elif u.startswith("BDAT "):
@@ -120,7 +123,7 @@ def serve(conn):
                 w("554 5.5.1 no valid recipients\r\n")
                 continue
             time.sleep(delay)
-            store(rcpts, data)
+            store(mail, rcpts, data)
             w("250 2.0.0 Ok: queued\r\n")
             mail, rcpts = None, []
         elif u == "RSET":

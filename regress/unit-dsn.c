@@ -181,6 +181,26 @@ test_golden_params(struct dsn_report *r, struct dsn_rcpt *rc)
 	golden("full", r, 1, 78);
 	r->ret_full = 0;
 	r->envid = NULL;
+
+	r->to = "erin@example.org";
+	r->orig_sender = "erin@example.org";
+	r->envid = "ship-7";
+	rc[0].addr = "bosun@ship.example";
+	rc[0].orcpt = "rfc822;Bosun@Ship.Example";
+	rc[0].action = DSN_RELAYED;
+	rc[0].status = "2.0.0";
+	rc[0].remote_mta = "mail.ship.example";
+	rc[0].diag = "250 2.0.0 Ok: queued as 4XyZ";
+	rc[0].last_attempt = 1732299990;
+	rc[1] = rc[0];
+	rc[1].addr = "mate@ship.example";
+	rc[1].orcpt = NULL;
+	rc[1].action = DSN_DELIVERED;
+	rc[1].status = "2.1.5";
+	rc[1].diag = "250 2.1.5 mate@ship.example delivered";
+	r->nrcpts = 2;
+	golden("relayed", r, 1, 78);
+	r->envid = NULL;
 }
 
 static void
@@ -256,8 +276,8 @@ test_golden(void)
 static void
 test_misc(void)
 {
-	struct dsn_rcpt rc = { "a@b.example", DSN_FAILED, "5.1.1", NULL,
-		NULL, 0, 0, NULL };
+	struct dsn_rcpt rc = { .addr = "a@b.example", .action = DSN_FAILED,
+		.status = "5.1.1" };
 	struct dsn_report r;
 	char buf[64], *big, *out, *h;
 	size_t n = 100000, outlen, i;

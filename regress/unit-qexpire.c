@@ -140,8 +140,9 @@ test_select(void)
 {
 	char *r3[] = { "a@ship.example", "b@ship.example", "c@ship.example" };
 	struct qrcpt_dsn rd[2] = {
-		{ "a@ship.example", QN_NEVER, NULL },
-		{ "c@ship.example", QN_DELAY, "rfc822;C@ship.example" } };
+		{ .addr = "a@ship.example", .notify = QN_NEVER },
+		{ .addr = "c@ship.example", .notify = QN_DELAY,
+		  .orcpt = "rfc822;C@ship.example" } };
 	struct qexpire_opts o;
 	struct dsn_rcpt rc[3];
 	struct qenv e;
@@ -169,8 +170,10 @@ test_queue(void)
 {
 	char *one[] = { "crew@ship.example" }, *two[] = { "a@ship.example",
 	    "b@ship.example" }, *t;
-	struct qrcpt_dsn orc = { "crew@ship.example", 0, "rfc822;Crew@Ship" };
-	struct qrcpt_dsn never = { "a@ship.example", QN_NEVER, NULL };
+	struct qrcpt_dsn orc = { .addr = "crew@ship.example",
+	    .orcpt = "rfc822;Crew@Ship" };
+	struct qrcpt_dsn never = { .addr = "a@ship.example",
+	    .notify = QN_NEVER };
 	struct qexpire_opts o;
 	struct qexpire_stats st;
 	struct qenv e;
@@ -239,6 +242,43 @@ test_queue(void)
 	ok(qexpire_run(&o, &st) == RS_OK && st.expired == 1 && st.dsns == 0,
 	    "_dsn: an expired DSN is dropped, no DSN about it");
 	is_int(count(DSN_QUEUE), 0, "_dsn empty");
+}
+
+/* test_reply - the last 4xx reply in delayed and failed DSNs. */
+static void
+test_reply(void)
+{
+	char *one[] = { "crew@ship.example" }, path[PATH_MAX], *t;
+	struct qexpire_opts o;
+	struct qexpire_stats st;
+	struct qenv e;
+
+	entry("ship", "0065A1B2C3D4E.1A2B.6", T0 - 5 * HOUR, "bob@example.net",
+	    one, 1, NULL, 0, NULL);
+	q_path(path, sizeof(path), spool, "ship", "new",
+	    "0065A1B2C3D4E.1A2B.6");
+	ok(qenv_read(path, &e, NULL, NULL, 0) == RS_OK &&
+	    qenv_set_reply(&e, e.rcpts[0], "mx.ship.example",
+	    "452 4.2.2 <crew@ship.example>: mailbox full") == 0 &&
+	    qenv_rewrite(spool, &e, NULL, 0) == RS_OK, "a 452 recorded");
+	qenv_free(&e);
+	opts(&o, "ship", T0);
+	ok(qexpire_run(&o, &st) == RS_OK && st.dsns == 1, "delayed DSN");
+	t = dsn_text();
+	ok(t != NULL && strstr(t, "Status: 4.2.2\r\nRemote-MTA: dns; "
+	    "mx.ship.example\r\nDiagnostic-Code: smtp; 452 4.2.2 "
+	    "<crew@ship.example>: mailbox full\r\n"), "... with the remote's "
+	    "status, Remote-MTA and its reply");
+	free(t);
+	opts(&o, "ship", T0 - 5 * HOUR + 5 * DAY);
+	ok(qexpire_run(&o, &st) == RS_OK && st.dsns == 1 && st.expired == 1,
+	    "failed DSN at expiry");
+	t = dsn_text();
+	ok(t != NULL && strstr(t, "Status: 4.4.7\r\nRemote-MTA: dns; "
+	    "mx.ship.example\r\nDiagnostic-Code: smtp; 452 4.2.2 "
+	    "<crew@ship.example>: mailbox full\r\n"), "... 4.4.7 with the "
+	    "last remote reply");
+	free(t);
 }
 
 static void
@@ -489,6 +529,7 @@ main(void)
 	}
 	test_select();
 	test_queue();
+	test_reply();
 	test_busy();
 	test_outbox();
 	test_crash();

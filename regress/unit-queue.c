@@ -817,6 +817,13 @@ test_dsn_fields(void)
 	    !qenv_notify(&r, "c@acme.example", QN_DELAY), "c: no delay");
 	is_int(r.warned, 0, "not warned");
 	r.warned = 1732400000;
+	ok(qenv_set_reply(&r, r.rcpts[2], "mx.acme.example",
+	    "451 4.2.0 <c@acme.example>: try again later") == 0 &&
+	    qenv_set_reply(&r, r.rcpts[1], "mx.acme.example", "452 full") == 0,
+	    "replies recorded for b and c");
+	ok(qenv_set_reply(&r, r.rcpts[2], "two words", "451 x") == -1 &&
+	    qenv_set_reply(&r, r.rcpts[2], "mx", "451 a\nb") == -1,
+	    "a host with a space or a reply with LF refused");
 	all = r.rcpts;
 	nall = r.nrcpts;
 	r.rcpts = left;
@@ -832,6 +839,10 @@ test_dsn_fields(void)
 	d = qenv_rcpt_dsn(&r, "c@acme.example");
 	ok(d != NULL && d->orcpt != NULL && d->notify == (QN_FAILURE |
 	    QN_SUCCESS), "c's parameters kept");
+	ok(d != NULL && d->remote != NULL && d->reply != NULL &&
+	    strcmp(d->remote, "mx.acme.example") == 0 && strcmp(d->reply,
+	    "451 4.2.0 <c@acme.example>: try again later") == 0,
+	    "c's last reply and its host kept");
 	is_int(r.warned, 1732400000, "warned recorded");
 	is_str(r.envid, "QQ314159", "envid kept");
 	qenv_free(&r);
@@ -862,6 +873,15 @@ test_dsn_fields(void)
 	    "sender <a@b>\nrcpt <c@d>\nnotify DELAY\nrcpt <e@f>\n"
 	    "notify SUCCESS\norcpt rfc822;e@f\n\n", 0), RS_OK,
 	    "notify and orcpt for two recipients");
+	is_int(read_raw("MBQ 1\nid %s\ncustomer raw\narrival 1\nsize 0\n"
+	    "sender <a@b>\nrcpt <c@d>\nreply mx 451 later\n\n", 0), RS_OK,
+	    "a reply line");
+	is_int(read_raw("MBQ 1\nid %s\ncustomer raw\narrival 1\nsize 0\n"
+	    "sender <a@b>\nrcpt <c@d>\nreply mx\n\n", 0), RS_PERM,
+	    "a reply line without text refused");
+	is_int(read_raw("MBQ 1\nid %s\ncustomer raw\narrival 1\nsize 0\n"
+	    "sender <a@b>\nrcpt <c@d>\nreply mx 451 a\nreply mx 451 b\n\n",
+	    0), RS_PERM, "two reply lines for one rcpt refused");
 }
 
 struct seen {

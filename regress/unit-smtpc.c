@@ -8,7 +8,8 @@
  * the next MAIL/RCPT/DATA behind the dot can finish), lock-step
  * without PIPELINING, 4xx/5xx mixes, LMTP,
  * multi-line and malformed replies, 421, lost connections, timeouts,
- * a 421 or a close on an idle session, whether data went out.
+ * a 421 or a close on an idle session, whether data went out, DSN
+ * parameters only for a server that offers DSN.
  * The server writes a transcript (commands and the message octets it
  * received, unstuffed) that the tests compare with what was sent.
  */
@@ -869,6 +870,86 @@ test_plain(void)
 	is_int(count(ts, "RSET\n"), 1, "RSET after all rcpts failed");
 }
 
+static int dsn_offer;
+
+static const char *
+h_dsn(struct srv *s, const char *cmd)
+{
+	(void)s;
+	if (strncasecmp(cmd, "EHLO", 4) == 0)
+		return dsn_offer ? "250-dsn.test\r\n250-PIPELINING\r\n"
+		    "250 DSN\r\n" : "250-plain.test\r\n250 PIPELINING\r\n";
+	if (strncasecmp(cmd, "MAIL", 4) == 0 || strncasecmp(cmd, "RCPT", 4) == 0)
+		return strlen(cmd) > 2400 ? "500 5.5.2 too long\r\n" :
+		    "250 2.1.0 Ok\r\n";
+	if (strcasecmp(cmd, "DATA") == 0)
+		return "354 go ahead\r\n";
+	if (strcmp(cmd, ".") == 0)
+		return "250 2.0.0 queued\r\n";
+	if (strcasecmp(cmd, "QUIT") == 0)
+		return "221 2.0.0 Bye\r\n";
+	return "502 5.5.2 what\r\n";
+}
+
+/* test_dsn - DSN parameters on MAIL and RCPT only when DSN is offered. */
+static void
+test_dsn(void)
+{
+	static const char *const r2[] = { "a@acme.example", "b@acme.example" };
+	static char longp[2100];
+	const char *params[2] = { " NOTIFY=SUCCESS,FAILURE "
+	    "ORCPT=rfc822;A+2Ba@acme.example", NULL };
+	struct smtpc_reply r;
+	struct feedstate f;
+	struct smtpc *c;
+	const char *ts;
+
+	for (dsn_offer = 1; dsn_offer >= 0; dsn_offer--) {
+		memset(&f, 0, sizeof(f));
+		c = start("220 dsn.test\r\n", h_dsn, 0, NULL);
+		smtpc_greeting(c, &r);
+		smtpc_hello(c, "hub.test", &r);
+		feed_add(&f, "s@example.org", r2, 2, "Subject: d\r\n\r\nd\r\n");
+		f.m[0].dsn_mail = " RET=HDRS ENVID=E+2B1";
+		f.m[0].dsn_rcpt = params;
+		ok(run(c, &f) == RS_OK && f.res[0][0].code == 250 &&
+		    f.res[0][1].code == 250, "%s: delivered",
+		    dsn_offer ? "DSN" : "no DSN");
+		smtpc_quit(c);
+		ts = finish();
+		if (dsn_offer) {
+			ok(strstr(ts, "MAIL FROM:<s@example.org> RET=HDRS "
+			    "ENVID=E+2B1\n") != NULL, "DSN: RET and ENVID on MAIL");
+			ok(strstr(ts, "RCPT TO:<a@acme.example> NOTIFY=SUCCESS,"
+			    "FAILURE ORCPT=rfc822;A+2Ba@acme.example\n") != NULL,
+			    "DSN: NOTIFY and ORCPT on RCPT");
+			ok(strstr(ts, "RCPT TO:<b@acme.example>\n") != NULL,
+			    "DSN: a recipient without parameters stays bare");
+		} else {
+			ok(strstr(ts, "MAIL FROM:<s@example.org>\n") != NULL &&
+			    strstr(ts, "RCPT TO:<a@acme.example>\n") != NULL,
+			    "no DSN: MAIL and RCPT bare");
+			ok(strstr(ts, "NOTIFY") == NULL && strstr(ts, "ENVID") ==
+			    NULL, "no DSN: no parameter sent at all");
+		}
+	}
+	memset(longp, 'x', sizeof(longp) - 1);
+	memcpy(longp, " ORCPT=rfc822;", 14);
+	params[0] = longp;
+	dsn_offer = 1;
+	memset(&f, 0, sizeof(f));
+	c = start("220 dsn.test\r\n", h_dsn, 0, NULL);
+	smtpc_greeting(c, &r);
+	smtpc_hello(c, "hub.test", &r);
+	feed_add(&f, "s@example.org", r2, 2, "Subject: d\r\n\r\nd\r\n");
+	f.m[0].dsn_rcpt = params;
+	ok(run(c, &f) == RS_OK && f.res[0][0].code == 250,
+	    "parameters over 2048 octets are left off, not a broken session");
+	smtpc_quit(c);
+	ts = finish();
+	ok(strstr(ts, "RCPT TO:<a@acme.example>\n") != NULL, "... bare RCPT");
+}
+
 static void
 test_lmtp(void)
 {
@@ -1072,6 +1153,7 @@ main(void)
 	test_plain();
 	test_check();
 	test_lmtp();
+	test_dsn();
 	test_cmds();
 	test_failures();
 	test_connect();

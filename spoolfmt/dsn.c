@@ -137,15 +137,69 @@ has_8bit(const char *p, size_t n)
 	return 0;
 }
 
+const char *
+dsn_action_name(enum dsn_action a)
+{
+	switch (a) {
+	case DSN_FAILED:
+		return "failed";
+	case DSN_DELAYED:
+		return "delayed";
+	case DSN_RELAYED:
+		return "relayed";
+	default:
+		return "delivered";
+	}
+}
+
 static int
-any_failed(const struct dsn_report *r)
+any(const struct dsn_report *r, enum dsn_action a)
 {
 	int i;
 
 	for (i = 0; i < r->nrcpts; i++)
-		if (r->rcpts[i].action == DSN_FAILED)
+		if (r->rcpts[i].action == a)
 			return 1;
 	return 0;
+}
+
+static int
+any_failed(const struct dsn_report *r)
+{
+	return any(r, DSN_FAILED);
+}
+
+/* subject - what the report is mostly about. */
+static const char *
+subject(const struct dsn_report *r)
+{
+	if (any_failed(r))
+		return "Undeliverable mail returned to sender";
+	if (any(r, DSN_DELAYED))
+		return "Mail delivery delayed (no action needed)";
+	return "Successful mail delivery report";
+}
+
+/* put_success - the prose for relayed and delivered recipients. */
+static void
+put_success(FILE *f, const struct dsn_report *r, int gap)
+{
+	if (any(r, DSN_DELIVERED)) {
+		if (gap)
+			fputs("\r\n", f);
+		put_folded(f, "", "Your message was delivered to the recipients "
+		    "listed below, as you asked to be told.", "");
+		gap = 1;
+	}
+	if (any(r, DSN_RELAYED)) {
+		if (gap)
+			fputs("\r\n", f);
+		put_folded(f, "", "Your message was handed on to the mail "
+		    "system of the recipients listed below, as you asked to "
+		    "be told. That system does not send delivery "
+		    "notifications: you will hear nothing more from it about "
+		    "your message, even whether it reaches them.", "");
+	}
 }
 
 static void
@@ -175,21 +229,20 @@ put_human(FILE *f, const struct dsn_report *r, int full)
 		    "to some recipients listed below. Nothing needs to be "
 		    "done: delivery will be tried again, and you will hear "
 		    "again only if it fails for good.", "");
+	put_success(f, r, failed || delayed);
 	fputs("\r\n", f);
 	for (i = 0; i < r->nrcpts; i++) {
 		rc = &r->rcpts[i];
 		if (rc->diag != NULL && rc->remote_mta != NULL)
 			snprintf(line, sizeof(line), "<%s>: %s, %s said: %s",
-			    rc->addr, rc->action == DSN_FAILED ? "failed" :
-			    "delayed", rc->remote_mta, rc->diag);
+			    rc->addr, dsn_action_name(rc->action),
+			    rc->remote_mta, rc->diag);
 		else if (rc->diag != NULL)
 			snprintf(line, sizeof(line), "<%s>: %s: %s", rc->addr,
-			    rc->action == DSN_FAILED ? "failed" : "delayed",
-			    rc->diag);
+			    dsn_action_name(rc->action), rc->diag);
 		else
 			snprintf(line, sizeof(line), "<%s>: %s (status %s)",
-			    rc->addr, rc->action == DSN_FAILED ? "failed" :
-			    "delayed", rc->status);
+			    rc->addr, dsn_action_name(rc->action), rc->status);
 		put_folded(f, "", line, "    ");
 		if (rc->action == DSN_DELAYED && rc->retry_until != 0) {
 			snprintf(line, sizeof(line), "will be tried until %s",
@@ -235,8 +288,7 @@ put_status(FILE *f, const struct dsn_report *r)
 			put_folded(f, "Original-Recipient: ", rc->orcpt, " ");
 		snprintf(buf, sizeof(buf), "rfc822; %s", rc->addr);
 		put_folded(f, "Final-Recipient: ", buf, " ");
-		fprintf(f, "Action: %s\r\n",
-		    rc->action == DSN_FAILED ? "failed" : "delayed");
+		fprintf(f, "Action: %s\r\n", dsn_action_name(rc->action));
 		fprintf(f, "Status: %s\r\n", rc->status);
 		if (rc->remote_mta != NULL)
 			fprintf(f, "Remote-MTA: dns; %s\r\n", rc->remote_mta);
@@ -282,9 +334,7 @@ dsn_compose(const struct dsn_report *r, size_t *lenp)
 	fprintf(f, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
 	    r->reporting_mta);
 	fprintf(f, "To: <%s>\r\n", r->to);
-	fprintf(f, "Subject: %s\r\n", any_failed(r) ?
-	    "Undeliverable mail returned to sender" :
-	    "Mail delivery delayed (no action needed)");
+	fprintf(f, "Subject: %s\r\n", subject(r));
 	fprintf(f, "Message-ID: %s\r\n", mid);
 	fprintf(f, "Auto-Submitted: auto-replied\r\n");
 	fprintf(f, "MIME-Version: 1.0\r\n");

@@ -1,7 +1,7 @@
 /*
  * dsn.h - delivery status notifications (RFC 3464, RFC 6522): compose
- * a multipart/report about failed or delayed recipients, decide who
- * may receive it, and queue it durably.
+ * a multipart/report about failed, delayed, relayed or delivered
+ * recipients, decide who may receive it, and queue it durably.
  *
  * Where DSNs go: the sender of a message is not a customer and the hub
  * has no outbound MTA of its own, so a DSN is an ordinary queue entry
@@ -30,7 +30,9 @@
 
 enum dsn_action {
 	DSN_FAILED = 0,
-	DSN_DELAYED
+	DSN_DELAYED,
+	DSN_RELAYED,		/* to a server that does not do DSN */
+	DSN_DELIVERED		/* to a final (LMTP) one that does not */
 };
 
 struct dsn_rcpt {
@@ -44,6 +46,8 @@ struct dsn_rcpt {
 	time_t	retry_until;		/* DSN_DELAYED: Will-Retry-Until */
 	const char *orcpt;		/* Original-Recipient ("rfc822;a@b",
 					   ORCPT decoded), or NULL */
+	char	status_buf[16];		/* room for status, if the caller
+					   needs it */
 };
 
 struct dsn_report {
@@ -89,6 +93,8 @@ const char *dsn_recipient(const char *sender, const char *postmaster,
  */
 enum result dsn_queue(const char *spool, const struct dsn_report *r,
 	    char *qid, size_t qidlen, char *err, size_t errlen);
+/* dsn_action_name - "failed", "delayed", "relayed", "delivered". */
+const char *dsn_action_name(enum dsn_action a);
 /* dsn_date - RFC 5322 date-time in UTC: "Fri, 22 Nov 2024 18:13:20 +0000". */
 char   *dsn_date(time_t t, char *buf, size_t len);
 

@@ -6,8 +6,8 @@
  * both sides; no value ever holds CR or LF; a parsed entry has an id, a
  * customer, an arrival, a size, a sender and at least one recipient,
  * and its file is exactly envelope + size octets long.  Unknown fields
- * are skipped so that older readers can read newer entries.  A notify
- * or orcpt line belongs to the rcpt line before it; in memory they are
+ * are skipped so that older readers can read newer entries.  A notify,
+ * orcpt or reply line belongs to the rcpt line before it; in memory they are
  * records found by address, so a rewrite with fewer recipients keeps
  * the parameters of those left and drops the others'.
  */
@@ -46,10 +46,11 @@ enum field {
 	F_CLIENT = 1 << 6, F_HELO = 1 << 7, F_SENDER = 1 << 8,
 	F_RCPT = 1 << 9, F_ATTEMPTS = 1 << 10, F_LAST = 1 << 11,
 	F_NEXT = 1 << 12, F_ENVID = 1 << 13, F_RET = 1 << 14,
-	F_NTFY = 1 << 15, F_ORCPT = 1 << 16, F_WARNED = 1 << 17
+	F_NTFY = 1 << 15, F_ORCPT = 1 << 16, F_WARNED = 1 << 17,
+	F_REPLY = 1 << 18
 };
 /* Fields that may repeat: once per entry is checked elsewhere. */
-#define F_PER_RCPT (F_RCPT | F_NTFY | F_ORCPT)
+#define F_PER_RCPT (F_RCPT | F_NTFY | F_ORCPT | F_REPLY)
 #define F_REQUIRED (F_ID | F_CUSTOMER | F_ARRIVAL | F_SIZE | F_SENDER | F_RCPT)
 
 static const struct {
@@ -62,7 +63,7 @@ static const struct {
 	{ "rcpt", F_RCPT }, { "attempts", F_ATTEMPTS },
 	{ "last-attempt", F_LAST }, { "next-attempt", F_NEXT },
 	{ "envid", F_ENVID }, { "ret", F_RET }, { "notify", F_NTFY },
-	{ "orcpt", F_ORCPT }, { "warned", F_WARNED },
+	{ "orcpt", F_ORCPT }, { "warned", F_WARNED }, { "reply", F_REPLY },
 };
 
 static const struct {
@@ -291,7 +292,73 @@ put_rcpt(struct qbuf *b, const struct qenv *env, int i, int *hint,
 	if (d->notify != 0 && (rs = put_text(b, "notify",
 	    qnotify_format(d->notify, nb, sizeof(nb)), err, errlen)) != RS_OK)
 		return rs;
-	return put_text(b, "orcpt", d->orcpt, err, errlen);
+	if ((rs = put_text(b, "orcpt", d->orcpt, err, errlen)) != RS_OK ||
+	    d->remote == NULL || d->reply == NULL)
+		return rs;
+	if (qbuf_add(b, "reply %s %s\n", d->remote, d->reply) == -1) {
+		err_set(err, errlen, "envelope: %s", strerror(ENOMEM));
+		return RS_TEMP;
+	}
+	return RS_OK;
+}
+
+/* rdsn_of - the record of addr (a pointer into env->rcpts), made. */
+static struct qrcpt_dsn *
+rdsn_of(struct qenv *env, char *addr)
+{
+	struct qrcpt_dsn *nv;
+	int i;
+
+	for (i = 0; i < env->nrdsn; i++)
+		if (env->rdsn[i].addr != NULL &&
+		    strcmp(env->rdsn[i].addr, addr) == 0)
+			return &env->rdsn[i];
+	if ((nv = reallocarray(env->rdsn, (size_t)env->nrdsn + 1,
+	    sizeof(*nv))) == NULL)
+		return NULL;
+	env->rdsn = nv;
+	memset(&nv[env->nrdsn], 0, sizeof(nv[0]));
+	nv[env->nrdsn].addr = addr;
+	return &nv[env->nrdsn++];
+}
+
+/* reply_ok - one word of a host and printable text: an envelope value. */
+static int
+reply_ok(const char *host, const char *reply)
+{
+	const char *p;
+
+	if (*host == '\0' || strlen(host) > 255 || *reply == '\0')
+		return 0;
+	for (p = host; *p != '\0'; p++)
+		if (*p <= ' ' || *p > '~')
+			return 0;
+	for (p = reply; *p != '\0'; p++)
+		if (*p < ' ' || *p > '~')
+			return 0;
+	return 1;
+}
+
+int
+qenv_set_reply(struct qenv *env, char *addr, const char *host,
+    const char *reply)
+{
+	struct qrcpt_dsn *d;
+	char *h, *r;
+	size_t room;
+
+	if (!reply_ok(host, reply) || (d = rdsn_of(env, addr)) == NULL)
+		return -1;
+	room = QENV_REPLY_MAX - strlen(host) - 1;
+	if ((h = strdup(host)) == NULL || (r = strndup(reply, room)) == NULL) {
+		free(h);
+		return -1;
+	}
+	free(d->remote);
+	free(d->reply);
+	d->remote = h;
+	d->reply = r;
+	return 0;
 }
 
 /* put_dsn_env - the entry's envid and ret lines. */
@@ -477,7 +544,23 @@ last_rdsn(struct qenv *env)
 	return &nv[env->nrdsn++];
 }
 
-/* set_rcpt_dsn - a notify or orcpt line for the recipient above it. */
+/* set_reply - a reply line: "host text". */
+static int
+set_reply(struct qrcpt_dsn *d, const char *v)
+{
+	const char *sp = strchr(v, ' ');
+
+	if (d->reply != NULL || d->remote != NULL || sp == NULL ||
+	    strlen(v) > QENV_REPLY_MAX ||
+	    (d->remote = strndup(v, (size_t)(sp - v))) == NULL)
+		return -1;
+	if (!reply_ok(d->remote, sp + 1) || (d->reply = strdup(sp + 1)) ==
+	    NULL)
+		return -1;
+	return 0;
+}
+
+/* set_rcpt_dsn - a notify, orcpt or reply line for the rcpt above it. */
 static int
 set_rcpt_dsn(struct qenv *env, enum field f, const char *v)
 {
@@ -486,6 +569,8 @@ set_rcpt_dsn(struct qenv *env, enum field f, const char *v)
 
 	if ((d = last_rdsn(env)) == NULL)
 		return -1;
+	if (f == F_REPLY)
+		return set_reply(d, v);
 	if (f == F_NTFY) {
 		if (d->notify != 0 || qnotify_parse(v, &bits) == -1)
 			return -1;
@@ -552,6 +637,7 @@ set_field(struct qenv *env, enum field f, const char *v)
 		return 0;
 	case F_NTFY:
 	case F_ORCPT:
+	case F_REPLY:
 		return set_rcpt_dsn(env, f, v);
 	}
 	return -1;
@@ -762,8 +848,11 @@ qenv_free(struct qenv *env)
 	for (i = 0; i < env->nrcpts; i++)
 		free(env->rcpts[i]);
 	free(env->rcpts);
-	for (i = 0; i < env->nrdsn; i++)
+	for (i = 0; i < env->nrdsn; i++) {
 		free(env->rdsn[i].orcpt);
+		free(env->rdsn[i].remote);
+		free(env->rdsn[i].reply);
+	}
 	free(env->rdsn);
 	env->protocol = env->client = env->helo = env->sender = NULL;
 	env->envid = NULL;

@@ -59,6 +59,26 @@ qexpire_dur(long secs, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * remote_status - the enhanced status code at the start of a 4xx reply
+ * ("451 4.2.0 ...") into buf, or NULL when it has none.
+ */
+static const char *
+remote_status(const char *reply, char *buf, size_t len)
+{
+	size_t n;
+
+	if (reply[0] != '4' || strspn(reply, "0123456789") != 3 ||
+	    reply[3] != ' ' || reply[4] != '4' || reply[5] != '.')
+		return NULL;
+	n = strspn(reply + 4, "0123456789.");
+	if (n < 5 || n >= len || (reply[4 + n] != ' ' && reply[4 + n] != '\0'))
+		return NULL;
+	memcpy(buf, reply + 4, n);
+	buf[n] = '\0';
+	return buf;
+}
+
 int
 qexpire_select(const struct qexpire_opts *o, const struct qenv *env,
     enum dsn_action kind, const char *diag, struct dsn_rcpt *rc)
@@ -81,6 +101,13 @@ qexpire_select(const struct qexpire_opts *o, const struct qenv *env,
 			rc[n].retry_until = env->arrival + o->expire_after;
 		if ((d = qenv_rcpt_dsn(env, env->rcpts[i])) != NULL)
 			rc[n].orcpt = d->orcpt;
+		if (d != NULL && d->reply != NULL) {
+			rc[n].remote_mta = d->remote;
+			rc[n].diag = d->reply;
+			if (kind == DSN_DELAYED && remote_status(d->reply,
+			    rc[n].status_buf, sizeof(rc[n].status_buf)))
+				rc[n].status = rc[n].status_buf;
+		}
 		n++;
 	}
 	return n;

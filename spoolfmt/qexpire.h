@@ -77,7 +77,9 @@ enum result qexpire_run(const struct qexpire_opts *o,
  * qexpire_select - the recipients of env that want a DSN of kind
  * (DSN_FAILED: NOTIFY FAILURE; DSN_DELAYED: NOTIFY DELAY) into rc
  * (room for env->nrcpts), with status, diag, orcpt and the dates
- * filled in.  Returns how many.
+ * filled in.  A recipient whose last attempt got a 4xx reply gets that
+ * reply as its Diagnostic-Code and its host as Remote-MTA (and, in a
+ * delayed DSN, its status code) instead of diag.  Returns how many.
  */
 int	qexpire_select(const struct qexpire_opts *o, const struct qenv *env,
 	    enum dsn_action kind, const char *diag, struct dsn_rcpt *rc);

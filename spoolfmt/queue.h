@@ -30,6 +30,8 @@
  *   notify FAILURE,DELAY             (NOTIFY of the rcpt line above it)
  *   orcpt rfc822;x@acme.example      (ORCPT of the rcpt line above it,
  *                                     xtext-decoded)
+ *   reply mx.acme.example 451 4.2.0 try again   (the last 4xx reply
+ *                                     for the rcpt line above it)
  *   warned 1732314400                (when the delayed DSN was queued)
  *
  * Unknown envelope lines are ignored; a file whose length is not
@@ -66,7 +68,12 @@ struct qrcpt_dsn {
 	char   *addr;			/* as in rcpts (not owned) */
 	unsigned notify;		/* QN_* bits; 0: no NOTIFY */
 	char   *orcpt;			/* "type;address" or NULL */
+	char   *remote;			/* the host that last answered a
+					   delivery attempt 4xx, or NULL */
+	char   *reply;			/* its reply, one line, or NULL */
 };
+
+#define QENV_REPLY_MAX	900	/* host, space and reply text kept */
 
 struct qenv {
 	char	id[QID_LEN];
@@ -140,6 +147,14 @@ void	qenv_free(struct qenv *env);
 /* qenv_rcpt_dsn - the DSN parameters of recipient addr, or NULL. */
 const struct qrcpt_dsn *qenv_rcpt_dsn(const struct qenv *env,
 	    const char *addr);
+/*
+ * qenv_set_reply - record that host answered recipient addr (one of
+ * env->rcpts, that very pointer) with reply (printable text, cut to
+ * fit QENV_REPLY_MAX), for the next rewrite.  -1 when out of memory or
+ * the host is not one word.
+ */
+int	qenv_set_reply(struct qenv *env, char *addr, const char *host,
+	    const char *reply);
 /*
  * qenv_notify - 1 if recipient addr wants a DSN of kind what
  * (QN_FAILURE, QN_DELAY, QN_SUCCESS): without NOTIFY failures and

@@ -147,18 +147,73 @@ lf_only(char *dst, const char *src, size_t n, int *held_cr, int last)
 	return o;
 }
 
+/* The DSN options of one sendmail call (sendmail_dsn). */
+struct sm_dsn {
+	char	notify[40];		/* "-N" argument, or "" */
+	const char *ret;		/* "-R" argument, or NULL */
+	const char *envid;		/* "-V" argument, or NULL */
+};
+
+/*
+ * sendmail_dsn - -N, -R and -V for r[0..n-1] when the command takes
+ * them (RET and ENVID are the message's, in r[0].env); sets
+ * r[i].dsn_passed when the NOTIFY of r[i] went on the command line.
+ */
+static void
+sendmail_dsn(const struct leaf_inject *cf, struct inject_rcpt *r, int n,
+    struct sm_dsn *d)
+{
+	const struct dsnenv *e = r[0].env;
+	char x[3 * QENV_ENVID_MAX + 1];
+	unsigned notify;
+	size_t k;
+	int i;
+
+	memset(d, 0, sizeof(*d));
+	if (!cf->dsn_options || e == NULL)
+		return;
+	if (e->ret != QRET_NONE)
+		d->ret = e->ret == QRET_FULL ? "full" : "hdrs";
+	if (e->envid[0] != '\0' && xtext_encode(e->envid, x, sizeof(x)) == 0 &&
+	    strcmp(x, e->envid) == 0)
+		d->envid = e->envid;
+	notify = e->notify;
+	for (i = 0; i < n; i++)
+		if (r[i].env == NULL || r[i].env->notify != notify)
+			return;
+	if (notify != 0) {
+		qnotify_format(notify, d->notify, sizeof(d->notify));
+		for (k = 0; d->notify[k] != '\0'; k++)
+			d->notify[k] = (char)tolower((unsigned char)d->notify[k]);
+	}
+	for (i = 0; i < n; i++)
+		r[i].dsn_passed = 1;
+}
+
 static char **
 sendmail_argv(const struct leaf_inject *cf, const char *sender,
-    struct inject_rcpt *r, int n)
+    struct inject_rcpt *r, int n, const struct sm_dsn *d)
 {
 	char **argv;
 	int i, a = 0;
 
-	if ((argv = calloc((size_t)(cf->ncommand + n + 4), sizeof(*argv))) ==
+	if ((argv = calloc((size_t)(cf->ncommand + n + 10), sizeof(*argv))) ==
 	    NULL)
 		return NULL;
 	for (i = 0; i < cf->ncommand; i++)
 		argv[a++] = cf->command[i];
+	if (d->notify[0] != '\0') {
+		argv[a++] = "-N";
+		argv[a++] = (char *)d->notify;
+	}
+	if (d->ret != NULL) {
+		argv[a++] = "-R";
+		argv[a++] = (char *)d->ret;
+	}
+	if (d->envid != NULL) {
+		argv[a++] = "-V";
+		argv[a++] = (char *)d->envid;
+	}
 	argv[a++] = "-f";
 	argv[a++] = sender[0] != '\0' ? (char *)sender : "<>";
 	argv[a++] = "--";
@@ -290,10 +345,12 @@ inject_sendmail(struct injector *ij, const char *sender,
 {
 	char **argv, said[300], code[16], diag[INJECT_DIAG_MAX];
 	int to, from, status, i, fed;
+	struct sm_dsn dsn;
 	pid_t pid;
 	enum result rs;
 
-	if ((argv = sendmail_argv(ij->cf, sender, r, n)) == NULL ||
+	sendmail_dsn(ij->cf, r, n, &dsn);
+	if ((argv = sendmail_argv(ij->cf, sender, r, n, &dsn)) == NULL ||
 	    (pid = sendmail_spawn(argv, &to, &from)) == -1) {
 		free(argv);
 		for (i = 0; i < n; i++)
@@ -458,6 +515,29 @@ deliver(struct injector *ij, struct smtpc_msg *sm, struct smtpc_reply *why)
 	}
 }
 
+/*
+ * dsn_params - the MAIL parameters (of r[0].env) into mp and each
+ * recipient's RCPT parameters into rp[i] (malloc'ed, NULL for none),
+ * for a server that offers DSN.  -1 when out of memory.
+ */
+static int
+dsn_params(const struct inject_rcpt *r, int n, char *mp, size_t mplen,
+    char **rp)
+{
+	char buf[DSNENV_PARAMS_MAX];
+	int i;
+
+	mp[0] = '\0';
+	if (r[0].env != NULL && dsnenv_mail_params(r[0].env, mp, mplen) == -1)
+		mp[0] = '\0';
+	for (i = 0; i < n; i++)
+		if (r[i].env != NULL && dsnenv_rcpt_params(r[i].env, buf,
+		    sizeof(buf)) == 0 && buf[0] != '\0' &&
+		    (rp[i] = strdup(buf)) == NULL)
+			return -1;
+	return 0;
+}
+
 static enum result
 inject_smtp(struct injector *ij, const char *sender, struct inject_rcpt *r,
     int n, const struct bundle_msg *m, int *down)
@@ -465,13 +545,15 @@ inject_smtp(struct injector *ij, const char *sender, struct inject_rcpt *r,
 	struct smtpc_msg sm;
 	struct smtpc_reply why, *res;
 	const char **rcpts;
-	char diag[INJECT_DIAG_MAX];
+	char diag[INJECT_DIAG_MAX], mp[DSNENV_PARAMS_MAX], **rp;
 	int i;
 
 	memset(&sm, 0, sizeof(sm));
 	res = calloc((size_t)n, sizeof(*res));
 	rcpts = calloc((size_t)n, sizeof(*rcpts));
-	if (res == NULL || rcpts == NULL) {
+	rp = calloc((size_t)n, sizeof(*rp));
+	if (res == NULL || rcpts == NULL || rp == NULL ||
+	    dsn_params(r, n, mp, sizeof(mp), rp) == -1) {
 		fail_all(r, n, RS_TEMP, "4.3.0", "out of memory");
 		goto out;
 	}
@@ -487,6 +569,8 @@ inject_smtp(struct injector *ij, const char *sender, struct inject_rcpt *r,
 	sm.rcpts = rcpts;
 	sm.nrcpts = n;
 	sm.result = res;
+	sm.dsn_mail = mp;
+	sm.dsn_rcpt = (const char *const *)rp;
 	sm.body_8bit = has_8bit(sm.data, sm.len);
 	switch (deliver(ij, &sm, &why)) {
 	case -1:
@@ -502,10 +586,15 @@ inject_smtp(struct injector *ij, const char *sender, struct inject_rcpt *r,
 			    res[i].text);
 			set_rcpt(&r[i], smtpc_class(&res[i]), res[i].status,
 			    diag);
+			r[i].dsn_passed = ij->c != NULL &&
+			    (smtpc_ext(ij->c) & SMTPC_EXT_DSN) != 0;
 		}
 	}
 	msg_unmap(m, &sm);
 out:
+	for (i = 0; rp != NULL && i < n; i++)
+		free(rp[i]);
+	free(rp);
 	free(res);
 	free(rcpts);
 	return overall(r, n);

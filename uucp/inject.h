@@ -8,6 +8,7 @@
 #define INJECT_H
 
 #include "bundle.h"
+#include "dsnenv.h"
 #include "leafconf.h"
 #include "util.h"
 
@@ -16,9 +17,11 @@
 /* One recipient of a message being injected, and what became of it. */
 struct inject_rcpt {
 	const char *addr;
+	const struct dsnenv *env;	/* its DSN envelope, or NULL */
 	enum result rs;
 	char	status[16];		/* RFC 3463 code, "5.1.1" */
 	char	diag[INJECT_DIAG_MAX];	/* "smtp; 550 5.1.1 ..." */
+	int	dsn_passed;		/* the MTA took its DSN parameters */
 };
 
 struct injector;
@@ -30,8 +33,14 @@ struct injector;
  */
 struct injector *inject_new(const struct leaf_inject *cf, const char *helo);
 /*
- * inject_message - inject m from sender ("" = <>) to r[0..n-1].  Fills
- * every r[i].rs (and status/diag for failures).  Returns RS_OK when all
+ * inject_message - inject m from sender ("" = <>) to r[0..n-1], with
+ * the DSN parameters of r[i].env (RET and ENVID from r[0].env) where
+ * the MTA takes them: MAIL and RCPT parameters when the SMTP or LMTP
+ * server offers DSN, sendmail's -N, -R and -V when the inject section
+ * says the command has them (dsn-options; -N only when the recipients
+ * share one NOTIFY, -V only for an ENVID that reads the same as xtext;
+ * ORCPT has no option).  Fills every r[i].rs (and status/diag for
+ * failures) and r[i].dsn_passed.  Returns RS_OK when all
  * were accepted, RS_TEMP when any was deferred, RS_PERM otherwise.
  * *down is set when the MTA itself is unusable (no connection, no
  * greeting, a lost session, sendmail unable to queue): later messages

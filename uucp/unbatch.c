@@ -3,9 +3,12 @@
  *
  * Invariants: a bundle is in the spool (fsync'ed) before anything of
  * it is injected; it is verified completely before the first message
- * is injected; a copy is recorded in the journal only after the local
- * MTA accepted it (or its sender was sent a DSN, or no DSN may be
- * sent); the bundle leaves the spool only when every copy is recorded
+ * is injected, with the DSN parameters of its envelope field (bundle(5))
+ * where the MTA takes them; a copy is recorded in the journal only after
+ * the local MTA accepted it (or its sender was sent a DSN, or no DSN is
+ * owed or may be sent); a "relayed" DSN for NOTIFY=SUCCESS follows a
+ * copy the MTA took without its parameters, after the record, and is
+ * never retried; the bundle leaves the spool only when every copy is recorded
  * (removed) or when it is damaged (moved to quarantine/).  Nothing is
  * removed on a temporary failure.
  */
@@ -24,6 +27,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "dsnenv.h"
 #include "leafdsn.h"
 #include "inject.h"
 #include "journal.h"
@@ -285,38 +289,74 @@ record(struct run *ru, unsigned msg, unsigned k, const char *what)
 }
 
 /*
- * bounce - the DSN for m's refused copies: 1 sent, 2 none may be sent,
- * 0 not now (the copies stay open and are tried again).
+ * notify - the DSN of kind action about m's copies r[0..n-1] (failed:
+ * the refused ones; relayed, delivered: those the MTA took without
+ * their DSN parameters), to m's sender through the local MTA.
+ * 1 sent, 2 none is owed or may be sent, 0 not now (a failed DSN's
+ * copies stay open and are tried again).
  */
 static int
-bounce(struct unbatch *ub, struct run *ru, const struct bundle_msg *m,
-    struct inject_rcpt *ir, int n)
+notify(struct unbatch *ub, struct run *ru, const struct bundle_msg *m,
+    const struct dsnenv *e, struct inject_rcpt *ir, int n,
+    enum dsn_action action)
 {
 	struct inject_rcpt dr;
 	struct bundle_msg dsn;
 	const char *why;
-	int down = 0;
+	int down = 0, k;
 
 	if (!leafdsn_wanted(m, &why)) {
-		log_info("%s: message %u: no DSN: %s", ru->name, m->index, why);
+		log_info("%s: message %u: no %s DSN: %s", ru->name, m->index,
+		    dsn_action_name(action), why);
 		return 2;
 	}
-	if (leafdsn_build(&dsn, ub->lc->hostname, m, ir, n, ru->arrival) == -1) {
+	if ((k = leafdsn_build(&dsn, ub->lc->hostname, m, e, ir, n,
+	    ru->arrival, action)) == -1) {
 		log_warnx("%s: message %u: DSN: out of memory", ru->name,
 		    m->index);
 		return 0;
+	}
+	if (k == 0) {
+		if (action == DSN_FAILED)
+			log_info("%s: message %u: no failed DSN: NOTIFY does "
+			    "not ask for one", ru->name, m->index);
+		return 2;
 	}
 	memset(&dr, 0, sizeof(dr));
 	dr.addr = m->sender;
 	inject_message(ub->ij, "", &dr, 1, &dsn, &down);
 	bundle_msg_free(&dsn);
-	log_info("%s: message %u: DSN to <%s>: status=%s (%s)", ru->name,
-	    m->index, m->sender, status_word(dr.rs), dr.diag);
+	log_info("%s: message %u: %s DSN to <%s>: status=%s (%s)", ru->name,
+	    m->index, dsn_action_name(action), m->sender, status_word(dr.rs),
+	    dr.diag);
 	if (down)
 		ru->down = 1;
 	if (dr.rs == RS_PERM)
 		return 2;
 	return dr.rs == RS_OK;
+}
+
+/*
+ * copy_env - the envelope of m's copies from its X-Mailbridge-Envelope:
+ * field; NULL when it has none that parses.  A transaction with several
+ * recipients (not the hub's writing) keeps only the message's part.
+ */
+static const struct dsnenv *
+copy_env(struct run *ru, const struct bundle_msg *m, struct dsnenv *e)
+{
+	if (m->env == NULL)
+		return NULL;
+	if (dsnenv_parse(m->env, m->envlen, e) == -1) {
+		log_warnx("%s: message %u: its %s field does not parse; "
+		    "injected without its DSN parameters", ru->name, m->index,
+		    DSNENV_HEADER);
+		return NULL;
+	}
+	if (m->nrcpts != 1) {
+		e->notify = 0;
+		e->orcpt[0] = '\0';
+	}
+	return e;
 }
 
 /* inject_copies - the pending copies of m (idx[] into m->rcpts). */
@@ -325,14 +365,19 @@ inject_copies(struct unbatch *ub, struct run *ru, const struct bundle_msg *m,
     const unsigned *idx, int n)
 {
 	struct inject_rcpt *ir;
-	int i, nperm = 0, down = 0, settled;
+	struct dsnenv de;
+	const struct dsnenv *e;
+	int i, nperm = 0, nsucc = 0, down = 0, settled;
 
 	if ((ir = calloc((size_t)n, sizeof(*ir))) == NULL) {
 		ru->stop = 1;
 		return;
 	}
-	for (i = 0; i < n; i++)
+	e = copy_env(ru, m, &de);
+	for (i = 0; i < n; i++) {
 		ir[i].addr = m->rcpts[idx[i]];
+		ir[i].env = e;
+	}
 	inject_message(ub->ij, m->sender, ir, n, m, &down);
 	for (i = 0; i < n; i++) {
 		log_info("%s: message %u: from=<%s>, to=<%s>, status=%s (%s)",
@@ -341,13 +386,17 @@ inject_copies(struct unbatch *ub, struct run *ru, const struct bundle_msg *m,
 		if (ir[i].rs == RS_OK) {
 			record(ru, m->index, idx[i], "ok");
 			ru->sent++;
+			nsucc += leafdsn_rcpt_wants(&ir[i], DSN_RELAYED);
 		} else if (ir[i].rs == RS_PERM)
 			nperm++;
 		else
 			ru->deferred++;
 	}
+	if (nsucc > 0)
+		notify(ub, ru, m, e, ir, n, ub->lc->inject.method ==
+		    INJECT_LMTP ? DSN_DELIVERED : DSN_RELAYED);
 	if (nperm > 0) {
-		settled = bounce(ub, ru, m, ir, n);
+		settled = notify(ub, ru, m, e, ir, n, DSN_FAILED);
 		for (i = 0; i < n; i++) {
 			if (ir[i].rs != RS_PERM)
 				continue;
