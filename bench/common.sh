@@ -8,7 +8,9 @@ WORK=${WORK:-$(cd "$(dirname "$0")/.." && pwd)/bench/work/$(basename "$0" .sh)}
 . "$(dirname "$0")/../regress/lib.sh"
 . "$TOP/regress/hubrun.sh"
 . "$TOP/regress/postfix.sh"
-trap 'eval "$_cleanups" >/dev/null 2>&1' EXIT
+# benchmarks report on stderr: undo lib.sh's redirection to a log
+exec 2>&3 3>&-
+trap 'eval "$_cleanups" >/dev/null 2>&1; _ports_release' EXIT
 trap 'exit 1' INT TERM
 
 # need PROGRAM...: stop with a message when something is missing.

@@ -24,7 +24,7 @@ PATH=$TOP/ssh:/usr/sbin:/sbin:$PATH
 # What regress/sshd.sh expects of regress/lib.sh, without TAP.
 _cleanups=
 at_exit() { _cleanups="$*; $_cleanups"; }
-trap 'eval "$_cleanups" >/dev/null 2>&1' EXIT
+trap 'eval "$_cleanups" >/dev/null 2>&1; _ports_release' EXIT
 trap 'exit 1' INT TERM
 fail() { echo "fetch.sh: $*" >&2; exit 1; }
 require() {
@@ -32,12 +32,7 @@ require() {
 		command -v "$_p" >/dev/null 2>&1 || fail "$_p is missing"
 	done
 }
-free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
+. "$TOP/regress/share.sh"
 wait_port() {
 	python3 - "$1" "${2:-10}" <<'EOF'
 import socket, sys, time
@@ -61,9 +56,9 @@ bmake -f BSDmakefile -j2 ssh/bridge-fetch regress/mkbundle >/dev/null ||
 DL=$(delayline) || fail "delayline.py not found"
 RCPTS=bob@acme.example
 
-sshd_accounts mbcust1
-sshd_layout cust1 mbcust1
-sshd_client_key mbcust1
+sshd_accounts ${SSH_U1}
+sshd_layout cust1 ${SSH_U1}
+sshd_client_key ${SSH_U1}
 sshd_start || fail "sshd did not start"
 known_hosts "$WORK/kh1"
 DLPORT=$(free_port)
@@ -76,7 +71,7 @@ smtp-sink -u nobody 127.0.0.1:"$SINK" 100 >/dev/null 2>&1 &
 at_exit "kill $!"
 wait_port "$SINK" || fail "smtp-sink did not start"
 C=$(leaf_conf leaf "$SINK")
-OUTBOX=$CHROOTS/mbcust1/outbox
+OUTBOX=$CHROOTS/${SSH_U1}/outbox
 
 # bundles SET COUNT OCTETS: COUNT bundles of about OCTETS compressed,
 # one message of base64 text each, kept in $WORK/SET.
@@ -113,10 +108,10 @@ t_sftp() {
 	mkdir -p "$WORK/sftpdl"
 	echo "get /outbox/* $WORK/sftpdl/" > "$WORK/batch"
 	_t0=$(now)
-	sftp -q -b "$WORK/batch" -i "$KEYS/id_mbcust1" \
+	sftp -q -b "$WORK/batch" -i "$KEYS/id_${SSH_U1}" \
 	    -o UserKnownHostsFile="$WORK/known_hosts" \
 	    -o StrictHostKeyChecking=yes -o BatchMode=yes -P "$2" \
-	    mbcust1@127.0.0.1 >/dev/null 2>&1 || fail "sftp failed"
+	    ${SSH_U1}@127.0.0.1 >/dev/null 2>&1 || fail "sftp failed"
 	_t1=$(now)
 	[ "$(ls "$WORK/sftpdl" | wc -l)" = "$(ls "$WORK/$1" | wc -l)" ] ||
 	    fail "sftp did not get every bundle"

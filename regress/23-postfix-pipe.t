@@ -1,6 +1,6 @@
 #!/bin/sh
 # 23-postfix-pipe.t - bridge-enqueue as a Postfix pipe(8) transport
-# running as the spool's owner (a test user, mbtest): messages arrive
+# running as the spool's owner (a user of this test's own): messages arrive
 # whole in the customers' queues, owned by that user, without forged
 # X-Envelope-To headers; exit 67 for an unknown user or an error route
 # makes Postfix bounce the recipient.
@@ -11,14 +11,8 @@ hub_require
 pf_require
 require swaks bridge-enqueue useradd setpriv
 
-U=mbtest
-if ! getent passwd "$U" >/dev/null; then
-	useradd -r -M -d /nonexistent -s /usr/sbin/nologin "$U" 2>"$WORK/useradd.err" ||
-	    getent passwd "$U" >/dev/null
-	ok $? "created the test user $U"
-else
-	pass "test user $U exists"
-fi
+test_user U pipe
+ok $? "created the test user"
 
 mkdir -p "$WORK/hub"
 for i in 01 02 03 04 05 06 07 08 09 10; do echo "u$i"; done >"$WORK/hub/acme.users"

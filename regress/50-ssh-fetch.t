@@ -14,18 +14,18 @@
 
 sshd_require
 CORPUS=$(corpus_dir) || exit 1
-sshd_accounts mbcust1 mbcust2
-sshd_layout cust1 mbcust1
-sshd_client_key mbcust1
-sshd_client_key mbcust2 id_stranger	# a key mbcust1 does not accept
+sshd_accounts ${SSH_U1} ${SSH_U2}
+sshd_layout cust1 ${SSH_U1}
+sshd_client_key ${SSH_U1}
+sshd_client_key ${SSH_U2} id_stranger	# a key ${SSH_U1} does not accept
 sshd_start || { fail "sshd started"; cat "$WORK/sshd/log" >&2; exit 1; }
 SINK=$(free_port)
 start_sink "$SINK" "$WORK/sink"
 C=$(leaf_conf leaf "$SINK")
 KH=$WORK/known_hosts
-OUTBOX=$CHROOTS/mbcust1/outbox
-PARTIAL="$LEAF/fetch/mbcust1@127.0.0.1/partial"
-DONE="$LEAF/fetch/mbcust1@127.0.0.1/done"
+OUTBOX=$CHROOTS/${SSH_U1}/outbox
+PARTIAL="$LEAF/fetch/${SSH_U1}@127.0.0.1/partial"
+DONE="$LEAF/fetch/${SSH_U1}@127.0.0.1/done"
 RCPTS=bob@acme.example,carol@acme.example
 
 # Three bundles: plain ham, ham with leading dots, spam with long lines.
@@ -78,7 +78,7 @@ echo partial > "$PARTIAL/$STALE.part"
 ssh-keygen -q -H -f "$KH" > /dev/null 2>&1
 grep -q '^|1|' "$KH"
 ok $? "known_hosts hashed with ssh-keygen -H"
-echo "@cert-authority *.example $(cut -d' ' -f1-2 "$KEYS/id_mbcust1.pub")" >> "$KH"
+echo "@cert-authority *.example $(cut -d' ' -f1-2 "$KEYS/id_${SSH_U1}.pub")" >> "$KH"
 echo "truncated.example ssh-ed25519" >> "$KH"
 echo "garbage" >> "$KH"
 bridge-fetch -v -c "$C" isp 2> "$WORK/again.err"
@@ -116,8 +116,8 @@ is "$(count "$OUTBOX")" 0 "and the outbox is empty"
 rm -f "$WORK"/sink/*
 B=$(publish cust1 $M2)
 echo "not a bundle" > "$OUTBOX/notes.txt"
-bridge-fetch -c "$C" -i "$KEYS/id_mbcust1" -k "$KH" -p "$SSHD_PORT" \
-    mbcust1@127.0.0.1:outbox 2> "$WORK/direct.err"
+bridge-fetch -c "$C" -i "$KEYS/id_${SSH_U1}" -k "$KH" -p "$SSHD_PORT" \
+    ${SSH_U1}@127.0.0.1:outbox 2> "$WORK/direct.err"
 is $? 0 "user@host:dir with -i, -k, -p"
 is "$(count "$WORK/sink")" "$(( $(echo $M2 | wc -w) * 2 ))" \
     "direct: the bundle's copies injected"
@@ -214,7 +214,7 @@ is "$(count "$WORK/sink")" "$(( $(echo $M2 | wc -w) * 2 ))" \
 # --- settings and reachability ---------------------------------------------
 bridge-fetch -c "$C" nosuchhub 2> /dev/null
 is $? 78 "an unknown hub: 78"
-bridge-fetch -c "$C" mbcust1@127.0.0.1 2> /dev/null
+bridge-fetch -c "$C" ${SSH_U1}@127.0.0.1 2> /dev/null
 is $? 78 "user@host without -i and -k: 78"
 DEAD=$(free_port)
 bridge-fetch -c "$C" -p "$DEAD" isp 2> "$WORK/dead.err"

@@ -15,15 +15,15 @@ require pgrep
 DL=$(delayline) || { fail "delayline.py found"; exit 1; }
 CORPUS=$(corpus_dir) || exit 1
 RCPTS=bob@acme.example
-sshd_accounts mbcust1
-sshd_layout cust1 mbcust1
-sshd_client_key mbcust1
+sshd_accounts ${SSH_U1}
+sshd_layout cust1 ${SSH_U1}
+sshd_client_key ${SSH_U1}
 sshd_start || { fail "sshd started"; cat "$WORK/sshd/log" >&2; exit 1; }
 SINK=$(free_port)
 start_sink "$SINK" "$WORK/sink"
 C=$(leaf_conf leaf "$SINK")
-PARTIAL="$LEAF/fetch/mbcust1@127.0.0.1/partial"
-OUTBOX=$CHROOTS/mbcust1/outbox
+PARTIAL="$LEAF/fetch/${SSH_U1}@127.0.0.1/partial"
+OUTBOX=$CHROOTS/${SSH_U1}/outbox
 
 # A bundle of about 1 MB, cut after some 300 KB of the hub's bytes.
 MSGS=$(ls "$CORPUS"/spam-1/*.eml | head -300)

@@ -27,16 +27,16 @@ CORPUS=$(corpus_dir) || { fail "corpus"; exit 1; }
 # bridged's spool beside the chroots (the bundler renames into them);
 # hub_init keeps its config, routes and log in $WORK/hub.
 HUB=$HUBSIDE/spool
-sshd_accounts mbcust1
+sshd_accounts ${SSH_U1}
 install -d -o "$SSH_BRIDGE" -m 0700 "$HUB"
-"$OUTBOXCTL" prepare "$HUB" "$CHROOTS" cust1 mbcust1 "$SSH_BRIDGE" \
+"$OUTBOXCTL" prepare "$HUB" "$CHROOTS" cust1 ${SSH_U1} "$SSH_BRIDGE" \
     >"$WORK/prepare.out"
-ok $? "outbox_prepare: cust1's outbox in mbcust1's chroot"
+ok $? "outbox_prepare: cust1's outbox in ${SSH_U1}'s chroot"
 sed 's/^/# /' "$WORK/prepare.out"
-OUTBOX=$CHROOTS/mbcust1/outbox
+OUTBOX=$CHROOTS/${SSH_U1}/outbox
 is "$(readlink "$HUB/outbox/cust1")" "$OUTBOX" \
     "the spool's outbox/cust1 is a symlink into the chroot"
-sshd_client_key mbcust1
+sshd_client_key ${SSH_U1}
 sshd_start || { fail "sshd started"; cat "$WORK/sshd/log" >&2; exit 1; }
 
 hub_init "user = \"$SSH_BRIDGE\"
@@ -106,7 +106,7 @@ is "$(printf '%s\n' "$st" | head -1)" \
     "gzip -dc: every copy in exactly one bundle"
 is "$(stat -c '%U %a' "$OUTBOX"/* | sort -u)" "$SSH_BRIDGE 644" \
     "the bundles belong to $SSH_BRIDGE, mode 0644"
-"$OUTBOXCTL" check "$HUB" "$CHROOTS" cust1 mbcust1 "$SSH_BRIDGE" \
+"$OUTBOXCTL" check "$HUB" "$CHROOTS" cust1 ${SSH_U1} "$SSH_BRIDGE" \
     >"$WORK/check.out"
 ok $? "outbox_check finds nothing wrong with the published outbox"
 sed 's/^/# /' "$WORK/check.out"

@@ -2,6 +2,16 @@
 # work directory, free loopback ports, waiting for servers, and the
 # rule that under CI=true a missing peer is a failure, never a skip.
 # Source it from a regress/*.t script: . "$(dirname "$0")/lib.sh"
+#
+# Sharing the machine: any number of runs (in other clones, or prove
+# -j in this one) may run at once, so everything a test makes outside
+# $WORK is unique to it and removed at exit (share.sh: free_port,
+# test_user, test_group, root_dir; never a fixed name or a shared
+# directory that is rm -rf'ed).  The test's stderr goes to
+# $WORK/stderr.log (expected warnings stay there); when the test fails
+# the end of that log is shown on stderr.  A test that cannot share
+# the machine with other tests says so in a line "# serial: REASON"
+# among its first lines; make test runs those one at a time.
 
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,8 +24,14 @@ chmod 755 "$TOP/regress/work" "$WORK"
 _tap_n=0
 _tap_failed=0
 _cleanups=
+. "$TOP/regress/share.sh"
+exec 3>&2 2>>"$WORK/stderr.log"
 
 PATH=$TOP/bridge:$TOP/etrn:$TOP/uucp:$TOP/ssh:/usr/sbin:/sbin:$PATH
+# python3 may be a version manager's shim costing a shell or two per
+# call: the interpreter it runs goes first in PATH.
+_py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) &&
+    [ -x "$_py" ] && PATH=${_py%/*}:$PATH
 export PATH
 
 ok() {	# ok CONDITION-EXIT-STATUS DESCRIPTION
@@ -69,44 +85,49 @@ at_exit() {
 	_cleanups="$*; $_cleanups"
 }
 
+# _stderr_tail: a failed test shows the end of its stderr log.
+_stderr_tail() {
+	[ -s "$WORK/stderr.log" ] || return 0
+	echo "$T: the last lines of $WORK/stderr.log:" >&3
+	tail -n 25 "$WORK/stderr.log" | sed 's/^/    /' >&3
+}
+
 _finish() {
 	_rc=$?
 	eval "$_cleanups" >/dev/null 2>&1 || true
+	_ports_release
 	[ -n "$_skipped" ] && exit $_rc
 	if [ "$_rc" -ne 0 ] && [ "$_tap_n" -eq 0 ]; then
 		echo "not ok 1 - script died with status $_rc"
 		echo "1..1"
+		_stderr_tail
 		exit 1
 	fi
 	echo "1..$_tap_n"
 	[ "$_tap_failed" -eq 0 ] && [ "$_rc" -eq 0 ]
-	exit $?
+	_rc=$?
+	[ "$_rc" -eq 0 ] || _stderr_tail
+	exit $_rc
 }
 trap _finish EXIT
 trap 'exit 1' INT TERM
 
-# free_port: a TCP port nobody listens on at 127.0.0.1.
-free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 # wait_port PORT [SECONDS]: until something accepts on 127.0.0.1:PORT.
 wait_port() {
-	_i=0
-	_lim=$(( ${2:-10} * 20 ))
-	while [ $_i -lt $_lim ]; do
-		if python3 -c "import socket,sys
-s=socket.socket(); s.settimeout(0.2)
-sys.exit(0 if s.connect_ex(('127.0.0.1', $1)) == 0 else 1)" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.05
-		_i=$((_i + 1))
-	done
-	return 1
+	python3 - "$1" "${2:-10}" <<'EOF'
+import socket, sys, time
+end = time.monotonic() + float(sys.argv[2])
+while True:
+    s = socket.socket()
+    s.settimeout(0.2)
+    up = s.connect_ex(('127.0.0.1', int(sys.argv[1]))) == 0
+    s.close()
+    if up:
+        sys.exit(0)
+    if time.monotonic() >= end:
+        sys.exit(1)
+    time.sleep(0.05)
+EOF
 }
 
 # wait_for SECONDS COMMAND...: until COMMAND succeeds (0) or the time

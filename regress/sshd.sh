@@ -24,16 +24,18 @@ root_path_ok() {
 }
 
 SSHD=/usr/sbin/sshd
-SSH_GROUP=mbsftp			# stands for bridge-sftp
-SSH_BRIDGE=mbbridge			# stands for the bridge user
+# Accounts are this test's own (lib.sh: test_user), made by
+# sshd_accounts and removed at exit.
+SSH_GROUP=$TAG-sftp			# stands for bridge-sftp
+SSH_BRIDGE=$TAG-bridge			# stands for the bridge user
+SSH_U1=$TAG-cust1			# the customers' users
+SSH_U2=$TAG-cust2
 # The hub side lives in $WORK unless the work tree is somewhere sshd
-# would refuse as a chroot's parent (a clone under /tmp, umask 002).
+# would refuse as a chroot's parent (a clone under /tmp, umask 002):
+# then in a directory of its own under /var/lib (lib.sh: root_dir).
 HUBSIDE=$WORK
 if [ "$(id -u)" = 0 ] && ! root_path_ok "$WORK"; then
-	HUBSIDE=/var/lib/mailbridge-test/$(basename "$WORK")
-	rm -rf "$HUBSIDE"
-	install -d -m 0755 /var/lib/mailbridge-test "$HUBSIDE"
-	at_exit "rm -rf $HUBSIDE"
+	root_dir HUBSIDE hub || { echo "1..1"; echo "not ok 1 - root_dir"; exit 1; }
 fi
 HUB=$HUBSIDE/hub			# the hub's spool
 CHROOTS=$HUBSIDE/sftp			# stands for /var/spool/bridge-sftp
@@ -61,17 +63,14 @@ sshd_require() {
 	    { echo "1..0 # SKIP not built"; exit 0; }
 }
 
-# sshd_accounts USER...: the bridge user, the group, the customers'
-# users (idempotent: created once per machine, reused after).
+# sshd_accounts USER...: the group, the bridge user and the customers'
+# users ($SSH_U1, $SSH_U2), this test's own: removed at exit.
 sshd_accounts() {
-	getent group "$SSH_GROUP" >/dev/null || groupadd "$SSH_GROUP"
-	id "$SSH_BRIDGE" >/dev/null 2>&1 ||
-	    useradd -r -M -d / -s /usr/sbin/nologin "$SSH_BRIDGE"
+	test_group _sa "${SSH_GROUP#$TAG-}" || return 1
+	test_user _sa "${SSH_BRIDGE#$TAG-}" || return 1
 	for _u in "$@"; do
-		id "$_u" >/dev/null 2>&1 ||
-		    useradd -M -d / -s /usr/sbin/nologin -G "$SSH_GROUP" "$_u"
-		usermod -a -G "$SSH_GROUP" "$_u"
-		usermod -p '*' "$_u"	# not locked: sshd runs without PAM
+		# not locked (-p '*'): sshd runs without PAM
+		test_user _sa "${_u#$TAG-}" -G "$SSH_GROUP" -p '*' || return 1
 	done
 }
 
@@ -174,9 +173,9 @@ inject { method = "smtp" server = "127.0.0.1:$2" timeout = "30s" }
 hub "isp" {
     ssh {
         server = "127.0.0.1:$SSHD_PORT"
-        user = "mbcust1"
+        user = "$SSH_U1"
         dir = "outbox"
-        identity = "$KEYS/id_mbcust1"
+        identity = "$KEYS/id_$SSH_U1"
         known-hosts = "$WORK/known_hosts"
     }
 }
