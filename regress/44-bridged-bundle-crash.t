@@ -18,7 +18,8 @@
 # while it bundles what the first kill left.  At the end a last
 # bundle run empties the queue: every copy in exactly one bundle,
 # bundle-tmp/ empty.
-# CRASH_ROUNDS sets the number of rounds (default 12), CRASH_SEED the
+# CRASH_ROUNDS sets the number of rounds (default 6; 24 with TEST_FULL=1,
+# as make torture runs it), CRASH_SEED the
 # random seed (default: the process id, printed).
 . "$(dirname "$0")/lib.sh"
 . "$TOP/regress/hubrun.sh"
@@ -29,7 +30,8 @@ E2E_CACHE=$WORK/bcache
 export E2E_CACHE
 mkdir -p "$E2E_CACHE"
 
-ROUNDS=${CRASH_ROUNDS:-12}
+ROUNDS=${CRASH_ROUNDS:-6}
+[ "${TEST_FULL:-0}" = 1 ] && ROUNDS=${CRASH_ROUNDS:-24}
 SEED=${CRASH_SEED:-$$}
 diag "CRASH_SEED=$SEED"
 

@@ -12,24 +12,12 @@ expect() {
 	    { drop = tolower($0) ~ /^x-envelope-to:/; if (!drop) print }' "$1"
 }
 
-# expected_keys RCPTLIST FILE...: "rcpt cksum" per copy, sorted.
+# expected_keys RCPTLIST FILE...: "rcpt key" per copy, sorted.
 expected_keys() {
-	_rl=$1
-	shift
-	for _f in "$@"; do
-		for _r in $(echo "$_rl" | tr , ' '); do
-			echo "$_r $(expect "$_f" "$_r" | cksum | tr ' ' _)"
-		done
-	done | sort
+	python3 "$TOP/regress/sinkkeys.py" expected "$@"
 }
 
-# got_keys DIR: "rcpt cksum" per dumped message, sorted.
+# got_keys DIR: "rcpt key" per dumped message, sorted.
 got_keys() {
-	for _d in "$1"/*; do
-		[ -s "$_d" ] || continue
-		_r=$(sed -n 's/^X-Rcpt-Args: <\(.*\)>.*/\1/p' "$_d" | head -1)
-		echo "$_r $(awk 'p >= 2 { print; next }
-		    /^\tby smtp-sink/ { p = 1; next } p == 1 { p = 2 }' "$_d" |
-		    sed '$d' | cksum | tr ' ' _)"
-	done | sort
+	python3 "$TOP/regress/sinkkeys.py" got "$1"
 }
