@@ -84,14 +84,17 @@ B=$(publish cust1 $MSGS)
 bridge-fetch -c "$C" isp 2> "$WORK/crash.err" &
 PID=$!
 i=0
-while [ "$(count "$WORK/sink")" -lt 3 ] && [ $i -lt 300 ]; do
+while [ "$(count "$WORK/sink")" -lt 3 ] && [ $i -lt 1200 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
 kill -9 $(pgrep -P "$PID") "$PID" 2> /dev/null
 wait "$PID" 2> /dev/null
+# smtp-sink drops the dump of a transaction the kill cut short (the
+# third, when the kill came while it was open): two or more are out.
+sleep 0.5
 BEFORE=$(count "$WORK/sink")
-ok "$([ "$BEFORE" -ge 3 ] && [ "$BEFORE" -lt 8 ]; echo $?)" \
+ok "$([ "$BEFORE" -ge 2 ] && [ "$BEFORE" -lt 8 ]; echo $?)" \
     "killed in the middle of the injection ($BEFORE of 8 copies out)"
 ok "$([ -f "$B" ]; echo $?)" "the bundle is still on the hub"
 bridge-fetch -v -c "$C" isp 2> "$WORK/after.err"
