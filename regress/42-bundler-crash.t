@@ -91,9 +91,10 @@ done
 is "$alone" 1 "the message bigger than bundle-max travels alone"
 
 # --- kill at every step, then recover ------------------------------------
-# The recovery is killed at each of its steps after the first and the
-# last kill of each kind of bundler step (all of them: TEST_FULL=1, as
-# make torture runs it).
+# The recovery is killed at each of its steps, and the bundles are
+# taken away before it, after the first and the last kill of each kind
+# of bundler step (after every kill: TEST_FULL=1, as make torture runs
+# it).
 if [ "${TEST_FULL:-0}" = 1 ]; then
 	NEST=$(awk '/^step /{ printf " %d", $2 }' "$WORK/trace")
 else
@@ -118,43 +119,44 @@ while [ $k -le "$STEPS" ]; do
 		bad_kill=$((bad_kill + 1))
 		diag "step $k: exit $rc"
 	fi
-	# Kill the recovery too, at each of its steps.
-	rsteps=0
+	# After the first and last kill of each kind: kill the recovery
+	# too, at each of its steps, and let the leaf (sftp) or the
+	# hand-off (uux) take the published bundles before the restart:
+	# still no loss, no duplicate.
 	case " $NEST " in
 	*" $k "*)
 		rm -rf "$WORK/r"
 		cp -a "$WORK/c" "$WORK/r"
 		BUNDLER_TRACE=1 "$BT" recover "$WORK/r" farm 2>"$WORK/rtrace"
-		rsteps=$(grep -c '^step ' "$WORK/rtrace") ;;
-	esac
-	j=1
-	while [ $j -le "$rsteps" ]; do
-		rm -rf "$WORK/r"
-		cp -a "$WORK/c" "$WORK/r"
-		BUNDLER_CRASH_AT=$j "$BT" recover "$WORK/r" farm \
-		    >/dev/null 2>&1
-		"$BT" recover "$WORK/r" farm 2>/dev/null
-		state "$WORK/r" >"$WORK/got"
+		rsteps=$(grep -c '^step ' "$WORK/rtrace")
+		j=1
+		while [ $j -le "$rsteps" ]; do
+			rm -rf "$WORK/r"
+			cp -a "$WORK/c" "$WORK/r"
+			BUNDLER_CRASH_AT=$j "$BT" recover "$WORK/r" farm \
+			    >/dev/null 2>&1
+			"$BT" recover "$WORK/r" farm 2>/dev/null
+			state "$WORK/r" >"$WORK/got"
+			if ! cmp -s "$WORK/want" "$WORK/got"; then
+				bad_state=$((bad_state + 1))
+				diag "step $k, recovery step $j: state differs"
+			fi
+			nested=$((nested + 1))
+			j=$((j + 1))
+		done
+		rm -rf "$WORK/t" "$WORK/taken"
+		cp -a "$WORK/c" "$WORK/t"
+		mkdir -p "$WORK/taken/outbox/farm" "$WORK/taken/q/farm/new"
+		set -- "$WORK/t/outbox/farm"/*
+		[ -f "$1" ] && mv "$@" "$WORK/taken/outbox/farm/"
+		"$BT" recover "$WORK/t" farm 2>/dev/null
+		{ state "$WORK/t"; state "$WORK/taken"; } | sort >"$WORK/got"
 		if ! cmp -s "$WORK/want" "$WORK/got"; then
-			bad_state=$((bad_state + 1))
-			diag "step $k, recovery step $j: state differs"
+			bad_taken=$((bad_taken + 1))
+			diag "step $k: bundles taken before recovery: state differs"
 		fi
-		nested=$((nested + 1))
-		j=$((j + 1))
-	done
-	# The leaf (sftp) or the hand-off (uux) takes the published bundles
-	# before the restart: still no loss, no duplicate.
-	rm -rf "$WORK/t" "$WORK/taken"
-	cp -a "$WORK/c" "$WORK/t"
-	mkdir -p "$WORK/taken/outbox/farm" "$WORK/taken/q/farm/new"
-	set -- "$WORK/t/outbox/farm"/*
-	[ -f "$1" ] && mv "$@" "$WORK/taken/outbox/farm/"
-	"$BT" recover "$WORK/t" farm 2>/dev/null
-	{ state "$WORK/t"; state "$WORK/taken"; } | sort >"$WORK/got"
-	if ! cmp -s "$WORK/want" "$WORK/got"; then
-		bad_taken=$((bad_taken + 1))
-		diag "step $k: bundles taken before recovery: state differs"
-	fi
+		;;
+	esac
 	# Plain recovery, check, then finish the bundling.
 	"$BT" recover "$WORK/c" farm 2>/dev/null
 	state "$WORK/c" >"$WORK/got"
