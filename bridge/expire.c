@@ -4,6 +4,7 @@
  * how often it is looked at (an eighth of the shorter one, so a DSN is
  * at most that late, within 1 s .. EXPIRE_TICK_MAX).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,15 @@ lifetimes(const struct bridge_conf *c, const char *name, long *warn,
 	if (cu->expire_after > 0)
 		*expire = cu->expire_after;
 	return 0;
+}
+
+/* other_lifetimes - qexpire_opts' lifetimes callback: arg is the config. */
+static int
+other_lifetimes(void *arg, const char *name, long *warn, long *expire)
+{
+	if (strcmp(name, DSN_QUEUE) == 0)
+		return -1;
+	return lifetimes(arg, name, warn, expire);
 }
 
 long
@@ -59,6 +69,8 @@ expire_queue(const struct bridge_conf *c, const char *name, time_t now,
 	o.hostname = c->hostname;
 	o.postmaster = c->postmaster;
 	o.now = now;
+	o.lifetimes = other_lifetimes;
+	o.lifetimes_arg = (void *)(uintptr_t)c;
 	rs = qexpire_run(&o, st);
 	if (st->warned || st->expired || st->bundles || st->corrupt ||
 	    st->skipped)

@@ -66,7 +66,7 @@ struct job {
 	time_t	next_expire;		/* 0: no lifetime sweeps */
 	time_t	next_asked;		/* a rate-limited ETRN's flush */
 	int	want_expire;		/* a sweep is due */
-	int	failed;			/* _dsn: the last run left mail */
+	int	dsn_fails;		/* _dsn: runs in a row that left mail */
 	int	quiet;			/* a timer's run: log at debug level */
 };
 
@@ -515,6 +515,36 @@ queue_waiting(const struct bridge_conf *c, const char *name)
 	return spool_usage(c->spool, name, &u) != RS_OK || u.count > 0;
 }
 
+/*
+ * dsn_schedule - after a DSN run: the next look in JOBS_DSN_TICK when
+ * it delivered everything; else a backoff that doubles with each such
+ * run in a row, and nothing asked for meanwhile starts one sooner.
+ */
+static void
+dsn_schedule(struct job *jb, int delivered, time_t now)
+{
+	long backoff;
+	int k;
+
+	if (delivered) {
+		jb->dsn_fails = 0;
+		jb->next_dsn = now + JOBS_DSN_TICK;
+		return;
+	}
+	if (jb->dsn_fails < 30)
+		jb->dsn_fails++;
+	backoff = JOBS_DSN_BACKOFF;
+	for (k = 1; k < jb->dsn_fails && backoff < JOBS_DSN_BACKOFF_MAX; k++)
+		backoff *= 2;
+	if (backoff > JOBS_DSN_BACKOFF_MAX)
+		backoff = JOBS_DSN_BACKOFF_MAX;
+	jb->next_dsn = now + backoff;
+	jb->want_flush = 0;
+	log_info("%s: delivery reports still waiting; next attempt in %ld s "
+	    "(%d run%s in a row left some)", jb->name, backoff, jb->dsn_fails,
+	    jb->dsn_fails == 1 ? "" : "s");
+}
+
 int
 jobs_reaped(struct jobs *j, const struct bridge_conf *c, pid_t pid,
     int status)
@@ -539,17 +569,14 @@ jobs_reaped(struct jobs *j, const struct bridge_conf *c, pid_t pid,
 	    log_debug : log_info)("%s: %s ended, pid %ld, %s%s", jb->name,
 	    kind_names[jb->kind], (long)pid, how,
 	    jb->kind == JOB_FLUSH && jb->want_flush ? ", again" : "");
-	if (jb->kind == JOB_DSN) {
-		jb->failed = !WIFEXITED(status) ||
-		    WEXITSTATUS(status) != EXIT_OK;
-		jb->next_dsn = time(NULL) + (jb->failed ? JOBS_DSN_BACKOFF :
-		    JOBS_DSN_TICK);
-	}
+	if (jb->kind == JOB_DSN)
+		dsn_schedule(jb, WIFEXITED(status) &&
+		    WEXITSTATUS(status) == EXIT_OK, time(NULL));
 	if ((jb->kind == JOB_FLUSH || jb->kind == JOB_EXPIRE) &&
-	    dsn_waiting(c) &&
 	    (dsn = slot(j, DSN_QUEUE)) != NULL) {
-		dsn->want_flush = 1;	/* DSNs were queued */
 		jb = &j->v[i];		/* slot() may have moved the table */
+		if (dsn->dsn_fails == 0 && dsn_waiting(c))
+			dsn->want_flush = 1;	/* DSNs were queued */
 	}
 	jb->pid = 0;
 	jb->kind = JOB_IDLE;

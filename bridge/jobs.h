@@ -14,7 +14,12 @@
  *
  * Requests come from ETRN (through the sessions), the control socket
  * and the clock (retry = ..., the bundling timers, the DSN timer, the
- * expire timers: every expire_tick seconds per queue, _dsn included).  A
+ * expire timers: every expire_tick seconds per queue, _dsn included).
+ * The DSN queue has its own schedule: a look every JOBS_DSN_TICK while
+ * reports wait, at once when a flush or sweep queued some, and after a
+ * run that left some (the relayhost down or refusing) not before its
+ * backoff, JOBS_DSN_BACKOFF doubled per such run up to
+ * JOBS_DSN_BACKOFF_MAX, whatever else queues reports meanwhile.  A
  * flush asked for while one runs sets "again": the worker runs once
  * more when it ends, never twice at once.  ETRN is rate-limited per
  * client and customer: within JOBS_ETRN_WINDOW of an accepted request
@@ -41,7 +46,9 @@
 #define JOBS_ETRN_WINDOW	10	/* seconds: one ETRN per client and customer */
 #define JOBS_BUNDLE_TICK	30	/* seconds between bundling checks (at most) */
 #define JOBS_DSN_TICK		60	/* seconds between looks at _dsn */
-#define JOBS_DSN_BACKOFF	300	/* after the relayhost failed */
+#define JOBS_DSN_BACKOFF	300	/* after a run that left reports: doubled
+					   for each such run in a row... */
+#define JOBS_DSN_BACKOFF_MAX	3600	/* ...up to this */
 
 /* What a request led to. */
 enum jobs_res {

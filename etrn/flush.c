@@ -364,6 +364,50 @@ report_kind(const struct worker *w, const struct item *it, int i)
 }
 
 /*
+ * dsn_refused - an entry of the DSN queue refused for good by the
+ * relayhost: its copy goes to the postmaster (dsn_postmaster_copy),
+ * never silently nowhere.  0 if it is safe to go on.
+ */
+static int
+dsn_refused(struct worker *w, struct item *it, time_t now)
+{
+	struct dsn_rcpt rc;
+	char qid[QID_LEN], err[256];
+	enum result rs;
+	int i;
+
+	for (i = 0; i < it->env.nrcpts; i++) {
+		if (smtpc_class(&it->m.result[i]) != RS_PERM)
+			continue;
+		memset(&rc, 0, sizeof(rc));
+		rc.addr = it->env.rcpts[i];
+		rc.action = DSN_FAILED;
+		rc.status = it->m.result[i].status;
+		rc.remote_mta = smtpc_host(w->c);
+		rc.diag = it->m.result[i].text;
+		rc.last_attempt = now;
+		rs = dsn_postmaster_copy(w->conf->spool, w->conf->postmaster,
+		    w->conf->hostname, &it->env, it->m.data, it->m.len, &rc,
+		    now, qid, sizeof(qid), err, sizeof(err));
+		if (rs == RS_TEMP) {
+			log_warnx("%s: the postmaster's copy not queued: %s; "
+			    "entry kept as it was", it->env.id, err);
+			return -1;
+		}
+		if (rs == RS_PERM)
+			log_warnx("%s: DSN to <%s> refused and dropped: %s (%s)",
+			    it->env.id, rc.addr, err, rc.diag);
+		else {
+			log_info("%s: DSN to <%s> refused: copy %s queued for "
+			    "the postmaster <%s>", it->env.id, rc.addr, qid,
+			    w->conf->postmaster);
+			w->st.dsns++;
+		}
+	}
+	return 0;
+}
+
+/*
  * notify_sender - queue the DSN for the recipients report_kind picks
  * (ORCPT, ENVID, RET with it); 0 if it is safe to go on.  nperm: 5xx
  * recipients, for the log when none of them asks for a DSN.
@@ -378,6 +422,8 @@ notify_sender(struct worker *w, struct item *it, int nperm, time_t now)
 	const char *to;
 	int i, k, n = 0, failed = 0;
 
+	if (strcmp(w->cu->name, DSN_QUEUE) == 0)
+		return nperm > 0 ? dsn_refused(w, it, now) : 0;
 	if ((rc = calloc((size_t)it->env.nrcpts, sizeof(*rc))) == NULL)
 		return -1;
 	for (i = 0; i < it->env.nrcpts; i++) {

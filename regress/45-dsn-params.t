@@ -128,6 +128,8 @@ is "$?" 0 "bridgectl expire boat"
 grep -q '1 bundles expired, 0 damaged bundles moved aside, 12 DSNs queued' \
     "$WORK/expire.out" || sed 's/^/# /' "$WORK/expire.out"
 ok $? "... the bundle expired: twelve DSNs for 21 messages"
+hub_stop	# a start tries the DSN queue at once: no wait for its timer
+hub_start || { fail "bridged restarted"; exit 1; }
 wait_for 90 has "$WORK/sink" 36
 ok $? "all 36 DSNs reached smtp-sink"
 sleep 2

@@ -190,7 +190,8 @@ test_queue(void)
 	opts(&o, "ship", T0);
 	ok(qexpire_run(&o, &st) == RS_OK, "first sweep");
 	is_int(st.entries, 4, "four entries looked at");
-	is_int(st.warned, 1, "one entry warned about");
+	is_int(st.warned, 3, "three decided once: one warned about, the null "
+	    "sender and NOTIFY=NEVER marked without a DSN");
 	is_int(st.dsns, 1, "one DSN: null sender and NOTIFY=NEVER get none");
 	is_int(count("_dsn"), 1, "one entry in _dsn");
 	t = dsn_text();
@@ -239,8 +240,23 @@ test_queue(void)
 	o.customer = DSN_QUEUE;
 	entry(DSN_QUEUE, "0065A1B2C3D4E.1A2B.5", T0 - 6 * DAY, "",
 	    one, 1, NULL, 0, NULL);
+	ok(qexpire_run(&o, &st) == RS_OK && st.expired == 1 && st.dsns == 1,
+	    "_dsn: an expired DSN goes to the postmaster");
+	is_int(count(DSN_QUEUE), 1, "_dsn holds the postmaster's copy");
+	t = dsn_text();
+	ok(t != NULL && strstr(t, "rcpt <postmaster@hub.example>") &&
+	    strstr(t, "Final-Recipient: rfc822; crew@ship.example\r\n") &&
+	    strstr(t, "Status: 4.4.7\r\n") &&
+	    strstr(t, "Subject: Undeliverable delivery report (postmaster "
+	    "copy)") && strstr(t, "delivery time expired: the relay") &&
+	    strstr(t, "Content-Type: message/rfc822\r\n") &&
+	    strstr(t, "The list."), "... about the DSN, which is attached");
+	free(t);
+	entry(DSN_QUEUE, "0065A1B2C3D4E.1A2B.7", T0 - 6 * DAY, "",
+	    (char *[]){ "postmaster@hub.example" }, 1, NULL, 0, NULL);
 	ok(qexpire_run(&o, &st) == RS_OK && st.expired == 1 && st.dsns == 0,
-	    "_dsn: an expired DSN is dropped, no DSN about it");
+	    "_dsn: the postmaster's own copy expired: dropped, no DSN about "
+	    "it");
 	is_int(count(DSN_QUEUE), 0, "_dsn empty");
 }
 
@@ -279,6 +295,74 @@ test_reply(void)
 	    "<crew@ship.example>: mailbox full\r\n"), "... 4.4.7 with the "
 	    "last remote reply");
 	free(t);
+}
+
+static int
+test_lifetimes(void *arg, const char *customer, long *warn, long *expire)
+{
+	(void)arg;
+	if (strcmp(customer, "nosuch") == 0)
+		return -1;
+	*warn = 4 * HOUR;
+	*expire = 5 * DAY;
+	return 0;
+}
+
+/* warned_in - the warned time of customer's copy of id (-1: none). */
+static long
+warned_in(const char *customer, const char *id)
+{
+	char path[PATH_MAX];
+	struct qenv e;
+	long w;
+
+	q_path(path, sizeof(path), spool, customer, "new", id);
+	if (qenv_read(path, &e, NULL, NULL, 0) != RS_OK)
+		return -1;
+	w = (long)e.warned;
+	qenv_free(&e);
+	return w;
+}
+
+/*
+ * test_siblings - a message with copies for two customers gets one
+ * delayed DSN naming the recipients of both; the queue that sorts
+ * first sends it, the other leaves it.
+ */
+static void
+test_siblings(void)
+{
+	char *ra[] = { "a@boat.example" }, *rb[] = { "b@ship.example",
+	    "c@ship.example" }, *t;
+	const char *id = "0065A1B2C3D4E.1A2B.20";
+	struct qexpire_opts o;
+	struct qexpire_stats st;
+
+	entry("boat", id, T0 - 5 * HOUR, "bob@example.net", ra, 1, NULL, 0,
+	    NULL);
+	entry("ship", id, T0 - 5 * HOUR, "bob@example.net", rb, 2, NULL, 0,
+	    NULL);
+	opts(&o, "ship", T0);
+	o.lifetimes = test_lifetimes;
+	ok(qexpire_run(&o, &st) == RS_OK && st.dsns == 0 && st.warned == 0,
+	    "ship's sweep leaves the message to boat's (sorts first)");
+	is_int(warned_in("ship", id), 0, "  ship's copy not marked");
+	o.customer = "boat";
+	ok(qexpire_run(&o, &st) == RS_OK && st.dsns == 1 && st.warned == 2,
+	    "boat's sweep: one delayed DSN, both copies marked");
+	t = dsn_text();
+	ok(t != NULL && strstr(t, "Final-Recipient: rfc822; a@boat.example") &&
+	    strstr(t, "Final-Recipient: rfc822; b@ship.example") &&
+	    strstr(t, "Final-Recipient: rfc822; c@ship.example"),
+	    "  naming the recipients of both copies");
+	free(t);
+	ok(warned_in("boat", id) == T0 && warned_in("ship", id) == T0,
+	    "  both record it");
+	o.customer = "ship";
+	ok(qexpire_run(&o, &st) == RS_OK && st.dsns == 0,
+	    "ship's next sweep: nothing more");
+	q_remove(spool, "boat", id);
+	q_remove(spool, "ship", id);
 }
 
 static void
@@ -530,6 +614,7 @@ main(void)
 	test_select();
 	test_queue();
 	test_reply();
+	test_siblings();
 	test_busy();
 	test_outbox();
 	test_crash();

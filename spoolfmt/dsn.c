@@ -211,6 +211,10 @@ put_human(FILE *f, const struct dsn_report *r, int full)
 
 	fprintf(f, "This is the mail delivery system at %s.\r\n\r\n",
 	    r->reporting_mta);
+	if (r->note != NULL) {
+		put_folded(f, "", r->note, "");
+		fputs("\r\n", f);
+	}
 	for (i = 0; i < r->nrcpts; i++)
 		if (r->rcpts[i].action == DSN_DELAYED)
 			delayed = 1;
@@ -334,7 +338,8 @@ dsn_compose(const struct dsn_report *r, size_t *lenp)
 	fprintf(f, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
 	    r->reporting_mta);
 	fprintf(f, "To: <%s>\r\n", r->to);
-	fprintf(f, "Subject: %s\r\n", subject(r));
+	fprintf(f, "Subject: %s\r\n", r->subject != NULL ? r->subject :
+	    subject(r));
 	fprintf(f, "Message-ID: %s\r\n", mid);
 	fprintf(f, "Auto-Submitted: auto-replied\r\n");
 	fprintf(f, "MIME-Version: 1.0\r\n");
@@ -444,6 +449,41 @@ dsn_recipient(const char *sender, const char *postmaster, const char *msg,
 		return postmaster != NULL && postmaster[0] != '\0' ?
 		    postmaster : NULL;
 	return sender;
+}
+
+enum result
+dsn_postmaster_copy(const char *spool, const char *postmaster,
+    const char *hostname, const struct qenv *env, const char *msg,
+    size_t len, const struct dsn_rcpt *rc, time_t now, char *qid,
+    size_t qidlen, char *err, size_t errlen)
+{
+	struct dsn_report r;
+
+	if (postmaster == NULL || postmaster[0] == '\0') {
+		snprintf(err, errlen, "no postmaster is configured");
+		return RS_PERM;
+	}
+	if (env->nrcpts < 1 || strcasecmp(env->rcpts[0], postmaster) == 0) {
+		snprintf(err, errlen, "it was the postmaster's own copy");
+		return RS_PERM;
+	}
+	memset(&r, 0, sizeof(r));
+	r.reporting_mta = hostname;
+	r.to = postmaster;
+	r.orig_sender = env->sender;
+	r.queue_id = env->id;
+	r.arrival = env->arrival;
+	r.now = now;
+	r.rcpts = rc;
+	r.nrcpts = 1;
+	r.orig = msg;
+	r.origlen = len;
+	r.ret_full = 1;
+	r.subject = "Undeliverable delivery report (postmaster copy)";
+	r.note = "A delivery status notification that this mail system "
+	    "sent could not be delivered to its recipient, named below, so "
+	    "it comes to you, the postmaster, instead; it is attached.";
+	return dsn_queue(spool, &r, qid, qidlen, err, errlen);
 }
 
 enum result

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "queue.h"
 #include "util.h"
 
 #define DSN_QUEUE	"_dsn"		/* reserved queue (customer) name */
@@ -67,6 +68,9 @@ struct dsn_report {
 	int	ret_full;		/* RET=FULL: the whole original as
 					   message/rfc822 (up to
 					   DSN_FULL_MAX), else its headers */
+	const char *note;		/* a paragraph for people before the
+					   usual ones, or NULL */
+	const char *subject;		/* NULL: from the actions */
 };
 
 /*
@@ -93,6 +97,19 @@ const char *dsn_recipient(const char *sender, const char *postmaster,
  */
 enum result dsn_queue(const char *spool, const struct dsn_report *r,
 	    char *qid, size_t qidlen, char *err, size_t errlen);
+/*
+ * dsn_postmaster_copy - a DSN (the entry env of DSN_QUEUE, its text
+ * msg of len octets) that cannot be delivered, rc saying why (failed,
+ * with status, Remote-MTA and reply or diag): queue a failed DSN about
+ * it to postmaster, with the DSN attached whole (up to DSN_FULL_MAX).
+ * RS_PERM (err says why, nothing queued) when there is no postmaster
+ * or the DSN was for the postmaster itself, so reports never loop;
+ * RS_TEMP when it could not be queued.  On RS_OK qid gets its id.
+ */
+enum result dsn_postmaster_copy(const char *spool, const char *postmaster,
+	    const char *hostname, const struct qenv *env, const char *msg,
+	    size_t len, const struct dsn_rcpt *rc, time_t now, char *qid,
+	    size_t qidlen, char *err, size_t errlen);
 /* dsn_action_name - "failed", "delayed", "relayed", "delivered". */
 const char *dsn_action_name(enum dsn_action a);
 /* dsn_date - RFC 5322 date-time in UTC: "Fri, 22 Nov 2024 18:13:20 +0000". */

@@ -22,12 +22,26 @@
 
 #include "log.h"
 #include "qexpire.h"
+#include "qint.h"
 
 #define HEAD_READ	(DSN_HEADERS_MAX + 4)	/* octets read for headers */
+#define SIBS_MAX	32	/* other queues' copies taken along */
+#define SIB_TRIES	20	/* tries for a copy's lock, 50 ms apart */
 
 struct sweep {
 	const struct qexpire_opts *o;
 	struct qexpire_stats *st;
+	char  **queues;			/* the customer queues, once listed */
+	int	nqueues;
+	int	listed;
+};
+
+/* Another customer's copy of a message being warned about, locked. */
+struct sib {
+	char	customer[64];
+	int	lock;
+	struct qenv env;
+	struct qexpire_opts o;		/* with that customer's lifetimes */
 };
 
 static void (*hook)(const char *);
@@ -115,21 +129,19 @@ qexpire_select(const struct qexpire_opts *o, const struct qenv *env,
 
 /*
  * read_orig - the first octets of the message of the entry at path
- * (body at off): all of it for a failed DSN with RET=FULL up to
- * DSN_FULL_MAX (*full = 1; RFC 3461 4.3 asks for it in failed DSNs
- * only), else enough for its headers.  NULL on error.
+ * (body at off): all of it when want_full, up to DSN_FULL_MAX
+ * (*full = 1), else enough for its headers.  NULL on error.
  */
 static char *
 read_orig(const char *path, const struct qenv *env, off_t off,
-    enum dsn_action kind, size_t *len, int *full)
+    int want_full, size_t *len, int *full)
 {
 	size_t want, have = 0;
 	ssize_t n;
 	char *buf;
 	int fd;
 
-	*full = kind == DSN_FAILED && env->ret == QRET_FULL &&
-	    env->size <= DSN_FULL_MAX;
+	*full = want_full && env->size <= DSN_FULL_MAX;
 	want = *full ? (size_t)env->size : env->size < HEAD_READ ?
 	    (size_t)env->size : HEAD_READ;
 	if ((buf = malloc(want + 1)) == NULL)
@@ -164,27 +176,32 @@ read_orig(const char *path, const struct qenv *env, off_t off,
 static int
 report(const struct qexpire_opts *o, const struct qenv *env,
     const char *path, off_t off, enum dsn_action kind, const char *diag,
-    struct qexpire_stats *st)
+    struct qexpire_stats *st, const struct sib *sv, int nsv)
 {
 	struct dsn_report r;
 	struct dsn_rcpt *rc;
 	char qid[QID_LEN], err[256], *msg;
 	const char *to;
-	size_t len = 0;
-	int n, full, rv = -1;
+	size_t len = 0, room = (size_t)env->nrcpts;
+	int n, full, k, rv = -1;
 
-	if ((msg = read_orig(path, env, off, kind, &len, &full)) == NULL) {
+	if ((msg = read_orig(path, env, off, kind == DSN_FAILED &&
+	    env->ret == QRET_FULL, &len, &full)) == NULL) {
 		log_warn("%s: expire: cannot read the message", env->id);
 		return -1;
 	}
-	if ((rc = calloc((size_t)env->nrcpts, sizeof(*rc))) == NULL) {
+	for (k = 0; k < nsv; k++)
+		room += (size_t)sv[k].env.nrcpts;
+	if ((rc = calloc(room, sizeof(*rc))) == NULL) {
 		free(msg);
 		return -1;
 	}
 	n = qexpire_select(o, env, kind, diag, rc);
+	for (k = 0; k < nsv; k++)
+		n += qexpire_select(&sv[k].o, &sv[k].env, kind, diag, rc + n);
 	to = dsn_recipient(env->sender, o->postmaster, msg, len);
 	if (n == 0 || to == NULL) {
-		(kind == DSN_FAILED ? log_info : log_debug)("%s: no %s DSN: %s", env->id, kind == DSN_FAILED ?
+		log_info("%s: no %s DSN: %s", env->id, kind == DSN_FAILED ?
 		    "failed" : "delayed", n == 0 ? "NOTIFY does not ask "
 		    "for one" : env->sender[0] ? "automatic message and no "
 		    "postmaster" : "null sender");
@@ -211,15 +228,58 @@ report(const struct qexpire_opts *o, const struct qenv *env,
 		    "delayed", to, err);
 		goto out;
 	}
-	log_info("%s: %s DSN %s queued for <%s>, %d recipient%s", env->id,
+	log_info("%s: %s DSN %s queued for <%s>, %d recipient%s%s", env->id,
 	    kind == DSN_FAILED ? "failed" : "delayed", qid, to, n,
-	    n == 1 ? "" : "s");
+	    n == 1 ? "" : "s", nsv > 0 ? " in the copies of several "
+	    "customers" : "");
 	st->dsns++;
 	rv = 1;
 out:
 	free(rc);
 	free(msg);
 	return rv;
+}
+
+/*
+ * expire_dsn - a DSN the relayhost did not take within expire-after:
+ * its copy goes to the postmaster (or, when it was the postmaster's
+ * copy, it is dropped, logged).  1 done; -1 not now, the entry stays.
+ */
+static int
+expire_dsn(const struct qexpire_opts *o, const struct qenv *env,
+    const char *path, off_t off, const char *d1, struct qexpire_stats *st)
+{
+	struct dsn_rcpt rc[1];
+	char diag[200], qid[QID_LEN], err[256], *msg;
+	size_t len = 0;
+	enum result rs;
+	int full;
+
+	snprintf(diag, sizeof(diag), "X-Mailbridge; delivery time expired: "
+	    "the relay host did not take it within %s", d1);
+	if ((msg = read_orig(path, env, off, 1, &len, &full)) == NULL) {
+		log_warn("%s: expire: cannot read the DSN", env->id);
+		return -1;
+	}
+	qexpire_select(o, env, DSN_FAILED, diag, rc);
+	rs = dsn_postmaster_copy(o->spool, o->postmaster, o->hostname, env,
+	    msg, len, rc, o->now, qid, sizeof(qid), err, sizeof(err));
+	free(msg);
+	if (rs == RS_TEMP) {
+		log_warnx("%s: expired DSN: the postmaster's copy not queued: "
+		    "%s; entry kept as it was", env->id, err);
+		return -1;
+	}
+	if (rs == RS_PERM)
+		log_warnx("%s: expired DSN to <%s> dropped: %s", env->id,
+		    env->rcpts[0], err);
+	else {
+		log_info("%s: expired DSN to <%s>: copy %s queued for the "
+		    "postmaster <%s>", env->id, env->rcpts[0], qid,
+		    o->postmaster);
+		st->dsns++;
+	}
+	return 1;
 }
 
 /* expire_entry - the failed DSN, then the entry goes. */
@@ -231,13 +291,17 @@ expire_entry(const struct qexpire_opts *o, const struct qenv *env,
 
 	qexpire_dur(o->expire_after, d1, sizeof(d1));
 	if (strcmp(o->customer, DSN_QUEUE) == 0) {
-		log_info("%s: expired DSN to <%s> dropped: not delivered "
-		    "within %s", env->id, env->rcpts[0], d1);
+		if (expire_dsn(o, env, path, off, d1, st) == -1) {
+			st->skipped++;
+			return;
+		}
+		qexpire_hook("expire-dsn-committed");
 	} else {
 		snprintf(diag, sizeof(diag), "X-Mailbridge; delivery time "
 		    "expired: the recipient's site did not collect it "
 		    "within %s", d1);
-		if (report(o, env, path, off, DSN_FAILED, diag, st) == -1) {
+		if (report(o, env, path, off, DSN_FAILED, diag, st, NULL,
+		    0) == -1) {
 			st->skipped++;
 			return;
 		}
@@ -252,32 +316,172 @@ expire_entry(const struct qexpire_opts *o, const struct qenv *env,
 	st->expired++;
 }
 
-/* warn_entry - the delayed DSN, then the entry records it. */
-static void
-warn_entry(const struct qexpire_opts *o, struct qenv *env, const char *path,
-    off_t off, struct qexpire_stats *st)
+/*
+ * copy_due - is customer's copy env due for a delayed DSN by that
+ * customer's lifetimes (o->lifetimes; none: no)?  Fills so with them.
+ */
+static int
+copy_due(const struct qexpire_opts *o, const char *customer,
+    const struct qenv *env, struct qexpire_opts *so)
 {
-	char diag[200], d1[32], err[256];
-	int rv;
+	long age = (long)(o->now - env->arrival);
 
+	*so = *o;
+	so->customer = customer;
+	if (o->lifetimes == NULL || o->lifetimes(o->lifetimes_arg, customer,
+	    &so->warn_after, &so->expire_after) == -1)
+		return 0;
+	return env->warned == 0 && so->warn_after > 0 &&
+	    age >= so->warn_after && (so->expire_after == 0 ||
+	    (so->warn_after < so->expire_after && age < so->expire_after));
+}
+
+/* sib_lock - customer's queue lock, tried for about a second; -1. */
+static int
+sib_lock(const char *spool, const char *customer)
+{
+	int i, fd, busy;
+
+	for (i = 0; i < SIB_TRIES; i++) {
+		if ((fd = spool_lock(spool, customer, &busy)) != -1 || !busy)
+			return fd;
+		usleep(50000);
+	}
+	return -1;
+}
+
+static void
+sibs_free(struct sib *sv, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		qenv_free(&sv[i].env);
+		close(sv[i].lock);
+	}
+}
+
+/* sib_take - customer's copy of id, when it is due, locked, into sb. */
+static int
+sib_take(struct sweep *a, const char *customer, const char *id,
+    struct sib *sb)
+{
+	const struct qexpire_opts *o = a->o;
+	char path[PATH_MAX];
+
+	if (q_path(path, sizeof(path), o->spool, customer, "new", id) == -1 ||
+	    (sb->lock = sib_lock(o->spool, customer)) == -1)
+		return -1;
+	if (qenv_read(path, &sb->env, NULL, NULL, 0) != RS_OK) {
+		close(sb->lock);
+		return -1;
+	}
+	if (!copy_due(o, customer, &sb->env, &sb->o) ||
+	    strcmp(sb->env.customer, customer) != 0) {
+		sibs_free(sb, 1);
+		return -1;
+	}
+	strlcpy_(sb->customer, customer, sizeof(sb->customer));
+	sb->o.customer = sb->customer;
+	return 0;
+}
+
+/*
+ * siblings - the copies of env's message in other customers' queues
+ * that are due for a delayed DSN too (by their own lifetimes), locked,
+ * into sv (*n of them), so that one DSN names every recipient.  1 when
+ * such a copy is in a queue whose name sorts first: that queue's sweep
+ * sends the DSN for all, and this one leaves it alone (sv empty).
+ * A copy that is busy for a second is left to its own sweep.
+ */
+static int
+siblings(struct sweep *a, const struct qenv *env, struct sib *sv, int *n)
+{
+	const struct qexpire_opts *o = a->o;
+	struct qexpire_opts so;
+	char path[PATH_MAX];
+	struct qenv e;
+	int i, first;
+
+	*n = 0;
+	if (o->lifetimes == NULL)
+		return 0;
+	if (!a->listed && spool_customers(o->spool, &a->queues,
+	    &a->nqueues) == 0)
+		a->listed = 1;
+	for (i = 0; i < a->nqueues; i++) {
+		if (strcmp(a->queues[i], o->customer) == 0 ||
+		    strcmp(a->queues[i], DSN_QUEUE) == 0 ||
+		    q_path(path, sizeof(path), o->spool, a->queues[i], "new",
+		    env->id) == -1 || access(path, F_OK) == -1 ||
+		    qenv_read(path, &e, NULL, NULL, 0) != RS_OK)
+			continue;
+		first = copy_due(o, a->queues[i], &e, &so) &&
+		    strcmp(a->queues[i], o->customer) < 0;
+		qenv_free(&e);
+		if (first) {
+			sibs_free(sv, *n);
+			*n = 0;
+			return 1;
+		}
+		if (*n < SIBS_MAX && sib_take(a, a->queues[i], env->id,
+		    &sv[*n]) == 0)
+			(*n)++;
+	}
+	return 0;
+}
+
+/* mark - a copy records that its delayed DSN was queued (or decided). */
+static int
+mark(const struct qexpire_opts *o, struct qenv *env, int rv,
+    struct qexpire_stats *st)
+{
+	char err[256];
+
+	env->warned = o->now;
+	if (qenv_rewrite(o->spool, env, err, sizeof(err)) != RS_OK) {
+		log_warnx("%s: %s: delayed DSN %s but not recorded: %s; it may "
+		    "be %s again", env->customer, env->id, rv == 1 ? "queued" :
+		    "decided", err, rv == 1 ? "sent" : "logged");
+		st->skipped++;
+		return -1;
+	}
+	st->warned++;
+	return 0;
+}
+
+/*
+ * warn_entry - one delayed DSN for the message, its copies in other
+ * queues included, then each copy records it.
+ */
+static void
+warn_entry(struct sweep *a, struct qenv *env, const char *path, off_t off)
+{
+	const struct qexpire_opts *o = a->o;
+	struct sib sv[SIBS_MAX];
+	char diag[200], d1[32];
+	int rv, nsv, i;
+
+	if (siblings(a, env, sv, &nsv) == 1) {
+		log_debug("%s: delayed DSN left to the sweep of another "
+		    "customer's copy", env->id);
+		return;
+	}
 	snprintf(diag, sizeof(diag), "X-Mailbridge; not yet delivered: the "
 	    "recipient's site has not collected it after %s",
 	    qexpire_dur(o->warn_after, d1, sizeof(d1)));
-	if ((rv = report(o, env, path, off, DSN_DELAYED, diag, st)) == -1) {
-		st->skipped++;
+	if ((rv = report(o, env, path, off, DSN_DELAYED, diag, a->st, sv,
+	    nsv)) == -1) {
+		a->st->skipped++;
+		sibs_free(sv, nsv);
 		return;
 	}
-	if (rv == 0)
-		return;		/* nothing to record: nobody was told */
-	qexpire_hook("warn-dsn-committed");
-	env->warned = o->now;
-	if (qenv_rewrite(o->spool, env, err, sizeof(err)) != RS_OK) {
-		log_warnx("%s: delayed DSN queued but not recorded: %s; it "
-		    "may be sent again", env->id, err);
-		st->skipped++;
-		return;
-	}
-	st->warned++;
+	if (rv == 1)
+		qexpire_hook("warn-dsn-committed");
+	mark(o, env, rv, a->st);
+	for (i = 0; i < nsv; i++)
+		mark(&sv[i].o, &sv[i].env, rv, a->st);
+	sibs_free(sv, nsv);
 }
 
 /* one_entry - spool_list callback: look at one entry. */
@@ -307,7 +511,7 @@ one_entry(void *arg, const char *id, const char *path)
 	else if (o->warn_after > 0 && age >= o->warn_after &&
 	    env.warned == 0 && strcmp(o->customer, DSN_QUEUE) != 0 &&
 	    (o->expire_after == 0 || o->warn_after < o->expire_after))
-		warn_entry(o, &env, path, off, a->st);
+		warn_entry(a, &env, path, off);
 	qenv_free(&env);
 	return 0;
 }
@@ -315,9 +519,13 @@ one_entry(void *arg, const char *id, const char *path)
 enum result
 qexpire_run(const struct qexpire_opts *o, struct qexpire_stats *st)
 {
-	struct sweep a = { o, st };
+	struct sweep a;
 	enum result rs = RS_OK;
 	int lock;
+
+	memset(&a, 0, sizeof(a));
+	a.o = o;
+	a.st = st;
 
 	memset(st, 0, sizeof(*st));
 	if (!name_is_safe(o->customer))
@@ -336,6 +544,8 @@ qexpire_run(const struct qexpire_opts *o, struct qexpire_stats *st)
 	    qexpire_outbox(o, st) != RS_OK)
 		rs = RS_TEMP;
 	close(lock);
+	if (a.listed)
+		spool_customers_free(a.queues, a.nqueues);
 	if (st->skipped > 0)
 		rs = RS_TEMP;
 	return rs;

@@ -12,9 +12,16 @@
  *   - else age >= warn_after (when > 0 and less than expire_after) and
  *     no delayed DSN yet: one delayed DSN for the recipients whose
  *     NOTIFY includes DELAY (or who gave none), committed first, then
- *     the entry is rewritten with "warned" (tmp, fsync, rename, fsync).
+ *     the entry is rewritten with "warned" (tmp, fsync, rename, fsync),
+ *     also when nobody was owed one, so the decision is made and logged
+ *     once.  The copies of the message in other customers' queues that
+ *     are due by their own lifetimes go into the same DSN and are
+ *     marked too (under their queue's lock, tried for a second); the
+ *     queue whose name sorts first among the due copies sends it.
  *   - In the _dsn queue itself nothing is warned about, and an expired
- *     DSN is dropped with a log line: DSNs are never sent about DSNs.
+ *     DSN goes to the postmaster (dsn_postmaster_copy) or, when it was
+ *     the postmaster's copy, is dropped with a log line: DSNs are never
+ *     sent about DSNs to anyone else, and never loop.
  * A bundle in <spool>/outbox/<customer>/ whose creation time (in its
  * name; at most bundle-delay after its newest message arrived) is
  * expire_after old is read and each message in it (its copies, grouped
@@ -51,6 +58,14 @@ struct qexpire_opts {
 	long	warn_after;		/* seconds; 0: no delayed DSNs */
 	long	expire_after;		/* seconds; 0: nothing expires */
 	time_t	now;
+	/*
+	 * The lifetimes of another customer's queue, for the copies of a
+	 * message there (one delayed DSN for all); -1 when there is no
+	 * such customer.  NULL: copies elsewhere are not looked at.
+	 */
+	int	(*lifetimes)(void *arg, const char *customer, long *warn,
+		    long *expire);
+	void   *lifetimes_arg;
 };
 
 struct qexpire_stats {
