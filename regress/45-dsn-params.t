@@ -4,8 +4,9 @@
 # ENVID and ORCPT values (dsncases.py) go into acme's queue and 21
 # more into boat's, which is bundled for ssh: every copy in the bundle
 # carries its own envelope (X-Mailbridge-Envelope:).  acme's entries
-# get delayed DSNs from bridged's timer; after expire-after, entries
-# and bundle get failed DSNs; all leave through the relayhost into
+# get delayed DSNs from bridged's timer, the bundle when it has waited
+# past warn-after (once); after expire-after, entries and bundle get
+# failed DSNs; all leave through the relayhost into
 # smtp-sink, and each one is parsed with Python's email package and
 # checked field by field against RFC 3464 and against what its
 # message asked for (dsncheck.py): who gets one, Original-Envelope-Id,
@@ -64,7 +65,7 @@ wait_port $SINKPORT || { fail "smtp-sink listens"; exit 1; }
 HUB_ACME_OPTS='warn-after = "2s" expire-after = "1h"'
 hub_init "relayhost = \"127.0.0.1:$SINKPORT\"
 postmaster = \"postmaster@hub.test\"
-customer \"boat\" { release = {\"ssh\"} bundle-delay = \"1h\" expire-after = \"1h\" }"
+customer \"boat\" { release = {\"ssh\"} bundle-delay = \"1h\" warn-after = \"30m\" expire-after = \"1h\" }"
 printf 'boat.example\tboat\n' >>"$HUB_ROUTES"
 hub_start || { fail "bridged started"; exit 1; }
 
@@ -114,15 +115,27 @@ wait_for 60 has "$WORK/sink" 12
 ok $? "twelve delayed DSNs leave through the relayhost"
 sleep 2
 
-# ---- expiry: the queue and the bundle ----
-age acme 7200
-python3 - "$OUT" <<'EOF'
+# ---- the bundle waits past warn-after, then past expire-after ----
+# age_bundle SECONDS: the bundle's name (its time) moved back
+age_bundle() {
+	python3 - "$OUT" "$1" <<'EOF'
 import os, sys
 d = sys.argv[1]
 for n in os.listdir(d):
-    t = int(n[:13], 16) - 7200 * 1000000
+    t = int(n[:13], 16) - int(sys.argv[2]) * 1000000
     os.rename(os.path.join(d, n), os.path.join(d, '%013x%s' % (t, n[13:])))
 EOF
+}
+age_bundle 1900
+ctl expire boat >"$WORK/warn.out" 2>>"$WORK/expire.err"
+grep -q '0 bundles expired, 0 damaged bundles moved aside, 12 DSNs queued' \
+    "$WORK/warn.out" || sed 's/^/# /' "$WORK/warn.out"
+ok $? "the bundle past warn-after: twelve delayed DSNs"
+ctl expire boat >"$WORK/warn2.out" 2>>"$WORK/expire.err"
+grep -q ' 0 DSNs queued' "$WORK/warn2.out"
+ok $? "... and only once"
+age acme 7200
+age_bundle 7200
 ctl expire boat >"$WORK/expire.out" 2>>"$WORK/expire.err"
 is "$?" 0 "bridgectl expire boat"
 grep -q '1 bundles expired, 0 damaged bundles moved aside, 12 DSNs queued' \
@@ -130,12 +143,13 @@ grep -q '1 bundles expired, 0 damaged bundles moved aside, 12 DSNs queued' \
 ok $? "... the bundle expired: twelve DSNs for 21 messages"
 hub_stop	# a start tries the DSN queue at once: no wait for its timer
 hub_start || { fail "bridged restarted"; exit 1; }
-wait_for 90 has "$WORK/sink" 36
-ok $? "all 36 DSNs reached smtp-sink"
+wait_for 90 has "$WORK/sink" 48
+ok $? "all 48 DSNs reached smtp-sink"
 sleep 2
-is "$(count "$WORK/sink")" 36 "... and no more"
+is "$(count "$WORK/sink")" 48 "... and no more"
 
 checks delayed 4.4.1 acme.example Q - "not yet delivered" \
+    + delayed 4.4.1 boat.example B - "not yet delivered" \
     + failed 4.4.7 acme.example Q - "delivery time expired" \
     + failed 4.4.7 boat.example B - "delivery time expired"
 hub_stop

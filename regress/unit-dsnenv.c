@@ -134,6 +134,19 @@ test_parse(void)
 	    strcmp(e.orcpt, "rfc822;a+b@c") == 0 &&
 	    strcmp(e.qid, "0065A1B2C3D4E.1A2B.3") == 0,
 	    "folded, any case, unknown keywords ignored");
+	s = " QID=0065A1B2C3D4E.1A2B.3 WARNED=1732314400";
+	ok(dsnenv_parse(s, strlen(s), &e) == 0 && e.warned == 1732314400,
+	    "WARNED read");
+	{
+		char h[DSNENV_HEADER_MAX];
+		struct dsnenv b2;
+		int n = dsnenv_header(&e, h, sizeof(h));
+
+		ok(n > 0 && strstr(h, " WARNED=1732314400") != NULL &&
+		    dsnenv_parse(h + sizeof(DSNENV_HEADER), (size_t)n -
+		    sizeof(DSNENV_HEADER), &b2) == 0 && b2.warned == e.warned,
+		    "... and written back");
+	}
 	s = " NOTIFY=NEVER NOTIFY=NEVER";
 	ok(dsnenv_parse(s, strlen(s), &e) == -1 && e.notify == 0,
 	    "a repeated keyword refuses the field and clears it");

@@ -460,6 +460,7 @@ test_outbox(void)
 		fclose(f);
 	}
 	opts(&o, "ship", time(NULL) + DAY);
+	o.warn_after = 0;
 	ok(qexpire_run(&o, &st) == RS_OK && st.bundles == 0,
 	    "young bundles stay");
 	opts(&o, "ship", time(NULL) + 6 * DAY);
@@ -500,6 +501,74 @@ test_outbox(void)
 	    spool, bad);
 	ok(access(tmpdir, F_OK) == 0, "damaged bundle in bundle-tmp/ship/"
 	    "corrupt");
+}
+
+/* test_outbox_warn - a bundle past warn-after gets delayed DSNs once. */
+static void
+test_outbox_warn(void)
+{
+	char outdir[512], tmpdir[PATH_MAX], name[BUNDLE_NAME_MAX], err[256];
+	char h[DSNENV_HEADER_MAX], gone[PATH_MAX], *t;
+	struct qexpire_opts o;
+	struct qexpire_stats st;
+	struct dsnenv e;
+	struct bundle *b;
+	time_t made;
+	int n = 0;
+
+	spool_prepare(spool, "raft");
+	bundler_outbox(outdir, sizeof(outdir), spool, "raft");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/bundle-tmp/raft/tmp", spool);
+	dir_make(outdir, 0700);
+	dir_make(tmpdir, 0700);
+	if (bundle_open(&b, tmpdir, "raft", "hub.example", 6, err,
+	    sizeof(err)) != RS_OK) {
+		ok(0, "bundle: %s", err);
+		return;
+	}
+	n += bundle_add_buf(b, "bob@example.net", "a@raft.example",
+	    envhdr(h, sizeof(h), "0065A1B2C3D4E.1A2B.31", QRET_FULL, "W1", 0,
+	    "rfc822;A@Raft"), body, sizeof(body) - 1, err, sizeof(err)) ==
+	    RS_OK;
+	memset(&e, 0, sizeof(e));
+	strlcpy_(e.qid, "0065A1B2C3D4E.1A2B.32", sizeof(e.qid));
+	e.warned = T0;
+	dsnenv_header(&e, h, sizeof(h));
+	n += bundle_add_buf(b, "bob@example.net", "b@raft.example", h, body,
+	    sizeof(body) - 1, err, sizeof(err)) == RS_OK;
+	n += bundle_add_buf(b, "bob@example.net", "c@raft.example",
+	    envhdr(h, sizeof(h), "0065A1B2C3D4E.1A2B.33", QRET_NONE, "",
+	    QN_NEVER, ""), body, sizeof(body) - 1, err, sizeof(err)) == RS_OK;
+	ok(n == 3 && bundle_publish(b, outdir, name, sizeof(name), err,
+	    sizeof(err)) == RS_OK, "a bundle of three messages");
+	made = qid_time(name);
+	opts(&o, "raft", made + HOUR);
+	ok(qexpire_run(&o, &st) == RS_OK && st.dsns == 0,
+	    "young: no delayed DSN");
+	opts(&o, "raft", made + 5 * HOUR);
+	ok(qexpire_run(&o, &st) == RS_OK && st.dsns == 1 && st.warned == 1,
+	    "past warn-after: one delayed DSN (one message warned while "
+	    "queued, one NOTIFY=NEVER)");
+	t = dsn_text();
+	ok(t != NULL && strstr(t, "Action: delayed\r\n") &&
+	    strstr(t, "Final-Recipient: rfc822; a@raft.example") &&
+	    !strstr(t, "b@raft.example") && !strstr(t, "c@raft.example") &&
+	    strstr(t, "Original-Recipient: rfc822;A@Raft") &&
+	    strstr(t, "Original-Envelope-Id: W1") &&
+	    strstr(t, "Will-Retry-Until: ") &&
+	    strstr(t, "text/rfc822-headers"), "... about a, with ORCPT, ENVID, "
+	    "Will-Retry-Until, headers only");
+	free(t);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/bundle-tmp/raft/%s.warned", spool,
+	    name);
+	ok(access(tmpdir, F_OK) == 0, "the bundle's marker");
+	opts(&o, "raft", made + 6 * HOUR);
+	ok(qexpire_run(&o, &st) == RS_OK && st.dsns == 0,
+	    "the next sweep: no second one");
+	snprintf(gone, sizeof(gone), "%s/%s", outdir, name);
+	unlink(gone);
+	ok(qexpire_run(&o, &st) == RS_OK && access(tmpdir, F_OK) == -1,
+	    "the bundle fetched: its marker goes too");
 }
 
 static const char *crash_at;
@@ -617,6 +686,7 @@ main(void)
 	test_siblings();
 	test_busy();
 	test_outbox();
+	test_outbox_warn();
 	test_crash();
 	return done_testing();
 }

@@ -25,6 +25,7 @@
  */
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -41,6 +42,7 @@
 #include "qexpire.h"
 
 #define HEAD_MAX	(DSN_HEADERS_MAX + 4)
+#define WARNED_SUFFIX	".warned"	/* bundle-tmp/<c>/NAME.warned */
 #define XET_MAX		(BUNDLE_PATH_MAX + 20)	/* our X-Envelope-To line */
 
 /* One message being gathered from its copies. */
@@ -61,6 +63,8 @@ struct bsweep {
 	const struct qexpire_opts *o;
 	struct qexpire_stats *st;
 	const char *name;		/* the bundle */
+	enum dsn_action kind;		/* failed (expiry) or delayed */
+	time_t	retry_until;		/* delayed: when it will expire */
 	char	diag[200];
 	int	failed;			/* a DSN was not queued */
 	int	messages;
@@ -114,6 +118,12 @@ copy_orig(const struct bundle_msg *m, int want_full, size_t *len,
 	return buf;
 }
 
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static void
 group_free(struct group *g)
 {
@@ -131,19 +141,22 @@ group_free(struct group *g)
 	memset(g, 0, sizeof(*g));
 }
 
-/* group_select - the recipients of g whose NOTIFY asks for a failure. */
+/* group_select - the recipients of g whose NOTIFY asks for b->kind. */
 static int
 group_select(struct bsweep *b, const struct group *g, struct dsn_rcpt *rc)
 {
-	int i, n = 0;
+	int i, n = 0, failed = b->kind == DSN_FAILED;
 
 	for (i = 0; i < g->nrcpts; i++) {
-		if (!dsnenv_notify(g->notify[i], QN_FAILURE))
+		if (!dsnenv_notify(g->notify[i], failed ? QN_FAILURE :
+		    QN_DELAY))
 			continue;
 		memset(&rc[n], 0, sizeof(rc[n]));
 		rc[n].addr = g->rcpts[i];
-		rc[n].action = DSN_FAILED;
-		rc[n].status = QEXPIRE_FAIL_STATUS;
+		rc[n].action = b->kind;
+		rc[n].status = failed ? QEXPIRE_FAIL_STATUS :
+		    QEXPIRE_DELAY_STATUS;
+		rc[n].retry_until = failed ? 0 : b->retry_until;
 		rc[n].diag = b->diag;
 		rc[n].orcpt = g->orcpt[i];
 		n++;
@@ -151,12 +164,16 @@ group_select(struct bsweep *b, const struct group *g, struct dsn_rcpt *rc)
 	return n;
 }
 
-/* group_report - the failed DSN for one gathered message. */
+/*
+ * group_report - the failed (or delayed) DSN for one gathered message;
+ * no delayed one when the message was warned about while queued.
+ */
 static void
 group_report(struct bsweep *b, struct group *g)
 {
 	const struct qexpire_opts *o = b->o;
 	const char *qid = g->env.qid[0] ? g->env.qid : NULL;
+	const char *what = dsn_action_name(b->kind);
 	struct dsn_report r;
 	struct dsn_rcpt *rc;
 	char dqid[QID_LEN], err[256];
@@ -164,6 +181,8 @@ group_report(struct bsweep *b, struct group *g)
 	int n;
 
 	b->messages++;
+	if (b->kind == DSN_DELAYED && g->env.warned != 0)
+		return;
 	if ((rc = calloc((size_t)g->nrcpts, sizeof(*rc))) == NULL) {
 		b->failed = 1;
 		return;
@@ -171,8 +190,8 @@ group_report(struct bsweep *b, struct group *g)
 	n = group_select(b, g, rc);
 	to = dsn_recipient(g->sender, o->postmaster, g->orig, g->origlen);
 	if (n == 0 || to == NULL) {
-		log_info("%s: bundle %s: message %s from <%s>: no DSN: %s",
-		    o->customer, b->name, qid ? qid : "-", g->sender,
+		log_info("%s: bundle %s: message %s from <%s>: no %s DSN: %s",
+		    o->customer, b->name, qid ? qid : "-", g->sender, what,
 		    n == 0 ? "NOTIFY does not ask for one" : g->sender[0] ?
 		    "automatic message and no postmaster" : "null sender");
 		free(rc);
@@ -188,18 +207,18 @@ group_report(struct bsweep *b, struct group *g)
 	r.rcpts = rc;
 	r.nrcpts = n;
 	r.orig = g->orig;
-	r.origlen = g->full ? g->origlen : g->headlen;
+	r.origlen = g->full && b->kind == DSN_FAILED ? g->origlen : g->headlen;
 	r.envid = g->env.envid[0] ? g->env.envid : NULL;
-	r.ret_full = g->full;
+	r.ret_full = g->full && b->kind == DSN_FAILED;
 	if (dsn_queue(o->spool, &r, dqid, sizeof(dqid), err, sizeof(err)) !=
 	    RS_OK) {
 		log_warnx("%s: bundle %s: DSN to <%s> not queued: %s",
 		    o->customer, b->name, to, err);
 		b->failed = 1;
 	} else {
-		log_info("%s: bundle %s: message %s: failed DSN %s queued for "
+		log_info("%s: bundle %s: message %s: %s DSN %s queued for "
 		    "<%s>, %d recipient%s", o->customer, b->name,
-		    qid ? qid : "-", dqid, to, n, n == 1 ? "" : "s");
+		    qid ? qid : "-", what, dqid, to, n, n == 1 ? "" : "s");
 		b->st->dsns++;
 	}
 	free(rc);
@@ -323,8 +342,8 @@ read_all(struct bsweep *b, int fd)
 	group_free(&g);
 	bundle_reader_close(r);
 	if (rc == -1)
-		log_warnx("%s: bundle %s: expire: %s", b->o->customer, b->name,
-		    err);
+		log_warnx("%s: bundle %s: %s: %s", b->o->customer, b->name,
+		    b->kind == DSN_FAILED ? "expire" : "warn", err);
 	return rc == 0 && !b->failed ? 0 : -1;
 }
 
@@ -406,11 +425,120 @@ expire_bundle(const struct qexpire_opts *o, const char *dir,
 	st->bundles++;
 }
 
+/* marker - "<spool>/bundle-tmp/<customer>/NAME.warned". */
+static int
+marker(char *buf, size_t len, const struct qexpire_opts *o,
+    const char *name)
+{
+	return path_build(buf, len, "%s/bundle-tmp/%s/%s%s", o->spool,
+	    o->customer, name, WARNED_SUFFIX);
+}
+
+/* mark_warned - the bundle's delayed DSNs are committed: say so. */
+static int
+mark_warned(const struct qexpire_opts *o, const char *name)
+{
+	char path[PATH_MAX];
+	int fd, bad;
+
+	if (marker(path, sizeof(path), o, name) == -1 ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		return -1;
+	bad = dprintf(fd, "MBW 1\nbundle %s\nwarned %lld\n", name,
+	    (long long)o->now) < 0 || fsync(fd) == -1;
+	if (close(fd) == -1 || bad || io_fsync_parent(path) == -1) {
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * warn_bundle - a bundle waiting past warn-after: one delayed DSN for
+ * each message in it not warned about while it was queued, then the
+ * marker, so it happens once.
+ */
+static void
+warn_bundle(const struct qexpire_opts *o, const char *dir,
+    const char *name, struct qexpire_stats *st)
+{
+	struct bsweep b;
+	char path[PATH_MAX], err[256], d1[32];
+	int fd;
+
+	if (marker(path, sizeof(path), o, name) == -1 ||
+	    access(path, F_OK) == 0 ||
+	    path_build(path, sizeof(path), "%s/%s", dir, name) == -1)
+		return;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return;			/* fetched meanwhile */
+	if (bundle_verify_fd(fd, NULL, err, sizeof(err)) == -1) {
+		close(fd);
+		move_aside(o, dir, name, err, st);
+		return;
+	}
+	memset(&b, 0, sizeof(b));
+	b.o = o;
+	b.st = st;
+	b.name = name;
+	b.kind = DSN_DELAYED;
+	if (o->expire_after > 0)
+		b.retry_until = qid_time(name) + o->expire_after;
+	snprintf(b.diag, sizeof(b.diag), "X-Mailbridge; not yet delivered: "
+	    "the recipient's site has not collected it after %s",
+	    qexpire_dur(o->warn_after, d1, sizeof(d1)));
+	if (read_all(&b, fd) == -1) {
+		close(fd);
+		st->skipped++;
+		return;
+	}
+	close(fd);
+	qexpire_hook("bundle-warn-dsns-committed");
+	if (mark_warned(o, name) == -1) {
+		log_warn("%s: bundle %s: delayed DSNs queued but not recorded; "
+		    "they may be sent again", o->customer, name);
+		st->skipped++;
+		return;
+	}
+	st->warned++;
+}
+
+/* drop_markers - the markers of bundles no longer in the outbox. */
+static void
+drop_markers(const struct qexpire_opts *o, char **names, size_t n)
+{
+	char base[PATH_MAX], path[PATH_MAX], bn[BUNDLE_NAME_MAX];
+	struct dirent *de;
+	size_t len, k = sizeof(WARNED_SUFFIX) - 1;
+	DIR *dp;
+
+	if (path_build(base, sizeof(base), "%s/bundle-tmp/%s", o->spool,
+	    o->customer) == -1 || (dp = opendir(base)) == NULL)
+		return;
+	while ((de = readdir(dp)) != NULL) {
+		len = strlen(de->d_name);
+		if (len <= k || len - k >= sizeof(bn) ||
+		    strcmp(de->d_name + len - k, WARNED_SUFFIX) != 0)
+			continue;
+		memcpy(bn, de->d_name, len - k);
+		bn[len - k] = '\0';
+		if (bsearch(&(const char *){ bn }, names, n, sizeof(*names),
+		    name_cmp) == NULL && path_build(path, sizeof(path),
+		    "%s/%s", base, de->d_name) == 0)
+			unlink(path);
+	}
+	closedir(dp);
+}
+
 enum result
 qexpire_outbox(const struct qexpire_opts *o, struct qexpire_stats *st)
 {
 	char dir[PATH_MAX], **names;
 	size_t n, i;
+	long age;
+	int warn = o->warn_after > 0 && (o->expire_after == 0 ||
+	    o->warn_after < o->expire_after);
 
 	if (bundler_outbox(dir, sizeof(dir), o->spool, o->customer) == -1 ||
 	    bundle_list(dir, &names, &n) == -1) {
@@ -418,10 +546,18 @@ qexpire_outbox(const struct qexpire_opts *o, struct qexpire_stats *st)
 		return RS_TEMP;
 	}
 	for (i = 0; i < n; i++) {
-		if ((long)(o->now - qid_time(names[i])) < o->expire_after)
+		age = (long)(o->now - qid_time(names[i]));
+		if (o->expire_after > 0 && age >= o->expire_after)
+			expire_bundle(o, dir, names[i], st);
+		else if (warn && age >= o->warn_after)
+			warn_bundle(o, dir, names[i], st);
+		else
 			break;		/* the rest are younger */
-		expire_bundle(o, dir, names[i], st);
 	}
 	strv_free(names, n);
+	if (bundle_list(dir, &names, &n) == 0) {
+		drop_markers(o, names, n);
+		strv_free(names, n);
+	}
 	return RS_OK;
 }

@@ -2,7 +2,8 @@
  * dsnenv.c - RFC 3461 xtext, ORCPT values, ESMTP parameter lists and
  * the X-Mailbridge-Envelope: header of bundle copies (see dsnenv.h).
  *
- * Grammar written and read: QID=queue-id ARRIVAL=seconds RET=FULL|HDRS
+ * Grammar written and read: QID=queue-id ARRIVAL=seconds WARNED=seconds
+ * RET=FULL|HDRS
  * ENVID=xtext (at most 100 octets decoded) NOTIFY=NEVER or a list of
  * SUCCESS, FAILURE, DELAY; ORCPT=addr-type;xtext (type: letters,
  * digits, '-'; at most 500 octets decoded).  Keywords in any case,
@@ -154,6 +155,7 @@ dsnenv_of(struct dsnenv *e, const struct qenv *env, const char *rcpt)
 	strlcpy_(e->qid, env->id, sizeof(e->qid));
 	e->arrival = env->arrival;
 	e->ret = env->ret;
+	e->warned = env->warned;
 	if (env->envid != NULL)
 		strlcpy_(e->envid, env->envid, sizeof(e->envid));
 	if (rcpt == NULL || (d = qenv_rcpt_dsn(env, rcpt)) == NULL)
@@ -266,6 +268,10 @@ dsnenv_header(const struct dsnenv *e, char *buf, size_t len)
 		snprintf(num, sizeof(num), "%lld", (long long)e->arrival);
 		tok_add(&t, "ARRIVAL", num);
 	}
+	if (e->warned > 0) {
+		snprintf(num, sizeof(num), "%lld", (long long)e->warned);
+		tok_add(&t, "WARNED", num);
+	}
 	mail_toks(&t, e);
 	rcpt_toks(&t, e);
 	if (t.bad)
@@ -299,7 +305,7 @@ static int
 set_param(struct dsnenv *e, unsigned *seen, const char *kw, const char *v)
 {
 	static const char *const kws[] = { "QID", "ARRIVAL", "RET", "ENVID",
-		"NOTIFY", "ORCPT", NULL };
+		"NOTIFY", "ORCPT", "WARNED", NULL };
 	unsigned long long n;
 	char *end;
 	int i;
@@ -317,12 +323,13 @@ set_param(struct dsnenv *e, unsigned *seen, const char *kw, const char *v)
 		return qid_is_valid(v) && strlcpy_(e->qid, v, sizeof(e->qid)) <
 		    sizeof(e->qid) ? 0 : -1;
 	case 1:
+	case 6:
 		if (!isdigit((unsigned char)*v) || strlen(v) > 18)
 			return -1;
 		n = strtoull(v, &end, 10);
 		if (*end != '\0')
 			return -1;
-		e->arrival = (time_t)n;
+		*(i == 1 ? &e->arrival : &e->warned) = (time_t)n;
 		return 0;
 	case 2:
 		if (strcasecmp(v, "FULL") == 0)
@@ -336,8 +343,10 @@ set_param(struct dsnenv *e, unsigned *seen, const char *kw, const char *v)
 		return xtext_decode(v, e->envid, QENV_ENVID_MAX);
 	case 4:
 		return qnotify_parse(v, &e->notify);
-	default:
+	case 5:
 		return dsn_orcpt_decode(v, e->orcpt);
+	default:
+		return -1;
 	}
 }
 

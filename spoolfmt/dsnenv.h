@@ -8,7 +8,8 @@
  *    RET=HDRS ENVID=QQ314159 NOTIFY=FAILURE,DELAY
  *    ORCPT=rfc822;Bob+40acme.example
  *
- * Keywords are those of MAIL FROM and RCPT TO (plus QID and ARRIVAL),
+ * Keywords are those of MAIL FROM and RCPT TO (plus QID, ARRIVAL and
+ * WARNED, when the queue already sent the copy's delayed DSN),
  * values are written as on the wire (ENVID and ORCPT's address in
  * xtext), so the header is printable US-ASCII without ';'-splitting
  * surprises; readers ignore keywords they do not know.
@@ -38,6 +39,8 @@ struct dsnenv {
 	char	envid[QENV_ENVID_MAX + 1];	/* "" when none */
 	unsigned notify;		/* QN_* bits; 0: none given */
 	char	orcpt[DSN_ORCPT_TEXT];	/* "type;address" decoded, or "" */
+	time_t	warned;			/* its delayed DSN was sent while it
+					   was queued; 0: not */
 };
 
 /*

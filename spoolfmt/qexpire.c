@@ -531,8 +531,8 @@ qexpire_run(const struct qexpire_opts *o, struct qexpire_stats *st)
 	if (!name_is_safe(o->customer))
 		return RS_PERM;
 	if ((lock = spool_lock(o->spool, o->customer, &st->busy)) == -1) {
-		if (st->busy)
-			log_info("%s: expire: the queue is busy; next time",
+		if (st->busy)		/* every sweep while a flush runs */
+			log_debug("%s: expire: the queue is busy; next time",
 			    o->customer);
 		return st->busy || errno != ENOENT ? RS_TEMP : RS_OK;
 	}
@@ -540,8 +540,8 @@ qexpire_run(const struct qexpire_opts *o, struct qexpire_stats *st)
 		log_warn("%s: expire: cannot list the queue", o->customer);
 		rs = RS_TEMP;
 	}
-	if (strcmp(o->customer, DSN_QUEUE) != 0 && o->expire_after > 0 &&
-	    qexpire_outbox(o, st) != RS_OK)
+	if (strcmp(o->customer, DSN_QUEUE) != 0 && (o->expire_after > 0 ||
+	    o->warn_after > 0) && qexpire_outbox(o, st) != RS_OK)
 		rs = RS_TEMP;
 	close(lock);
 	if (a.listed)
