@@ -1421,6 +1421,22 @@ smtpc_quit(struct smtpc *c)
 	smtpc_close(c);
 }
 
+int
+smtpc_release(struct smtpc *c)
+{
+	int fd = -1;
+
+	if (c == NULL)
+		return -1;
+	if (!c->dead && c->out == NULL && c->fhead == c->ftail &&
+	    c->inlen == 0) {
+		fd = c->fd;
+		c->fd = -1;
+	}
+	smtpc_close(c);
+	return fd;
+}
+
 void
 smtpc_close(struct smtpc *c)
 {

@@ -172,6 +172,14 @@ enum result smtpc_send(struct smtpc *c, const struct smtpc_feed *feed);
 void	smtpc_quit(struct smtpc *c);
 /* smtpc_close - close without QUIT and free. */
 void	smtpc_close(struct smtpc *c);
+/*
+ * smtpc_release - free c but keep its connection: the socket (still
+ * non-blocking), for a protocol that goes on without the client engine
+ * (ODMR's turn after ATRN).  -1 (the connection closed) when it is
+ * dead, a command is unanswered or the server sent more than its
+ * replies: those octets would be lost.
+ */
+int	smtpc_release(struct smtpc *c);
 
 unsigned smtpc_ext(const struct smtpc *c);	/* SMTPC_EXT_* offered */
 uint64_t smtpc_size_max(const struct smtpc *c);	/* SIZE n; 0 = none */

@@ -839,6 +839,38 @@ test_check(void)
 	}
 }
 
+/* test_release - the socket outlives the engine only when nothing is lost. */
+static void
+test_release(void)
+{
+	struct smtpc_reply r;
+	struct smtpc *c;
+	char buf[16];
+	int sv[2], fd;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		exit(2);
+	c = smtpc_fdopen(sv[0], "test[local]", NULL);
+	if (write(sv[1], "220 turn.test\r\n", 15) != 15)
+		exit(2);
+	smtpc_greeting(c, &r);
+	fd = smtpc_release(c);
+	ok(fd == sv[0], "released: the same socket");
+	ok(write(sv[1], "EHLO x\r\n", 8) == 8 && read(fd, buf, 8) == 8 &&
+	    memcmp(buf, "EHLO x\r\n", 8) == 0, "and it still works");
+	close(fd);
+	close(sv[1]);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		exit(2);
+	c = smtpc_fdopen(sv[0], "test[local]", NULL);
+	if (write(sv[1], "220 a\r\n220 b\r\n", 14) != 14)
+		exit(2);
+	smtpc_greeting(c, &r);
+	is_int(smtpc_release(c), -1, "octets after the reply: not released");
+	close(sv[1]);
+	ok(smtpc_release(NULL) == -1, "NULL: -1");
+}
+
 static void
 test_plain(void)
 {
@@ -1152,6 +1184,7 @@ main(void)
 	test_pipe();
 	test_plain();
 	test_check();
+	test_release();
 	test_lmtp();
 	test_dsn();
 	test_cmds();
