@@ -43,7 +43,17 @@ static cfg_opt_t etrn_opts[] = {
 	CFG_END()
 };
 
+static cfg_opt_t odmr_opts[] = {
+	CFG_STR("server", NULL, CFGF_NONE),
+	CFG_STR_LIST("targets", NULL, CFGF_NONE),
+	CFG_STR("user", NULL, CFGF_NONE),
+	CFG_STR("secret", NULL, CFGF_NONE),
+	CFG_END()
+};
+
 static cfg_opt_t uucp_opts[] = {
+	CFG_STR("system", NULL, CFGF_NONE),
+	CFG_STR("config", NULL, CFGF_NONE),
 	CFG_STR_LIST("uucico", NULL, CFGF_NONE),
 	CFG_END()
 };
@@ -57,18 +67,30 @@ static cfg_opt_t ssh_opts[] = {
 	CFG_END()
 };
 
+static cfg_opt_t backoff_opts[] = {
+	CFG_STR("base", "1m", CFGF_NONE),
+	CFG_STR("ceiling", "6h", CFGF_NONE),
+	CFG_INT("give-up", 10, CFGF_NONE),
+	CFG_END()
+};
+
 static cfg_opt_t hub_opts[] = {
 	CFG_SEC("etrn", etrn_opts, CFGF_NONE),
+	CFG_SEC("odmr", odmr_opts, CFGF_NONE),
 	CFG_SEC("uucp", uucp_opts, CFGF_NONE),
 	CFG_SEC("ssh", ssh_opts, CFGF_NONE),
 	CFG_STR("poll", "15m", CFGF_NONE),
 	CFG_STR_LIST("windows", NULL, CFGF_NONE),
+	CFG_STR("online-deadline", NULL, CFGF_NONE),
+	CFG_STR("max-online", "1h", CFGF_NONE),
+	CFG_SEC("backoff", backoff_opts, CFGF_NONE),
 	CFG_END()
 };
 
 static cfg_opt_t link_opts[] = {
 	CFG_STR("probe", NULL, CFGF_NONE),
 	CFG_STR("every", "60s", CFGF_NONE),
+	CFG_STR_LIST("down-command", NULL, CFGF_NONE),
 	CFG_END()
 };
 
@@ -78,6 +100,7 @@ static cfg_opt_t root_opts[] = {
 	CFG_SEC("inject", inject_opts, CFGF_NONE),
 	CFG_SEC("hub", hub_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_SEC("link", link_opts, CFGF_NONE),
+	CFG_STR("metrics", NULL, CFGF_NONE),
 	CFG_END()
 };
 
@@ -258,6 +281,48 @@ v_targets(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* v_domains - ATRN's targets: plain domains with a dot. */
+static int
+v_domains(cfg_t *cfg, cfg_opt_t *opt)
+{
+	unsigned i;
+	const char *t;
+
+	for (i = 0; i < cfg_opt_size(opt); i++) {
+		t = cfg_opt_getnstr(opt, i);
+		if (!hostname_ok(t, strlen(t)) || strchr(t, '.') == NULL) {
+			cfg_error(cfg, "targets: \"%s\" is not a domain "
+			    "(ATRN takes domains only)", t);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* v_system - a Taylor UUCP system name. */
+static int
+v_system(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (!name_is_safe(last_str(opt))) {
+		cfg_error(cfg, "system: \"%s\" is not a UUCP system name",
+		    last_str(opt));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+v_give_up(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, cfg_opt_size(opt) - 1);
+
+	if (v < 1 || v > 1000) {
+		cfg_error(cfg, "give-up: %ld is not a count from 1 to 1000", v);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 v_user(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -290,7 +355,8 @@ v_windows(cfg_t *cfg, cfg_opt_t *opt)
 	for (i = 0; i < cfg_opt_size(opt); i++)
 		if (conf_window_parse(cfg_opt_getnstr(opt, i), &w) == -1) {
 			cfg_error(cfg, "windows: \"%s\" is not like "
-			    "\"Mon-Fri 08:00-18:00\"", cfg_opt_getnstr(opt, i));
+			    "\"Mon-Fri 08:00-18:00\" or \"22:00-06:00 max 2M\"",
+			    cfg_opt_getnstr(opt, i));
 			return -1;
 		}
 	return 0;
@@ -345,9 +411,11 @@ v_hub(cfg_t *cfg, cfg_opt_t *opt)
 {
 	cfg_t *h = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
 	cfg_t *e = cfg_getsec(h, "etrn"), *u = cfg_getsec(h, "uucp");
-	cfg_t *s = cfg_getsec(h, "ssh");
+	cfg_t *s = cfg_getsec(h, "ssh"), *o = cfg_getsec(h, "odmr");
+	cfg_t *b = cfg_getsec(h, "backoff");
 	const char *name = cfg_title(h);
-	int has_e, has_u, has_s, rc = 0;
+	long base, ceil;
+	int has_e, has_o, has_u, has_s, rc = 0;
 
 	if (!name_is_safe(name)) {
 		cfg_error(cfg, "hub \"%s\": not a safe name", name);
@@ -355,7 +423,9 @@ v_hub(cfg_t *cfg, cfg_opt_t *opt)
 	}
 	has_e = given(e, "server") || given(e, "targets") ||
 	    given(e, "user") || given(e, "secret");
-	has_u = given(u, "uucico");
+	has_o = given(o, "server") || given(o, "targets") ||
+	    given(o, "user") || given(o, "secret");
+	has_u = given(u, "uucico") || given(u, "system") || given(u, "config");
 	has_s = given(s, "server") || given(s, "user") || given(s, "dir") ||
 	    given(s, "identity") || given(s, "known-hosts");
 	if (has_e && (!given(e, "server") || !given(e, "targets"))) {
@@ -368,10 +438,33 @@ v_hub(cfg_t *cfg, cfg_opt_t *opt)
 		    name);
 		rc = -1;
 	}
+	if (has_o && (!given(o, "server") || !given(o, "user") ||
+	    !given(o, "secret"))) {
+		cfg_error(cfg, "hub \"%s\": odmr needs server, user and secret",
+		    name);
+		rc = -1;
+	}
+	if (has_u && !given(u, "system") && !given(u, "uucico")) {
+		cfg_error(cfg, "hub \"%s\": uucp needs system or uucico", name);
+		rc = -1;
+	}
+	if (given(u, "config") && !given(u, "system")) {
+		cfg_error(cfg, "hub \"%s\": uucp config goes with system "
+		    "(uucico is the whole command)", name);
+		rc = -1;
+	}
 	if (has_s && check_ssh(cfg, s, name) == -1)
 		rc = -1;
-	if (!has_e && !has_u && !has_s) {
-		cfg_error(cfg, "hub \"%s\": no etrn, uucp or ssh section", name);
+	if (!has_e && !has_o && !has_u && !has_s) {
+		cfg_error(cfg, "hub \"%s\": no etrn, odmr, uucp or ssh section",
+		    name);
+		rc = -1;
+	}
+	duration_parse(cfg_getstr(b, "base"), &base);
+	duration_parse(cfg_getstr(b, "ceiling"), &ceil);
+	if (base > ceil) {
+		cfg_error(cfg, "hub \"%s\": backoff base is longer than its "
+		    "ceiling", name);
 		rc = -1;
 	}
 	return rc;
@@ -391,7 +484,13 @@ set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "hub|etrn|targets", v_targets);
 	cfg_set_validate_func(cfg, "hub|etrn|user", v_user);
 	cfg_set_validate_func(cfg, "hub|etrn|secret", v_abs_path);
+	cfg_set_validate_func(cfg, "hub|odmr|server", v_server);
+	cfg_set_validate_func(cfg, "hub|odmr|targets", v_domains);
+	cfg_set_validate_func(cfg, "hub|odmr|user", v_user);
+	cfg_set_validate_func(cfg, "hub|odmr|secret", v_abs_path);
 	cfg_set_validate_func(cfg, "hub|uucp|uucico", v_argv);
+	cfg_set_validate_func(cfg, "hub|uucp|system", v_system);
+	cfg_set_validate_func(cfg, "hub|uucp|config", v_abs_path);
 	cfg_set_validate_func(cfg, "hub|ssh|server", v_ssh_server);
 	cfg_set_validate_func(cfg, "hub|ssh|user", v_user);
 	cfg_set_validate_func(cfg, "hub|ssh|dir", v_dir);
@@ -399,9 +498,16 @@ set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "hub|ssh|known-hosts", v_abs_path);
 	cfg_set_validate_func(cfg, "hub|poll", v_duration);
 	cfg_set_validate_func(cfg, "hub|windows", v_windows);
+	cfg_set_validate_func(cfg, "hub|online-deadline", v_duration);
+	cfg_set_validate_func(cfg, "hub|max-online", v_duration);
+	cfg_set_validate_func(cfg, "hub|backoff|base", v_duration);
+	cfg_set_validate_func(cfg, "hub|backoff|ceiling", v_duration);
+	cfg_set_validate_func(cfg, "hub|backoff|give-up", v_give_up);
 	cfg_set_validate_func(cfg, "hub", v_hub);
 	cfg_set_validate_func(cfg, "link|probe", v_server);
 	cfg_set_validate_func(cfg, "link|every", v_duration);
+	cfg_set_validate_func(cfg, "link|down-command", v_argv);
+	cfg_set_validate_func(cfg, "metrics", v_abs_path);
 }
 
 /* --- windows ------------------------------------------------------- */
@@ -463,15 +569,11 @@ hhmm(const char *s, int *min)
 	return 0;
 }
 
-int
-conf_window_parse(const char *s, struct window *w)
+/* window_times - "HH:MM-HH:MM" of exactly n octets. */
+static int
+window_times(const char *t, size_t n, struct window *w)
 {
-	const char *sp = strchr(s, ' '), *t = sp ? sp + 1 : s;
-
-	w->days = 0x7f;
-	if (sp != NULL && days_parse(s, sp, &w->days) == -1)
-		return -1;
-	if (strlen(t) != 11 || t[5] != '-' || hhmm(t, &w->from) == -1 ||
+	if (n != 11 || t[5] != '-' || hhmm(t, &w->from) == -1 ||
 	    hhmm(t + 6, &w->to) == -1 || w->from == w->to ||
 	    w->from == 24 * 60)
 		return -1;
@@ -479,27 +581,100 @@ conf_window_parse(const char *s, struct window *w)
 }
 
 int
+conf_window_parse(const char *s, struct window *w)
+{
+	const char *tok[4], *p = s;
+	size_t len[4];
+	char size[32];
+	int n = 0, t;
+
+	memset(w, 0, sizeof(*w));
+	w->days = 0x7f;
+	while (*p != '\0') {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		if (n == 4)
+			return -1;
+		tok[n] = p;
+		len[n] = strcspn(p, " ");
+		p += len[n++];
+	}
+	/* [days] HH:MM-HH:MM [max SIZE] */
+	t = n >= 2 && isalpha((unsigned char)tok[0][0]) &&
+	    !(len[0] == 3 && strncmp(tok[0], "max", 3) == 0) ? 1 : 0;
+	if (n == 0 || (t == 1 && days_parse(tok[0], tok[0] + len[0],
+	    &w->days) == -1) || window_times(tok[t], len[t], w) == -1)
+		return -1;
+	if (n == t + 1)
+		return 0;
+	if (n != t + 3 || len[t + 1] != 3 || strncmp(tok[t + 1], "max", 3) ||
+	    len[t + 2] >= sizeof(size))
+		return -1;
+	memcpy(size, tok[t + 2], len[t + 2]);
+	size[len[t + 2]] = '\0';
+	if (size_parse(size, &w->max_size) == -1 || w->max_size == 0)
+		return -1;
+	return 0;
+}
+
+/* window_in - is the local time tm inside w? */
+static int
+window_in(const struct window *w, const struct tm *tm)
+{
+	int m = tm->tm_hour * 60 + tm->tm_min;
+	int yday = (tm->tm_wday + 6) % 7;	/* the day before */
+
+	if (w->from < w->to)
+		return (w->days & (1u << tm->tm_wday)) && m >= w->from &&
+		    m < w->to;
+	return ((w->days & (1u << tm->tm_wday)) && m >= w->from) ||
+	    ((w->days & (1u << yday)) && m < w->to);
+}
+
+int
 conf_window_match(const struct window *w, int n, time_t t)
 {
 	struct tm tm;
-	int i, m, yday;
+	int i;
 
 	if (n == 0)
 		return 1;
 	localtime_r(&t, &tm);
-	m = tm.tm_hour * 60 + tm.tm_min;
-	yday = (tm.tm_wday + 6) % 7;	/* the day before */
-	for (i = 0; i < n; i++) {
-		if (w[i].from < w[i].to) {
-			if ((w[i].days & (1u << tm.tm_wday)) &&
-			    m >= w[i].from && m < w[i].to)
-				return 1;
-		} else if (((w[i].days & (1u << tm.tm_wday)) &&
-		    m >= w[i].from) ||
-		    ((w[i].days & (1u << yday)) && m < w[i].to))
+	for (i = 0; i < n; i++)
+		if (window_in(&w[i], &tm))
 			return 1;
-	}
 	return 0;
+}
+
+uint64_t
+conf_window_cap(const struct window *w, int n, time_t t)
+{
+	struct tm tm;
+	uint64_t cap = 0;
+	int i;
+
+	localtime_r(&t, &tm);
+	for (i = 0; i < n; i++) {
+		if (!window_in(&w[i], &tm))
+			continue;
+		if (w[i].max_size == 0)
+			return 0;
+		if (w[i].max_size > cap)
+			cap = w[i].max_size;
+	}
+	return cap;
+}
+
+const char *
+conf_method_name(int method)
+{
+	static const char *const names[METHOD_MAX] = {
+		"etrn", "odmr", "uucp", "ssh"
+	};
+
+	return method >= 0 && method < METHOD_MAX ? names[method] : "?";
 }
 
 /* --- what libconfuse lets through --------------------------------- */
@@ -597,11 +772,40 @@ dup_list(cfg_t *s, const char *name, int *n)
 	return v;
 }
 
+/* method_order - the hub's methods in the order their sections end. */
+static void
+method_order(struct leaf_hub *h, cfg_t *hs)
+{
+	static const char *const sec[METHOD_MAX] = {
+		"etrn", "odmr", "uucp", "ssh"
+	};
+	const int has[METHOD_MAX] = {
+		h->has_etrn, h->has_odmr, h->has_uucp, h->has_ssh
+	};
+	int line[METHOD_MAX], i, j, m;
+
+	h->nmethods = 0;
+	for (i = 0; i < METHOD_MAX; i++) {
+		if (!has[i])
+			continue;
+		line[i] = cfg_getsec(hs, sec[i])->line;
+		for (j = h->nmethods; j > 0; j--) {
+			m = h->methods[j - 1];
+			if (line[m] <= line[i])
+				break;
+			h->methods[j] = m;
+		}
+		h->methods[j] = i;
+		h->nmethods++;
+	}
+}
+
 static void
 fill_hub(struct leaf_hub *h, cfg_t *hs, const char *file)
 {
 	cfg_t *e = cfg_getsec(hs, "etrn"), *u = cfg_getsec(hs, "uucp");
-	cfg_t *s = cfg_getsec(hs, "ssh");
+	cfg_t *s = cfg_getsec(hs, "ssh"), *o = cfg_getsec(hs, "odmr");
+	cfg_t *b = cfg_getsec(hs, "backoff");
 	int i;
 
 	h->name = strdup(cfg_title(hs));
@@ -612,7 +816,14 @@ fill_hub(struct leaf_hub *h, cfg_t *hs, const char *file)
 	h->etrn_targets = dup_list(e, "targets", &h->netrn_targets);
 	h->etrn_user = dup_or_null(e, "user");
 	h->etrn_secret = dup_or_null(e, "secret");
-	h->has_uucp = given(u, "uucico");
+	h->has_odmr = given(o, "server");
+	h->odmr_server = dup_or_null(o, "server");
+	h->odmr_targets = dup_list(o, "targets", &h->nodmr_targets);
+	h->odmr_user = dup_or_null(o, "user");
+	h->odmr_secret = dup_or_null(o, "secret");
+	h->has_uucp = given(u, "uucico") || given(u, "system");
+	h->uucp_system = dup_or_null(u, "system");
+	h->uucp_config = dup_or_null(u, "config");
 	h->uucico = dup_list(u, "uucico", &h->nuucico);
 	h->has_ssh = given(s, "server");
 	h->ssh_server = dup_or_null(s, "server");
@@ -627,6 +838,14 @@ fill_hub(struct leaf_hub *h, cfg_t *hs, const char *file)
 	for (i = 0; i < h->nwindows; i++)
 		conf_window_parse(cfg_getnstr(hs, "windows", (unsigned)i),
 		    &h->windows[i]);
+	if (given(hs, "online-deadline"))
+		duration_parse(cfg_getstr(hs, "online-deadline"),
+		    &h->online_deadline);
+	duration_parse(cfg_getstr(hs, "max-online"), &h->max_online);
+	duration_parse(cfg_getstr(b, "base"), &h->backoff_base);
+	duration_parse(cfg_getstr(b, "ceiling"), &h->backoff_ceiling);
+	h->give_up = (int)cfg_getint(b, "give-up");
+	method_order(h, hs);
 }
 
 static struct leaf_conf *
@@ -665,6 +884,9 @@ fill(cfg_t *cfg, const char *path)
 		    c->file);
 	c->link_probe = dup_or_null(ln, "probe");
 	duration_parse(cfg_getstr(ln, "every"), &c->link_every);
+	if (given(ln, "down-command"))
+		c->link_down = dup_list(ln, "down-command", &c->nlink_down);
+	c->metrics = dup_or_null(cfg, "metrics");
 	return c;
 }
 
@@ -728,6 +950,12 @@ conf_leaf_free(struct leaf_conf *c)
 		free_list(h->etrn_targets, h->netrn_targets);
 		free(h->etrn_user);
 		free(h->etrn_secret);
+		free(h->odmr_server);
+		free_list(h->odmr_targets, h->nodmr_targets);
+		free(h->odmr_user);
+		free(h->odmr_secret);
+		free(h->uucp_system);
+		free(h->uucp_config);
 		free_list(h->uucico, h->nuucico);
 		free(h->ssh_server);
 		free(h->ssh_user);
@@ -742,6 +970,8 @@ conf_leaf_free(struct leaf_conf *c)
 	free(c->hostname);
 	free(c->spool);
 	free(c->link_probe);
+	free_list(c->link_down, c->nlink_down);
+	free(c->metrics);
 	free(c->file);
 	free(c);
 }

@@ -13,6 +13,8 @@
 static const char *log_name = "mailbridge";
 static int log_where = LOG_TO_STDERR;
 static int log_debugging;
+static char log_last[512];	/* the last warning, for status reports */
+static int log_echo;		/* syslog: warnings on stderr too */
 
 void
 log_init(const char *progname, int where)
@@ -33,10 +35,22 @@ log_set_debug(int on)
 	log_debugging = on;
 }
 
+void
+log_set_echo(int on)
+{
+	log_echo = on;
+}
+
 const char *
 log_progname(void)
 {
 	return log_name;
+}
+
+const char *
+log_last_warning(void)
+{
+	return log_last;
 }
 
 static void
@@ -51,9 +65,14 @@ log_emit(int prio, const char *fmt, va_list ap, int with_errno)
 		n = strlen(buf);
 		snprintf(buf + n, sizeof(buf) - n, ": %s", strerror(saved));
 	}
-	if (log_where == LOG_TO_SYSLOG)
+	if (prio == LOG_WARNING)
+		snprintf(log_last, sizeof(log_last), "%s", buf);
+	if (log_where == LOG_TO_SYSLOG) {
 		syslog(prio, "%s", buf);
-	else
+		if (log_echo && prio <= LOG_WARNING)
+			fprintf(stderr, "%s: %s%s\n", log_name,
+			    prio == LOG_ERR ? "fatal: " : "", buf);
+	} else
 		fprintf(stderr, "%s: %s%s\n", log_name,
 		    prio == LOG_ERR ? "fatal: " :
 		    prio == LOG_WARNING ? "warning: " : "", buf);

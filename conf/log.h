@@ -13,7 +13,11 @@
 
 void	log_init(const char *progname, int where);
 void	log_set_debug(int on);
+/* log_set_echo - with syslog, warnings are printed on stderr as well. */
+void	log_set_echo(int on);
 const char *log_progname(void);
+/* log_last_warning - the text of the last warning logged, "" if none. */
+const char *log_last_warning(void);
 void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -27,7 +27,7 @@ _cleanups=
 . "$TOP/regress/share.sh"
 exec 3>&2 2>>"$WORK/stderr.log"
 
-PATH=$TOP/bridge:$TOP/etrn:$TOP/uucp:$TOP/ssh:/usr/sbin:/sbin:$PATH
+PATH=$TOP/bridge:$TOP/etrn:$TOP/uucp:$TOP/ssh:$TOP/linkup:/usr/sbin:/sbin:$PATH
 # python3 may be a version manager's shim costing a shell or two per
 # call: the interpreter it runs goes first in PATH.
 _py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) &&

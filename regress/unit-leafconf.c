@@ -115,6 +115,48 @@ test_defaults(void)
 	    strcmp(c->hubs[0].etrn_secret, "/etc/acme.secret") == 0,
 	    "etrn with user and secret");
 	conf_leaf_free(c);
+	c = load("hub \"isp\" {\n ssh { server = \"h\" user = \"u\" "
+	    "identity = \"/i\" known-hosts = \"/k\" }\n"
+	    " uucp { system = \"isp\" config = \"/etc/uucp/config\" }\n"
+	    " odmr { server = \"h:366\" user = \"acme\" secret = \"/s\"\n"
+	    "        targets = {\"acme.example\"} }\n"
+	    " online-deadline = \"2m\" max-online = \"20m\"\n"
+	    " backoff { base = \"30s\" ceiling = \"1h\" give-up = 4 }\n"
+	    " windows = {\"Mon-Fri 08:00-18:00 max 200K\", \"18:00-08:00\"}\n}\n"
+	    "link { probe = \"h:25\" down-command = {\"/usr/bin/poff\", \"isp\"} }\n"
+	    "metrics = \"/var/lib/node/leaf.prom\"\n", errs, sizeof(errs), &n);
+	if (!ok(c != NULL, "odmr, uucp system, thrift keys load"))
+		printf("# %s", errs);
+	if (c == NULL)
+		return;
+	ok(c->hubs[0].nmethods == 3 && c->hubs[0].methods[0] == METHOD_SSH &&
+	    c->hubs[0].methods[1] == METHOD_UUCP &&
+	    c->hubs[0].methods[2] == METHOD_ODMR, "methods in written order");
+	ok(c->hubs[0].has_odmr && c->hubs[0].nodmr_targets == 1 &&
+	    strcmp(c->hubs[0].odmr_user, "acme") == 0 &&
+	    strcmp(c->hubs[0].odmr_secret, "/s") == 0, "odmr section");
+	ok(c->hubs[0].has_uucp && c->hubs[0].nuucico == 0 &&
+	    strcmp(c->hubs[0].uucp_system, "isp") == 0 &&
+	    strcmp(c->hubs[0].uucp_config, "/etc/uucp/config") == 0,
+	    "uucp system and config");
+	ok(c->hubs[0].online_deadline == 120 && c->hubs[0].max_online == 1200,
+	    "online-deadline, max-online");
+	ok(c->hubs[0].backoff_base == 30 && c->hubs[0].backoff_ceiling == 3600 &&
+	    c->hubs[0].give_up == 4, "backoff");
+	ok(c->hubs[0].nwindows == 2 &&
+	    c->hubs[0].windows[0].max_size == 200 * 1024 &&
+	    c->hubs[0].windows[1].max_size == 0, "window caps");
+	ok(c->nlink_down == 2 && strcmp(c->link_down[1], "isp") == 0,
+	    "link down-command");
+	is_str(c->metrics, "/var/lib/node/leaf.prom", "metrics");
+	conf_leaf_free(c);
+	c = load("hub \"a\" { etrn { server = \"h:25\" targets = {\"#a\"} } }\n",
+	    errs, sizeof(errs), &n);
+	ok(c != NULL && c->hubs[0].online_deadline == 0 &&
+	    c->hubs[0].max_online == 3600 && c->hubs[0].backoff_base == 60 &&
+	    c->hubs[0].backoff_ceiling == 6 * 3600 && c->hubs[0].give_up == 10 &&
+	    c->link_down == NULL && c->metrics == NULL, "thrift defaults");
+	conf_leaf_free(c);
 }
 
 static void
@@ -137,7 +179,29 @@ test_errors(void)
 	    "etrn needs server and targets");
 	bad("hub \"a\" { etrn { server = \"h:25\" targets = {\"@com\"} } }\n",
 	    "\"@com\" is not a domain");
-	bad("hub \"a\" { }\n", "no etrn, uucp or ssh section");
+	bad("hub \"a\" { }\n", "no etrn, odmr, uucp or ssh section");
+	bad("hub \"a\" { odmr { server = \"h:366\" user = \"a\" } }\n",
+	    "odmr needs server, user and secret");
+	bad("hub \"a\" { odmr { server = \"h:366\" user = \"a\" "
+	    "secret = \"/s\" targets = {\"#a\"} } }\n",
+	    "targets: \"#a\" is not a domain (ATRN takes domains only)");
+	bad("hub \"a\" { uucp { config = \"/etc/uucp/config\" } }\n",
+	    "uucp needs system or uucico");
+	bad("hub \"a\" { uucp { system = \"a!b\" } }\n",
+	    "system: \"a!b\" is not a UUCP system name");
+	bad("hub \"a\" { uucp { uucico = {\"/u\"} config = \"/c\" } }\n",
+	    "uucp config goes with system");
+	bad("hub \"a\" { uucp { system = \"a\" } backoff { base = \"1h\" "
+	    "ceiling = \"1m\" } }\n", "backoff base is longer than its ceiling");
+	bad("hub \"a\" { uucp { system = \"a\" } backoff { give-up = 0 } }\n",
+	    "give-up: 0 is not a count");
+	bad("hub \"a\" { uucp { system = \"a\" } max-online = \"0s\" }\n",
+	    "max-online: \"0s\" is not a duration");
+	bad("hub \"a\" { uucp { system = \"a\" } windows = "
+	    "{\"08:00-18:00 max\"} }\n", "windows: \"08:00-18:00 max\"");
+	bad("link { down-command = {\"poff\"} }\n",
+	    "down-command: \"poff\" is not an absolute path");
+	bad("metrics = \"leaf.prom\"\n", "metrics: \"leaf.prom\" is not an absolute");
 	bad("hub \"a\" { etrn { server = \"h:25\" targets = {\"#a\"} "
 	    "user = \"a\" } }\n", "etrn user and secret go together");
 	bad("hub \"a\" { etrn { server = \"h:25\" targets = {\"#a\"} "
@@ -207,6 +271,31 @@ test_windows(void)
 	conf_window_parse("Mon-Fri 08:00-18:00", &w);
 	ok(!conf_window_match(&w, 1, t), "Monday 23:00 outside office hours");
 	ok(conf_window_match(NULL, 0, t), "no windows: any time");
+	ok(conf_window_parse("Mon-Fri 08:00-18:00 max 200K", &w) == 0 &&
+	    w.days == 0x3e && w.from == 480 && w.max_size == 204800,
+	    "a window with a size cap");
+	ok(conf_window_parse("22:00-06:00  max 2M", &w) == 0 &&
+	    w.days == 0x7f && w.max_size == 2 * 1024 * 1024,
+	    "every day with a cap");
+	ok(conf_window_parse("08:00-18:00 max 0", &w) == -1 &&
+	    conf_window_parse("08:00-18:00 max 2X", &w) == -1 &&
+	    conf_window_parse("08:00-18:00 min 2M", &w) == -1 &&
+	    conf_window_parse("08:00-18:00 max 2M x", &w) == -1,
+	    "bad caps refused");
+	{
+		struct window ws[2];
+
+		conf_window_parse("Mon-Fri 08:00-18:00 max 200K", &ws[0]);
+		conf_window_parse("Mon 12:00-13:00 max 1M", &ws[1]);
+		ok(conf_window_cap(ws, 2, t + 9 * 3600 + 1800) == 204800,
+		    "Tuesday 08:30: the day's cap");
+		ok(conf_window_cap(ws, 2, t - 11 * 3600 + 1800) == 1024 * 1024,
+		    "Monday 12:30: the larger of two caps");
+		ok(conf_window_cap(ws, 2, t) == 0, "outside every window: no cap");
+		conf_window_parse("12:00-13:00", &ws[1]);
+		ok(conf_window_cap(ws, 2, t - 11 * 3600 + 1800) == 0,
+		    "an uncapped window wins");
+	}
 }
 
 int

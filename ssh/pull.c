@@ -52,6 +52,7 @@ struct pull {
 	char	quarantine[PATH_MAX];
 	char	partial[PATH_MAX];	/* of the account being pulled */
 	char	done[PATH_MAX];
+	struct pull_stats st;
 	/* progress line state */
 	double	shown;
 	size_t	idx, total;
@@ -196,6 +197,12 @@ pull_new(const struct leaf_conf *lc, const struct ssh_opts *o, int verbose,
 	}
 	*rc = FETCH_OK;
 	return p;
+}
+
+void
+pull_stats(const struct pull *p, struct pull_stats *st)
+{
+	*st = p->st;
 }
 
 void
@@ -569,8 +576,9 @@ one(struct pull *p, struct ssh_conn *c, const struct ssh_entry *e,
     struct job *j)
 {
 	struct ssh_xfer x;
+	struct bundle_info info;
 	enum fetch_rc rc, rcj;
-	char sz[16], rt[16], how[96];
+	char sz[16], rt[16], how[96], part[PATH_MAX];
 	double el;
 
 	if (exists(p->done, e->name, "")) {
@@ -583,6 +591,11 @@ one(struct pull *p, struct ssh_conn *c, const struct ssh_entry *e,
 	rcj = job_finish(p, c, j);
 	if (rc != FETCH_OK)
 		return fetch_rc_worse(rc, rcj);
+	p->st.bundles++;
+	p->st.bytes += x.got;
+	if (path_build(part, sizeof(part), "%s/%s.part", p->partial,
+	    e->name) == 0 && bundle_verify(part, &info, NULL, 0) == 0)
+		p->st.copies += info.copies;
 	if (mark_done(p, e->name) == -1 || to_incoming(p, e->name) == -1)
 		return FETCH_IOERR;
 	el = time_mono() - x.started;
@@ -626,6 +639,15 @@ pull_hub(struct pull *p, const struct ssh_target *t)
 	p->total = n;
 	for (i = 0; i < n; i++) {
 		p->idx = i + 1;
+		if (t->max_size > 0 && v[i].size > t->max_size &&
+		    !exists(p->done, v[i].name, "")) {
+			log_info("%s: %llu octets, over the cap of %llu: left "
+			    "on the hub", v[i].name,
+			    (unsigned long long)v[i].size,
+			    (unsigned long long)t->max_size);
+			p->st.skipped++;
+			continue;
+		}
 		rc = one(p, c, &v[i], &j);
 		progress_clear(p);
 		worst = fetch_rc_worse(worst, rc);

@@ -44,6 +44,7 @@ struct ssh_target {
 	long	connect_timeout;	/* seconds */
 	long	io_timeout;		/* seconds without progress */
 	long	keepalive;		/* seconds between keepalives */
+	uint64_t max_size;		/* skip larger bundles; 0 = none */
 };
 
 struct ssh_conn;
@@ -183,6 +184,14 @@ struct pull *pull_new(const struct leaf_conf *lc, const struct ssh_opts *o,
  */
 enum fetch_rc pull_hub(struct pull *p, const struct ssh_target *t);
 void	pull_free(struct pull *p);
+/* What pull_hub moved, summed over its calls. */
+struct pull_stats {
+	unsigned bundles;		/* fetched and handed to the engine */
+	uint64_t bytes;			/* octets downloaded */
+	uint64_t copies;		/* message copies in those bundles */
+	unsigned skipped;		/* left on the hub: over max_size */
+};
+void	pull_stats(const struct pull *p, struct pull_stats *st);
 /* fetch_rc_worse - the outcome that matters more to the operator. */
 enum fetch_rc fetch_rc_worse(enum fetch_rc a, enum fetch_rc b);
 
