@@ -241,7 +241,7 @@ odmr_child(const struct mrun *r, struct mresult *res)
 	memset(&rs, 0, sizeof(rs));
 	res->rc = recv_session(r->lc, h->name, fd, r->cap, &odmr_stop,
 	    r->deadline, &rs, err, sizeof(err));
-	res->msgs = (long long)rs.copies;
+	res->msgs = (long long)(rs.copies - rs.again);
 	res->bytes = (long long)rs.bytes;
 	if (res->rc != 0) {
 		log_warnx("%s: odmr: %s", h->name, err);

@@ -22,6 +22,7 @@
 struct recv_stats {
 	unsigned messages;	/* received */
 	uint64_t copies;	/* copies the local MTA took */
+	unsigned again;		/* of them, sent again by the provider */
 	uint64_t kept;		/* copies left in kept/ for the engine */
 	unsigned deferred;	/* messages the provider keeps (4xx) */
 	unsigned refused;	/* messages the provider returns (5xx) */
