@@ -562,7 +562,7 @@ listen_ctl(struct daemon *d)
 	return 0;
 }
 
-/* daemon_lock - one daemon per spool: linkup/daemon.lock. */
+/* daemon_lock - one daemon per spool: linkup/daemon.pid, held. */
 static int
 daemon_lock(const struct leaf_conf *lc)
 {
@@ -570,10 +570,10 @@ daemon_lock(const struct leaf_conf *lc)
 	int fd;
 
 	if (lstatus_dir(lc, dir, sizeof(dir)) == -1 ||
-	    path_build(path, sizeof(path), "%s/daemon.lock", dir) == -1 ||
+	    path_build(path, sizeof(path), "%s/daemon.pid", dir) == -1 ||
 	    (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 	    0600)) == -1) {
-		log_warn("%s/linkup/daemon.lock", lc->spool);
+		log_warn("%s/linkup/daemon.pid", lc->spool);
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
@@ -742,6 +742,7 @@ linkup_daemon(struct leaf_conf *lc, const char *conffile, int debug,
 	struct daemon d;
 	struct pollfd pf[CLIENTS_MAX + 2];
 	struct sigaction sa;
+	char pidbuf[32];
 	int lock, i, n, slot[CLIENTS_MAX + 2];
 
 	memset(&d, 0, sizeof(d));
@@ -763,6 +764,9 @@ linkup_daemon(struct leaf_conf *lc, const char *conffile, int debug,
 	}
 	if (!debug)
 		background();
+	n = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
+	if (ftruncate(lock, 0) == -1 || pwrite(lock, pidbuf, (size_t)n, 0) != n)
+		log_warn("%s/linkup/daemon.pid", lc->spool);
 	if (listen_ctl(&d) == -1 || hubs_init(&d) == -1) {
 		conf_leaf_free(lc);
 		return EXIT_CANTCREAT;

@@ -11,6 +11,8 @@
  *                                pid inside: one run per hub at a time
  *   <spool>/linkup/ssh.lock      one SSH pull at a time (pull.c's lock)
  *   <spool>/linkup/control       the daemon's unix socket
+ *   <spool>/linkup/daemon.pid    held by the daemon, its pid inside
+ *   <spool>/linkup/HUB.odmr-seen copies ODMR delivered (recv.c)
  *
  * Every result is a sysexits code (0 drained, 75 try later, 77 refused,
  * 78 configuration, 69 unavailable, 65 damaged data); linkup_worse

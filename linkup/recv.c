@@ -9,6 +9,11 @@
  * goes back: when the link breaks after our 250 left but before the
  * provider read it, the provider sends the message again on the next
  * turn, and the copy is acknowledged without being injected twice.
+ * A session that ends with the provider's QUIT has read every reply,
+ * so then the file is emptied: only copies of sessions that broke are
+ * remembered, and mail that is the same octet for octet as an earlier
+ * message (a hub that adds no Received:) is never taken for a repeat
+ * once a session has ended cleanly.
  *
  * Invariant: a 250 is given only when every copy is either taken by
  * the local MTA (and recorded) or synced in a kept/ bundle.
@@ -216,9 +221,12 @@ seen_add(struct seen *sn, const unsigned char *key)
 	return 0;
 }
 
-/* seen_close - rewrite the file without its old lines if there are many. */
+/*
+ * seen_close - rewrite the file: empty after a clean session (forget),
+ * else without its old lines if there are many.
+ */
 static void
-seen_close(struct seen *sn)
+seen_close(struct seen *sn, int forget)
 {
 	char tmp[PATH_MAX];
 	size_t i, from;
@@ -228,7 +236,10 @@ seen_close(struct seen *sn)
 	if (sn->fd != -1)
 		close(sn->fd);
 	from = sn->n > SEEN_MAX / 2 ? sn->n - SEEN_MAX / 2 : 0;
-	if ((sn->stale > 1000 || from > 0) && path_build(tmp, sizeof(tmp),
+	if (forget)
+		from = sn->n;
+	if ((forget || sn->stale > 1000 || from > 0) &&
+	    sn->path[0] != '\0' && path_build(tmp, sizeof(tmp),
 	    "%s.tmp", sn->path) == 0 && (fd = open(tmp, O_WRONLY | O_CREAT |
 	    O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) != -1) {
 		if ((f = fdopen(fd, "w")) == NULL)
@@ -578,7 +589,7 @@ recv_session(const struct leaf_conf *lc, const char *hub, int fd,
 	seen_open(&r.seen, lc, hub);
 	rc = srecv_session(fd, &o, &st, err, errlen);
 	inject_free(r.ij);
-	seen_close(&r.seen);
+	seen_close(&r.seen, rc == 0 && st.quit);
 	rs->bytes = st.bytes;
 	rs->quit = st.quit;
 	rs->capped = st.capped;
