@@ -59,6 +59,8 @@ struct rs {
 	size_t	errlen;
 };
 
+static int stopping(const struct rs *s);
+
 /* --- output -------------------------------------------------------- */
 
 static int
@@ -77,7 +79,9 @@ out_flush(struct rs *s)
 		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
 			pf.fd = s->fd;
 			pf.events = POLLOUT;
-			if (poll(&pf, 1, (int)s->o->timeout * 1000) > 0)
+			/* stopping: the link is gone, do not wait for it */
+			if (poll(&pf, 1, stopping(s) ? 2000 :
+			    (int)s->o->timeout * 1000) > 0)
 				continue;
 		}
 		s->dead = 1;
