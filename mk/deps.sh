@@ -7,9 +7,9 @@ set -eu
 what=${1:-build}
 
 deb_build="bmake gcc make pkg-config libc6-dev libssh2-1-dev zlib1g-dev libconfuse-dev libssl-dev"
-deb_test="postfix swaks fetchmail uucp openssh-server openssh-client mandoc perl python3 procps iproute2 file"
+deb_test="postfix swaks fetchmail uucp openssh-server openssh-client mandoc perl python3 procps iproute2 file prometheus"
 fbsd_build="pkgconf libssh2 libconfuse"
-fbsd_test="postfix swaks fetchmail freebsd-uucp python3 p5-TAP-Harness"
+fbsd_test="postfix swaks fetchmail freebsd-uucp python3 p5-TAP-Harness prometheus"
 
 case "$what" in
 build) extra= ;;
@@ -46,7 +46,8 @@ Linux)
 	done
 	[ -z "$missing" ] && exit 0
 	echo "deps.sh: installing:$missing" >&2
-	# Postfix is only a test peer: no system instance is configured or
+	# prometheus is there for promtool (the leaf's metrics textfile);
+	# like Postfix it is only a test peer: no system instance is configured or
 	# started; the tests run their own on loopback.
 	echo "postfix postfix/main_mailer_type select No configuration" |
 	    as_root debconf-set-selections

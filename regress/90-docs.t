@@ -20,5 +20,11 @@ bridge/bridgectl -c etc/bridge.conf check >"$WORK/check.out" 2>&1
 ok $? "bridgectl check accepts etc/bridge.conf"
 uucp/bridge-unbatch -c etc/leaf.conf -n >"$WORK/leaf.out" 2>&1
 ok $? "bridge-unbatch -n accepts etc/leaf.conf"
+linkup/bridge-linkup -c etc/leaf.conf check >"$WORK/linkup.out" 2>&1
+ok $? "bridge-linkup check accepts etc/leaf.conf"
+for h in etc/hooks/* etc/rc.d/bridge_linkup; do
+	sh -n "$h"
+	ok $? "sh -n $h"
+done
 grep -q 'make test' README.md && grep -q 'make run' README.md
 ok $? "README shows make run and make test"

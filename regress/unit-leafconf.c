@@ -71,7 +71,8 @@ test_sample(void)
 	    strcmp(c->hubs[0].etrn_targets[1], "#acme") == 0, "etrn");
 	ok(c->hubs[0].etrn_user == NULL && c->hubs[0].etrn_secret == NULL,
 	    "etrn: no AUTH by default");
-	ok(c->hubs[0].has_uucp && c->hubs[0].nuucico == 4, "uucp");
+	ok(c->hubs[0].has_uucp && c->hubs[0].nuucico == 0 &&
+	    strcmp(c->hubs[0].uucp_system, "isp") == 0, "uucp");
 	ok(c->hubs[0].has_ssh && strcmp(c->hubs[0].ssh_user, "acme") == 0 &&
 	    strcmp(c->hubs[0].ssh_dir, "outbox") == 0, "ssh");
 	is_int(c->hubs[0].poll, 900, "poll 15m");
