@@ -1,9 +1,10 @@
 /*
  * recv.c - the turned-round ODMR session (recv.h): srecv's deliver()
  * makes each recipient's copy (X-Envelope-To: first, the message's own
- * X-Envelope-To: fields and their continuation lines left out, as the
- * bundle writer does), injects it, and turns the verdicts into the one
- * reply SMTP allows after the data.
+ * X-Envelope-To: and X-Mailbridge-Envelope: fields and their
+ * continuation lines left out, as the bundle writer does), injects
+ * it, and turns the verdicts into the one reply SMTP allows after the
+ * data.
  *
  * A copy the MTA took is remembered (seen file, below) before the 250
  * goes back: when the link breaks after our 250 left but before the
@@ -331,8 +332,10 @@ hdr_filter(const char *p, size_t n, char *out)
 
 		e = nl ? (size_t)(nl - p) + 1 : n;
 		if (p[i] != ' ' && p[i] != '\t')
-			skip = e - i >= 14 &&
-			    strncasecmp(p + i, "X-Envelope-To:", 14) == 0;
+			skip = (e - i >= 14 &&
+			    strncasecmp(p + i, "X-Envelope-To:", 14) == 0) ||
+			    (e - i >= 22 && strncasecmp(p + i,
+			    "X-Mailbridge-Envelope:", 22) == 0);
 		if (!skip) {
 			memmove(out + o, p + i, e - i);
 			o += e - i;
@@ -423,9 +426,9 @@ keep(struct recv *r, const struct srecv_msg *m, const struct inject_rcpt *ir)
 		if (ir[i].rs == RS_OK)
 			continue;
 		rs = m->fd == -1 ? bundle_add_buf(b, m->sender, m->rcpts[i],
-		    m->mem, (size_t)m->size, err, sizeof(err)) :
-		    bundle_add_fd(b, m->sender, m->rcpts[i], m->fd, 0, m->size,
-		    err, sizeof(err));
+		    NULL, m->mem, (size_t)m->size, err, sizeof(err)) :
+		    bundle_add_fd(b, m->sender, m->rcpts[i], NULL, m->fd, 0,
+		    m->size, err, sizeof(err));
 	}
 	if (rs != RS_OK) {
 		bundle_abort(b);
