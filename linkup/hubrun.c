@@ -307,6 +307,15 @@ held(const char *path, pid_t *pid)
 }
 
 int
+hubrun_running(const struct leaf_conf *lc, const char *hub)
+{
+	char path[PATH_MAX];
+	pid_t pid;
+
+	return lock_path(lc, hub, path, sizeof(path)) == 0 && held(path, &pid);
+}
+
+int
 hubrun_stop_all(const struct leaf_conf *lc, int secs)
 {
 	char path[PATH_MAX];

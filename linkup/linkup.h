@@ -169,6 +169,8 @@ int	hubrun(const struct leaf_conf *lc, const struct leaf_hub *h,
  * number of runs still holding one.
  */
 int	hubrun_stop_all(const struct leaf_conf *lc, int secs);
+/* hubrun_running - does a process hold hub's lock now? */
+int	hubrun_running(const struct leaf_conf *lc, const char *hub);
 /* linkup_worse - the exit code that matters more to the operator. */
 int	linkup_worse(int a, int b);
 

@@ -656,7 +656,8 @@ text_method(FILE *f, const struct leaf_hub *h, const struct ls_method *m)
 }
 
 static void
-text_hub(FILE *f, const struct leaf_hub *h, const struct lstatus *st)
+text_hub(FILE *f, const struct leaf_conf *lc, const struct leaf_hub *h,
+    const struct lstatus *st)
 {
 	const struct ls_hub *sh = NULL;
 	const struct ls_method *m;
@@ -670,9 +671,10 @@ text_hub(FILE *f, const struct leaf_hub *h, const struct lstatus *st)
 	fprintf(f, "hub %s: last run %s", h->name,
 	    when(sh ? sh->run_start : 0, a, sizeof(a)));
 	if (sh != NULL && sh->run_start != 0)
-		fprintf(f, "%s, %s%s", sh->up_event ? " (up event)" : "",
-		    linkup_rc_name(sh->run_rc), sh->run_end == 0 ||
-		    sh->run_end < sh->run_start ? ", still running" : "");
+		fprintf(f, "%s, %s", sh->up_event ? " (up event)" : "",
+		    sh->run_end >= sh->run_start ? linkup_rc_name(sh->run_rc) :
+		    hubrun_running(lc, h->name) ? "running" :
+		    "interrupted (the process running it died)");
 	fputc('\n', f);
 	nx = next_run(h, sh, st, &sched);
 	fprintf(f, "         failures in a row %d", sh ? sh->failures : 0);
@@ -847,7 +849,7 @@ lstatus_print(const struct leaf_conf *lc, const struct lstatus *st,
 			fprintf(f, "%s", k++ ? ", " : "");
 			json_hub(f, h, st);
 		} else
-			text_hub(f, h, st);
+			text_hub(f, lc, h, st);
 	}
 	if (json)
 		fprintf(f, "]}\n");
