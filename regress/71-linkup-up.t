@@ -41,12 +41,12 @@ wait_port $LSINK && wait_port $ESINK || { fail "smtp-sinks listen"; exit 1; }
 
 # --- hub "sat": bridged as the bridge user, yacht's outbox in a chroot -----
 SAT=$HUBSIDE/spool
-sshd_accounts mbcust1
+sshd_accounts ${SSH_U1}
 install -d -o "$SSH_BRIDGE" -m 0700 "$SAT"
-"$OUTBOXCTL" prepare "$SAT" "$CHROOTS" yacht mbcust1 "$SSH_BRIDGE" \
+"$OUTBOXCTL" prepare "$SAT" "$CHROOTS" yacht ${SSH_U1} "$SSH_BRIDGE" \
     >/dev/null || { fail "outbox_prepare"; exit 1; }
-OUTBOX=$CHROOTS/mbcust1/outbox
-sshd_client_key mbcust1
+OUTBOX=$CHROOTS/${SSH_U1}/outbox
+sshd_client_key ${SSH_U1}
 sshd_start || { fail "sshd started"; exit 1; }
 known_hosts "$WORK/known_hosts"
 WORK0=$WORK
@@ -94,8 +94,8 @@ hub "isp" {
     max-online = "5m"
 }
 hub "sat" {
-    ssh { server = "127.0.0.1:$SSHD_PORT" user = "mbcust1" dir = "outbox"
-          identity = "$KEYS/id_mbcust1" known-hosts = "$WORK/known_hosts" }
+    ssh { server = "127.0.0.1:$SSHD_PORT" user = "${SSH_U1}" dir = "outbox"
+          identity = "$KEYS/id_${SSH_U1}" known-hosts = "$WORK/known_hosts" }
 }
 EOF
 chmod 644 "$WORK/leaf.conf"

@@ -12,7 +12,7 @@ SRC=$WORK/src
 mkdir -p "$SRC"
 (cd "$TOP" && tar -cf - --exclude='*.[oda]' --exclude=work \
     --exclude='*.t' --exclude=.flags BSDmakefile mk conf spoolfmt etrn \
-    uucp ssh bridge bench regress) | tar -xf - -C "$SRC"
+    uucp ssh linkup bridge bench regress) | tar -xf - -C "$SRC"
 [ -f "$SRC/BSDmakefile" ] && [ -f "$SRC/conf/leafconf.c" ]
 ok $? "a copy of the sources"
 cd "$SRC" || exit 1
