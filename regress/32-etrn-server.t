@@ -80,8 +80,8 @@ set no syslog
 poll 127.0.0.1 protocol etrn service $HUB_PORT fetchdomains acme.example
 EOF
 chmod 600 "$WORK/fetchmailrc"
-timeout 60 fetchmail -v --nosyslog -f "$WORK/fetchmailrc" \
-    >"$WORK/fetchmail.out" 2>&1
+timeout 60 fetchmail -v --nosyslog --pidfile "$WORK/fetchmail.pid" \
+    -f "$WORK/fetchmailrc" >"$WORK/fetchmail.out" 2>&1
 fmrc=$?
 grep -q "253 2.0.0 OK, $N pending messages for node acme.example started" \
     "$WORK/fetchmail.out"

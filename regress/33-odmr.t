@@ -69,8 +69,8 @@ poll 127.0.0.1 protocol odmr service $ODMRPORT
     smtphost "127.0.0.1/$SINKPORT"
 EOF
 chmod 600 "$WORK/fetchmailrc"
-timeout 120 fetchmail -v --nosyslog -f "$WORK/fetchmailrc" \
-    >"$WORK/fetchmail.out" 2>&1
+timeout 120 fetchmail -v --nosyslog --pidfile "$WORK/fetchmail.pid" \
+    -f "$WORK/fetchmailrc" >"$WORK/fetchmail.out" 2>&1
 ok $? "fetchmail --protocol ODMR: exit 0"
 grep -q "ODMR> AUTH CRAM-MD5" "$WORK/fetchmail.out" &&
     grep -q "< 235 2.7.0 Authentication successful" "$WORK/fetchmail.out"

@@ -128,8 +128,8 @@ poll 127.0.0.1 protocol odmr service $ODMR
     smtphost "127.0.0.1/$SINK2"
 EOF
 chmod 600 "$WORK/fetchmailrc"
-timeout 120 fetchmail --nosyslog -f "$WORK/fetchmailrc" \
-    >"$WORK/fetchmail.out" 2>&1
+timeout 120 fetchmail --nosyslog --pidfile "$WORK/fetchmail.pid" \
+    -f "$WORK/fetchmailrc" >"$WORK/fetchmail.out" 2>&1
 ok $? "fetchmail --protocol ODMR: exit 0"
 is "$(queued)" 0 "fetchmail emptied acme's queue"
 # the recipients differ in their ids (a001/b001): compare as id-less
