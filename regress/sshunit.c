@@ -50,6 +50,19 @@ main(void)
 	ok(!ssh_name_is_bundle("660e1c665e311.00000195.00000000..bsmtp"),
 	    "empty label");
 
+	{
+		struct ssh_entry v[2];
+
+		memset(v, 0, sizeof(v));
+		strcpy(v[0].name, "660e1c665e311.00000195.00000000.acme.bsmtp");
+		strcpy(v[1].name, "660e1c665e312.00000195.00000000.acme.bsmtp");
+		ok(ssh_entry_listed(v, 2, v[1].name), "listed: found");
+		ok(!ssh_entry_listed(v, 2, "660e1c665e313.00000195.00000000."
+		    "acme.bsmtp"), "listed: not found");
+		ok(!ssh_entry_listed(NULL, 0, v[0].name),
+		    "an empty listing (NULL, 0) lists nothing");
+	}
+
 	is_int(fetch_rc_worse(FETCH_OK, FETCH_TEMP), FETCH_TEMP,
 	    "try later over ok");
 	is_int(fetch_rc_worse(FETCH_DATAERR, FETCH_TEMP), FETCH_DATAERR,

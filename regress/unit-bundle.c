@@ -413,6 +413,9 @@ test_plain(void)
 	    "MAIL FROM:<a@b.example>\nRCPT TO:<c@d.example>\n"
 	    "RCPT TO:<e@d.example>\nDATA\nSubject: x\n\n..dot\n.\n"
 	    "RSET\nMAIL FROM:<> SIZE=20\nRCPT TO: <g@d.example>\nDATA\nhi\n.\n";
+	const char *emptyl =
+	    "MAIL FROM:<a@b.example>\nRCPT TO:<c@d.example>\nDATA\n\nbody\n.\n"
+	    "MAIL FROM:<a@b.example>\nRCPT TO:<c@d.example>\nDATA\n.\n";
 	struct bundle_reader *r;
 	struct bundle_msg m;
 	char err[256], path[512], *got;
@@ -462,6 +465,12 @@ test_plain(void)
 	gz_text(exim, NULL, "LF-only, no HELO/QUIT (Exim style)");
 	plain("EHLO x\nMAIL FROM:<a@b>\nRCPT TO:<c@d>\nDATA\nno final LF\n.",
 	    NULL, "final dot without line end");
+	plain("EHLO x\nMAIL FROM:<a@b>\nRCPT TO:<c@d>\nDATA\n\nbody\n.\n",
+	    NULL, "a body that starts with an empty line (bare LF)");
+	plain("EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n\r\n"
+	    ".\r\n", NULL, "a body of one empty line");
+	plain("EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n.\r\n",
+	    NULL, "an empty body");
 
 	snprintf(path, sizeof(path), "%s/exim", dir);
 	write_file(path, exim, strlen(exim));
@@ -483,6 +492,24 @@ test_plain(void)
 	bundle_msg_free(&m);
 	ok(bundle_read_next(r, &m, err, sizeof(err)) == 0,
 	    "body skipped by read_next; end");
+	bundle_reader_close(r);
+	close(fd);
+
+	write_file(path, emptyl, strlen(emptyl));
+	fd = open(path, O_RDONLY);
+	r = bundle_reader_open(fd, tmpdir);
+	ok(bundle_read_next(r, &m, err, sizeof(err)) == 1 &&
+	    bundle_read_body(r, &m, 1, err, sizeof(err)) == 0,
+	    "a kept body whose first line is empty (bare LF)");
+	got = slurp_msg(&m);
+	ok(m.size == 8 && memcmp(got, "\r\nbody\r\n", 8) == 0,
+	    "  read as CRLF CRLF");
+	free(got);
+	bundle_msg_free(&m);
+	ok(bundle_read_next(r, &m, err, sizeof(err)) == 1 &&
+	    bundle_read_body(r, &m, 1, err, sizeof(err)) == 0 && m.size == 0,
+	    "a kept empty body");
+	bundle_msg_free(&m);
 	bundle_reader_close(r);
 	close(fd);
 }

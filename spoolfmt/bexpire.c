@@ -523,8 +523,9 @@ drop_markers(const struct qexpire_opts *o, char **names, size_t n)
 			continue;
 		memcpy(bn, de->d_name, len - k);
 		bn[len - k] = '\0';
-		if (bsearch(&(const char *){ bn }, names, n, sizeof(*names),
-		    name_cmp) == NULL && path_build(path, sizeof(path),
+		if ((n == 0 || bsearch(&(const char *){ bn }, names, n,
+		    sizeof(*names), name_cmp) == NULL) &&
+		    path_build(path, sizeof(path),
 		    "%s/%s", base, de->d_name) == 0)
 			unlink(path);
 	}

@@ -650,7 +650,7 @@ emit(struct bundle_reader *r, const void *p, size_t n)
 	size_t cap;
 	char *nm;
 
-	if (m == NULL)
+	if (m == NULL || n == 0)
 		return 0;
 	if (m->fd == -1 && m->size + n > BUNDLE_MEM_MAX && sink_file(r, m) == -1)
 		return -1;

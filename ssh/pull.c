@@ -483,6 +483,13 @@ entry_name_cmp(const void *key, const void *e)
 	return strcmp(key, ((const struct ssh_entry *)e)->name);
 }
 
+int
+ssh_entry_listed(const struct ssh_entry *v, size_t n, const char *name)
+{
+	return n > 0 && bsearch(name, v, n, sizeof(*v), entry_name_cmp) !=
+	    NULL;
+}
+
 /*
  * sweep - partial downloads and done records of bundles the hub no
  * longer lists: someone removed them there, or a run removed them and
@@ -510,8 +517,7 @@ sweep(struct pull *p, const struct ssh_entry *v, size_t n)
 			    strcmp(name + len - 5, ".part") == 0)
 				name[len - 5] = '\0';
 			if (!ssh_name_is_bundle(name) ||
-			    bsearch(name, v, n, sizeof(*v), entry_name_cmp) !=
-			    NULL ||
+			    ssh_entry_listed(v, n, name) ||
 			    path_build(path, sizeof(path), "%s/%s", dirs[i],
 			    d->d_name) == -1 || unlink(path) == -1)
 				continue;

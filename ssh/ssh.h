@@ -192,6 +192,12 @@ struct pull_stats {
 	unsigned skipped;		/* left on the hub: over max_size */
 };
 void	pull_stats(const struct pull *p, struct pull_stats *st);
+/*
+ * ssh_entry_listed - whether name is in v[0..n), sorted as ssh_list
+ * leaves it; an empty listing (v may be NULL) lists nothing.
+ */
+int	ssh_entry_listed(const struct ssh_entry *v, size_t n,
+	    const char *name);
 /* fetch_rc_worse - the outcome that matters more to the operator. */
 enum fetch_rc fetch_rc_worse(enum fetch_rc a, enum fetch_rc b);
 
