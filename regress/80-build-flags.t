@@ -80,3 +80,8 @@ ok $? "and a plain make after that rebuilds it with the default again"
 $BM uucp/bridge-unbatch.o CFLAGS=-DMB_CHANGED >"$WORK/b5.out" 2>&1
 grep -q -- '-DMB_CHANGED' "$WORK/b5.out"
 ok $? "other CFLAGS rebuild too"
+$BM -n test-sanitize >"$WORK/san.n" 2>&1 &&
+    grep -q '^sh mk/sanitize.sh .* regress/unit-bundle.t' "$WORK/san.n" &&
+    sh -n mk/sanitize.sh && $BM -n sanitize-build \
+    CFLAGS=-fsanitize=address LDFLAGS=-fsanitize=address >"$WORK/san2.n" 2>&1
+ok $? "make test-sanitize is there (mk/sanitize.sh, its build target)"
