@@ -122,7 +122,8 @@ $CASES send "$HUB_PORT" plain.example R &&
 ok $? "63 messages for the customer whose server has no DSN"
 ctl flush plain >/dev/null
 wait_for 30 sh -c "[ \$(ls '$HUB_SPOOL/q/plain/new' | wc -l) = 21 ] &&
-    [ \$(ls '$WORK/srv' | grep -c '\\.msg\$') = 21 ]"
+    [ \$(ls '$WORK/srv' | grep -c '\\.msg\$') = 21 ] &&
+    [ \$(grep -l '^reply ' '$HUB_SPOOL'/q/plain/new/* | wc -l) = 21 ]"
 ok $? "21 taken, 21 refused, 21 deferred and still queued"
 grep -l 'RET=\|ENVID=' "$WORK/srv"/*.from >/dev/null 2>&1
 is $? 1 "no DSN parameter sent to a server that does not offer DSN"
