@@ -7,6 +7,8 @@
  * every wait is bounded by the timeout and ends early when *stop is
  * set; descriptors may be non-blocking (sockets) or blocking (pipes).
  */
+#include <sys/ioctl.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -138,6 +140,14 @@ sio_getline(struct sio *io, size_t max, const char **p, size_t *len)
 		if (st != SIO_LINE)
 			return st;
 	}
+}
+
+int
+sio_pending(struct sio *io)
+{
+	int n = 0;
+
+	return io->ilen > 0 || (ioctl(io->rfd, FIONREAD, &n) == 0 && n > 0);
 }
 
 int

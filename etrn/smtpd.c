@@ -6,7 +6,9 @@
  *
  * Invariants: a command line with a bare CR or LF or a NUL is never
  * executed; a message with one is read to its end and refused there,
- * so the session stays in step with the client; every 2xx/4xx/5xx
+ * so the session stays in step with the client; what a client sent
+ * ahead of a refused DATA's reply (its message) is never executed
+ * either: the session closes after a 554 5.5.0; every 2xx/4xx/5xx
  * reply except the greeting and EHLO/LHLO carries an enhanced status
  * code; the session closes only after QUIT, a 421, or a dead peer.
  *
@@ -605,29 +607,44 @@ data_replies(struct smtpd *s)
 	}
 }
 
+/*
+ * data_refuse - a DATA that gets no 354 is answered here, -1.  A client
+ * that did not wait for that answer (RFC 2920 3.1: DATA ends a
+ * pipelined group) has sent the message, whose lines must never run as
+ * commands: say so and close, as Postfix's smtpd_forbid_unauth_pipelining
+ * does.  0: go on with the data.
+ */
+static int
+data_refuse(struct smtpd *s, const char *arg, struct intake_reply *r)
+{
+	if (!s->mail)
+		reply(s, 503, "5.5.1", "Error: need MAIL command");
+	else if (*arg != '\0')
+		reply(s, 501, "5.5.4", "Syntax: DATA");
+	else if (intake_nrcpts(s->in) == 0)
+		reply(s, s->cl->lmtp ? 503 : 554, "5.5.1",
+		    "Error: no valid recipients");
+	else if (intake_data(s->in, r) != RS_OK)
+		reply_intake(s, r);
+	else
+		return 0;
+	if (sio_pending(s->io)) {
+		log_info("improper command pipelining after DATA from %s[%s]",
+		    s->cl->name, s->cl->addr);
+		reply(s, 554, "5.5.0", "Error: SMTP protocol synchronization");
+		s->done = 1;
+	}
+	return -1;
+}
+
 static void
 cmd_data(struct smtpd *s, char *arg)
 {
 	struct intake_reply r;
 	int st;
 
-	if (!s->mail) {
-		reply(s, 503, "5.5.1", "Error: need MAIL command");
+	if (data_refuse(s, arg, &r) == -1)
 		return;
-	}
-	if (*arg != '\0') {
-		reply(s, 501, "5.5.4", "Syntax: DATA");
-		return;
-	}
-	if (intake_nrcpts(s->in) == 0) {
-		reply(s, s->cl->lmtp ? 503 : 554, "5.5.1",
-		    "Error: no valid recipients");
-		return;
-	}
-	if (intake_data(s->in, &r) != RS_OK) {
-		reply_intake(s, &r);
-		return;
-	}
 	sio_reply(s->io, "354 %s", r.text);
 	st = data_read(s);
 	if (st == 1) {

@@ -59,6 +59,11 @@ void	sio_init(struct sio *io, int rfd, int wfd, long timeout);
  * stays valid until the next call.
  */
 int	sio_getline(struct sio *io, size_t max, const char **p, size_t *len);
+/*
+ * sio_pending - whether the client has sent more than was read so far:
+ * in the buffer, or waiting on the descriptor now (FIONREAD).
+ */
+int	sio_pending(struct sio *io);
 /* sio_reply - append a formatted reply (CRLF is added); 0 or -1. */
 int	sio_reply(struct sio *io, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -322,11 +322,26 @@ test_commands(void)
 	ok(strstr(out, "500 5.5.1 ") != NULL, "500 5.5.1");
 	is_str(run("MAIL FROM:<a@b.c>\r\nQUIT\r\n", 0), "220 503 221",
 	    "MAIL before EHLO");
-	is_str(run("EHLO c\r\nRCPT TO:<a@acme.test>\r\nDATA\r\nQUIT\r\n", 0),
-	    "220 250 503 503 221", "RCPT and DATA before MAIL");
+	is_str(run("EHLO c\r\nRCPT TO:<a@acme.test>\r\nDATA\r\n", 0),
+	    "220 250 503 503", "RCPT and DATA before MAIL");
 	is_str(run("EHLO c\r\nMAIL FROM:<a@b.c>\r\nMAIL FROM:<a@b.c>\r\n"
-	    "DATA\r\nQUIT\r\n", 0), "220 250 250 503 554 221",
+	    "DATA\r\n", 0), "220 250 250 503 554",
 	    "nested MAIL, DATA without recipients");
+	/*
+	 * A client that sends the message without waiting for DATA's
+	 * reply: after a refusal its lines are never commands.
+	 */
+	is_str(run("EHLO c\r\nMAIL FROM:<a@b.c>\r\n"
+	    "RCPT TO:<nobody@nowhere.test>\r\nDATA\r\n"
+	    "MAIL FROM:<e@vil.test>\r\nRCPT TO:<a@acme.test>\r\nDATA\r\n"
+	    "smuggled\r\n.\r\nQUIT\r\n", 0), "220 250 250 550 554 554",
+	    "pipelined body after DATA 554: one 554 5.5.0 and close");
+	ok(strstr(out, "554 5.5.1 Error: no valid recipients\r\n"
+	    "554 5.5.0 Error: SMTP protocol synchronization\r\n") != NULL,
+	    "  DATA's answer, then the synchronization error");
+	is_int(count("acme", "new", NULL, 0), 0, "  nothing queued");
+	is_str(run("EHLO c\r\nDATA\r\nRCPT TO:<a@acme.test>\r\n", 0),
+	    "220 250 503 554", "pipelined after DATA 503: closed too");
 	is_str(run("EHLO c\nNOOP\r\nQUIT\r\n", 0), "220 501 250 221",
 	    "bare LF ends a command that is refused");
 	ok(strstr(out, "501 5.5.2 ") != NULL, "bare LF: 501 5.5.2");
@@ -543,8 +558,10 @@ test_lmtp(void)
 	ok(strncmp(out, "220 hub.test LMTP", 17) == 0, "LMTP greeting");
 	is_int(count("acme", "new", NULL, 0) + count("ship", "new", NULL, 0), 2,
 	    "two entries");
-	is_str(run("LHLO c\r\nMAIL FROM:<s@e.org>\r\nDATA\r\nQUIT\r\n", 1),
-	    "220 250 250 503 221", "LMTP DATA without recipients: 503");
+	is_str(run("LHLO c\r\nMAIL FROM:<s@e.org>\r\nDATA\r\n", 1),
+	    "220 250 250 503", "LMTP DATA without recipients: 503");
+	is_str(run("LHLO c\r\nMAIL FROM:<s@e.org>\r\nDATA\r\nRSET\r\n", 1),
+	    "220 250 250 503 554", "  with lines after it: 554 5.5.0, closed");
 	is_str(run("LHLO c\r\nMAIL FROM:<s@e.org>\r\nRCPT TO:<x@ship.test>\r\n"
 	    "RCPT TO:<y@ship.test>\r\nDATA\r\na\nb\r\n.\r\nQUIT\r\n", 1),
 	    "220 250 250 250 250 354 550 550 221",
