@@ -722,6 +722,11 @@ tick(struct daemon *d)
 	}
 	if (hangup_due(d, now))
 		hangup_start(d);
+	/* the status first: who is told "down" may read it at once */
+	if (d->dirty) {
+		d->dirty = 0;
+		lstatus_update(d->lc, upd_site, d);
+	}
 	for (i = 0; i < CLIENTS_MAX; i++)
 		if (d->cl[i].fd != -1 && d->cl[i].kind == 2 &&
 		    (running(d) == 0 || time_mono() - d->cl[i].since >
@@ -729,10 +734,6 @@ tick(struct daemon *d)
 			d->cl[i].rc = running(d) ? EXIT_TEMPFAIL : 0;
 			client_reply(&d->cl[i]);
 		}
-	if (d->dirty) {
-		d->dirty = 0;
-		lstatus_update(d->lc, upd_site, d);
-	}
 }
 
 int
