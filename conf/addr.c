@@ -210,6 +210,36 @@ parse_domain(const char *s, size_t n, size_t *outlen, const char **why)
 	return ADDR_OK;
 }
 
+/*
+ * unquote - the content of the quoted local part s (len octets, quotes
+ * included) into out when it is a dot-atom, which needs no quotes
+ * (RFC 5321 4.1.2: "alice" and alice are one mailbox); 0 then, -1 when
+ * the quotes must stay.
+ */
+static int
+unquote(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+	int prevdot = 1;
+	unsigned char c;
+
+	for (i = 1; i + 1 < len; i++) {
+		c = (unsigned char)s[i];
+		if (c == '\\')
+			c = (unsigned char)s[++i];
+		if (c == '.' ? prevdot : !is_atext(c))
+			return -1;
+		prevdot = c == '.';
+		if (o + 1 >= outlen)
+			return -1;
+		out[o++] = (char)c;
+	}
+	if (o == 0 || prevdot)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
 /* parse_mailbox - local-part [ "@" domain ] filling a. */
 static enum addr_status
 parse_mailbox(const char *s, size_t n, struct addr *a, const char **why)
@@ -258,8 +288,11 @@ parse_mailbox(const char *s, size_t n, struct addr *a, const char **why)
 		*why = "local part too long";
 		return ADDR_TOOLONG;
 	}
-	memcpy(a->local, s, p.local_len);
-	a->local[p.local_len] = '\0';
+	if (s[0] != '"' || unquote(s, p.local_len, a->local,
+	    sizeof(a->local)) == -1) {
+		memcpy(a->local, s, p.local_len);
+		a->local[p.local_len] = '\0';
+	}
 	if (p.routing) {
 		*why = "sender-specified routing is not accepted";
 		return ADDR_ROUTING;

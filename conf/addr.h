@@ -1,6 +1,7 @@
 /*
  * addr.h - RFC 5321 mail paths: parsing "<local@domain>" from MAIL and
- * RCPT, normalising the domain (lower case, no trailing dot), and
+ * RCPT, normalising the domain (lower case, no trailing dot) and a
+ * quoted local part that needs no quotes ("alice" is alice), and
  * spotting sender-specified routing (%, !, quoted @, source routes)
  * so that the hub never becomes a relay.
  */
@@ -23,7 +24,8 @@ enum addr_status {
 };
 
 struct addr {
-	char	local[ADDR_LOCAL_MAX * 2 + 3];	/* as written, quotes kept */
+	/* as written; quotes kept only where needed ("a b", not "a") */
+	char	local[ADDR_LOCAL_MAX * 2 + 3];
 	char	domain[ADDR_DOMAIN_MAX + 1];	/* lower case, no trailing dot */
 	int	null;				/* <> */
 };

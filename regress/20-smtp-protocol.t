@@ -248,6 +248,11 @@ is "$($CLIENT "$PORT" "$E" "$M" 'RCPT TO:<SHIP@SHIP.EXAMPLE.>\r\n' 'RCPT TO:<ALI
 is "$(entries ship) $(entries acme)" "1 1" "each into the queue of its own customer"
 grep -q '^rcpt <SHIP@ship.example>$' "$SPOOL"/q/ship/new/* && grep -q '^rcpt <ALICE@sub.acme.example>$' "$SPOOL"/q/acme/new/*
 ok $? "domain lower-cased, trailing dot dropped, local part kept"
+idle
+is "$($CLIENT "$PORT" "$E" "$M" 'RCPT TO:<"alice"@acme.example>\r\n' 'RCPT TO:<"carol"@acme.example>\r\n' 'DATA\r\n' 'quoted\r\n.\r\n' "$Q")" \
+    "220 250 250 250 550 354 250 221" '"alice"@ is alice, in acme'"'"'s list ("carol"@ is not)'
+grep -q '^rcpt <alice@acme.example>$' "$SPOOL"/q/acme/new/*
+ok $? "queued without the quotes"
 
 # ---- several customers, one message ----
 clear_queues

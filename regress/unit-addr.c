@@ -28,6 +28,16 @@ static const struct pcase paths[] = {
 	{ "<\"a\\\"b\"@example.com>", 0, ADDR_OK, "\"a\\\"b\"",
 	    "example.com" },
 	{ "<o'brien@x-y.example>", 0, ADDR_OK, "o'brien", "x-y.example" },
+	/* quotes that are not needed go (RFC 5321 4.1.2) */
+	{ "<\"alice\"@Acme.Example>", 0, ADDR_OK, "alice", "acme.example" },
+	{ "<\"a.b+c\"@example.com>", 0, ADDR_OK, "a.b+c", "example.com" },
+	{ "<\"a\\b\"@example.com>", 0, ADDR_OK, "ab", "example.com" },
+	{ "<\"a..b\"@example.com>", 0, ADDR_OK, "\"a..b\"", "example.com" },
+	{ "<\".a\"@example.com>", 0, ADDR_OK, "\".a\"", "example.com" },
+	{ "<\"a.\"@example.com>", 0, ADDR_OK, "\"a.\"", "example.com" },
+	{ "<\"a\\\\b\"@example.com>", 0, ADDR_OK, "\"a\\\\b\"",
+	    "example.com" },
+	{ "<\"a(b)\"@example.com>", 0, ADDR_OK, "\"a(b)\"", "example.com" },
 	{ "<{weird}=#$&*^`|~@example.com>", 0, ADDR_OK, NULL, "example.com" },
 	{ "<1@2.3.4.5>", 0, ADDR_OK, "1", "2.3.4.5" },
 	{ "<>", 1, ADDR_OK, "", "" },
@@ -87,6 +97,12 @@ static const struct pcase paths[] = {
 	{ "<user<x@example.com>", 0, ADDR_SYNTAX, NULL, NULL },
 	{ "<user(comment)@example.com>", 0, ADDR_SYNTAX, NULL, NULL },
 	{ "<\"quoted\"x@example.com>", 0, ADDR_SYNTAX, NULL, NULL },
+	{ "<\"alice@example.com>", 0, ADDR_SYNTAX, NULL, NULL },
+	{ "<\"ali\"ce\"@example.com>", 0, ADDR_SYNTAX, NULL, NULL },
+	{ "<\"al\tice\"@example.com>", 0, ADDR_SYNTAX, NULL, NULL },
+	{ "<\"alice\"\"@example.com>", 0, ADDR_SYNTAX, NULL, NULL },
+	{ "<\"ali@ce\"@example.com>", 0, ADDR_ROUTING, NULL, NULL },
+	{ "<\"a%b\"@example.com>", 0, ADDR_ROUTING, NULL, NULL },
 };
 
 static void
