@@ -202,6 +202,7 @@ main(int argc, char *argv[])
 	struct intake *in;
 	struct intake_reply r;
 	const char *path = DEFAULT_CONF, *sender = NULL;
+	char why[512];
 	int ch, nerr = 0;
 
 	while ((ch = getopt(argc, argv, "c:f:io:")) != -1) {
@@ -227,6 +228,8 @@ main(int argc, char *argv[])
 	if ((c = conf_load(path, stderr, &nerr)) == NULL)
 		die(EXIT_CONFIG, "%s: %d configuration problem%s", path, nerr,
 		    nerr == 1 ? "" : "s");
+	if (spool_as_owner(c->spool, why, sizeof(why)) == -1)
+		die(EXIT_NOPERM, "%s", why);
 	spool_check(c);
 	if (c->smtp.max_recipients < argc)
 		c->smtp.max_recipients = argc;

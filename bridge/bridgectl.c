@@ -176,6 +176,22 @@ cmd_route(const char *conf, int argc, char **argv)
 	return good ? EXIT_OK : 1;
 }
 
+/*
+ * as_owner - the commands that read or change the queue run as the
+ * spool's owner when started as root (spool_as_owner, queue.h).
+ */
+static int
+as_owner(const struct bridge_conf *c)
+{
+	char why[512];
+
+	if (spool_as_owner(c->spool, why, sizeof(why)) == -1) {
+		fprintf(stderr, "bridgectl: %s\n", why);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cmd_queue(const char *conf, int argc, char **argv)
 {
@@ -196,6 +212,10 @@ cmd_queue(const char *conf, int argc, char **argv)
 	}
 	if ((c = conf_load(conf, stderr, NULL)) == NULL)
 		return EXIT_CONFIG;
+	if (as_owner(c) == -1) {
+		conf_free(c);
+		return EXIT_NOPERM;
+	}
 	if (only != NULL && conf_customer(c, only) == NULL) {
 		fprintf(stderr, "bridgectl: no customer \"%s\" in %s\n", only,
 		    conf);
@@ -399,6 +419,10 @@ cmd_expire(const char *conf, int argc, char **argv)
 
 	if ((c = conf_load(conf, stderr, NULL)) == NULL)
 		return EXIT_CONFIG;
+	if (as_owner(c) == -1) {
+		conf_free(c);
+		return EXIT_NOPERM;
+	}
 	for (i = 1; i < argc; i++)
 		if (!name_is_safe(argv[i]) || conf_customer(c, argv[i]) ==
 		    NULL) {

@@ -1,14 +1,18 @@
 /*
- * bridged.c - the hub daemon's start-up (bridged(8)): read the config,
- * prepare and recover the spool, bind every listener, drop root to
- * the configured user, go to the background unless -d, write the
- * pidfile, make the shared usage table, settle what a crash left of
- * bundling (as the bridge user, before any job runs), open the
- * control socket, then hand over to the master loop (master.c).
+ * bridged.c - the hub daemon's start-up (bridged(8)).  As root: read
+ * the config, find the hub's user (bridge.conf's user, else _bridge;
+ * never root), give it the spool directory, take the pidfile lock and
+ * bind every listener.  Then drop to that user for good and, only as
+ * that user, prepare and recover every customer's queue, go to the
+ * background unless -d, write the pidfile, make the shared usage
+ * table, settle what a crash left of bundling, open the control
+ * socket and hand over to the master loop (master.c).
  *
- * Invariants: privileges are dropped before any client is accepted and
- * a failed drop is fatal; every start-up problem exits with a sysexits
- * code and a message naming it.
+ * Invariants: nothing inside the spool is read, written or followed
+ * as root (only the pidfile, which is replaced when it is not a plain
+ * file of root's); privileges are dropped before any client is
+ * accepted and a failed drop is fatal; every start-up problem exits
+ * with a sysexits code and a message naming it.
  */
 #include <sys/types.h>
 #include <sys/file.h>
@@ -38,6 +42,9 @@
 #define PREFIX "/usr/local"
 #endif
 #define DEFAULT_CONF	PREFIX "/etc/bridge/bridge.conf"
+#ifndef BRIDGE_USER
+#define BRIDGE_USER	"_bridge"	/* when bridge.conf names none */
+#endif
 
 static void __attribute__((noreturn))
 usage(void)
@@ -46,48 +53,92 @@ usage(void)
 	exit(EXIT_USAGE);
 }
 
-/* own - give path to the bridge user when root prepared it. */
-static void
-own(const char *path, const struct passwd *pw)
+/*
+ * hub_user - the user the hub runs as when started as root: the
+ * config's user, else BRIDGE_USER.  Not root; it must exist (exit 78
+ * naming the key otherwise).  NULL when not started as root: then the
+ * hub runs as whoever started it.
+ */
+static struct passwd *
+hub_user(const struct bridge_conf *c)
 {
-	struct stat st;
+	const char *name = BRIDGE_USER;
+	struct passwd *pw;
 
-	if (pw == NULL || lstat(path, &st) == -1 || !S_ISDIR(st.st_mode))
-		return;
-	if ((st.st_uid != pw->pw_uid || st.st_gid != pw->pw_gid) &&
-	    lchown(path, pw->pw_uid, pw->pw_gid) == -1)
-		log_fatal(EXIT_OSERR, "chown %s", path);
+	if (geteuid() != 0)
+		return NULL;
+	if (c->user != NULL && *c->user != '\0')
+		name = c->user;
+	if ((pw = getpwnam(name)) == NULL)
+		log_fatalx(EXIT_CONFIG, "user %s does not exist: create it "
+		    "(mk/users.sh) or name another in bridge.conf's user",
+		    name);
+	if (pw->pw_uid == 0)
+		log_fatalx(EXIT_CONFIG, "user %s is root: bridged does not run "
+		    "as root; name an unprivileged user in bridge.conf's user",
+		    name);
+	return pw;
 }
 
 /*
- * spool_setup - the spool and every customer's queue, owned by the
- * bridge user when we run as root; leftovers of a crash recovered.
+ * spool_own - as root, before the drop: the spool's parents exist
+ * (0755 when made here) and the spool is a 0700 directory of the hub's
+ * user; one root made is given to it, one of another user is fatal.
+ * Nothing inside it is touched as root.
  */
 static void
-spool_setup(const struct bridge_conf *c, const struct passwd *pw)
+spool_own(const struct bridge_conf *c, const struct passwd *pw)
 {
-	static const char *const sub[] = { "tmp", "new", "corrupt" };
-	char path[1024];
-	int i, k, moved;
+	char parent[1024], *slash;
+	struct stat st;
+	int fd;
 
-	if (dir_make(c->spool, 0700) == -1)
+	if (pw == NULL) {
+		if (dir_make(c->spool, 0700) == -1)
+			log_fatal(EXIT_CANTCREAT, "spool %s", c->spool);
+		return;
+	}
+	if (strlcpy_(parent, c->spool, sizeof(parent)) >= sizeof(parent))
+		log_fatalx(EXIT_CONFIG, "spool %s: path too long", c->spool);
+	if ((slash = strrchr(parent, '/')) != NULL && slash != parent) {
+		*slash = '\0';
+		if (dir_make(parent, 0755) == -1)
+			log_fatal(EXIT_CANTCREAT, "spool's parent %s", parent);
+	}
+	if (mkdir(c->spool, 0700) == -1 && errno != EEXIST)
 		log_fatal(EXIT_CANTCREAT, "spool %s", c->spool);
-	own(c->spool, pw);
+	if ((fd = open(c->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1)
+		log_fatal(EXIT_CANTCREAT, "spool %s", c->spool);
+	if (st.st_uid == 0 && (fchown(fd, pw->pw_uid, pw->pw_gid) == -1 ||
+	    fchmod(fd, 0700) == -1))
+		log_fatal(EXIT_OSERR, "spool %s: giving it to %s", c->spool,
+		    pw->pw_name);
+	else if (st.st_uid != 0 && st.st_uid != pw->pw_uid)
+		log_fatalx(EXIT_CONFIG, "spool %s belongs to uid %ld, not to "
+		    "the hub's user %s (uid %ld)", c->spool, (long)st.st_uid,
+		    pw->pw_name, (long)pw->pw_uid);
+	close(fd);
+}
+
+/*
+ * spool_setup - as the hub's user: every customer's queue made and
+ * what a crash left there recovered.  A queue that is refused (a
+ * symlink or another user's directory in its place) is logged and
+ * recovered as far as it is safe (qdir.c never follows a symlink
+ * there); what cannot be written there is refused with 4xx.
+ */
+static void
+spool_setup(const struct bridge_conf *c)
+{
+	int i, moved;
+
 	for (i = 0; i < c->ncustomers; i++) {
 		const char *name = c->customers[i].name;
 
 		if (spool_prepare(c->spool, name) != RS_OK)
-			log_fatal(EXIT_CANTCREAT, "queue of %s in %s", name,
-			    c->spool);
-		if (path_build(path, sizeof(path), "%s/q", c->spool) == 0)
-			own(path, pw);
-		if (path_build(path, sizeof(path), "%s/q/%s", c->spool,
-		    name) == 0)
-			own(path, pw);
-		for (k = 0; k < 3; k++)
-			if (q_path(path, sizeof(path), c->spool, name, sub[k],
-			    NULL) == 0)
-				own(path, pw);
+			log_warnx("%s: its queue in %s/q needs fixing; "
+			    "mail for it may be refused (4xx)", name, c->spool);
 		if ((moved = spool_recover(c->spool, name)) > 0)
 			log_warnx("%s: %d damaged entries moved to corrupt/",
 			    name, moved);
@@ -115,13 +166,17 @@ bundles_recover(const struct bridge_conf *c)
 	}
 }
 
-/* drop_privileges - become pw for good; fatal when that fails. */
+/*
+ * drop_privileges - become pw for good: its uid, its passwd group and
+ * no other group (no group of root's or the user's survives); fatal
+ * when that fails.
+ */
 static void
 drop_privileges(const struct passwd *pw)
 {
 	if (pw == NULL)
 		return;
-	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+	if (setgroups(1, &pw->pw_gid) == -1 ||
 	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
 		log_fatal(EXIT_OSERR, "cannot become user %s", pw->pw_name);
 	if (setuid(0) != -1 || geteuid() == 0)
@@ -160,14 +215,36 @@ daemonize(void)
 static int
 pidfile_lock(const char *path)
 {
+	struct stat st;
 	char buf[32];
-	int fd, n;
+	int fd, n, tries;
 
 	if (path == NULL)
 		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd == -1)
+	/*
+	 * The default pidfile is in the spool, whose owner is not root: a
+	 * symlink, a fifo or a hard link planted there is never opened
+	 * for writing as root; it is replaced by a fresh file.
+	 */
+	for (tries = 0;; tries++) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+		    O_NONBLOCK, 0644);
+		if (fd != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_nlink == 1 && st.st_uid == geteuid())
+			break;
+		if (fd != -1)
+			close(fd);
+		if (tries == 0 && (fd != -1 || errno == ELOOP)) {
+			log_warnx("pidfile %s: not a plain file of ours, "
+			    "replaced", path);
+			if (unlink(path) == -1 && errno != ENOENT)
+				log_fatal(EXIT_CANTCREAT, "pidfile %s", path);
+			if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL |
+			    O_CLOEXEC | O_NOFOLLOW, 0644)) != -1)
+				break;
+		}
 		log_fatal(EXIT_CANTCREAT, "pidfile %s", path);
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		n = (int)read(fd, buf, sizeof(buf) - 1);
 		buf[n > 0 ? n : 0] = '\0';
@@ -261,21 +338,18 @@ main(int argc, char *argv[])
 	if (m.conf_path == NULL)
 		m.conf_path = path;
 	m.conf = conf_read(m.conf_path);
-	if (geteuid() == 0 && m.conf->user != NULL && *m.conf->user != '\0' &&
-	    (pw = getpwnam(m.conf->user)) == NULL)
-		log_fatalx(EXIT_CONFIG, "user %s does not exist",
-		    m.conf->user);
-	if (dir_make(m.conf->spool, 0700) == -1)
-		log_fatal(EXIT_CANTCREAT, "spool %s", m.conf->spool);
+	pw = hub_user(m.conf);
+	spool_own(m.conf, pw);
 	m.pidfd = pidfile_lock(m.conf->pidfile);
 	if (m.conf->pidfile != NULL)
 		m.pidfile = strdup(m.conf->pidfile);
-	spool_setup(m.conf, pw);
 	if (master_listen(&m) == -1)
 		log_fatalx(EXIT_OSERR, "cannot listen; not started");
 	drop_privileges(pw);
 	if (chdir(m.conf->spool) == -1)
-		log_fatal(EXIT_OSERR, "chdir %s", m.conf->spool);
+		log_fatal(EXIT_OSERR, "spool %s is not reachable as %s",
+		    m.conf->spool, pw != NULL ? pw->pw_name : "this user");
+	spool_setup(m.conf);
 	if (!fg)
 		daemonize();
 	pidfile_put(m.pidfd, m.pidfile);

@@ -2,8 +2,10 @@
 # run.sh - "make run": start the hub in the foreground with the
 # embedded demo config (bridged -d -c builtin).  make has built the
 # programs; this builds nothing.  The spool is run/spool under the
-# work tree (or $BRIDGE_SPOOL); works as root (no user to drop to in
-# the builtin config) and as a normal user (ports 2525/3366 need no
+# work tree (or $BRIDGE_SPOOL).  As root, the hub drops to the system
+# user _bridge (made by mk/users.sh when missing); when _bridge cannot
+# reach the work tree the spool goes to /var/lib/bridge-demo instead.
+# As a normal user it runs as that user (ports 2525/3366 need no
 # privileges).
 set -eu
 cd "$(dirname "$0")/.."
@@ -13,6 +15,27 @@ if [ ! -x bridge/bridged ]; then
 	exit 69
 fi
 mkdir -p run
+# reachable - can everybody search every directory down to $1?
+reachable() {
+	_p=$1
+	while [ -n "$_p" ] && [ "$_p" != / ]; do
+		[ -d "$_p" ] && case $(ls -ld "$_p") in
+		d????????[xt]*) ;;
+		*) return 1 ;;
+		esac
+		_p=${_p%/*}
+	done
+	return 0
+}
+if [ "$(id -u)" -eq 0 ]; then
+	sh mk/users.sh
+	if [ -z "${BRIDGE_SPOOL:-}" ] && ! reachable "$top/run"; then
+		BRIDGE_SPOOL=/var/lib/bridge-demo/spool
+		export BRIDGE_SPOOL
+		echo "run.sh: _bridge cannot reach $top; spool in $BRIDGE_SPOOL"
+	fi
+	chmod 755 run
+fi
 cat <<EOT
 mailbridge demo hub: SMTP on 127.0.0.1:2525, LMTP on
 ${BRIDGE_SPOOL:-$top/run/spool}/lmtp.sock.

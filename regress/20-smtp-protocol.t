@@ -9,7 +9,8 @@
 # exit codes.  Everything listens on 127.0.0.1 and stops at exit.
 . "$(dirname "$0")/lib.sh"
 
-require swaks python3 bridged bridge-enqueue
+require swaks python3 bridged bridge-enqueue useradd
+test_user HUBUSER hub
 
 CLIENT="python3 $TOP/regress/smtpclient.py"
 PORT=$(free_port)
@@ -25,6 +26,7 @@ TIMEOUT=30s
 write_conf() {
 	cat >"$CONF" <<EOF
 hostname = "hub.test"
+user = "$HUBUSER"
 spool = "$SPOOL"
 routes = "$ROUTES"
 smtp { listen = {"127.0.0.1:$PORT"} max-clients = 4 max-size = "100K"
@@ -371,6 +373,7 @@ ok $? "bridged exits 0 after SIGTERM"
 is "$(entries ship)" 0 "nothing in new/ from the aborted transaction"
 is "$(ls "$SPOOL"/q/ship/tmp | wc -l | tr -d ' ')" 0 "the session removed its tmp file"
 echo leftover >"$SPOOL/q/ship/tmp/0000000000000.0000.0"
+chown "$HUBUSER:" "$SPOOL/q/ship/tmp/0000000000000.0000.0"
 start
 ok $? "bridged restarts"
 is "$(ls "$SPOOL"/q/ship/tmp | wc -l | tr -d ' ')" 0 "tmp/ leftovers removed at start"

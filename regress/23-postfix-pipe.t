@@ -18,7 +18,8 @@ mkdir -p "$WORK/hub"
 for i in 01 02 03 04 05 06 07 08 09 10; do echo "u$i"; done >"$WORK/hub/acme.users"
 chmod 644 "$WORK/hub/acme.users"
 HUB_ACME_OPTS="recipients = \"$WORK/hub/acme.users\""
-hub_init "user = \"$U\""
+HUB_USER=$U
+hub_init
 ENQ=$(command -v bridge-enqueue)
 chown -R "$U" "$HUB_SPOOL"
 # the test user must reach the program, the config and the spool

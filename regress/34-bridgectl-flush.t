@@ -57,6 +57,7 @@ customer \"slowboat\" { release = {\"ssh\"} bundle-delay = \"1h\" }
 customer \"peerc\" { release = {\"etrn\"} deliver-to = {\"peer\"} }"
 printf 'rt.example\trt\nfarm.example\tfarm\nboat.example\tboat\nslowboat.example\tslowboat\npeer.example\tpeerc\n' \
     >>"$HUB_ROUTES"
+hub_own "$WORK/uux"
 
 # ---- not running ----
 bridgectl -c "$HUB_CONF" flush acme 2>"$WORK/err"

@@ -43,6 +43,7 @@ chmod 644 "$WORK/open.secret"
 HUB_ACME_OPTS="deliver-to = {\"127.0.0.1:$SINKPORT\"} etrn-from = {\"127.0.0.1/32\"} secret = \"$WORK/acme.secret\" flush-connections = 1"
 BETADEAD=$(free_port)
 hub_init "customer \"beta\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$BETADEAD\"} etrn-from = {\"127.0.0.1/32\"} secret = \"$WORK/beta.secret\" }"
+hub_own "$WORK/acme.secret" "$WORK/beta.secret"
 printf 'beta.example\tbeta\n' >>"$HUB_ROUTES"
 hub_start || { fail "bridged started"; exit 1; }
 pass "bridged started; acme and beta have secrets, etrn-from 127.0.0.1"

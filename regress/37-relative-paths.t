@@ -6,7 +6,8 @@
 # directory: the secret is read at AUTH time, the recipients and routes
 # at every reload (SIGHUP).
 . "$(dirname "$0")/lib.sh"
-require bridged bridgectl etrn swaks smtp-sink
+require bridged bridgectl etrn swaks smtp-sink useradd
+test_user HUBUSER hub
 
 SINKUSER=
 [ "$(id -u)" = 0 ] && SINKUSER="-u nobody"
@@ -16,10 +17,12 @@ PORT=$(free_port)
 SINK=$(free_port)
 printf 'rel-secret-for-acme\n' >"$D/acme.secret"
 chmod 600 "$D/acme.secret"
+chown "$HUBUSER:" "$D/acme.secret"
 printf 'alice\n' >"$D/acme.users"
 printf 'acme.example\tacme\n' >"$D/routes"
 cat >"$D/bridge.conf" <<EOF
 hostname = "hub.test"
+user = "$HUBUSER"
 spool = "spool"
 routes = "routes"
 postmaster = "postmaster@hub.test"

@@ -15,7 +15,7 @@
 # The links are regress/sharedline.py (one budget for all connections,
 # as on a real link).
 . "$(dirname "$0")/lib.sh"
-require smtp-sink python3
+require smtp-sink python3 useradd
 
 FT=$TOP/regress/flushtool
 [ -x "$FT" ] || { fail "regress/flushtool is built"; exit 1; }
@@ -143,9 +143,12 @@ HUB=$(free_port)
 L5=$(free_port)
 rm -f "$WORK"/sink1/*
 line $L5 $SINK
-mkdir -p "$WORK/hub"
+mkdir -p "$WORK/hub/spool"
+test_user HUBUSER hub
+chown "$HUBUSER:" "$WORK/hub/spool"
 cat >"$WORK/hub/bridge.conf" <<EOF
 hostname = "hub.test"
+user = "$HUBUSER"
 spool = "$WORK/hub/spool"
 routes = "$WORK/hub/routes"
 postmaster = "postmaster@hub.test"

@@ -50,6 +50,9 @@ ok $? "leaf.conf is valid"
 uu_rgsmtp "$TOP/uucp/bridge-unbatch" -c "$LEAF/leaf.conf"
 
 # --- the hub: bridged with the uucp customer farm ----------------------
+# -I makes uux drop its setuid bit: it runs as the hub's user, which
+# must own the UUCP spool (uucp.sh), so the hub runs as uucp here
+HUB_USER=uucp
 hub_init "customer \"farm\" {
     release = {\"uucp\"}
     uucp-node = \"leaf\"

@@ -39,8 +39,8 @@ is "$(readlink "$HUB/outbox/cust1")" "$OUTBOX" \
 sshd_client_key ${SSH_U1}
 sshd_start || { fail "sshd started"; cat "$WORK/sshd/log" >&2; exit 1; }
 
-hub_init "user = \"$SSH_BRIDGE\"
-customer \"cust1\" { release = {\"ssh\"} bundle-max = \"512K\" bundle-delay = \"1h\" }"
+HUB_USER=$SSH_BRIDGE
+hub_init "customer \"cust1\" { release = {\"ssh\"} bundle-max = \"512K\" bundle-delay = \"1h\" }"
 sed "s|^spool = .*|spool = \"$HUB\"|" "$HUB_CONF" >"$HUB_CONF.new" &&
     mv "$HUB_CONF.new" "$HUB_CONF"
 chmod 644 "$HUB_CONF"

@@ -53,8 +53,8 @@ WORK0=$WORK
 WORK=$WORK0/sat
 mkdir -p "$WORK"
 chmod 755 "$WORK"
-hub_init "user = \"$SSH_BRIDGE\"
-customer \"yacht\" { release = {\"ssh\"} bundle-max = \"256K\" bundle-delay = \"1h\" }"
+HUB_USER=$SSH_BRIDGE
+hub_init "customer \"yacht\" { release = {\"ssh\"} bundle-max = \"256K\" bundle-delay = \"1h\" }"
 sed "s|^spool = .*|spool = \"$SAT\"|" "$HUB_CONF" >"$HUB_CONF.new" &&
     mv "$HUB_CONF.new" "$HUB_CONF"
 chmod 644 "$HUB_CONF"
@@ -71,6 +71,9 @@ mkdir -p "$LEAF"
 ODMR=$(free_port)
 printf 'boat secret\n' >"$WORK/boat.secret"
 chmod 600 "$WORK/boat.secret"
+# the ISP hub runs uux with -I, which drops its setuid bit: as uucp,
+# the owner of the test's UUCP spool (uucp.sh)
+HUB_USER=uucp
 HUB_ACME_OPTS="deliver-to = {\"127.0.0.1:$ESINK\"}"
 hub_init "odmr { listen = {\"127.0.0.1:$ODMR\"} }
 customer \"boat\" { release = {\"odmr\"} secret = \"$WORK/boat.secret\" }
@@ -78,6 +81,7 @@ customer \"farm\" { release = {\"uucp\"} uucp-node = \"leaf\"
     uux = {\"$UU_UUX\", \"-I\", \"$UU_HUB_CFG\"}
     bundle-max = \"256K\" bundle-delay = \"1h\" }"
 printf 'boat.example\tboat\nfarm.example\tfarm\n' >>"$HUB_ROUTES"
+hub_own "$WORK/boat.secret"
 hub_start || { fail "bridged (isp) started"; exit 1; }
 wait_port $ODMR || { fail "ODMR listener"; exit 1; }
 

@@ -194,6 +194,18 @@ message_id(const char *msg, size_t len, char *out, size_t outlen)
 
 /* --- subcommands --------------------------------------------------- */
 
+/* as_owner - become the spool's owner when run as root (queue.h). */
+static void
+as_owner(const char *spool)
+{
+	char why[512];
+
+	if (spool_as_owner(spool, why, sizeof(why)) == -1) {
+		fprintf(stderr, "%s\n", why);
+		exit(EXIT_NOPERM);
+	}
+}
+
 static int
 cmd_enqueue(int argc, char **argv)
 {
@@ -228,6 +240,7 @@ cmd_enqueue(int argc, char **argv)
 	argv += optind;
 	if (argc < 3 || n == 0)
 		usage();
+	as_owner(argv[0]);
 	if (spool_prepare(argv[0], argv[1]) != RS_OK)
 		log_fatal(EXIT_CANTCREAT, "%s", argv[0]);
 	for (i = 2; i < argc; i++) {
@@ -315,6 +328,7 @@ cmd_bundle(int argc, char **argv)
 	if (argc - optind != 2)
 		usage();
 	hook_init();
+	as_owner(argv[optind]);
 	rs = bundler_run(argv[optind], argv[optind + 1], host, max, delay,
 	    force, now, &st, err, sizeof(err));
 	printf("bundles %u messages %u copies %u raw %llu packed %llu "
@@ -336,6 +350,7 @@ cmd_recover(int argc, char **argv)
 	if (argc != 3)
 		usage();
 	hook_init();
+	as_owner(argv[1]);
 	if (bundler_recover(argv[1], argv[2], err, sizeof(err)) != RS_OK) {
 		log_warnx("%s", err);
 		return EXIT_TEMPFAIL;
@@ -388,6 +403,7 @@ cmd_handoff(int argc, char **argv)
 	argv += optind;
 	if (argc < 2)
 		usage();
+	as_owner(argv[0]);
 	cu.name = argv[1];
 	cu.release = REL_UUCP;
 	cu.uux = argv + 2;

@@ -93,6 +93,18 @@ enqueue_one(const char *spool, struct qenv *env, FILE *in)
 	return 0;
 }
 
+/* as_owner - become the spool's owner when run as root (queue.h). */
+static void
+as_owner(const char *spool)
+{
+	char why[512];
+
+	if (spool_as_owner(spool, why, sizeof(why)) == -1) {
+		fprintf(stderr, "%s\n", why);
+		exit(EXIT_NOPERM);
+	}
+}
+
 static int
 cmd_enqueue(int argc, char **argv)
 {
@@ -125,6 +137,7 @@ cmd_enqueue(int argc, char **argv)
 			rcpts[n++] = p;
 	env.rcpts = rcpts;
 	env.nrcpts = n;
+	as_owner(argv[0]);
 	if (spool_prepare(argv[0], env.customer) != RS_OK)
 		return EXIT_CANTCREAT;
 	if (argc == 3)
@@ -240,6 +253,7 @@ cmd_flush(int argc, char **argv)
 		t.hosts = (const char *const *)argv + 2;
 		t.nhosts = argc - 2;
 	}
+	as_owner(cp->spool);
 	rv = flush_customer(cp, cup, &t, &o, &st);
 	printf("entries=%ld done=%ld sent=%ld deferred=%ld bounced=%ld "
 	    "dsns=%ld busy=%d\n", st.entries, st.done, st.sent, st.deferred,

@@ -4,13 +4,18 @@
 # (ship.example), both released by ETRN towards a port nobody listens
 # on, so nothing leaves their queues during a test; blocked.example is
 # an error route.  bridged listens on 127.0.0.1:$HUB_PORT and on the
-# LMTP socket $HUB_LMTP, logs to $HUB_LOG.
+# LMTP socket $HUB_LMTP, logs to $HUB_LOG.  It runs as $HUB_USER, a
+# user of the test's own unless the test sets it first (HUB_NAME sets
+# the directory's name under $WORK, "hub" by default); the spool
+# belongs to that user, so the test helpers run on it as that user.
 # Invariant: every bridged hub_start started is killed at exit.
 #
 #   hub_init [EXTRA-CONF-LINES]   sets HUB_DIR HUB_CONF HUB_SPOOL HUB_ROUTES
 #                                 HUB_PORT HUB_LMTP HUB_LOG
 #   hub_start / hub_stop / hub_kill9   HUB_PID is bridged's pid
 #   hub_verify CUSTOMER...        qcheck.py verify: key=value on stdout
+#   hub_own [PATH...]             give the spool (or PATHs) to $HUB_USER
+#                                 after the test wrote there as root
 
 QCHECK="python3 $TOP/regress/qcheck.py"
 SMTPSEND="python3 $TOP/regress/smtpsend.py"
@@ -23,7 +28,7 @@ hub_require() {
 # hub_init [EXTRA]: EXTRA is appended to bridge.conf as it is;
 # $HUB_ACME_OPTS goes inside acme's section.
 hub_init() {
-	HUB_DIR=$WORK/hub
+	HUB_DIR=$WORK/${HUB_NAME:-hub}
 	HUB_CONF=$HUB_DIR/bridge.conf
 	HUB_SPOOL=$HUB_DIR/spool
 	HUB_ROUTES=$HUB_DIR/routes
@@ -31,8 +36,13 @@ hub_init() {
 	HUB_LOG=$HUB_DIR/bridged.log
 	HUB_PORT=$(free_port)
 	HUB_DEAD=$(free_port)
+	if [ -z "${HUB_USER:-}" ]; then
+		test_user HUB_USER hub || return 1
+	fi
 	mkdir -p "$HUB_DIR" "$HUB_SPOOL"
 	chmod 755 "$HUB_DIR"
+	chown "$HUB_USER:" "$HUB_SPOOL"
+	chmod 700 "$HUB_SPOOL"
 	cat >"$HUB_ROUTES" <<EOF
 # test routes: written by regress/hubrun.sh
 acme.example		acme
@@ -43,6 +53,7 @@ EOF
 	cat >"$HUB_CONF" <<EOF
 # test config: written by regress/hubrun.sh
 hostname = "hub.test"
+user = "$HUB_USER"
 spool = "$HUB_SPOOL"
 routes = "$HUB_ROUTES"
 smtp { listen = {"127.0.0.1:$HUB_PORT"} max-clients = 50 max-size = "50M" timeout = "5m" }
@@ -108,6 +119,13 @@ hub_verify() {
 	_v=$($QCHECK verify "$HUB_SPOOL" "$@")
 	printf '%s\n' "$_v" | grep '^#' | head -20 >&2
 	printf '%s\n' "$_v" | tail -1
+}
+
+# hub_own [PATH...]: what the test wrote as root into the spool (or
+# PATHs) goes to the hub's user, as the hub would have written it.
+hub_own() {
+	[ $# -gt 0 ] || set -- "$HUB_SPOOL"
+	chown -R "$HUB_USER:" "$@"
 }
 
 # kv KEY TEXT: the value of KEY=value in TEXT.

@@ -958,9 +958,72 @@ test_symlink(void)
 	logs = capture(recover_q, "sym", &moved,
 	    "regress/work/unit-queue/recover3.log");
 	is_int(moved, 1, "and quarantined");
-	ok(logs && strstr(logs, "moved to corrupt/: is a symbolic link"),
-	    "with its reason");
+	ok(logs && strstr(logs, "moved to corrupt/: not a regular file"),
+	    "unread, with its reason");
 	free(logs);
+}
+
+/*
+ * test_planted - what the queue's owner can plant in its own queue
+ * never makes recovery touch anything outside it: a symlink tmp/ or
+ * corrupt/ is refused, a symlink in tmp/ is left alone, and a
+ * directory given as tmp/ keeps its files.
+ */
+static void
+test_planted(void)
+{
+	char victim[PATH_MAX], vfile[PATH_MAX + 16], id[QID_LEN];
+	char why[PATH_MAX + 64], tx[PATH_MAX + 64], td[PATH_MAX + 4];
+	char *logs;
+	struct stat st;
+	int moved, fd;
+
+	snprintf(victim, sizeof(victim), "regress/work/unit-queue/victim");
+	snprintf(vfile, sizeof(vfile), "%s/precious", victim);
+	dir_make(victim, 0755);
+	spit(vfile, msg, 100);
+	spool_prepare(spool, "plant");
+	rmdir(path_of("plant", "tmp", NULL));
+	symlink("../../../victim", path_of("plant", "tmp", NULL));
+	logs = capture(recover_q, "plant", &moved,
+	    "regress/work/unit-queue/plant1.log");
+	ok(stat(vfile, &st) == 0, "a tmp/ symlink to another directory: "
+	    "its files survive recovery");
+	ok(logs && strstr(logs, "tmp/ not swept") &&
+	    strstr(logs, "not a directory"), "and the log says why");
+	free(logs);
+	is_int(spool_prepare(spool, "plant"), RS_TEMP,
+	    "spool_prepare refuses the queue");
+	fd = q_dir_open(spool, "plant", "tmp", 0, why, sizeof(why));
+	ok(fd == -1 && strstr(why, "plant/tmp"), "q_dir_open names it (%s)",
+	    why);
+	unlink(path_of("plant", "tmp", NULL));
+
+	spool_prepare(spool, "plant");
+	snprintf(tx, sizeof(tx), "%s/x", path_of("plant", "tmp", NULL));
+	snprintf(td, sizeof(td), "%s/d", path_of("plant", "tmp", NULL));
+	symlink("../../../../../victim/precious", tx);
+	symlink("../../../../../victim", td);
+	logs = capture(recover_q, "plant", &moved,
+	    "regress/work/unit-queue/plant2.log");
+	ok(lstat(tx, &st) == 0 && S_ISLNK(st.st_mode) && lstat(td, &st) == 0 &&
+	    stat(vfile, &st) == 0, "symlinks in tmp/ are left alone");
+	ok(logs && strstr(logs, "tmp/x: left alone"), "and logged");
+	free(logs);
+
+	rmdir(path_of("plant", "corrupt", NULL));
+	symlink("../../../victim", path_of("plant", "corrupt", NULL));
+	qid_new(id, sizeof(id));
+	spit(path_of("plant", "new", id), msg, 50);
+	logs = capture(recover_q, "plant", &moved,
+	    "regress/work/unit-queue/plant3.log");
+	ok(moved == 0 && lstat(path_of("plant", "new", id), &st) == 0,
+	    "with corrupt/ a symlink a bad entry stays in new/");
+	snprintf(tx, sizeof(tx), "%s/%s", victim, id);
+	ok(lstat(tx, &st) == -1, "and nothing is linked into the target");
+	ok(logs && strstr(logs, "no corrupt/"), "logged");
+	free(logs);
+	unlink(path_of("plant", "corrupt", NULL));
 }
 
 /* test_copy_fallback - a pipe refuses copy_file_range: read/write. */
@@ -1035,6 +1098,7 @@ main(int argc, char **argv)
 	test_dsn_fields();
 	test_usage_list();
 	test_symlink();
+	test_planted();
 	free(msg);
 	return done_testing();
 }

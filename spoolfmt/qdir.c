@@ -5,17 +5,24 @@
  *
  * Invariants: recovery never deletes a file of new/, it only moves bad
  * ones into corrupt/ (under a fresh name when the id is taken there);
- * only tmp/ leftovers are removed.  Usage counts need readdir and one
+ * only tmp/ leftovers are removed.  Every queue directory is reached
+ * from the spool by openat(O_NOFOLLOW) and must belong to the process
+ * (queue refused otherwise), and recovery removes or reads only
+ * regular files of its own: a symlink or a foreign file planted in a
+ * queue is left alone (tmp/) or moved to corrupt/ unread (new/).  Usage counts need readdir and one
  * fstatat per entry and nothing else.  Lists of names are kept in one
  * arena (a few bytes per entry) so 100,000 entries cost a few MB.
  */
+#include <sys/types.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,20 +103,27 @@ names_sort(struct names *nm)
 }
 
 /*
- * names_read - the names in dir (not "." or ".."), only queue ids if
- * ids_only, sorted into nm->sorted.  -1 and errno on error; a missing
- * dir is an empty list.
+ * names_readfd - the names in the directory open on dfd (not "." or
+ * ".."), only queue ids if ids_only, sorted into nm->sorted; dfd stays
+ * open and its own.  -1 and errno on error.
  */
 static int
-names_read(const char *dir, int ids_only, struct names *nm)
+names_readfd(int dfd, int ids_only, struct names *nm)
 {
 	struct dirent *de;
 	DIR *d;
-	int saved;
+	int fd, saved;
 
 	memset(nm, 0, sizeof(*nm));
-	if ((d = opendir(dir)) == NULL)
-		return errno == ENOENT ? names_sort(nm) : -1;
+	if ((fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	rewinddir(d);
 	for (;;) {
 		errno = 0;
 		if ((de = readdir(d)) == NULL)
@@ -128,6 +142,126 @@ names_read(const char *dir, int ids_only, struct names *nm)
 	if (saved != 0) {
 		names_free(nm);
 		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * names_read - names_readfd of the directory dir; a missing dir is an
+ * empty list.
+ */
+static int
+names_read(const char *dir, int ids_only, struct names *nm)
+{
+	int fd, rc, saved;
+
+	memset(nm, 0, sizeof(*nm));
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? names_sort(nm) : -1;
+	rc = names_readfd(fd, ids_only, nm);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/*
+ * dir_step - open the directory name under dfd without following a
+ * symlink, creating it (mode) first when create is set; it must be a
+ * directory of the process's effective uid.  The fd, or -1 with *why.
+ */
+static int
+dir_step(int dfd, const char *name, int create, mode_t mode,
+    const char **why)
+{
+	struct stat st;
+	int fd;
+
+	if (create && mkdirat(dfd, name, mode) == -1 && errno != EEXIST) {
+		*why = strerror(errno);
+		return -1;
+	}
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1) {
+		*why = errno == ELOOP || errno == ENOTDIR ?
+		    "not a directory (a symlink?)" : strerror(errno);
+		return -1;
+	}
+	if (fstat(fd, &st) == -1) {
+		*why = strerror(errno);
+		close(fd);
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		*why = "owned by another user";
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+int
+q_dir_open(const char *spool, const char *customer, const char *sub,
+    int create, char *why, size_t whylen)
+{
+	const char *steps[3], *err = NULL;
+	int fd, next, i, n = 0, saved;
+
+	if (!name_is_safe(customer) || (sub != NULL && !name_is_safe(sub))) {
+		snprintf(why, whylen, "bad customer or directory name");
+		errno = EINVAL;
+		return -1;
+	}
+	steps[n++] = "q";
+	steps[n++] = customer;
+	if (sub != NULL)
+		steps[n++] = sub;
+	if ((create && dir_make(spool, 0700) == -1) ||
+	    (fd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(why, whylen, "spool %s: %s", spool, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		next = dir_step(fd, steps[i], create, 0700, &err);
+		saved = errno;
+		close(fd);
+		if (next == -1) {
+			snprintf(why, whylen, "%s/%s%s%s%s%s: %s", spool,
+			    steps[0], i >= 1 ? "/" : "", i >= 1 ? steps[1] : "",
+			    i >= 2 ? "/" : "", i >= 2 ? steps[2] : "", err);
+			errno = saved;
+			return -1;
+		}
+		fd = next;
+	}
+	return fd;
+}
+
+int
+spool_as_owner(const char *spool, char *why, size_t whylen)
+{
+	struct stat st;
+	struct passwd *pw;
+	gid_t gid;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(spool, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;	/* root makes it, as before */
+		snprintf(why, whylen, "spool %s: %s", spool, strerror(errno));
+		return -1;
+	}
+	if (st.st_uid == 0)
+		return 0;
+	gid = (pw = getpwuid(st.st_uid)) != NULL ? pw->pw_gid : st.st_gid;
+	if (setgroups(1, &gid) == -1 || setgid(gid) == -1 ||
+	    setuid(st.st_uid) == -1 || setuid(0) != -1) {
+		snprintf(why, whylen, "cannot become the spool's owner "
+		    "(uid %ld): %s", (long)st.st_uid, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -169,49 +303,67 @@ enum result
 spool_prepare(const char *spool, const char *customer)
 {
 	static const char *const subs[] = { "tmp", "new", "corrupt" };
-	char path[PATH_MAX];
+	char why[PATH_MAX + 64], safe[NAME_MAX + 1];
 	size_t i;
+	int fd;
 
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		if (q_path(path, sizeof(path), spool, customer, subs[i],
-		    NULL) == -1) {
-			log_warnx("%s: bad customer name or spool path",
-			    customer);
+		if ((fd = q_dir_open(spool, customer, subs[i], 1, why,
+		    sizeof(why))) == -1) {
+			log_warnx("%s: queue refused: %s",
+			    q_sanitize(customer, safe, sizeof(safe)), why);
 			return RS_TEMP;
 		}
-		if (dir_make(path, 0700) == -1) {
-			log_warn("%s: mkdir %s", customer, path);
-			return RS_TEMP;
-		}
+		close(fd);
 	}
 	return RS_OK;
 }
 
-/* sweep_tmp - remove every leftover of tmp/, one log line each. */
+/*
+ * plain_ours - is name under dfd a regular file of the effective uid
+ * (not followed if it is a symlink)?  Only those does recovery remove
+ * or read.
+ */
+static int
+plain_ours(int dfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_uid == geteuid();
+}
+
+/*
+ * sweep_tmp - remove every leftover of tmp/, one log line each; what
+ * is not a regular file of ours is left where it is, and logged.
+ */
 static void
 sweep_tmp(const char *spool, const char *customer)
 {
-	char dir[PATH_MAX], safe[NAME_MAX + 1];
+	char why[PATH_MAX + 64], safe[NAME_MAX + 1];
 	struct names nm;
 	size_t i;
 	int fd;
 
-	if (q_path(dir, sizeof(dir), spool, customer, "tmp", NULL) == -1 ||
-	    names_read(dir, 0, &nm) == -1) {
-		log_warn("%s: cannot read tmp/", customer);
+	if ((fd = q_dir_open(spool, customer, "tmp", 0, why,
+	    sizeof(why))) == -1) {
+		if (errno != ENOENT)
+			log_warnx("%s: tmp/ not swept: %s", customer, why);
 		return;
 	}
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		if (errno != ENOENT)
-			log_warn("%s: open tmp/", customer);
-		names_free(&nm);
+	if (names_readfd(fd, 0, &nm) == -1) {
+		log_warn("%s: cannot read tmp/", customer);
+		close(fd);
 		return;
 	}
 	for (i = 0; i < nm.n; i++) {
 		const char *name = nm.sorted[i];
 
 		q_sanitize(name, safe, sizeof(safe));
-		if (unlinkat(fd, name, 0) == -1 && errno != ENOENT)
+		if (!plain_ours(fd, name))
+			log_warnx("%s/tmp/%s: left alone: not a regular file "
+			    "of the queue's owner", customer, safe);
+		else if (unlinkat(fd, name, 0) == -1 && errno != ENOENT)
 			log_warn("%s/%s: cannot remove tmp file", customer,
 			    safe);
 		else
@@ -278,8 +430,6 @@ entry_problem(const char *spool, const char *customer, const char *name,
 
 struct recover {
 	const char *spool, *customer;
-	char	newdir[PATH_MAX];
-	char	cordir[PATH_MAX];
 	int	nfd, cfd;
 	int	moved;
 };
@@ -293,8 +443,12 @@ recover_one(struct recover *r, const char *name)
 	const char *why;
 	int temp;
 
-	why = entry_problem(r->spool, r->customer, name, err, sizeof(err),
-	    &temp);
+	if (!plain_ours(r->nfd, name)) {
+		why = "not a regular file of the queue's owner (not read)";
+		temp = 0;
+	} else
+		why = entry_problem(r->spool, r->customer, name, err,
+		    sizeof(err), &temp);
 	if (why == NULL)
 		return;
 	q_sanitize(name, safe, sizeof(safe));
@@ -303,10 +457,10 @@ recover_one(struct recover *r, const char *name)
 		    r->customer, safe, why);
 		return;
 	}
-	if (r->cfd == -1 && (dir_make(r->cordir, 0700) == -1 ||
-	    (r->cfd = open(r->cordir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1)) {
-		log_warn("%s/%s: cannot open corrupt/", r->customer, safe);
+	if (r->cfd == -1 && (r->cfd = q_dir_open(r->spool, r->customer,
+	    "corrupt", 1, err, sizeof(err))) == -1) {
+		log_warnx("%s/%s: left in new/, no corrupt/: %s", r->customer,
+		    safe, err);
 		return;
 	}
 	if (to_corrupt(r->nfd, r->cfd, name, dst, sizeof(dst)) == -1) {
@@ -331,6 +485,7 @@ recover_one(struct recover *r, const char *name)
 int
 spool_recover(const char *spool, const char *customer)
 {
+	char why[PATH_MAX + 64];
 	struct recover r;
 	struct names nm;
 	size_t i;
@@ -339,21 +494,17 @@ spool_recover(const char *spool, const char *customer)
 	r.spool = spool;
 	r.customer = customer;
 	r.nfd = r.cfd = -1;
-	if (q_path(r.newdir, sizeof(r.newdir), spool, customer, "new",
-	    NULL) == -1 || q_path(r.cordir, sizeof(r.cordir), spool, customer,
-	    "corrupt", NULL) == -1) {
-		log_warnx("%s: bad customer name or spool path", customer);
-		return -1;
-	}
 	sweep_tmp(spool, customer);
-	if (names_read(r.newdir, 0, &nm) == -1) {
-		log_warn("%s: cannot read new/", customer);
+	if ((r.nfd = q_dir_open(spool, customer, "new", 0, why,
+	    sizeof(why))) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		log_warnx("%s: new/ not recovered: %s", customer, why);
 		return -1;
 	}
-	if (nm.n > 0 && (r.nfd = open(r.newdir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1) {
-		log_warn("%s: cannot open new/", customer);
-		names_free(&nm);
+	if (names_readfd(r.nfd, 0, &nm) == -1) {
+		log_warn("%s: cannot read new/", customer);
+		close(r.nfd);
 		return -1;
 	}
 	for (i = 0; i < nm.n; i++)
@@ -362,8 +513,7 @@ spool_recover(const char *spool, const char *customer)
 		log_warn("%s: fsync after recovery", customer);
 	if (r.cfd != -1)
 		close(r.cfd);
-	if (r.nfd != -1)
-		close(r.nfd);
+	close(r.nfd);
 	names_free(&nm);
 	return r.moved;
 }

@@ -178,7 +178,11 @@ enum result q_remove(const char *spool, const char *customer,
 int	q_path(char *buf, size_t len, const char *spool, const char *customer,
 	    const char *sub, const char *id);
 
-/* spool_prepare - create <spool>/q/<customer>/{tmp,new,corrupt}, 0700. */
+/*
+ * spool_prepare - create <spool>/q/<customer>/{tmp,new,corrupt}, 0700,
+ * through q_dir_open; RS_TEMP (logged: "queue refused") when one of
+ * them is a symlink, not a directory or not the process's own.
+ */
 enum result spool_prepare(const char *spool, const char *customer);
 /*
  * spool_lock - the customer's queue lock: an exclusive flock(2) on
@@ -194,6 +198,23 @@ int	spool_lock(const char *spool, const char *customer, int *busy);
  * into corrupt/, logging one line for each.  Returns entries moved.
  */
 int	spool_recover(const char *spool, const char *customer);
+/*
+ * q_dir_open - <spool>/q/<customer>[/<sub>] opened O_DIRECTORY, every
+ * step below the spool by openat(O_NOFOLLOW) and owned by the
+ * effective uid; missing steps (the spool too) are made 0700 when
+ * create is set.  The
+ * fd, or -1 with errno and why (the path and the reason) filled in.
+ */
+int	q_dir_open(const char *spool, const char *customer, const char *sub,
+	    int create, char *why, size_t whylen);
+/*
+ * spool_as_owner - for the tools root may run on a hub (bridge-enqueue,
+ * bridgectl, test helpers): when root, become the spool's owner for
+ * good (its uid, its passwd group, no other groups) unless root owns
+ * it, so nothing root-owned lands in the spool and nothing there is
+ * followed with root's rights.  0, or -1 with why filled in.
+ */
+int	spool_as_owner(const char *spool, char *why, size_t whylen);
 
 struct qusage {
 	uint64_t count;
