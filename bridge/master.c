@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -107,29 +108,101 @@ unix_live(const struct sockaddr_un *sun, socklen_t len)
 	return live;
 }
 
-/* bind_unix - a fresh unix socket at path; a stale one is replaced. */
+/*
+ * sock_dir_safe - may we bind (and replace a stale socket) in dir?
+ * Only when nobody else can rename or swap what is there: dir and
+ * each directory above it belong to root or to us, dir is writable by
+ * nobody else, and those above only with the sticky bit.  So a socket
+ * in the spool (the hub user's) is refused when bridged binds as root.
+ */
 static int
-bind_unix(int fd, const struct sockaddr_un *sun, socklen_t len)
+sock_dir_safe(const char *dir, char *why, size_t whylen)
 {
-	char dir[sizeof(sun->sun_path)], *slash;
+	char p[PATH_MAX], *slash;
 	struct stat st;
+	int first = 1;
+
+	if (strlcpy_(p, dir, sizeof(p)) >= sizeof(p)) {
+		snprintf(why, whylen, "path too long");
+		return -1;
+	}
+	for (;;) {
+		if (stat(p[0] != '\0' ? p : "/", &st) == -1) {
+			snprintf(why, whylen, "%s: %s", p, strerror(errno));
+			return -1;
+		}
+		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			snprintf(why, whylen, "%s belongs to uid %ld; the "
+			    "socket's directory and those above it must be "
+			    "root's or ours", p[0] != '\0' ? p : "/",
+			    (long)st.st_uid);
+			return -1;
+		}
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+		    (first || (st.st_mode & S_ISVTX) == 0)) {
+			snprintf(why, whylen, "%s is writable by others",
+			    p[0] != '\0' ? p : "/");
+			return -1;
+		}
+		first = 0;
+		if ((slash = strrchr(p, '/')) == NULL || p[0] == '\0')
+			return 0;
+		*slash = '\0';
+	}
+}
+
+/*
+ * bind_unix - a fresh unix socket at path, mode 0666 from the umask at
+ * bind (no chmod by path); its directory is made 0755 if missing and
+ * must be safe (sock_dir_safe); a stale socket is replaced, a live one
+ * or anything that is not a socket is left and refused.
+ */
+static int
+bind_unix(int fd, const struct sockaddr_un *sun, socklen_t len,
+    const char *spec)
+{
+	char dir[sizeof(sun->sun_path)], why[PATH_MAX + 128], *slash;
+	struct stat st;
+	mode_t old;
+	int rc, saved;
 
 	strlcpy_(dir, sun->sun_path, sizeof(dir));
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 		*slash = '\0';
-		if (dir_make(dir, 0755) == -1)
+		old = umask(022);
+		rc = dir_make(dir, 0755);
+		umask(old);
+		if (rc == -1) {
+			log_warn("listen %s: mkdir %s", spec, dir);
 			return -1;
+		}
+		if (sock_dir_safe(dir, why, sizeof(why)) == -1) {
+			log_warnx("listen %s: refused: %s", spec, why);
+			return -1;
+		}
 	}
-	if (lstat(sun->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+	if (lstat(sun->sun_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warnx("listen %s: refused: %s exists and is not "
+			    "a socket", spec, sun->sun_path);
+			return -1;
+		}
 		if (unix_live(sun, len)) {
-			errno = EADDRINUSE;
+			log_warnx("listen %s: another process accepts on it",
+			    spec);
 			return -1;
 		}
 		unlink(sun->sun_path);
 	}
-	if (bind(fd, (const struct sockaddr *)sun, len) == -1)
-		return -1;
-	return chmod(sun->sun_path, 0666);
+	old = umask(0111);
+	rc = bind(fd, (const struct sockaddr *)sun, len);
+	saved = errno;
+	umask(old);
+	if (rc == -1) {
+		errno = saved;
+		log_warn("listen %s", spec);
+	}
+	return rc;
 }
 
 /* listener_open - bind and listen for spec; the fd or -1 (logged). */
@@ -155,10 +228,18 @@ listener_open(const char *spec, char **unix_path)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-	if ((ss.ss_family == AF_UNIX ?
-	    bind_unix(fd, (struct sockaddr_un *)&ss, len) :
-	    bind(fd, (struct sockaddr *)&ss, len)) == -1 ||
-	    listen(fd, LISTEN_BACKLOG) == -1) {
+	if (ss.ss_family == AF_UNIX) {
+		if (bind_unix(fd, (struct sockaddr_un *)&ss, len, spec) ==
+		    -1) {
+			close(fd);
+			return -1;
+		}
+	} else if (bind(fd, (struct sockaddr *)&ss, len) == -1) {
+		log_warn("listen %s", spec);
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, LISTEN_BACKLOG) == -1) {
 		log_warn("listen %s", spec);
 		close(fd);
 		return -1;

@@ -2,7 +2,9 @@
  * conf_builtin.c - the embedded default config (-c builtin, used by
  * "make run"): a demo hub on loopback ports with one customer "demo".
  * The spool is $BRIDGE_SPOOL, or run/spool under the working
- * directory, always absolute; the LMTP socket lives in the spool.
+ * directory, always absolute; the LMTP socket is sock/lmtp.sock beside
+ * it (never inside: the spool belongs to the hub's user, the socket's
+ * directory to whoever binds it, root).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -16,7 +18,7 @@ static const char builtin_conf[] =
 	"spool = \"%s\"\n"
 	"relayhost = \"127.0.0.1:2526\"\n"
 	"smtp { listen = {\"127.0.0.1:2525\"} }\n"
-	"lmtp { listen = {\"unix:%s/lmtp.sock\"} }\n"
+	"lmtp { listen = {\"unix:%s/sock/lmtp.sock\"} }\n"
 	"odmr { listen = {\"127.0.0.1:3366\"} }\n"
 	"queue { min-free = \"10M\" }\n"
 	"customer \"demo\" {\n"
@@ -70,13 +72,16 @@ builtin_spool(void)
 int
 conf_builtin_text(char **conf_text, char **routes_text)
 {
-	char *spool = builtin_spool(), *q = NULL;
+	char *spool = builtin_spool(), *q = NULL, *qd = NULL, *slash;
 	int rc = -1;
 
 	*conf_text = *routes_text = NULL;
-	if (spool == NULL || (q = quoted(spool)) == NULL)
+	if (spool == NULL || (q = quoted(spool)) == NULL ||
+	    (qd = strdup(q)) == NULL)
 		goto out;
-	if (asprintf(conf_text, builtin_conf, q, q) == -1) {
+	if ((slash = strrchr(qd, '/')) != NULL)
+		*slash = '\0';		/* the spool's parent */
+	if (asprintf(conf_text, builtin_conf, q, qd) == -1) {
 		*conf_text = NULL;
 		goto out;
 	}
@@ -89,5 +94,6 @@ conf_builtin_text(char **conf_text, char **routes_text)
 out:
 	free(spool);
 	free(q);
+	free(qd);
 	return rc;
 }

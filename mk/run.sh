@@ -38,7 +38,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 cat <<EOT
 mailbridge demo hub: SMTP on 127.0.0.1:2525, LMTP on
-${BRIDGE_SPOOL:-$top/run/spool}/lmtp.sock.
+$(dirname "${BRIDGE_SPOOL:-$top/run/spool}")/sock/lmtp.sock.
 Customer "demo" takes mail for demo.example and its subdomains;
 blocked.demo.example is refused with an error route.
 

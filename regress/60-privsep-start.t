@@ -28,6 +28,25 @@ is $? 78 "user = root: exit 78"
 grep -q "does not run as root" "$WORK/root.out"
 ok $? "saying why ($(head -1 "$WORK/root.out"))"
 
+# the LMTP socket: never in the spool (the hub user's), never chmod by path
+sed "s|^lmtp .*|lmtp { listen = {\"unix:$HUB_SPOOL/lmtp.sock\"} }|" "$conf0" \
+    >"$WORK/insock.conf"
+bridged -d -c "$WORK/insock.conf" >"$WORK/insock.out" 2>&1
+is $? 71 "an LMTP socket in the spool: not started"
+grep -q "refused: .*spool belongs to uid" "$WORK/insock.out"
+ok $? "the spool's owner could swap it: said ($(grep refused "$WORK/insock.out"))"
+[ ! -e "$HUB_SPOOL/lmtp.sock" ]
+ok $? "and nothing was bound there"
+echo "root's config" >"$WORK/rootfile"
+chmod 600 "$WORK/rootfile"
+ln -s "$WORK/rootfile" "$HUB_LMTP"
+bridged -d -c "$conf0" >"$WORK/symsock.out" 2>&1
+is $? 71 "a symlink where the socket goes: not started"
+grep -q "exists and is not a socket" "$WORK/symsock.out"
+ok $? "said so"
+is "$(stat -c %a "$WORK/rootfile")" 600 "its target's mode is unchanged"
+rm -f "$HUB_LMTP"
+
 test_user OTHER other
 chown "$OTHER:" "$HUB_SPOOL"
 bridged -d -c "$conf0" >"$WORK/foreign.out" 2>&1
@@ -70,6 +89,7 @@ grep -q "ship/tmp/link: left alone" "$HUB_LOG"
 ok $? "logged"
 [ -e "$HUB_SPOOL/q/ship/new/$bad" ] && [ ! -e "$VICTIM/$bad" ]
 ok $? "corrupt/ a symlink: the bad entry stays, nothing is linked into root's dir"
+is "$(stat -c %a "$HUB_LMTP")" 666 "the LMTP socket is 0666, set at bind"
 is "$(cat "$VICTIM/pidtarget")" "root's other file" \
     "a pidfile symlink is not followed"
 [ -f "$HUB_SPOOL/bridged.pid" ] && [ ! -L "$HUB_SPOOL/bridged.pid" ]

@@ -443,9 +443,9 @@ test_builtin(void)
 	ok(c->user == NULL, "builtin: no user");
 	ok(c->smtp.l.nlisten == 1 && strcmp(c->smtp.l.listen[0],
 	    "127.0.0.1:2525") == 0, "builtin smtp listen");
-	snprintf(want, sizeof(want), "unix:%s/run/spool/lmtp.sock", cwd);
+	snprintf(want, sizeof(want), "unix:%s/run/sock/lmtp.sock", cwd);
 	ok(c->lmtp.l.nlisten == 1 && strcmp(c->lmtp.l.listen[0], want) == 0,
-	    "builtin lmtp socket in the spool");
+	    "builtin lmtp socket beside the spool");
 	ok(c->odmr.l.nlisten == 1 && strcmp(c->odmr.l.listen[0],
 	    "127.0.0.1:3366") == 0, "builtin odmr listen");
 	is_int(c->queue.min_free, 10 << 20, "builtin min-free 10M");
