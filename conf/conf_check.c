@@ -1,13 +1,16 @@
 /*
  * conf_check.c - what only an operator's check looks at beyond a load
  * (bridgectl check): secret files exist, are regular, private (mode
- * 0600 or stricter) and not empty.  Problems are collected with the
+ * 0600 or stricter), not empty and, when root checks a config naming
+ * its user, that user's (bridged reads them after dropping root).
+ * Problems are collected with the
  * load's and printed in file and line order.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,7 +19,8 @@
 
 /* check_secret - the secret file exists, is private and not empty. */
 static void
-check_secret(struct diag *d, const char *file, int line, const char *path)
+check_secret(struct diag *d, const char *file, int line, const char *path,
+    const struct passwd *pw)
 {
 	struct stat st;
 	char buf[2];
@@ -37,6 +41,10 @@ check_secret(struct diag *d, const char *file, int line, const char *path)
 	else if ((st.st_mode & 07177) != 0)
 		diag_add(d, file, line, "secret file %s: mode %04o, must be "
 		    "0600 or stricter", path, (unsigned)(st.st_mode & 07777));
+	else if (pw != NULL && st.st_uid != pw->pw_uid)
+		diag_add(d, file, line, "secret file %s: belongs to uid %ld; "
+		    "bridged runs as %s and cannot read it", path,
+		    (long)st.st_uid, pw->pw_name);
 	else if ((n = read(fd, buf, 1)) <= 0 || buf[0] == '\n')
 		diag_add(d, file, line, "secret file %s: %s", path,
 		    n < 0 ? strerror(errno) : "first line is empty");
@@ -47,6 +55,7 @@ int
 conf_check_load(const char *path, FILE *errs, struct bridge_conf **out)
 {
 	struct conf_full *cf;
+	struct passwd *pw = NULL;
 	struct diag d;
 	int i, n;
 
@@ -54,11 +63,14 @@ conf_check_load(const char *path, FILE *errs, struct bridge_conf **out)
 		*out = NULL;
 	diag_init(&d, errs, 1);
 	cf = conf_load_diag(path, &d);
+	if (cf != NULL && geteuid() == 0 && cf->pub.user != NULL &&
+	    *cf->pub.user != '\0')
+		pw = getpwnam(cf->pub.user);
 	if (cf != NULL)
 		for (i = 0; i < cf->pub.ncustomers; i++)
 			if (cf->pub.customers[i].secret != NULL)
 				check_secret(&d, path, cf->cpriv[i].secret_line,
-				    cf->pub.customers[i].secret);
+				    cf->pub.customers[i].secret, pw);
 	diag_flush(&d);
 	n = d.n;
 	diag_free(&d);

@@ -181,8 +181,10 @@ answer_line(struct cram_server *cs, char *buf, size_t len)
 }
 
 /*
- * check - is answer "user digest" right for challenge?  *who is the
- * customer named (when there is one), why (len octets) what was wrong.
+ * check - is answer "user digest" right for challenge?  1 yes, 0 no,
+ * -1 when the customer's secret cannot be used (unreadable, too open:
+ * the hub's problem, not the client's).  *who is the customer named
+ * (when there is one), why (len octets) what was wrong.
  */
 static int
 check(struct cram_server *cs, const char *challenge, char *answer,
@@ -213,9 +215,13 @@ check(struct cram_server *cs, const char *challenge, char *answer,
 		    "released", cs->release == REL_ODMR ? "ODMR" : "ETRN");
 		return 0;
 	}
-	if (cram_secret_read(cu->secret, secret, sizeof(secret), why, len) ==
-	    -1)
+	if (cu->secret != NULL && cram_secret_read(cu->secret, secret,
+	    sizeof(secret), why, len) == -1)
+		return -1;
+	if (cu->secret == NULL) {
+		strlcpy_(why, "no secret file", len);
 		return 0;
+	}
 	good = cram_digest(secret, challenge, want) == 0 &&
 	    strlen(digest) == 32 && CRYPTO_memcmp(want, digest, 32) == 0;
 	OPENSSL_cleanse(secret, sizeof(secret));
@@ -289,8 +295,16 @@ cram_serve(struct cram_server *cs, const char *arg, struct cram_reply *r)
 		return refuse(r, 501, "5.7.0", "Authentication aborted");
 	if (cram_b64_decode(line, answer, sizeof(answer)) == -1)
 		return failed(cs, NULL, "answer is not base64", 501, r);
-	if (!check(cs, challenge, answer, &cu, why, sizeof(why)))
+	switch (check(cs, challenge, answer, &cu, why, sizeof(why))) {
+	case -1:
+		log_warnx("%s: %s[%s]: AUTH CRAM-MD5 for %s cannot be "
+		    "checked: secret %s", cs->tag, cs->cl->name, cs->cl->addr,
+		    cu->name, why);
+		return refuse(r, 454, "4.7.0",
+		    "Temporary authentication failure");
+	case 0:
 		return failed(cs, cu, why, 535, r);
+	}
 	cs->auth = cu;
 	log_info("%s: %s[%s]: authenticated as %s", cs->tag, cs->cl->name,
 	    cs->cl->addr, cu->name);

@@ -204,3 +204,29 @@ swaks --server 127.0.0.1 --port $HUB_PORT --ehlo leaf.test \
 grep -q '<\*\* 535 5.7.8 Authentication credentials invalid' \
     "$WORK/swaks2.out"
 ok $? "swaks with a wrong password: 535"
+
+# ---- a secret the hub cannot read: 454, not 535, and a warning ----
+chown root: "$WORK/beta.secret"
+swaks --server 127.0.0.1 --port $HUB_PORT --ehlo leaf.test \
+    --auth CRAM-MD5 --auth-user beta --auth-password beta-secret \
+    --quit-after AUTH >"$WORK/swaks3.out" 2>&1
+grep -q '<\*\* 454 4.7.0 Temporary authentication failure' \
+    "$WORK/swaks3.out"
+ok $? "the hub's user cannot read beta's secret: 454 4.7.0"
+grep -q "AUTH CRAM-MD5 for beta cannot be checked: secret .*beta.secret: Permission denied" "$HUB_LOG"
+ok $? "logged as the hub's problem, naming the file"
+out=$(bridgectl -c "$HUB_CONF" check 2>&1)
+ok $((!$?)) "bridgectl check fails on it"
+case "$out" in
+*"beta.secret: belongs to uid 0; bridged runs as $HUB_USER and cannot read it"*)
+	pass "and says why" ;;
+*)	fail "and says why"; diag "$out" ;;
+esac
+hub_own "$WORK/beta.secret"
+bridgectl -c "$HUB_CONF" check >/dev/null 2>&1
+ok $? "bridgectl check accepts it once it is the hub user's"
+swaks --server 127.0.0.1 --port $HUB_PORT --ehlo leaf.test \
+    --auth CRAM-MD5 --auth-user beta --auth-password beta-secret \
+    --quit-after AUTH >"$WORK/swaks4.out" 2>&1
+grep -q '<-  235 2.7.0' "$WORK/swaks4.out"
+ok $? "readable again: 235"
