@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -153,19 +154,26 @@ sock_dir_safe(const char *dir, char *why, size_t whylen)
 
 /*
  * bind_unix - a fresh unix socket at path, mode 0666 from the umask at
- * bind (no chmod by path); its directory is made 0755 if missing and
+ * bind (no chmod by path), or 0660 and given to group when one is set
+ * (lchown, in a directory nobody else can change); its directory is
+ * made 0755 if missing and
  * must be safe (sock_dir_safe); a stale socket is replaced, a live one
  * or anything that is not a socket is left and refused.
  */
 static int
 bind_unix(int fd, const struct sockaddr_un *sun, socklen_t len,
-    const char *spec)
+    const char *spec, const char *group)
 {
+	struct group *gr = NULL;
 	char dir[sizeof(sun->sun_path)], why[PATH_MAX + 128], *slash;
 	struct stat st;
 	mode_t old;
 	int rc, saved;
 
+	if (group != NULL && (gr = getgrnam(group)) == NULL) {
+		log_warnx("listen %s: group %s does not exist", spec, group);
+		return -1;
+	}
 	strlcpy_(dir, sun->sun_path, sizeof(dir));
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 		*slash = '\0';
@@ -194,20 +202,26 @@ bind_unix(int fd, const struct sockaddr_un *sun, socklen_t len,
 		}
 		unlink(sun->sun_path);
 	}
-	old = umask(0111);
+	old = umask(gr != NULL ? 0117 : 0111);
 	rc = bind(fd, (const struct sockaddr *)sun, len);
 	saved = errno;
 	umask(old);
 	if (rc == -1) {
 		errno = saved;
 		log_warn("listen %s", spec);
+		return -1;
 	}
-	return rc;
+	if (gr != NULL && lchown(sun->sun_path, (uid_t)-1, gr->gr_gid) == -1) {
+		log_warn("listen %s: giving it to group %s", spec, group);
+		unlink(sun->sun_path);
+		return -1;
+	}
+	return 0;
 }
 
 /* listener_open - bind and listen for spec; the fd or -1 (logged). */
 static int
-listener_open(const char *spec, char **unix_path)
+listener_open(const char *spec, const char *group, char **unix_path)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -229,8 +243,8 @@ listener_open(const char *spec, char **unix_path)
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
 	if (ss.ss_family == AF_UNIX) {
-		if (bind_unix(fd, (struct sockaddr_un *)&ss, len, spec) ==
-		    -1) {
+		if (bind_unix(fd, (struct sockaddr_un *)&ss, len, spec,
+		    group) == -1) {
 			close(fd);
 			return -1;
 		}
@@ -297,7 +311,8 @@ listeners_update(struct master *m, const struct bridge_conf *c)
 				m->l[j].fd = -1;
 				continue;
 			}
-			nl[n].fd = listener_open(spec, &nl[n].path);
+			nl[n].fd = listener_open(spec, k == LK_LMTP ?
+			    c->lmtp.group : NULL, &nl[n].path);
 			if (nl[n].fd == -1) {
 				failed++;
 				continue;

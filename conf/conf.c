@@ -62,6 +62,7 @@ static const struct {
 	{ "bundle-delay", V_DUR }, { "uucp-node", V_NAME },
 	{ "uucp-command", V_NAME }, { "uucp-grade", V_GRADE },
 	{ "uux", V_ARGV }, { "uucp-call", V_BOOL }, { "relayhost", V_RELAY },
+	{ "group", V_NAME },
 };
 
 /* Where each option was last set, and where each customer starts. */
@@ -91,7 +92,7 @@ static cfg_opt_t smtp_opts[] = {
 	S("timeout"), CFG_END()
 };
 static cfg_opt_t lmtp_opts[] = {
-	L("listen"), S("max-clients"), S("timeout"), CFG_END()
+	L("listen"), S("max-clients"), S("timeout"), S("group"), CFG_END()
 };
 static cfg_opt_t odmr_opts[] = {
 	L("listen"), S("timeout"), CFG_END()
@@ -671,6 +672,7 @@ build_customer(struct lctx *x, struct conf_full *cf, cfg_t *sec,
 static void
 build_sections(struct bridge_conf *c, cfg_t *root)
 {
+	const char *v;
 	cfg_t *s;
 
 	s = cfg_getsec(root, "smtp");
@@ -683,6 +685,8 @@ build_sections(struct bridge_conf *c, cfg_t *root)
 	get_listeners(s, &c->lmtp.l);
 	c->lmtp.max_clients = (int)get_int(s, "max-clients", 100);
 	c->lmtp.timeout = get_dur(s, "timeout", 300);
+	if ((v = cfg_getstr(s, "group")) != NULL && *v != '\0')
+		c->lmtp.group = strdup(v);
 	s = cfg_getsec(root, "odmr");
 	get_listeners(s, &c->odmr.l);
 	c->odmr.timeout = get_dur(s, "timeout", 600);
@@ -952,6 +956,7 @@ conf_free(struct bridge_conf *c)
 	free(c->spool);
 	free(c->routes_file);
 	free(c->user);
+	free(c->lmtp.group);
 	free(c->postmaster);
 	free(c->pidfile);
 	free(c->relayhost);

@@ -93,6 +93,7 @@ struct bridge_conf {
 		struct listeners l;
 		int	max_clients;
 		long	timeout;
+		char   *group;		/* sockets 0660 with it; NULL: 0666 */
 	} lmtp;
 	struct {
 		struct listeners l;

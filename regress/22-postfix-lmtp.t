@@ -18,9 +18,12 @@ for i in 01 02 03 04 05 06 07 08 09 10 11 12 13 14 15 16 17 18 19 20; do
 done >"$WORK/hub/acme.users"
 chmod 644 "$WORK/hub/acme.users"
 HUB_ACME_OPTS="recipients = \"$WORK/hub/acme.users\""
+# only Postfix may reach the socket: group postfix, mode 0660
+HUB_LMTP_GROUP=postfix
 hub_init
 hub_start
 ok $? "bridged started with LMTP on $HUB_LMTP"
+is "$(stat -c '%a %G' "$HUB_LMTP")" "660 postfix" "the socket is 0660, group postfix"
 
 pf_init
 lm="lmtp:unix:$HUB_LMTP"

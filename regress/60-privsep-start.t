@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP/regress/hubrun.sh"
 hub_require
-require useradd bridge-enqueue bridgectl
+require useradd groupadd setpriv bridge-enqueue bridgectl
 
 hub_init
 conf0=$HUB_CONF
@@ -46,6 +46,33 @@ grep -q "exists and is not a socket" "$WORK/symsock.out"
 ok $? "said so"
 is "$(stat -c %a "$WORK/rootfile")" 600 "its target's mode is unchanged"
 rm -f "$HUB_LMTP"
+
+# lmtp { group }: 0660 with that group; other users cannot connect
+test_group LGROUP lmtp
+sed "s|^lmtp .*|lmtp { listen = {\"unix:$HUB_LMTP\"} group = \"$LGROUP\" }|" \
+    "$conf0" >"$WORK/group.conf"
+sed 's|^lmtp .*|lmtp { listen = {"unix:'"$HUB_LMTP"'"} group = "nosuchgroup-'"$TAG"'" }|' \
+    "$conf0" >"$WORK/nogroup.conf"
+bridged -d -c "$WORK/nogroup.conf" >"$WORK/nogroup.out" 2>&1
+is $? 71 "lmtp group that does not exist: not started"
+grep -q "group nosuchgroup-$TAG does not exist" "$WORK/nogroup.out"
+ok $? "said so"
+HUB_CONF=$WORK/group.conf hub_start
+ok $? "started with lmtp group $LGROUP"
+is "$(stat -c '%a %G' "$HUB_LMTP")" "660 $LGROUP" "the socket is 0660, group $LGROUP"
+test_user LUSER lmtpclient
+test_user LMEMBER lmtpmember -G "$LGROUP"
+lconnect() {	# lconnect USER: can USER connect to the LMTP socket?
+	setpriv --reuid="$1" --regid="$(id -g "$1")" --init-groups \
+	    python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(s.recv(100).decode().split()[0])' "$HUB_LMTP" 2>&1
+}
+out=$(lconnect "$LUSER")
+case "$out" in *PermissionError*) pass "a user outside the group is refused" ;;
+*) fail "a user outside the group is refused ($out)" ;; esac
+is "$(lconnect "$LMEMBER")" 220 "a member of the group gets the greeting"
+hub_stop
+rm -rf "$HUB_LMTP" "$HUB_SPOOL"
+mkdir "$HUB_SPOOL"
 
 test_user OTHER other
 chown "$OTHER:" "$HUB_SPOOL"

@@ -6,7 +6,8 @@
 # an error route.  bridged listens on 127.0.0.1:$HUB_PORT and on the
 # LMTP socket $HUB_LMTP, logs to $HUB_LOG.  It runs as $HUB_USER, a
 # user of the test's own unless the test sets it first (HUB_NAME sets
-# the directory's name under $WORK, "hub" by default); the spool
+# the directory's name under $WORK, "hub" by default; HUB_LMTP_GROUP
+# the LMTP socket's group, 0666 without); the spool
 # belongs to that user, so the test helpers run on it as that user.
 # Invariant: every bridged hub_start started is killed at exit.
 #
@@ -50,6 +51,8 @@ acme.example		acme
 ship.example		ship
 blocked.example		error:5.7.1 no mail here
 EOF
+	_hub_lgroup=
+	[ -n "${HUB_LMTP_GROUP:-}" ] && _hub_lgroup="group = \"$HUB_LMTP_GROUP\""
 	cat >"$HUB_CONF" <<EOF
 # test config: written by regress/hubrun.sh
 hostname = "hub.test"
@@ -57,7 +60,7 @@ user = "$HUB_USER"
 spool = "$HUB_SPOOL"
 routes = "$HUB_ROUTES"
 smtp { listen = {"127.0.0.1:$HUB_PORT"} max-clients = 50 max-size = "50M" timeout = "5m" }
-lmtp { listen = {"unix:$HUB_LMTP"} }
+lmtp { listen = {"unix:$HUB_LMTP"} $_hub_lgroup }
 queue { min-free = "10M" }
 customer "acme" { release = {"etrn"} deliver-to = {"127.0.0.1:$HUB_DEAD"} etrn-from = {"127.0.0.0/8"} ${HUB_ACME_OPTS:-} }
 customer "ship" { release = {"etrn"} deliver-to = {"127.0.0.1:$HUB_DEAD"} etrn-from = {"127.0.0.0/8"} }
