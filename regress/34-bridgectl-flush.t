@@ -146,7 +146,9 @@ is "$(gzip -dc "$b" | grep -c '^X-Envelope-To: ')" 20 \
     "uucp: one X-Envelope-To per copy"
 wait_for 10 empty farm
 ok $? "uucp: farm's queue is empty"
-wait_for 10 [ "$(count "$HUB_SPOOL/outbox/farm")" = 0 ]
+# (a function: wait_for must count again on every try)
+outbox_empty() { [ "$(count "$HUB_SPOOL/outbox/$1")" = 0 ]; }
+wait_for 10 outbox_empty farm
 ok $? "uucp: the outbox copy is gone once uux took it"
 wait_for 40 has "$HUB_SPOOL/outbox/boat" 1
 ok $? "ssh: a bundle in outbox/boat"
