@@ -217,33 +217,30 @@ pidfile_lock(const char *path)
 {
 	struct stat st;
 	char buf[32];
-	int fd, n, tries;
+	int fd, n;
 
 	if (path == NULL)
 		return -1;
 	/*
 	 * The default pidfile is in the spool, whose owner is not root: a
-	 * symlink, a fifo or a hard link planted there is never opened
-	 * for writing as root; it is replaced by a fresh file.
+	 * symlink, a fifo or a hard link planted there is never written
+	 * as root; it is replaced by a fresh file.
 	 */
-	for (tries = 0;; tries++) {
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
-		    O_NONBLOCK, 0644);
-		if (fd != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_nlink == 1 && st.st_uid == geteuid())
-			break;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+	    0644);
+	/* a symlink: ELOOP, or EMLINK on FreeBSD */
+	if (fd == -1 && errno != ELOOP && errno != EMLINK)
+		log_fatal(EXIT_CANTCREAT, "pidfile %s", path);
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1 || st.st_uid != geteuid()) {
 		if (fd != -1)
 			close(fd);
-		if (tries == 0 && (fd != -1 || errno == ELOOP)) {
-			log_warnx("pidfile %s: not a plain file of ours, "
-			    "replaced", path);
-			if (unlink(path) == -1 && errno != ENOENT)
-				log_fatal(EXIT_CANTCREAT, "pidfile %s", path);
-			if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL |
-			    O_CLOEXEC | O_NOFOLLOW, 0644)) != -1)
-				break;
-		}
-		log_fatal(EXIT_CANTCREAT, "pidfile %s", path);
+		log_warnx("pidfile %s: not a plain file of ours, replaced",
+		    path);
+		if ((unlink(path) == -1 && errno != ENOENT) ||
+		    (fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0644)) == -1)
+			log_fatal(EXIT_CANTCREAT, "pidfile %s", path);
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		n = (int)read(fd, buf, sizeof(buf) - 1);

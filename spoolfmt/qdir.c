@@ -185,7 +185,7 @@ dir_step(int dfd, const char *name, int create, mode_t mode,
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (fd == -1) {
-		*why = errno == ELOOP || errno == ENOTDIR ?
+		*why = errno == ELOOP || errno == EMLINK || errno == ENOTDIR ?
 		    "not a directory (a symlink?)" : strerror(errno);
 		return -1;
 	}
@@ -304,18 +304,26 @@ spool_prepare(const char *spool, const char *customer)
 {
 	static const char *const subs[] = { "tmp", "new", "corrupt" };
 	char why[PATH_MAX + 64], safe[NAME_MAX + 1];
+	const char *err;
 	size_t i;
-	int fd;
+	int cfd, fd;
 
+	q_sanitize(customer, safe, sizeof(safe));
+	if ((cfd = q_dir_open(spool, customer, NULL, 1, why,
+	    sizeof(why))) == -1) {
+		log_warnx("%s: queue refused: %s", safe, why);
+		return RS_TEMP;
+	}
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		if ((fd = q_dir_open(spool, customer, subs[i], 1, why,
-		    sizeof(why))) == -1) {
-			log_warnx("%s: queue refused: %s",
-			    q_sanitize(customer, safe, sizeof(safe)), why);
+		if ((fd = dir_step(cfd, subs[i], 1, 0700, &err)) == -1) {
+			log_warnx("%s: queue refused: %s/q/%s/%s: %s", safe,
+			    spool, safe, subs[i], err);
+			close(cfd);
 			return RS_TEMP;
 		}
 		close(fd);
 	}
+	close(cfd);
 	return RS_OK;
 }
 
