@@ -49,7 +49,7 @@ static const struct cmd {
 	int	(*fn)(const char *conf, int argc, char **argv);
 	const char *args;
 } cmds[] = {
-	{ "check", cmd_check, "" },
+	{ "check", cmd_check, "[-s]" },
 	{ "route", cmd_route, " address ..." },
 	{ "queue", cmd_queue, " [-s | --summary] [customer]" },
 	{ "flush", cmd_flush, " customer" },
@@ -78,19 +78,23 @@ plural(long n, const char *word, char *buf, size_t len)
 	return buf;
 }
 
-/* cmd_check - every problem as file:line: message, or one OK line. */
+/*
+ * cmd_check - every problem as file:line: message, or one OK line.
+ * As root also this host (its user, spool, socket directories); -s
+ * leaves the host out, for a config written for another machine.
+ */
 static int
 cmd_check(const char *conf, int argc, char **argv)
 {
 	struct bridge_conf *c;
 	char b1[32], b2[32];
-	int n;
+	int n, host = 1;
 
-	(void)argv;
-
-	if (argc != 1)
+	if (argc == 2 && strcmp(argv[1], "-s") == 0)
+		host = 0;
+	else if (argc != 1)
 		return usage();
-	n = conf_check_load(conf, stderr, &c);
+	n = conf_check_load(conf, stderr, host, &c);
 	if (n > 0 || c == NULL) {
 		fprintf(stderr, "bridgectl: %s: %s\n", conf,
 		    plural(n, "problem", b1, sizeof(b1)));

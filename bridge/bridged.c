@@ -42,9 +42,6 @@
 #define PREFIX "/usr/local"
 #endif
 #define DEFAULT_CONF	PREFIX "/etc/bridge/bridge.conf"
-#ifndef BRIDGE_USER
-#define BRIDGE_USER	"_bridge"	/* when bridge.conf names none */
-#endif
 
 static void __attribute__((noreturn))
 usage(void)

@@ -110,49 +110,6 @@ unix_live(const struct sockaddr_un *sun, socklen_t len)
 }
 
 /*
- * sock_dir_safe - may we bind (and replace a stale socket) in dir?
- * Only when nobody else can rename or swap what is there: dir and
- * each directory above it belong to root or to us, dir is writable by
- * nobody else, and those above only with the sticky bit.  So a socket
- * in the spool (the hub user's) is refused when bridged binds as root.
- */
-static int
-sock_dir_safe(const char *dir, char *why, size_t whylen)
-{
-	char p[PATH_MAX], *slash;
-	struct stat st;
-	int first = 1;
-
-	if (strlcpy_(p, dir, sizeof(p)) >= sizeof(p)) {
-		snprintf(why, whylen, "path too long");
-		return -1;
-	}
-	for (;;) {
-		if (stat(p[0] != '\0' ? p : "/", &st) == -1) {
-			snprintf(why, whylen, "%s: %s", p, strerror(errno));
-			return -1;
-		}
-		if (st.st_uid != 0 && st.st_uid != geteuid()) {
-			snprintf(why, whylen, "%s belongs to uid %ld; the "
-			    "socket's directory and those above it must be "
-			    "root's or ours", p[0] != '\0' ? p : "/",
-			    (long)st.st_uid);
-			return -1;
-		}
-		if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
-		    (first || (st.st_mode & S_ISVTX) == 0)) {
-			snprintf(why, whylen, "%s is writable by others",
-			    p[0] != '\0' ? p : "/");
-			return -1;
-		}
-		first = 0;
-		if ((slash = strrchr(p, '/')) == NULL || p[0] == '\0')
-			return 0;
-		*slash = '\0';
-	}
-}
-
-/*
  * bind_unix - a fresh unix socket at path, mode 0666 from the umask at
  * bind (no chmod by path), or 0660 and given to group when one is set
  * (lchown, in a directory nobody else can change); its directory is
@@ -184,7 +141,7 @@ bind_unix(int fd, const struct sockaddr_un *sun, socklen_t len,
 			log_warn("listen %s: mkdir %s", spec, dir);
 			return -1;
 		}
-		if (sock_dir_safe(dir, why, sizeof(why)) == -1) {
+		if (sock_dir_safe(dir, 0, why, sizeof(why)) == -1) {
 			log_warnx("listen %s: refused: %s", spec, why);
 			return -1;
 		}

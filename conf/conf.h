@@ -68,6 +68,10 @@ struct customer {
 	int	uucp_call;		/* start uucico -s node after uux */
 };
 
+#ifndef BRIDGE_USER
+#define BRIDGE_USER	"_bridge"	/* the hub's user when bridge.conf names none */
+#endif
+
 struct listeners {
 	char  **listen;			/* "addr:port", "[v6]:port", "unix:/p" */
 	int	nlisten;
@@ -124,9 +128,12 @@ struct bridge_conf *conf_load(const char *path, FILE *errs, int *nerr);
 int	conf_check(const char *path, FILE *errs);
 /*
  * conf_check_load - conf_check that also hands back the loaded config
- * in *out when there were no problems (else *out is NULL).
+ * in *out when there were no problems (else *out is NULL).  With host
+ * set and run as root, also what bridged started as root here would
+ * refuse: its user, the spool's owner and mode, the unix sockets'
+ * directories and group, secret files that user does not own.
  */
-int	conf_check_load(const char *path, FILE *errs,
+int	conf_check_load(const char *path, FILE *errs, int host,
 	    struct bridge_conf **out);
 void	conf_free(struct bridge_conf *c);
 

@@ -275,3 +275,49 @@ time_mono(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+/*
+ * sock_dir_safe - may a unix socket be bound (and a stale one
+ * replaced) in dir?  Only when nobody else can rename or swap what is
+ * there: dir and each directory above it belong to root or to us, dir
+ * is writable by nobody else, and those above only with the sticky
+ * bit.  With missing_ok, directories that do not exist yet count as
+ * the 0755 ones the binder would make (for bridgectl check).
+ */
+int
+sock_dir_safe(const char *dir, int missing_ok, char *why, size_t whylen)
+{
+	char p[PATH_MAX], *slash;
+	struct stat st;
+	int first = 1;
+
+	if (strlcpy_(p, dir, sizeof(p)) >= sizeof(p)) {
+		err_set(why, whylen, "path too long");
+		return -1;
+	}
+	for (;;) {
+		if (stat(p[0] != '\0' ? p : "/", &st) == -1) {
+			if (errno != ENOENT || !missing_ok) {
+				err_set(why, whylen, "%s: %s", p,
+				    strerror(errno));
+				return -1;
+			}
+			first = 0;
+		} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			err_set(why, whylen, "%s belongs to uid %ld; the "
+			    "socket's directory and those above it must be "
+			    "root's or ours", p[0] != '\0' ? p : "/",
+			    (long)st.st_uid);
+			return -1;
+		} else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+		    (first || (st.st_mode & S_ISVTX) == 0)) {
+			err_set(why, whylen, "%s is writable by others",
+			    p[0] != '\0' ? p : "/");
+			return -1;
+		} else
+			first = 0;
+		if ((slash = strrchr(p, '/')) == NULL || p[0] == '\0')
+			return 0;
+		*slash = '\0';
+	}
+}

@@ -56,6 +56,9 @@ int	path_build(char *buf, size_t len, const char *fmt, ...)
 int	dir_make(const char *path, mode_t mode);
 
 size_t	strlcpy_(char *dst, const char *src, size_t size);
+/* sock_dir_safe - may a unix socket live in dir?  -1 with why if not. */
+int	sock_dir_safe(const char *dir, int missing_ok, char *why,
+	    size_t whylen);
 /* err_set - snprintf a reason into err, which may be NULL (len 0). */
 void	err_set(char *err, size_t len, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));

@@ -31,7 +31,8 @@ n=0
 for conf in regress/check/*.conf; do
 	name=$(basename "$conf" .conf)
 	out=$WORK/$name.out
-	bridgectl -c "$conf" check >"$out.raw" 2>&1
+	# -s: the configs' text, not this host (regress/62-check-host.t)
+	bridgectl -c "$conf" check -s >"$out.raw" 2>&1
 	echo "exit $?" >>"$out.raw"
 	# the files a config names are reported by absolute path
 	sed "s|$TOP/||g" "$out.raw" >"$out"
@@ -50,16 +51,16 @@ while IFS= read -r addr; do
 done <regress/check/route-good.in
 golden route-good "$out"
 
-got=$(bridgectl -c regress/check/no-such.conf check 2>&1; echo "exit $?")
+got=$(bridgectl -c regress/check/no-such.conf check -s 2>&1; echo "exit $?")
 is "$got" "regress/check/no-such.conf: cannot read: No such file or directory
 bridgectl: regress/check/no-such.conf: 1 problem
 exit 78" "missing config file"
 
-got=$(bridgectl -c etc/bridge.conf check 2>&1; echo "exit $?")
+got=$(bridgectl -c etc/bridge.conf check -s 2>&1; echo "exit $?")
 is "$got" "bridgectl: etc/bridge.conf: OK (3 customers, 6 routes)
-exit 0" "shipped etc/bridge.conf passes"
+exit 0" "shipped etc/bridge.conf passes (check -s: written for another host)"
 
-got=$(bridgectl -c builtin check 2>&1; echo "exit $?")
+got=$(bridgectl -c builtin check -s 2>&1; echo "exit $?")
 is "$got" "bridgectl: builtin: OK (1 customer, 3 routes)
 exit 0" "builtin config passes"
 
@@ -68,7 +69,9 @@ is $? 64 "no command: usage, 64"
 bridgectl -c etc/bridge.conf frobnicate >/dev/null 2>&1
 is $? 64 "unknown command: usage, 64"
 bridgectl -c etc/bridge.conf check extra >/dev/null 2>&1
-is $? 64 "check takes no arguments: 64"
+is $? 64 "check takes no arguments but -s: 64"
+bridgectl -c etc/bridge.conf check -s extra >/dev/null 2>&1
+is $? 64 "check -s takes no more: 64"
 bridgectl -c etc/bridge.conf route >/dev/null 2>&1
 is $? 64 "route without an address: 64"
 bridgectl -c etc/bridge.conf queue -x >/dev/null 2>&1

@@ -146,6 +146,7 @@ line $L5 $SINK
 mkdir -p "$WORK/hub/spool"
 test_user HUBUSER hub
 chown "$HUBUSER:" "$WORK/hub/spool"
+chmod 700 "$WORK/hub/spool"
 cat >"$WORK/hub/bridge.conf" <<EOF
 hostname = "hub.test"
 user = "$HUBUSER"
