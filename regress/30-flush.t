@@ -56,6 +56,8 @@ grep -q ': to=<a@acme.example>, relay=127.0.0.1\[127.0.0.1\]:'"$PORT"', delay=[0
     "$WORK/log1"
 ok $? "log line format"
 kill $SINKPID 2>/dev/null
+# gone, not dying: a sink still exiting may accept the next connection
+wait $SINKPID 2>/dev/null
 
 # ---- 2. nothing listening: all stay, exit 75 ----
 "$FT" enqueue -f s@example.org "$SPOOL" acme x@acme.example \
