@@ -321,3 +321,18 @@ sock_dir_safe(const char *dir, int missing_ok, char *why, size_t whylen)
 		*slash = '\0';
 	}
 }
+
+/* duration_format - "4h", "5d", "90m", "30s": a duration for people. */
+char *
+duration_format(long secs, char *buf, size_t len)
+{
+	if (secs > 0 && secs % 86400 == 0)
+		snprintf(buf, len, "%ldd", secs / 86400);
+	else if (secs > 0 && secs % 3600 == 0)
+		snprintf(buf, len, "%ldh", secs / 3600);
+	else if (secs > 0 && secs % 60 == 0)
+		snprintf(buf, len, "%ldm", secs / 60);
+	else
+		snprintf(buf, len, "%lds", secs);
+	return buf;
+}

@@ -37,6 +37,8 @@ enum result {
 int	size_parse(const char *s, uint64_t *out);
 /* "30s", "5m", "4h", "21d", "90": seconds.  -1 on a malformed value. */
 int	duration_parse(const char *s, long *out);
+/* 14400 -> "4h", 90 -> "90s": the largest unit that divides it. */
+char   *duration_format(long secs, char *buf, size_t len);
 /* 1536 -> "1.5K"; writes at most len bytes, always terminated. */
 char   *size_format(uint64_t n, char *buf, size_t len);
 /* 3725 -> "1h02m"; a compact age for queue listings. */

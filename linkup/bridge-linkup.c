@@ -77,7 +77,7 @@ hubs_named(const struct leaf_conf *lc, char **names, int n)
  * linkup_up - run the hubs in parallel, one process each; the worst
  * exit code.  A stop is passed on to every run.
  */
-int
+static int
 linkup_up(const struct leaf_conf *lc, char **names, int n, int up_event,
     int verbose)
 {
@@ -219,7 +219,10 @@ main(int argc, char **argv)
 		if ((rc = hubs_named(lc, argv + 1, argc - 1)) == 0) {
 			catch_term();
 			rc = linkup_request_up(lc, argv + 1, argc - 1,
-			    verbose, &stop);
+			    &stop);
+			if (rc == LINKUP_NO_DAEMON)
+				rc = linkup_up(lc, argv + 1, argc - 1, 1,
+				    verbose);
 		}
 	}
 	conf_leaf_free(lc);

@@ -116,14 +116,14 @@ ctl_ask(int fd, const char *req, volatile sig_atomic_t *stop)
 
 int
 linkup_request_up(const struct leaf_conf *lc, char **names, int n,
-    int verbose, volatile sig_atomic_t *stop)
+    volatile sig_atomic_t *stop)
 {
 	char req[REQ_MAX];
 	size_t len;
 	int fd, i, rc;
 
 	if ((fd = ctl_connect(lc)) == -1)
-		return linkup_up(lc, names, n, 1, verbose);
+		return LINKUP_NO_DAEMON;
 	len = (size_t)snprintf(req, sizeof(req), "up");
 	for (i = 0; i < n && len < sizeof(req); i++)
 		len += (size_t)snprintf(req + len, sizeof(req) - len, " %s",

@@ -45,17 +45,6 @@ linkup_worse(int a, int b)
 
 /* --- locks ---------------------------------------------------------- */
 
-static int
-lock_path(const struct leaf_conf *lc, const char *hub, char *buf,
-    size_t len)
-{
-	char dir[PATH_MAX];
-
-	if (lstatus_dir(lc, dir, sizeof(dir)) == -1)
-		return -1;
-	return path_build(buf, len, "%s/%s.lock", dir, hub);
-}
-
 /*
  * lock_hub - HUB.lock held with our pid in it: the fd; -1 when it could
  * not be opened; -2 when another process holds it (*fd set, not held).
@@ -66,7 +55,7 @@ lock_hub(const struct leaf_conf *lc, const char *hub, int *fd)
 	char path[PATH_MAX], pid[32];
 	int n;
 
-	if (lock_path(lc, hub, path, sizeof(path)) == -1 ||
+	if (lstatus_lock_path(lc, hub, path, sizeof(path)) == -1 ||
 	    (*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 	    0600)) == -1) {
 		log_warn("%s: cannot open its lock", hub);
@@ -286,35 +275,6 @@ hubrun(const struct leaf_conf *lc, const struct leaf_hub *h, int up_event,
 
 /* --- down without a daemon ------------------------------------------ */
 
-/* held - is the lock file at path held?  Its pid in *pid if so. */
-static int
-held(const char *path, pid_t *pid)
-{
-	char buf[32];
-	ssize_t n;
-	int fd, h;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
-		return 0;
-	h = flock(fd, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK;
-	if (!h)
-		flock(fd, LOCK_UN);
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	*pid = (pid_t)strtol(buf, NULL, 10);
-	return h;
-}
-
-int
-hubrun_running(const struct leaf_conf *lc, const char *hub)
-{
-	char path[PATH_MAX];
-	pid_t pid;
-
-	return lock_path(lc, hub, path, sizeof(path)) == 0 && held(path, &pid);
-}
-
 int
 hubrun_stop_all(const struct leaf_conf *lc, int secs)
 {
@@ -326,8 +286,8 @@ hubrun_stop_all(const struct leaf_conf *lc, int secs)
 	for (;;) {
 		left = 0;
 		for (i = 0; i < lc->nhubs; i++) {
-			if (lock_path(lc, lc->hubs[i].name, path,
-			    sizeof(path)) == -1 || !held(path, &pid))
+			if (lstatus_lock_path(lc, lc->hubs[i].name, path,
+			    sizeof(path)) == -1 || !lstatus_lock_held(path, &pid))
 				continue;
 			left++;
 			if (!sent && pid > 1) {

@@ -102,6 +102,13 @@ int	lstatus_dir(const struct leaf_conf *lc, char *buf, size_t len);
 /* lstatus_read - the status file into st (empty when there is none). */
 int	lstatus_read(const struct leaf_conf *lc, struct lstatus *st);
 void	lstatus_free(struct lstatus *st);
+/* lstatus_lock_path - where hub's run lock is (beside the status file). */
+int	lstatus_lock_path(const struct leaf_conf *lc, const char *hub,
+	    char *buf, size_t len);
+/* lstatus_lock_held - is the lock at path held?  Its pid in *pid if so. */
+int	lstatus_lock_held(const char *path, pid_t *pid);
+/* lstatus_running - does a process hold hub's run lock now? */
+int	lstatus_running(const struct leaf_conf *lc, const char *hub);
 /* lstatus_hub, lstatus_method - find, or add a zeroed record. */
 struct ls_hub *lstatus_hub(struct lstatus *st, const char *hub);
 struct ls_method *lstatus_method(struct lstatus *st, const char *hub,
@@ -169,20 +176,20 @@ int	hubrun(const struct leaf_conf *lc, const struct leaf_hub *h,
  * number of runs still holding one.
  */
 int	hubrun_stop_all(const struct leaf_conf *lc, int secs);
-/* hubrun_running - does a process hold hub's lock now? */
-int	hubrun_running(const struct leaf_conf *lc, const char *hub);
 /* linkup_worse - the exit code that matters more to the operator. */
 int	linkup_worse(int a, int b);
 
 /* --- daemon.c: `run`, and up/down through its control socket ------ */
 
 /*
- * linkup_request_up - an up event for the hubs named (all when n is 0):
- * passed to the daemon when one listens, else run here (linkup_up in
- * bridge-linkup.c); the worst exit code once the runs have ended.
+ * linkup_request_up - an up event for the hubs named (all when n is 0)
+ * passed to the daemon: the worst exit code once its runs have ended,
+ * or LINKUP_NO_DAEMON when none listens (the caller runs them itself,
+ * linkup_up in bridge-linkup.c).
  */
+#define LINKUP_NO_DAEMON	(-1)
 int	linkup_request_up(const struct leaf_conf *lc, char **names, int n,
-	    int verbose, volatile sig_atomic_t *stop);
+	    volatile sig_atomic_t *stop);
 /* linkup_down - stop the runs in flight (the daemon's, or by lock). */
 int	linkup_down(const struct leaf_conf *lc);
 /*
@@ -192,8 +199,5 @@ int	linkup_down(const struct leaf_conf *lc);
  */
 int	linkup_daemon(struct leaf_conf *lc, const char *conffile, int debug,
 	    int verbose, volatile sig_atomic_t *stop);
-/* linkup_up - run the hubs named here, in parallel (bridge-linkup.c). */
-int	linkup_up(const struct leaf_conf *lc, char **names, int n,
-	    int up_event, int verbose);
 
 #endif

@@ -673,7 +673,7 @@ text_hub(FILE *f, const struct leaf_conf *lc, const struct leaf_hub *h,
 	if (sh != NULL && sh->run_start != 0)
 		fprintf(f, "%s, %s", sh->up_event ? " (up event)" : "",
 		    sh->run_end >= sh->run_start ? linkup_rc_name(sh->run_rc) :
-		    hubrun_running(lc, h->name) ? "running" :
+		    lstatus_running(lc, h->name) ? "running" :
 		    "interrupted (the process running it died)");
 	fputc('\n', f);
 	nx = next_run(h, sh, st, &sched);
@@ -853,4 +853,46 @@ lstatus_print(const struct leaf_conf *lc, const struct lstatus *st,
 	}
 	if (json)
 		fprintf(f, "]}\n");
+}
+
+/* --- the hubs' run locks (HUB.lock beside the status file) ---------- */
+
+int
+lstatus_lock_path(const struct leaf_conf *lc, const char *hub, char *buf,
+    size_t len)
+{
+	char dir[PATH_MAX];
+
+	if (lstatus_dir(lc, dir, sizeof(dir)) == -1)
+		return -1;
+	return path_build(buf, len, "%s/%s.lock", dir, hub);
+}
+
+int
+lstatus_lock_held(const char *path, pid_t *pid)
+{
+	char buf[32];
+	ssize_t n;
+	int fd, h;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return 0;
+	h = flock(fd, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK;
+	if (!h)
+		flock(fd, LOCK_UN);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	*pid = (pid_t)strtol(buf, NULL, 10);
+	return h;
+}
+
+int
+lstatus_running(const struct leaf_conf *lc, const char *hub)
+{
+	char path[PATH_MAX];
+	pid_t pid;
+
+	return lstatus_lock_path(lc, hub, path, sizeof(path)) == 0 &&
+	    lstatus_lock_held(path, &pid);
 }

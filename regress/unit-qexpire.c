@@ -23,6 +23,7 @@
 
 #include "bundle.h"
 #include "bundler.h"
+#include "crashpt.h"
 #include "dsnenv.h"
 #include "log.h"
 #include "qexpire.h"
@@ -592,7 +593,7 @@ crashed_run(const char *step, const char *customer, time_t now)
 	fflush(NULL);
 	if ((pid = fork()) == 0) {
 		crash_at = step;
-		qexpire_set_hook(crash);
+		spool_set_crash_hook(crash);
 		opts(&o, customer, now);
 		qexpire_run(&o, &st);
 		_exit(0);

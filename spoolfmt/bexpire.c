@@ -35,8 +35,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "bexpire.h"
 #include "bundle.h"
 #include "bundler.h"
+#include "crashpt.h"
 #include "dsnenv.h"
 #include "log.h"
 #include "qexpire.h"
@@ -404,7 +406,7 @@ expire_bundle(const struct qexpire_opts *o, const char *dir,
 	b.name = name;
 	snprintf(b.diag, sizeof(b.diag), "X-Mailbridge; delivery time "
 	    "expired: the recipient's site did not collect it within %s",
-	    qexpire_dur(o->expire_after, d1, sizeof(d1)));
+	    duration_format(o->expire_after, d1, sizeof(d1)));
 	if (read_all(&b, fd) == -1) {
 		close(fd);
 		log_warnx("%s: bundle %s: expire: kept for the next sweep",
@@ -413,7 +415,7 @@ expire_bundle(const struct qexpire_opts *o, const char *dir,
 		return;
 	}
 	close(fd);
-	qexpire_hook("bundle-dsns-committed");
+	spool_crash_point("bundle-dsns-committed");
 	if (unlink(path) == -1 && errno != ENOENT) {
 		log_warn("%s: bundle %s: expire: unlink", o->customer, name);
 		st->skipped++;
@@ -487,14 +489,14 @@ warn_bundle(const struct qexpire_opts *o, const char *dir,
 		b.retry_until = qid_time(name) + o->expire_after;
 	snprintf(b.diag, sizeof(b.diag), "X-Mailbridge; not yet delivered: "
 	    "the recipient's site has not collected it after %s",
-	    qexpire_dur(o->warn_after, d1, sizeof(d1)));
+	    duration_format(o->warn_after, d1, sizeof(d1)));
 	if (read_all(&b, fd) == -1) {
 		close(fd);
 		st->skipped++;
 		return;
 	}
 	close(fd);
-	qexpire_hook("bundle-warn-dsns-committed");
+	spool_crash_point("bundle-warn-dsns-committed");
 	if (mark_warned(o, name) == -1) {
 		log_warn("%s: bundle %s: delayed DSNs queued but not recorded; "
 		    "they may be sent again", o->customer, name);
@@ -533,7 +535,7 @@ drop_markers(const struct qexpire_opts *o, char **names, size_t n)
 }
 
 enum result
-qexpire_outbox(const struct qexpire_opts *o, struct qexpire_stats *st)
+bexpire_outbox(const struct qexpire_opts *o, struct qexpire_stats *st)
 {
 	char dir[PATH_MAX], **names;
 	size_t n, i;

@@ -785,9 +785,9 @@ qenv_read_fd(int fd, off_t st_size, struct qenv *env, off_t *body_off,
 	return RS_OK;
 }
 
-/* open_entry - open an entry read-only; RS_PERM for what never opens. */
-static enum result
-open_entry(const char *path, int *fd, struct stat *st, char *err,
+/* qenv_open - open an entry read-only; RS_PERM for what never opens. */
+enum result
+qenv_open(const char *path, int *fd, struct stat *st, char *err,
     size_t errlen)
 {
 	int saved;
@@ -824,7 +824,7 @@ qenv_read(const char *path, struct qenv *env, off_t *body_off, char *err,
 	int fd, saved;
 
 	memset(env, 0, sizeof(*env));
-	if ((rs = open_entry(path, &fd, &st, err, errlen)) != RS_OK)
+	if ((rs = qenv_open(path, &fd, &st, err, errlen)) != RS_OK)
 		return rs;
 	rs = qenv_read_fd(fd, st.st_size, env, body_off, err, errlen);
 	saved = errno;
@@ -862,10 +862,10 @@ qenv_free(struct qenv *env)
 	env->nrdsn = 0;
 }
 
-/* check_place - RS_PERM when env names another id or customer. */
-static enum result
-check_place(const struct qenv *env, const char *customer, const char *id,
-    char *err, size_t errlen)
+/* qenv_check_place - RS_PERM when env names another id or customer. */
+enum result
+qenv_check_place(const struct qenv *env, const char *customer,
+    const char *id, char *err, size_t errlen)
 {
 	if (strcmp(env->id, id) != 0) {
 		err_set(err, errlen, "envelope names id %s", env->id);
@@ -893,67 +893,7 @@ qenv_load(const char *spool, const char *customer, const char *id,
 	}
 	if ((rs = qenv_read(path, env, body_off, err, errlen)) != RS_OK)
 		return rs;
-	if ((rs = check_place(env, customer, id, err, errlen)) != RS_OK)
+	if ((rs = qenv_check_place(env, customer, id, err, errlen)) != RS_OK)
 		qenv_free(env);
-	return rs;
-}
-
-/* --- rewriting ------------------------------------------------------- */
-
-/* rewrite_copy - a new entry for env with the message octets of fd. */
-static enum result
-rewrite_copy(const char *spool, const struct qenv *env, int fd,
-    const struct stat *st, char *err, size_t errlen)
-{
-	struct qwriter *w;
-	struct qenv old;
-	enum result rs;
-	off_t body_off;
-	char *buf;
-	int out;
-
-	if ((rs = qenv_read_fd(fd, st->st_size, &old, &body_off, err,
-	    errlen)) != RS_OK)
-		return rs;
-	rs = check_place(&old, env->customer, env->id, err, errlen);
-	qenv_free(&old);
-	if (rs != RS_OK)
-		return rs;
-	if ((rs = qw_open(spool, env, &w, err, errlen)) != RS_OK)
-		return rs;
-	if ((out = qw_flush_fd(w, err, errlen)) == -1) {
-		qw_abort(w);
-		return RS_TEMP;
-	}
-	if ((buf = malloc(65536)) == NULL ||
-	    q_copy(fd, body_off, old.size, out, buf, 65536) == -1) {
-		err_set(err, errlen, "copy message: %s", strerror(errno));
-		free(buf);
-		qw_abort(w);
-		return RS_TEMP;
-	}
-	free(buf);
-	qw_add_size(w, old.size);
-	return qw_commit_if(w, st->st_dev, st->st_ino, err, errlen);
-}
-
-enum result
-qenv_rewrite(const char *spool, const struct qenv *env, char *err,
-    size_t errlen)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	enum result rs;
-	int fd;
-
-	if (q_path(path, sizeof(path), spool, env->customer, "new",
-	    env->id) == -1) {
-		err_set(err, errlen, "bad customer, id or path");
-		return RS_PERM;
-	}
-	if ((rs = open_entry(path, &fd, &st, err, errlen)) != RS_OK)
-		return rs;
-	rs = rewrite_copy(spool, env, fd, &st, err, errlen);
-	close(fd);
 	return rs;
 }

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bexpire.h"
+#include "crashpt.h"
 #include "log.h"
 #include "qexpire.h"
 #include "qint.h"
@@ -43,35 +45,6 @@ struct sib {
 	struct qenv env;
 	struct qexpire_opts o;		/* with that customer's lifetimes */
 };
-
-static void (*hook)(const char *);
-
-void
-qexpire_set_hook(void (*fn)(const char *step))
-{
-	hook = fn;
-}
-
-void
-qexpire_hook(const char *step)
-{
-	if (hook != NULL)
-		hook(step);
-}
-
-char *
-qexpire_dur(long secs, char *buf, size_t len)
-{
-	if (secs > 0 && secs % 86400 == 0)
-		snprintf(buf, len, "%ldd", secs / 86400);
-	else if (secs > 0 && secs % 3600 == 0)
-		snprintf(buf, len, "%ldh", secs / 3600);
-	else if (secs > 0 && secs % 60 == 0)
-		snprintf(buf, len, "%ldm", secs / 60);
-	else
-		snprintf(buf, len, "%lds", secs);
-	return buf;
-}
 
 /*
  * remote_status - the enhanced status code at the start of a 4xx reply
@@ -289,13 +262,13 @@ expire_entry(const struct qexpire_opts *o, const struct qenv *env,
 {
 	char diag[200], d1[32];
 
-	qexpire_dur(o->expire_after, d1, sizeof(d1));
+	duration_format(o->expire_after, d1, sizeof(d1));
 	if (strcmp(o->customer, DSN_QUEUE) == 0) {
 		if (expire_dsn(o, env, path, off, d1, st) == -1) {
 			st->skipped++;
 			return;
 		}
-		qexpire_hook("expire-dsn-committed");
+		spool_crash_point("expire-dsn-committed");
 	} else {
 		snprintf(diag, sizeof(diag), "X-Mailbridge; delivery time "
 		    "expired: the recipient's site did not collect it "
@@ -305,7 +278,7 @@ expire_entry(const struct qexpire_opts *o, const struct qenv *env,
 			st->skipped++;
 			return;
 		}
-		qexpire_hook("expire-dsn-committed");
+		spool_crash_point("expire-dsn-committed");
 	}
 	if (q_remove(o->spool, o->customer, env->id) != RS_OK) {
 		log_warn("%s: expire: remove", env->id);
@@ -469,7 +442,7 @@ warn_entry(struct sweep *a, struct qenv *env, const char *path, off_t off)
 	}
 	snprintf(diag, sizeof(diag), "X-Mailbridge; not yet delivered: the "
 	    "recipient's site has not collected it after %s",
-	    qexpire_dur(o->warn_after, d1, sizeof(d1)));
+	    duration_format(o->warn_after, d1, sizeof(d1)));
 	if ((rv = report(o, env, path, off, DSN_DELAYED, diag, a->st, sv,
 	    nsv)) == -1) {
 		a->st->skipped++;
@@ -477,7 +450,7 @@ warn_entry(struct sweep *a, struct qenv *env, const char *path, off_t off)
 		return;
 	}
 	if (rv == 1)
-		qexpire_hook("warn-dsn-committed");
+		spool_crash_point("warn-dsn-committed");
 	mark(o, env, rv, a->st);
 	for (i = 0; i < nsv; i++)
 		mark(&sv[i].o, &sv[i].env, rv, a->st);
@@ -541,7 +514,7 @@ qexpire_run(const struct qexpire_opts *o, struct qexpire_stats *st)
 		rs = RS_TEMP;
 	}
 	if (strcmp(o->customer, DSN_QUEUE) != 0 && (o->expire_after > 0 ||
-	    o->warn_after > 0) && qexpire_outbox(o, st) != RS_OK)
+	    o->warn_after > 0) && bexpire_outbox(o, st) != RS_OK)
 		rs = RS_TEMP;
 	close(lock);
 	if (a.listed)

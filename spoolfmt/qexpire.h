@@ -99,20 +99,4 @@ enum result qexpire_run(const struct qexpire_opts *o,
 int	qexpire_select(const struct qexpire_opts *o, const struct qenv *env,
 	    enum dsn_action kind, const char *diag, struct dsn_rcpt *rc);
 
-/* qexpire_outbox - the outbox part of qexpire_run (lock held). */
-enum result qexpire_outbox(const struct qexpire_opts *o,
-	    struct qexpire_stats *st);
-
-/*
- * qexpire_set_hook - for crash tests only: fn is called with a step's
- * name ("warn-dsn-committed", "expire-dsn-committed",
- * "bundle-dsns-committed") just after DSNs are committed and before
- * the entry or bundle is touched.  NULL (the default) turns it off.
- */
-void	qexpire_set_hook(void (*fn)(const char *step));
-void	qexpire_hook(const char *step);
-
-/* qexpire_dur - "4h", "5d", "90m", "30s": a duration for people. */
-char   *qexpire_dur(long secs, char *buf, size_t len);
-
 #endif

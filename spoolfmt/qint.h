@@ -9,6 +9,7 @@
 #define QINT_H
 
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,12 @@ void	qbuf_free(struct qbuf *b);
  */
 enum result qenv_read_fd(int fd, off_t st_size, struct qenv *env,
 	    off_t *body_off, char *err, size_t errlen);
+/* qenv_open - an entry opened read-only: RS_PERM when it never opens. */
+enum result qenv_open(const char *path, int *fd, struct stat *st,
+	    char *err, size_t errlen);
+/* qenv_check_place - RS_PERM when env names another id or customer. */
+enum result qenv_check_place(const struct qenv *env, const char *customer,
+	    const char *id, char *err, size_t errlen);
 
 /*
  * qenv_load - qenv_read of <spool>/q/<customer>/new/<id>, and RS_PERM

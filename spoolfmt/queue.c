@@ -415,3 +415,63 @@ qw_abort(struct qwriter *w)
 	free(w);
 	errno = saved;
 }
+
+/* --- rewriting ------------------------------------------------------- */
+
+/* rewrite_copy - a new entry for env with the message octets of fd. */
+static enum result
+rewrite_copy(const char *spool, const struct qenv *env, int fd,
+    const struct stat *st, char *err, size_t errlen)
+{
+	struct qwriter *w;
+	struct qenv old;
+	enum result rs;
+	off_t body_off;
+	char *buf;
+	int out;
+
+	if ((rs = qenv_read_fd(fd, st->st_size, &old, &body_off, err,
+	    errlen)) != RS_OK)
+		return rs;
+	rs = qenv_check_place(&old, env->customer, env->id, err, errlen);
+	qenv_free(&old);
+	if (rs != RS_OK)
+		return rs;
+	if ((rs = qw_open(spool, env, &w, err, errlen)) != RS_OK)
+		return rs;
+	if ((out = qw_flush_fd(w, err, errlen)) == -1) {
+		qw_abort(w);
+		return RS_TEMP;
+	}
+	if ((buf = malloc(65536)) == NULL ||
+	    q_copy(fd, body_off, old.size, out, buf, 65536) == -1) {
+		err_set(err, errlen, "copy message: %s", strerror(errno));
+		free(buf);
+		qw_abort(w);
+		return RS_TEMP;
+	}
+	free(buf);
+	qw_add_size(w, old.size);
+	return qw_commit_if(w, st->st_dev, st->st_ino, err, errlen);
+}
+
+enum result
+qenv_rewrite(const char *spool, const struct qenv *env, char *err,
+    size_t errlen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	enum result rs;
+	int fd;
+
+	if (q_path(path, sizeof(path), spool, env->customer, "new",
+	    env->id) == -1) {
+		err_set(err, errlen, "bad customer, id or path");
+		return RS_PERM;
+	}
+	if ((rs = qenv_open(path, &fd, &st, err, errlen)) != RS_OK)
+		return rs;
+	rs = rewrite_copy(spool, env, fd, &st, err, errlen);
+	close(fd);
+	return rs;
+}
