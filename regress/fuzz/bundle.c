@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,12 +22,12 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-static char dir[64];
+static char dir[PATH_MAX];
 
 static void
 cleanup(void)
 {
-	char path[128];
+	char path[PATH_MAX + 8];
 
 	snprintf(path, sizeof(path), "%s/in", dir);
 	unlink(path);
@@ -37,13 +38,13 @@ cleanup(void)
 static int
 tmpfd(const void *data, size_t size)
 {
-	char path[128];
-	int fd;
+	char path[PATH_MAX + 8];
+	int fd, n;
 
 	if (dir[0] == '\0') {
-		snprintf(dir, sizeof(dir), "%s/fuzz-bundle.XXXXXX",
+		n = snprintf(dir, sizeof(dir), "%s/fuzz-bundle.XXXXXX",
 		    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-		if (mkdtemp(dir) == NULL)
+		if (n < 0 || (size_t)n >= sizeof(dir) || mkdtemp(dir) == NULL)
 			abort();
 		atexit(cleanup);
 	}
