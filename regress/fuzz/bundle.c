@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "bundle.h"
+#include "fuzztmp.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -27,10 +28,6 @@ static char dir[PATH_MAX];
 static void
 cleanup(void)
 {
-	char path[PATH_MAX + 8];
-
-	snprintf(path, sizeof(path), "%s/in", dir);
-	unlink(path);
 	rmdir(dir);
 }
 
@@ -38,24 +35,11 @@ cleanup(void)
 static int
 tmpfd(const void *data, size_t size)
 {
-	char path[PATH_MAX + 8];
-	int fd, n;
-
 	if (dir[0] == '\0') {
-		n = snprintf(dir, sizeof(dir), "%s/fuzz-bundle.XXXXXX",
-		    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-		if (n < 0 || (size_t)n >= sizeof(dir) || mkdtemp(dir) == NULL)
-			abort();
+		fuzz_tmpdir(dir, "fuzz-bundle");
 		atexit(cleanup);
 	}
-	snprintf(path, sizeof(path), "%s/in", dir);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) == -1)
-		abort();
-	unlink(path);
-	if (size > 0 && write(fd, data, size) != (ssize_t)size)
-		abort();
-	lseek(fd, 0, SEEK_SET);
-	return fd;
+	return fuzz_file(dir, "in", data, size, 0);
 }
 
 static void

@@ -5,37 +5,31 @@
  * recipient list it may name by relative path ("routes", "acme.users"),
  * loaded as bridged loads it and freed.
  */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "conf.h"
+#include "fuzztmp.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-static char dir[128];
+static char dir[PATH_MAX];
 static FILE *errs;
 
 static void
 put(const char *name, const void *data, size_t size)
 {
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((f = fopen(path, "w")) == NULL)
-		abort();
-	if (size > 0 && fwrite(data, 1, size, f) != size)
-		abort();
-	fclose(f);
+	fuzz_file(dir, name, data, size, 1);
 }
 
 static void
 cleanup(void)
 {
 	static const char *names[] = { "bridge.conf", "routes", "acme.users" };
-	char path[256];
+	char path[PATH_MAX + 16];
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -52,10 +46,7 @@ setup(void)
 	    "ship.example ship\nold.example error:5.1.6 moved\n";
 	static const char users[] = "alice\nbob@acme.example\n";
 
-	snprintf(dir, sizeof(dir), "%s/fuzz-conf.XXXXXX",
-	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		abort();
+	fuzz_tmpdir(dir, "fuzz-conf");
 	atexit(cleanup);
 	put("routes", routes, sizeof(routes) - 1);
 	put("acme.users", users, sizeof(users) - 1);
@@ -67,7 +58,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct bridge_conf *c;
-	char path[256];
+	char path[PATH_MAX + 16];
 	int nerr = 0;
 
 	if (errs == NULL)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "fuzztmp.h"
 #include "log.h"
 #include "rcptlist.h"
 #include "routes.h"
@@ -31,7 +32,7 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-static char spool[128];
+static char spool[PATH_MAX];
 static struct customer custs[2];
 static struct bridge_conf conf;
 static int devnull = -1;
@@ -48,7 +49,7 @@ static const char routes_text[] =
 static void
 rmtree(const char *path, int self)
 {
-	char sub[512];
+	char sub[PATH_MAX + 64];
 	struct dirent *de;
 	struct stat st;
 	DIR *d;
@@ -75,7 +76,7 @@ static void
 sweep(void)
 {
 	static const char *sub[] = { "tmp", "new", "corrupt" };
-	char path[512];
+	char path[PATH_MAX + 64];
 	size_t i, j;
 
 	for (i = 0; i < 2; i++)
@@ -95,30 +96,19 @@ cleanup(void)
 static void
 setup(void)
 {
-	char path[512];
-	FILE *f;
+	char path[PATH_MAX + 64];
 	int nerr = 0, i;
 
-	snprintf(spool, sizeof(spool), "%s/fuzz-smtpd.XXXXXX",
-	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (mkdtemp(spool) == NULL)
-		abort();
+	fuzz_tmpdir(spool, "fuzz-smtpd");
 	atexit(cleanup);
 	log_init("fuzz-smtpd", LOG_TO_STDERR);
+	fuzz_file(spool, "acme.users", "alice\nbob@acme.test\n", 20, 1);
 	snprintf(path, sizeof(path), "%s/acme.users", spool);
-	if ((f = fopen(path, "w")) == NULL)
-		abort();
-	fputs("alice\nbob@acme.test\n", f);
-	fclose(f);
 	custs[0].name = "acme";
 	custs[0].rcpts = rcptlist_load(path, stderr, &nerr);
 	custs[0].recipients = strdup(path);
+	fuzz_file(spool, "ship.secret", "tanstaafl\n", 10, 1);
 	snprintf(path, sizeof(path), "%s/ship.secret", spool);
-	if ((f = fopen(path, "w")) == NULL)
-		abort();
-	fputs("tanstaafl\n", f);
-	fclose(f);
-	chmod(path, 0600);
 	custs[1].name = "ship";
 	custs[1].secret = strdup(path);
 	custs[1].quota = 100000;
@@ -148,18 +138,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct smtpd_client cl;
 	struct smtpd_ctx ctx;
-	char path[512];
 	int fd;
 
 	if (devnull == -1)
 		setup();
-	snprintf(path, sizeof(path), "%s/in", spool);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) == -1)
-		abort();
-	unlink(path);
-	if (size > 0 && write(fd, data, size) != (ssize_t)size)
-		abort();
-	lseek(fd, 0, SEEK_SET);
+	fd = fuzz_file(spool, "in", data, size, 0);
 	memset(&cl, 0, sizeof(cl));
 	cl.lmtp = size >= 4 && strncasecmp((const char *)data, "LHLO", 4) == 0;
 	strlcpy_(cl.addr, "192.0.2.1", sizeof(cl.addr));
