@@ -21,7 +21,7 @@
 
 static volatile sig_atomic_t stop;
 
-static void
+static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
@@ -154,36 +154,68 @@ cmd_status(const struct leaf_conf *lc, int argc, char **argv, int json)
 	return fflush(stdout) == EOF ? EXIT_IOERR : EXIT_OK;
 }
 
-int
-main(int argc, char **argv)
-{
-	const char *conf = LEAF_CONF_DEFAULT, *cmd;
-	struct leaf_conf *lc;
-	int ch, debug = 0, verbose = 0, json = 0, nerr, rc, tty;
+struct opts {
+	const char	*conf;
+	int		 debug, verbose, json;
+};
 
-	while ((ch = getopt(argc, argv, "+c:djv")) != -1) {
+/* getopts - the options, before the command or after it (check -c F). */
+static void
+getopts(int argc, char **argv, struct opts *o)
+{
+	int ch;
+
+	while ((ch = getopt(argc, argv, "+:c:djv")) != -1) {
 		switch (ch) {
 		case 'c':
-			conf = optarg;
+			o->conf = optarg;
 			break;
 		case 'd':
-			debug = 1;
+			o->debug = 1;
 			break;
 		case 'j':
-			json = 1;
+			o->json = 1;
 			break;
 		case 'v':
-			verbose = 1;
+			o->verbose = 1;
 			break;
+		case ':':
+			fprintf(stderr, "bridge-linkup: -%c needs an argument\n",
+			    optopt);
+			usage();
 		default:
+			fprintf(stderr, "bridge-linkup: unknown option -%c\n",
+			    optopt);
 			usage();
 		}
 	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = { LEAF_CONF_DEFAULT, 0, 0, 0 };
+	const char *conf, *cmd;
+	struct leaf_conf *lc;
+	int debug, verbose, json, nerr, rc, tty;
+
+	getopts(argc, argv, &o);
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
 		usage();
 	cmd = argv[0];
+	optind = 1;
+	getopts(argc, argv, &o);
+	if (optind > 1) {	/* keep the command in argv[0] */
+		memmove(argv + 1, argv + optind,
+		    (size_t)(argc - optind + 1) * sizeof(*argv));
+		argc -= optind - 1;
+	}
+	conf = o.conf;
+	debug = o.debug;
+	verbose = o.verbose;
+	json = o.json;
 	if (strcmp(cmd, "up") != 0 && strcmp(cmd, "down") != 0 &&
 	    strcmp(cmd, "run") != 0 && strcmp(cmd, "status") != 0 &&
 	    strcmp(cmd, "check") != 0) {

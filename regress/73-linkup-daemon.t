@@ -185,6 +185,14 @@ is "$?/$out" "64/bridge-linkup: unknown command \"sideways\" (up, down, run, sta
 out=$(bridge-linkup -c "$L" up nosuch 2>&1)
 is "$?/$out" "78/bridge-linkup: $L: no hub \"nosuch\"" \
     "an unknown hub: 78 and one line"
+# options after the command, as etc/leaf.conf's header shows them
+bridge-linkup check -c "$L"
+ok $? "check -c leaf.conf (the option after the command)"
+is "$(bridge-linkup status -c "$L" -j | python3 -c 'import json, sys
+print(json.load(sys.stdin)["hubs"][0]["hub"])')" isp "status -c leaf.conf -j"
+out=$(bridge-linkup -c "$L" up -n 2>&1)
+is "$?/$(printf '%s\n' "$out" | head -1)" "64/bridge-linkup: unknown option -n" \
+    "an unknown option after the command: 64, not taken for a hub"
 
 # --- 5. without the daemon: up events coalesce by the hub's lock ---------------
 daemon_stop
