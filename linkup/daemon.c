@@ -198,7 +198,9 @@ struct daemon {
 	pid_t	probe;
 	double	next_probe;
 	pid_t	hangup;			/* down-command running */
-	int	hung_up;		/* it ran: not again until up */
+	int	hung_up;		/* it ran: not again until up; no
+					   probes (they would dial), polls
+					   still call */
 	struct dhub *hubs;
 	int	nh;
 	struct client cl[CLIENTS_MAX];
@@ -350,6 +352,24 @@ hangup_start(struct daemon *d)
 	link_set(d, 0, "hung up after the online-deadline");
 }
 
+/*
+ * call_again - a poll is due after the daemon hung up: the run calls
+ * (a dial-on-demand link dials), so the link counts as up from now and
+ * the online-deadline applies again after it.  Not an up event: the
+ * other hubs keep their own schedule.
+ */
+static void
+call_again(struct daemon *d, const struct dhub *dh)
+{
+	log_info("%s: its poll is due: calling again after the hang-up",
+	    dh->h->name);
+	d->hung_up = 0;
+	d->link = 1;
+	d->link_since = sched_now();
+	d->dirty = 1;
+	d->next_probe = time_mono() + (double)d->lc->link_every;
+}
+
 /* --- runs ------------------------------------------------------------- */
 
 static volatile sig_atomic_t child_stop;
@@ -430,13 +450,16 @@ run_ended(struct daemon *d, int k, int st)
 	}
 }
 
-/* plan - when hub dh runs next (0 = not while the link is down). */
+/*
+ * plan - when hub dh runs next (0 = not while the link is down, unless
+ * the daemon hung it up itself: then the next poll calls again).
+ */
 static time_t
 plan(const struct daemon *d, const struct dhub *dh, time_t now)
 {
 	time_t base;
 
-	if (d->link != 1)
+	if (d->link != 1 && !d->hung_up)
 		return 0;
 	if (dh->up_event)
 		return now;
@@ -700,7 +723,7 @@ tick(struct daemon *d)
 	struct dhub *dh;
 	int i;
 
-	if (d->lc->link_probe != NULL && d->probe == 0 &&
+	if (d->lc->link_probe != NULL && d->probe == 0 && !d->hung_up &&
 	    time_mono() >= d->next_probe) {
 		d->probe = linkwatch_probe_start(d->lc->link_probe,
 		    PROBE_SECS);
@@ -713,8 +736,11 @@ tick(struct daemon *d)
 		if (dh->pid > 0)
 			continue;
 		dh->next = plan(d, dh, now);
-		if (dh->next != 0 && now >= dh->next && !reload)
+		if (dh->next != 0 && now >= dh->next && !reload) {
+			if (d->hung_up)
+				call_again(d, dh);
 			run_start(d, dh);
+		}
 		if (dh->next != dh->shown) {
 			dh->shown = dh->next;
 			d->dirty = 1;
