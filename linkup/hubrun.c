@@ -2,7 +2,7 @@
  * hubrun.c - one run of one hub: its lock, its methods in the order
  * configured, the status file before and after each, the backoff.
  *
- * Invariants: one process runs a hub at a time (an flock on HUB.lock,
+ * Invariants: one process runs a hub at a time (an flock on hub.HUB.lock,
  * which holds its pid for `down`); a second caller waits for that run
  * and takes its result instead of starting another; a failure backs
  * off exponentially (a refusal or a configuration error straight to
@@ -46,7 +46,7 @@ linkup_worse(int a, int b)
 /* --- locks ---------------------------------------------------------- */
 
 /*
- * lock_hub - HUB.lock held with our pid in it: the fd; -1 when it could
+ * lock_hub - hub.HUB.lock held with our pid in it: the fd; -1 when it could
  * not be opened; -2 when another process holds it (*fd set, not held).
  */
 static int

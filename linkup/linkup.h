@@ -7,8 +7,10 @@
  *   <spool>/linkup/status        the status file (lstatus.c), written
  *                                whole: tmp, fsync, rename, fsync dir
  *   <spool>/linkup/status.lock   held while it is read and rewritten
- *   <spool>/linkup/HUB.lock      held by the process running HUB, its
+ *   <spool>/linkup/hub.HUB.lock  held by the process running HUB, its
  *                                pid inside: one run per hub at a time
+ *                                (the prefix: no hub's lock is one of
+ *                                the two above or below)
  *   <spool>/linkup/ssh.lock      one SSH pull at a time (pull.c's lock)
  *   <spool>/linkup/control       the daemon's unix socket
  *   <spool>/linkup/daemon.pid    held by the daemon, its pid inside

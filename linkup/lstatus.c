@@ -855,7 +855,12 @@ lstatus_print(const struct leaf_conf *lc, const struct lstatus *st,
 		fprintf(f, "]}\n");
 }
 
-/* --- the hubs' run locks (HUB.lock beside the status file) ---------- */
+/*
+ * --- the hubs' run locks (hub.HUB.lock beside the status file) ------
+ * The prefix keeps them apart from status.lock and ssh.lock, whatever
+ * the hub is called (a hub named "ssh" took the SSH pulls' turn lock
+ * with its run lock, and its pull waited for itself).
+ */
 
 int
 lstatus_lock_path(const struct leaf_conf *lc, const char *hub, char *buf,
@@ -865,7 +870,7 @@ lstatus_lock_path(const struct leaf_conf *lc, const char *hub, char *buf,
 
 	if (lstatus_dir(lc, dir, sizeof(dir)) == -1)
 		return -1;
-	return path_build(buf, len, "%s/%s.lock", dir, hub);
+	return path_build(buf, len, "%s/hub.%s.lock", dir, hub);
 }
 
 int

@@ -8,7 +8,8 @@
 # journaled.  The line comes back and the next `up` finishes:
 # every copy arrives exactly once, byte for byte, including the ODMR
 # messages whose 250 the hub never read (the leaf's seen file), and the
-# hub's queue and outbox end empty.
+# hub's queue and outbox end empty.  The SSH hub is called "ssh", like
+# the SSH pulls' turn lock: its run lock must be another file.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hubrun.sh"
 . "$(dirname "$0")/sshd.sh"
@@ -68,7 +69,7 @@ hub "isp" {
     odmr { server = "127.0.0.1:$DLO" user = "acme"
            secret = "$WORK/acme.secret" }
 }
-hub "sat" {
+hub "ssh" {
     ssh { server = "127.0.0.1:$DLS" user = "${SSH_U1}"
           identity = "$KEYS/id_${SSH_U1}" known-hosts = "$WORK/known_hosts" }
 }

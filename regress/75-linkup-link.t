@@ -10,7 +10,9 @@
 # hangs up, once; the next `poll` still calls (dial on demand) and
 # the deadline hangs up again after it.  Last `max-online`: a run
 # that would take longer is stopped (75, said in status), nothing is
-# lost, and the next run brings the rest, every message once.
+# lost, and the next run brings the rest, every message once.  The hub
+# is called "status", like the status file's lock: its run lock must
+# be another file.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hubrun.sh"
 hub_require
@@ -74,7 +76,7 @@ leaf_conf() {
 hostname = "leaf.test"
 spool = "$WORK/$1"
 inject { method = "smtp" server = "127.0.0.1:$MTA" timeout = "30s" }
-hub "isp" {
+hub "status" {
     odmr { server = "127.0.0.1:$LINK" user = "acme"
            secret = "$WORK/acme.secret" }
 $2
@@ -96,7 +98,7 @@ daemon_stop() {
 	DPID=
 }
 # ran N: the daemon's log says N runs have ended
-ran() { [ "$(grep -c 'isp: run ended' "$WORK/daemon.log")" -ge "$1" ]; }
+ran() { [ "$(grep -c 'status: run ended' "$WORK/daemon.log")" -ge "$1" ]; }
 
 # --- 1. the probe -----------------------------------------------------------
 leaf_conf probe '    poll = "1h"' "probe = \"127.0.0.1:$LINK\" every = \"1s\"" ||
@@ -124,7 +126,7 @@ wait_for 20 sh -c "[ \$(ls '$HUB_SPOOL/q/acme/new' | wc -l) = 0 ]" &&
     wait_for 10 ran 2
 ok $? "the line back: the probe's up transition runs the hub at once"
 is "$(delivered) $(($(atrns) - a0))" "5 1" "five messages in all, one run"
-grep -q "isp: run (up event)" "$WORK/daemon.log"
+grep -q "status: run (up event)" "$WORK/daemon.log"
 ok $? "the run was an up event's (the hub's poll of 1h was not due)"
 daemon_stop
 
