@@ -18,11 +18,15 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
+#if defined(__FreeBSD__)
+#include <sys/sysctl.h>
+#endif
 #include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
@@ -37,6 +41,7 @@
 #include "queue.h"
 #include "util.h"
 #include "master.h"
+#include "queued.h"
 
 #ifndef PREFIX
 #define PREFIX "/usr/local"
@@ -116,30 +121,6 @@ spool_own(const struct bridge_conf *c, const struct passwd *pw)
 		    "the hub's user %s (uid %ld)", c->spool, (long)st.st_uid,
 		    pw->pw_name, (long)pw->pw_uid);
 	close(fd);
-}
-
-/*
- * spool_setup - as the hub's user: every customer's queue made and
- * what a crash left there recovered.  A queue that is refused (a
- * symlink or another user's directory in its place) is logged and
- * recovered as far as it is safe (qdir.c never follows a symlink
- * there); what cannot be written there is refused with 4xx.
- */
-static void
-spool_setup(const struct bridge_conf *c)
-{
-	int i, moved;
-
-	for (i = 0; i < c->ncustomers; i++) {
-		const char *name = c->customers[i].name;
-
-		if (spool_prepare(c->spool, name) != RS_OK)
-			log_warnx("%s: its queue in %s/q needs fixing; "
-			    "mail for it may be refused (4xx)", name, c->spool);
-		if ((moved = spool_recover(c->spool, name)) > 0)
-			log_warnx("%s: %d damaged entries moved to corrupt/",
-			    name, moved);
-	}
 }
 
 /*
@@ -295,21 +276,54 @@ warm_up(void)
 	    sizeof(host), NULL, 0, NI_NAMEREQD);
 }
 
+/*
+ * open_self - bridged's own executable, opened while still root so the
+ * queue process can be exec'd from it (fexecve) whatever the hub's user
+ * may search.
+ */
+static int
+open_self(const char *argv0)
+{
+	int fd = -1;
+#if defined(__linux__)
+	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+#elif defined(__FreeBSD__)
+	int mib[4] = { CTL_KERN, KERN_PROC, KERN_PROC_PATHNAME, -1 };
+	char path[PATH_MAX];
+	size_t len = sizeof(path);
+
+	if (sysctl(mib, 4, path, &len, NULL, 0) == 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+#endif
+	if (fd == -1 && strchr(argv0, '/') != NULL)
+		fd = open(argv0, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		log_fatal(EXIT_OSERR, "cannot open my own executable (%s); "
+		    "start bridged by its path", argv0);
+	return fd;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct master m;
 	struct passwd *pw = NULL;
-	const char *path = DEFAULT_CONF;
-	int ch, fg = 0;
+	const char *path = DEFAULT_CONF, *proc = NULL;
+	int ch, fg = 0, restarted = 0, selffd;
 
-	while ((ch = getopt(argc, argv, "c:d")) != -1) {
+	while ((ch = getopt(argc, argv, "c:dRx:")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
 			break;
 		case 'd':
 			fg = 1;
+			break;
+		case 'R':
+			restarted = 1;
+			break;
+		case 'x':
+			proc = optarg;
 			break;
 		default:
 			usage();
@@ -319,6 +333,12 @@ main(int argc, char *argv[])
 		usage();
 	log_init(argv[0], fg ? LOG_TO_STDERR : LOG_TO_SYSLOG);
 	log_set_debug(fg);
+	if (proc != NULL && strcmp(proc, "queue") == 0 && getuid() != 0)
+		queue_main(restarted);		/* the master's child */
+	if (proc != NULL)
+		log_fatalx(EXIT_USAGE, "-x %s: not a process of bridged (and "
+		    "never started by hand)", proc);
+	selffd = open_self(argv[0]);
 	/* bound the reverse lookups of the sessions (glibc, FreeBSD) */
 	setenv("RES_OPTIONS", "timeout:3 attempts:1", 0);
 	memset(&m, 0, sizeof(m));
@@ -343,7 +363,6 @@ main(int argc, char *argv[])
 	if (chdir(m.conf->spool) == -1)
 		log_fatal(EXIT_OSERR, "spool %s is not reachable as %s",
 		    m.conf->spool, pw != NULL ? pw->pw_name : "this user");
-	spool_setup(m.conf);
 	if (!fg)
 		daemonize();
 	pidfile_put(m.pidfd, m.pidfile);
@@ -352,6 +371,9 @@ main(int argc, char *argv[])
 		log_warn("usage table: quotas read the spool per message");
 	if (master_signals(&m) == -1)
 		log_fatal(EXIT_OSERR, "signals");
+	if (master_queue(&m, selffd, fg) == -1)
+		log_fatalx(EXIT_OSERR, "the queue process did not start; not "
+		    "started");
 	bundles_recover(m.conf);
 	if (master_control(&m) == -1)
 		log_fatalx(EXIT_OSERR, "cannot set up the jobs; not started");

@@ -338,6 +338,8 @@ reap(struct master *m)
 	int st, i, session, worker = 0;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (qproc_reaped(&m->q, pid, st))
+			continue;
 		session = 0;
 		for (i = 0; i < m->nkids; i++)
 			if (m->kids[i].pid == pid) {
@@ -379,6 +381,7 @@ close_master_fds(struct master *m, int keep_req)
 	for (i = 0; i < CTL_CONNS; i++)
 		if (m->ctl[i].fd != -1)
 			close(m->ctl[i].fd);
+	qproc_close_child(&m->q);
 }
 
 /*
@@ -407,8 +410,8 @@ worker_setup(void *arg)
  * and SIGINT set the stop flag and are let in only while waiting.
  */
 static void __attribute__((noreturn))
-child_main(struct master *m, int fd, int kind, const struct sockaddr *sa,
-    socklen_t salen, const sigset_t *oldmask)
+child_main(struct master *m, int fd, int qfd, int kind,
+    const struct sockaddr *sa, socklen_t salen, const sigset_t *oldmask)
 {
 	struct smtpd_client cl;
 	struct smtpd_ctx ctx;
@@ -437,6 +440,7 @@ child_main(struct master *m, int fd, int kind, const struct sockaddr *sa,
 	ctx.stop = &child_stop;
 	ctx.waitmask = &waitmask;
 	ctx.reqfd = kind == LK_SMTP ? m->reqfd[1] : -1;
+	ctx.queuefd = qfd;
 	if (kind == LK_ODMR)
 		_exit(odmr_session(&ctx, fd, &cl) == 0 ? 0 : 1);
 	_exit(smtpd_session(&ctx, fd, fd, &cl) == 0 ? 0 : 1);
@@ -444,13 +448,13 @@ child_main(struct master *m, int fd, int kind, const struct sockaddr *sa,
 
 /* too_many - the refusal for a client over max-clients. */
 static void
-too_many(struct master *m, int fd)
+too_many(struct master *m, int fd, const char *what)
 {
 	char buf[512];
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "421 4.3.2 %s too many connections, "
-	    "try later\r\n", m->conf->hostname);
+	n = snprintf(buf, sizeof(buf), "421 4.3.2 %s %s, try later\r\n",
+	    m->conf->hostname, what);
 	if (n > 0 && (size_t)n < sizeof(buf))
 		(void)write(fd, buf, (size_t)n);
 	close(fd);
@@ -463,18 +467,26 @@ spawn(struct master *m, int fd, int kind, const struct sockaddr *sa,
 {
 	sigset_t all, old;
 	pid_t pid;
+	int qfd = -1;
 
+	/* ODMR sessions deliver, they queue nothing */
+	if (kind != LK_ODMR && (qfd = qproc_session(&m->q, sa, salen)) == -1) {
+		too_many(m, fd, "queue busy");
+		return;
+	}
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		child_main(m, fd, kind, sa, salen, &old);
+		child_main(m, fd, qfd, kind, sa, salen, &old);
 	if (pid == -1)
 		log_warn("fork");
 	else
 		kids_add(m, pid, kind);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(fd);
+	if (qfd != -1)
+		close(qfd);
 }
 
 static void
@@ -503,7 +515,7 @@ accept_some(struct master *m, struct listener *l)
 		if (max > 0 && kids_count(m, l->kind) >= max) {
 			log_warnx("too many connections on %s (%d)", l->spec,
 			    max);
-			too_many(m, fd);
+			too_many(m, fd, "too many connections");
 			continue;
 		}
 		spawn(m, fd, l->kind, (struct sockaddr *)&ss, len);
@@ -729,27 +741,6 @@ ctl_expire(struct master *m)
 			ctl_close(&m->ctl[i]);
 }
 
-/* conf_errors - conf_load with its messages sent to the log. */
-static struct bridge_conf *
-conf_errors(const char *path)
-{
-	struct bridge_conf *c;
-	char *text = NULL, *line, *save;
-	size_t len = 0;
-	FILE *f;
-	int nerr = 0;
-
-	if ((f = open_memstream(&text, &len)) == NULL)
-		return NULL;
-	c = conf_load(path, f, &nerr);
-	fclose(f);
-	for (line = strtok_r(text, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save))
-		log_warnx("%s", line);
-	free(text);
-	return c;
-}
-
 /* reload - SIGHUP: a new config, or the old one kept when it is bad. */
 static void
 reload(struct master *m)
@@ -759,7 +750,7 @@ reload(struct master *m)
 	int i;
 
 	log_info("reloading %s", m->conf_path);
-	if ((nc = conf_errors(m->conf_path)) == NULL) {
+	if ((nc = conf_load_logged(m->conf_path)) == NULL) {
 		log_warnx("reload failed: keeping the old configuration");
 		return;
 	}
@@ -776,6 +767,8 @@ reload(struct master *m)
 	m->conf = nc;
 	if (m->jobs != NULL)
 		jobs_plan(m->jobs, nc, time(NULL));
+	if (qproc_config(&m->q, nc) == -1)
+		log_warn("reload: the queue process's customer list");
 	log_info("reloaded: %d customers, %d listeners", nc->ncustomers,
 	    m->nl);
 }
@@ -836,6 +829,22 @@ shutdown_all(struct master *m)
 	}
 	for (i = running(m); i > 0 && waitpid(-1, NULL, 0) > 0; i--)
 		;
+	/* the sessions are gone: the queue removes what they left open */
+	qproc_stop(&m->q);
+	deadline = time_mono() + SHUTDOWN_WAIT;
+	while (m->q.pid != 0 && time_mono() < deadline) {
+		pfd.fd = m->sigpipe[0];
+		pfd.events = POLLIN;
+		poll(&pfd, 1, 100);
+		while (read(m->sigpipe[0], buf, sizeof(buf)) > 0)
+			;
+		reap(m);
+	}
+	if (m->q.pid != 0) {
+		log_warnx("queue process did not stop: killed");
+		kill(m->q.pid, SIGKILL);
+		waitpid(m->q.pid, NULL, 0);
+	}
 	if (m->pidfile != NULL)
 		unlink(m->pidfile);
 	log_info("stopped");
@@ -866,7 +875,8 @@ signals(struct master *m)
 }
 
 /* Slots of the poll table in front of the listeners. */
-enum { P_SIG, P_REQ, P_CTL, P_CONN, P_LISTEN = P_CONN + CTL_CONNS };
+enum { P_SIG, P_REQ, P_CTL, P_QUEUE, P_CONN,
+	P_LISTEN = P_CONN + CTL_CONNS };
 
 /* poll_table - fill pfd (room for P_LISTEN + m->nl); -1 fds are skipped. */
 static void
@@ -881,6 +891,7 @@ poll_table(struct master *m, struct pollfd *pfd)
 	pfd[P_SIG].fd = m->sigpipe[0];
 	pfd[P_REQ].fd = m->jobs != NULL ? m->reqfd[0] : -1;
 	pfd[P_CTL].fd = m->ctlfd;
+	pfd[P_QUEUE].fd = qproc_poll(&m->q, &pfd[P_QUEUE].events);
 	for (i = 0; i < CTL_CONNS; i++)
 		pfd[P_CONN + i].fd = m->ctl[i].fd;
 	for (i = 0; i < m->nl; i++)
@@ -891,10 +902,12 @@ poll_table(struct master *m, struct pollfd *pfd)
 static int
 wait_ms(struct master *m, double next_usage)
 {
-	double left = next_usage - time_mono();
+	double left = next_usage - time_mono(), qn;
 	long jn;
 	int i;
 
+	if ((qn = qproc_tick(&m->q, m->conf)) >= 0 && qn < left)
+		left = qn;
 	if (m->jobs != NULL && (jn = jobs_next(m->jobs, time(NULL))) < left)
 		left = (double)jn + 0.05;
 	for (i = 0; i < CTL_CONNS; i++)
@@ -936,6 +949,8 @@ master_loop(struct master *m)
 			shutdown_all(m);
 		if (pfd[P_REQ].revents & POLLIN)
 			requests(m);
+		if (pfd[P_QUEUE].fd != -1 && pfd[P_QUEUE].revents != 0)
+			qproc_io(&m->q);
 		for (i = 0; i < CTL_CONNS; i++)
 			if (m->ctl[i].fd != -1 &&
 			    pfd[P_CONN + i].fd == m->ctl[i].fd &&
@@ -948,4 +963,11 @@ master_loop(struct master *m)
 			    (pfd[P_LISTEN + i].revents & POLLIN))
 				accept_some(m, &m->l[i]);
 	}
+}
+
+int
+master_queue(struct master *m, int selffd, int fg)
+{
+	qproc_init(&m->q, selffd, fg, worker_setup, m);
+	return qproc_start(&m->q, m->conf, 1);
 }

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "qproc.h"
 #include "smtpd.h"
 
 enum listener_kind {
@@ -60,6 +61,7 @@ struct master {
 	char   *ctlpath;
 	struct ctlconn ctl[CTL_CONNS];
 	struct jobs *jobs;
+	struct qproc q;			/* the queue process */
 };
 
 /* master_listen - bind every listener of conf; -1 if any fails. */
@@ -73,6 +75,12 @@ int	master_signals(struct master *m);
  * control socket that cannot be bound is only logged.
  */
 int	master_control(struct master *m);
+/*
+ * master_queue - start the queue process (qproc.h) from the executable
+ * open on selffd and wait until it has recovered the spool; -1 when it
+ * could not.
+ */
+int	master_queue(struct master *m, int selffd, int fg);
 /* master_loop - accept, fork, reap, reload, until SIGTERM/SIGINT. */
 void	master_loop(struct master *m);
 

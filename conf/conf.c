@@ -34,6 +34,7 @@
 #include "conf.h"
 #include "conf_int.h"
 #include "diag.h"
+#include "log.h"
 #include "rcptlist.h"
 #include "routes.h"
 #include "util.h"
@@ -965,4 +966,24 @@ conf_free(struct bridge_conf *c)
 	free_list(c->odmr.l.listen, c->odmr.l.nlisten);
 	routes_free(c->routes);
 	free(cf);
+}
+
+struct bridge_conf *
+conf_load_logged(const char *path)
+{
+	struct bridge_conf *c;
+	char *text = NULL, *line, *save;
+	size_t len = 0;
+	FILE *f;
+	int nerr = 0;
+
+	if ((f = open_memstream(&text, &len)) == NULL)
+		return NULL;
+	c = conf_load(path, f, &nerr);
+	fclose(f);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		log_warnx("%s", line);
+	free(text);
+	return c;
 }

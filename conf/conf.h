@@ -135,6 +135,8 @@ int	conf_check(const char *path, FILE *errs);
  */
 int	conf_check_load(const char *path, FILE *errs, int host,
 	    struct bridge_conf **out);
+/* conf_load_logged - conf_load with its messages sent to the log. */
+struct bridge_conf *conf_load_logged(const char *path);
 void	conf_free(struct bridge_conf *c);
 
 struct customer *conf_customer(const struct bridge_conf *c, const char *name);

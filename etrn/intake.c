@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "dsnparam.h"
+#include "qclient.h"
 #include "log.h"
 #include "rcptlist.h"
 #include "routes.h"
@@ -40,7 +41,7 @@ struct intake_rcpt {
 
 struct intake_cust {
 	struct customer *cu;
-	struct qwriter *w;
+	struct qcw *w;
 	int	committed;
 	struct intake_reply reply;	/* code 0 while nothing went wrong */
 	char  **rcpts;			/* its recipients, in envr */
@@ -50,6 +51,7 @@ struct intake_cust {
 struct intake {
 	const struct bridge_conf *conf;
 	struct usage *usage;
+	struct qlink *q;		/* where the entries go */
 	int	active;			/* MAIL accepted */
 	char	protocol[8];
 	char	helo[256];
@@ -108,11 +110,26 @@ intake_new(const struct bridge_conf *c, struct usage *u)
 	in->conf = c;
 	in->usage = u;
 	if ((in->cust = calloc((size_t)c->ncustomers + 1,
-	    sizeof(*in->cust))) == NULL) {
+	    sizeof(*in->cust))) == NULL ||
+	    (in->q = qlink_direct(c->spool)) == NULL) {
+		free(in->cust);
 		free(in);
 		return NULL;
 	}
 	return in;
+}
+
+int
+intake_use_queue(struct intake *in, int sock, int timeout_ms)
+{
+	struct qlink *l;
+
+	if ((l = qlink_chan(sock, timeout_ms)) == NULL)
+		return -1;
+	intake_reset(in);
+	qlink_free(in->q);
+	in->q = l;
+	return 0;
 }
 
 void
@@ -125,6 +142,7 @@ intake_free(struct intake *in)
 	free(in->envr);
 	free(in->rdsn);
 	free(in->cust);
+	qlink_free(in->q);
 	free(in);
 }
 
@@ -135,7 +153,7 @@ intake_reset(struct intake *in)
 
 	for (i = 0; i < in->ncust; i++) {
 		if (in->cust[i].w != NULL)
-			qw_abort(in->cust[i].w);
+			qc_abort(in->cust[i].w);
 		in->cust[i].w = NULL;
 	}
 	in->ncust = 0;
@@ -431,25 +449,24 @@ intake_data(struct intake *in, struct intake_reply *r)
 		reply_set(r, 503, "5.5.1", "Error: no valid recipients");
 		return RS_PERM;
 	}
-	qid_new(in->qid, sizeof(in->qid));
-	in->arrival = time(NULL);
 	group_rcpts(in);
 	env_build(in, 0, &env);
-	if (qw_open(in->conf->spool, &env, &in->cust[0].w, err,
-	    sizeof(err)) != RS_OK) {
+	if (qc_open(in->q, &env, &in->cust[0].w, err, sizeof(err)) != RS_OK) {
 		log_warnx("%s: cannot queue for %s: %s", in->qid,
 		    in->cust[0].cu->name, err);
 		in->cust[0].w = NULL;
 		reply_set(r, 451, "4.3.0", "Error: queue file write error");
 		return RS_TEMP;
 	}
+	strlcpy_(in->qid, env.id, sizeof(in->qid));
+	in->arrival = env.arrival;
 	in->in_header = 1;
 	in->dropping = 0;
 	in->midline = 0;
 	in->size = 0;
 	in->problem = IP_NONE;
 	n = received(in, hdr, sizeof(hdr));
-	if (qw_write(in->cust[0].w, hdr, n) != RS_OK)
+	if (qc_write(in->cust[0].w, hdr, n) != RS_OK)
 		intake_problem(in, IP_IO);
 	reply_set(r, 354, "", "End data with <CR><LF>.<CR><LF>");
 	return RS_OK;
@@ -527,7 +544,7 @@ feed(struct intake *in, const char *p, size_t len, int complete)
 	keep = in->midline ? in->midkeep : keep_line(in, p, len);
 	in->midline = !complete;
 	in->midkeep = keep;
-	if (keep && qw_write(in->cust[0].w, p, len) != RS_OK)
+	if (keep && qc_write(in->cust[0].w, p, len) != RS_OK)
 		intake_problem(in, IP_IO);
 }
 
@@ -615,8 +632,8 @@ clone_all(struct intake *in)
 		if (ic->reply.code != 0)
 			continue;
 		env_build(in, g, &env);
-		if (qw_clone(in->cust[0].w, in->conf->spool, &env, &ic->w, err,
-		    sizeof(err)) != RS_OK) {
+		if (qc_clone(in->cust[0].w, &env, &ic->w, err, sizeof(err)) !=
+		    RS_OK) {
 			log_warnx("%s: cannot queue for %s: %s", in->qid,
 			    ic->cu->name, err);
 			ic->w = NULL;
@@ -626,43 +643,60 @@ clone_all(struct intake *in)
 	}
 }
 
-/* commit_all - commit each writer of a group that is still fine. */
+/*
+ * commit_all - commit the writers of the groups still fine, together
+ * (qc_commit: in all mode none stays unless every one committed).
+ */
 static void
 commit_all(struct intake *in, int all)
 {
 	struct intake_cust *ic;
-	char err[256];
-	int g, failed = 0;
-	uint64_t total = qw_size(in->cust[0].w);
+	struct qcw **ws;
+	enum result *res;
+	char *errs;
+	int g, i, n = 0, *gi;
+	uint64_t total = qc_size(in->cust[0].w);
 
+	ws = calloc((size_t)in->ncust, sizeof(*ws));
+	res = calloc((size_t)in->ncust, sizeof(*res));
+	errs = calloc((size_t)in->ncust, 256);
+	gi = calloc((size_t)in->ncust, sizeof(*gi));
+	if (ws == NULL || res == NULL || errs == NULL || gi == NULL) {
+		free(gi);
+		free(ws);
+		free(res);
+		free(errs);
+		for (g = 0; g < in->ncust; g++)
+			if (in->cust[g].reply.code == 0)
+				reply_set(&in->cust[g].reply, 451, "4.3.0",
+				    "Out of memory");
+		return;
+	}
 	for (g = 0; g < in->ncust; g++) {
 		ic = &in->cust[g];
-		if (ic->w == NULL || ic->reply.code != 0 || (all && failed))
+		if (ic->w == NULL || ic->reply.code != 0)
 			continue;
-		if (qw_commit(ic->w, err, sizeof(err)) != RS_OK) {
-			log_warnx("%s: commit for %s failed: %s", in->qid,
-			    ic->cu->name, err);
-			reply_set(&ic->reply, 451, "4.3.0",
-			    "Error: queue file write error");
-			failed = 1;
-		} else {
-			ic->committed = 1;
-			usage_add(in->usage, in->conf, ic->cu, total);
-		}
+		gi[n] = g;
+		ws[n++] = ic->w;
 		ic->w = NULL;
 	}
-	if (!all || !failed)
-		return;
-	for (g = 0; g < in->ncust; g++) {
-		ic = &in->cust[g];
-		if (ic->committed && q_remove(in->conf->spool, ic->cu->name,
-		    in->qid) == RS_OK) {
-			ic->committed = 0;
-		} else if (ic->committed) {
-			log_warnx("%s: could not take back the entry of %s",
-			    in->qid, ic->cu->name);
+	qc_commit(ws, n, all, res, errs, 256);
+	for (i = 0; i < n; i++) {
+		ic = &in->cust[gi[i]];
+		if (res[i] == RS_OK) {
+			ic->committed = 1;
+			usage_add(in->usage, in->conf, ic->cu, total);
+		} else {
+			log_warnx("%s: commit for %s failed: %s", in->qid,
+			    ic->cu->name, errs + (size_t)i * 256);
+			reply_set(&ic->reply, 451, "4.3.0",
+			    "Error: queue file write error");
 		}
 	}
+	free(gi);
+	free(ws);
+	free(res);
+	free(errs);
 }
 
 /* log_accepted - the Postfix-style line for a queued message. */
@@ -699,7 +733,7 @@ finish(struct intake *in, int all, struct intake_reply *r)
 
 	for (g = 0; g < in->ncust; g++) {
 		if (in->cust[g].w != NULL)
-			qw_abort(in->cust[g].w);
+			qc_abort(in->cust[g].w);
 		in->cust[g].w = NULL;
 		if (in->cust[g].committed)
 			nok++;
@@ -745,7 +779,7 @@ intake_end(struct intake *in, int all, struct intake_reply *r)
 		fail_all(in, &fail);
 		return finish(in, all, r);
 	}
-	cust_checks(in, qw_size(in->cust[0].w));
+	cust_checks(in, qc_size(in->cust[0].w));
 	if (!all || (bad = first_failure(in)) == NULL)
 		clone_all(in);
 	if (all && (bad = first_failure(in)) != NULL) {

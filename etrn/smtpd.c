@@ -1065,6 +1065,14 @@ smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
 		free(s);
 		return -1;
 	}
+	if (ctx->queuefd > 0 &&
+	    intake_use_queue(s->in, ctx->queuefd, SMTPD_QUEUE_WAIT) == -1) {
+		log_warn("session for %s[%s]", cl->name, cl->addr);
+		intake_free(s->in);
+		free(s->io);
+		free(s);
+		return -1;
+	}
 	timeout = cl->lmtp && c->lmtp.timeout > 0 ? c->lmtp.timeout :
 	    c->smtp.timeout;
 	s->ctx = ctx;

@@ -121,6 +121,12 @@ struct intake_client {
 struct intake;
 
 struct intake *intake_new(const struct bridge_conf *c, struct usage *u);
+/*
+ * intake_use_queue - entries go to bridged's queue process over sock
+ * (qclient.h; the intake owns it), each answer awaited at most
+ * timeout_ms; without it they are written into the spool directly.
+ */
+int	intake_use_queue(struct intake *in, int sock, int timeout_ms);
 void	intake_free(struct intake *in);
 /* intake_reset - forget the transaction, removing any tmp file. */
 void	intake_reset(struct intake *in);
@@ -182,6 +188,8 @@ struct smtpd_ctx {
 	const sigset_t *waitmask;	/* lets SIGTERM in, or NULL */
 	int	reqfd;			/* datagrams to bridged's master
 					   (ETRN); 0 or -1: none */
+	int	queuefd;		/* the queue process (qproto.h);
+					   0 or -1: write the spool */
 };
 
 /*
@@ -192,6 +200,8 @@ struct smtpd_ctx {
  * route key is used.
  */
 #define SMTPD_REQ_MAX	512
+/* How long a session waits for one answer of the queue process. */
+#define SMTPD_QUEUE_WAIT	(10 * 60 * 1000)
 
 /*
  * smtpd_client_set - fill cl from the peer address; lookup does the

@@ -62,10 +62,14 @@ stop() {
 	wait "$PID" 2>/dev/null
 }
 
-# idle: wait (bounded) until bridged has no session children.
+# idle: wait (bounded) until bridged has no session children (the
+# queue process, "bridged -x queue", stays).
+sessions() {
+	pgrep -P "$PID" -a 2>/dev/null | grep -v -- ' -x queue' >/dev/null
+}
 idle() {
 	_i=0
-	while [ $_i -lt 100 ] && pgrep -P "$PID" >/dev/null 2>&1; do
+	while [ $_i -lt 100 ] && sessions; do
 		sleep 0.05
 		_i=$((_i + 1))
 	done

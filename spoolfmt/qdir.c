@@ -342,11 +342,32 @@ plain_ours(int dfd, const char *name)
 }
 
 /*
- * sweep_tmp - remove every leftover of tmp/, one log line each; what
- * is not a regular file of ours is left where it is, and logged.
+ * in_use - is somebody writing the tmp file name of dfd?  Every writer
+ * holds an flock on its tmp file (queue.c), so a file that cannot be
+ * locked now is alive.  *fdp gets the file, locked, when it is not.
  */
-static void
-sweep_tmp(const char *spool, const char *customer)
+static int
+in_use(int dfd, const char *name, int *fdp)
+{
+	*fdp = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (*fdp == -1)
+		return 0;
+	if (flock(*fdp, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK) {
+		close(*fdp);
+		*fdp = -1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * spool_sweep_tmp - remove every leftover of tmp/, one log line each;
+ * what is not a regular file of ours is left where it is, and logged;
+ * what a live writer holds locked is left alone.
+ */
+void
+spool_sweep_tmp(const char *spool, const char *customer)
 {
 	char why[PATH_MAX + 64], safe[NAME_MAX + 1];
 	struct names nm;
@@ -366,17 +387,23 @@ sweep_tmp(const char *spool, const char *customer)
 	}
 	for (i = 0; i < nm.n; i++) {
 		const char *name = nm.sorted[i];
+		int lfd = -1;
 
 		q_sanitize(name, safe, sizeof(safe));
 		if (!plain_ours(fd, name))
 			log_warnx("%s/tmp/%s: left alone: not a regular file "
 			    "of the queue's owner", customer, safe);
+		else if (in_use(fd, name, &lfd))
+			log_debug("%s/%s: being written: left alone",
+			    customer, safe);
 		else if (unlinkat(fd, name, 0) == -1 && errno != ENOENT)
 			log_warn("%s/%s: cannot remove tmp file", customer,
 			    safe);
 		else
 			log_info("%s/%s: removed incomplete tmp file",
 			    customer, safe);
+		if (lfd != -1)
+			close(lfd);
 	}
 	close(fd);
 	names_free(&nm);
@@ -502,7 +529,7 @@ spool_recover(const char *spool, const char *customer)
 	r.spool = spool;
 	r.customer = customer;
 	r.nfd = r.cfd = -1;
-	sweep_tmp(spool, customer);
+	spool_sweep_tmp(spool, customer);
 	if ((r.nfd = q_dir_open(spool, customer, "new", 0, why,
 	    sizeof(why))) == -1) {
 		if (errno == ENOENT)

@@ -76,6 +76,9 @@ enum result qw_commit_if(struct qwriter *w, dev_t dev, ino_t ino,
 	    char *err, size_t errlen);
 /* qw_flush_fd - the descriptor of the tmp file, its buffer flushed. */
 int	qw_flush_fd(struct qwriter *w, char *err, size_t errlen);
+/* qw_id, qw_arrival - the entry's id and arrival, as opened. */
+const char *qw_id(const struct qwriter *w);
+time_t	qw_arrival(const struct qwriter *w);
 /* qw_add_size - record n octets written to the fd behind the buffer. */
 void	qw_add_size(struct qwriter *w, uint64_t n);
 

@@ -12,6 +12,7 @@
 #if defined(__FreeBSD__)
 #include <sys/param.h>
 #endif
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "qint.h"
 
 #if defined(__FreeBSD__) && __FreeBSD_version >= 1300037
@@ -42,6 +44,7 @@ struct qwriter {
 	off_t	size_off;	/* offset of the size digits */
 	off_t	flushed;	/* octets handed to fd */
 	time_t	arrival;
+	char	id[QID_LEN];
 	size_t	len;		/* octets waiting in buf */
 	char	rel[QID_LEN + 80];	/* "q/<customer>/tmp/<id>" */
 	char	tmp[PATH_MAX];
@@ -103,6 +106,9 @@ open_tmp(struct qwriter *w, const char *spool, const char *customer)
 	if (w->fd == -1 && errno == ENOENT &&
 	    spool_prepare(spool, customer) == RS_OK)
 		w->fd = open(w->tmp, flags, 0600);
+	/* held until the close: a sweep of tmp/ leaves a live file alone */
+	if (w->fd != -1)
+		(void)flock(w->fd, LOCK_EX | LOCK_NB);
 	return w->fd;
 }
 
@@ -119,6 +125,7 @@ writer_new(const char *spool, const struct qenv *env, struct qwriter **wp,
 	memset(w, 0, offsetof(struct qwriter, buf));	/* not the buffer */
 	w->fd = -1;
 	w->arrival = env->arrival;
+	strlcpy_(w->id, env->id, sizeof(w->id));
 	snprintf(w->rel, sizeof(w->rel), "q/%s/tmp/%s", env->customer,
 	    env->id);
 	if (q_path(w->tmp, sizeof(w->tmp), spool, env->customer, "tmp",
@@ -186,6 +193,18 @@ uint64_t
 qw_size(const struct qwriter *w)
 {
 	return w->size;
+}
+
+const char *
+qw_id(const struct qwriter *w)
+{
+	return w->id;
+}
+
+time_t
+qw_arrival(const struct qwriter *w)
+{
+	return w->arrival;
 }
 
 int
@@ -349,9 +368,14 @@ still_there(struct qwriter *w, dev_t dev, ino_t ino, char *err,
 	return RS_OK;
 }
 
+/*
+ * commit - make w durable and rename it into new/.  keep: on success w
+ * is not freed (qw_commit_set may still take it back); on failure it
+ * always is.
+ */
 static enum result
-commit(struct qwriter *w, int check, dev_t dev, ino_t ino, char *err,
-    size_t errlen)
+commit(struct qwriter *w, int check, dev_t dev, ino_t ino, int keep,
+    char *err, size_t errlen)
 {
 	const char *what;
 	enum result rs = RS_TEMP;
@@ -378,7 +402,8 @@ commit(struct qwriter *w, int check, dev_t dev, ino_t ino, char *err,
 		free(w);
 		return RS_TEMP;
 	}
-	free(w);
+	if (!keep)
+		free(w);
 	return RS_OK;
 fail:
 	qw_abort(w);
@@ -392,14 +417,58 @@ qw_commit(struct qwriter *w, char *err, size_t errlen)
 		err_set(err, errlen, "no writer");
 		return RS_TEMP;
 	}
-	return commit(w, 0, 0, 0, err, errlen);
+	return commit(w, 0, 0, 0, 0, err, errlen);
 }
 
 enum result
 qw_commit_if(struct qwriter *w, dev_t dev, ino_t ino, char *err,
     size_t errlen)
 {
-	return commit(w, 1, dev, ino, err, errlen);
+	return commit(w, 1, dev, ino, 0, err, errlen);
+}
+
+int
+qw_commit_set(struct qwriter **ws, int n, int all, enum result *res,
+    char *errs, size_t errlen)
+{
+	int i, ok = 0, failed = 0;
+
+	for (i = 0; i < n; i++) {
+		errs[(size_t)i * errlen] = '\0';
+		if (all && failed) {
+			err_set(errs + (size_t)i * errlen, errlen,
+			    "not committed: another copy failed");
+			qw_abort(ws[i]);
+			res[i] = RS_TEMP;
+		} else if ((res[i] = commit(ws[i], 0, 0, 0, 1,
+		    errs + (size_t)i * errlen, errlen)) != RS_OK) {
+			failed = 1;
+		}
+		if (res[i] != RS_OK)
+			ws[i] = NULL;
+	}
+	for (i = 0; i < n; i++) {
+		if (ws[i] == NULL)
+			continue;
+		if (all && failed) {
+			/* take back: nobody may see 250 for part of it */
+			if (unlink(ws[i]->new) == -1 ||
+			    io_fsync_dir(ws[i]->newdir) == -1) {
+				log_warn("%s: could not take back %s",
+				    ws[i]->rel, ws[i]->new);
+				ok++;	/* it stays: count it */
+			} else {
+				err_set(errs + (size_t)i * errlen, errlen,
+				    "taken back: another copy failed");
+				res[i] = RS_TEMP;
+			}
+		} else {
+			ok++;
+		}
+		free(ws[i]);
+		ws[i] = NULL;
+	}
+	return ok;
 }
 
 void

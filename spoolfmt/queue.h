@@ -133,6 +133,17 @@ enum result qw_clone(struct qwriter *src, const char *spool,
  * tmp file is removed.
  */
 enum result qw_commit(struct qwriter *w, char *err, size_t errlen);
+/*
+ * qw_commit_set - commit the n entries of one message (its copies for
+ * several customers), in order; res[i] and the i-th errlen-sized slot
+ * of errs say how each went.  all: when one fails, the rest are
+ * aborted and those already committed taken back (removed, new/
+ * fsync'd), so nobody says 250 for part of a message; a copy that
+ * cannot be taken back is logged and stays RS_OK.  Frees every
+ * writer.  Returns how many entries are in new/ now.
+ */
+int	qw_commit_set(struct qwriter **ws, int n, int all, enum result *res,
+	    char *errs, size_t errlen);
 /* qw_abort - remove the tmp file and free w. */
 void	qw_abort(struct qwriter *w);
 
@@ -192,6 +203,12 @@ enum result spool_prepare(const char *spool, const char *customer);
  * it, else errno says why the directory could not be opened.
  */
 int	spool_lock(const char *spool, const char *customer, int *busy);
+/*
+ * spool_sweep_tmp - remove the leftovers in <spool>/q/<customer>/tmp/
+ * that no live writer holds (each holds an flock on its tmp file), one
+ * log line each; what is not a plain file of ours stays, logged.
+ */
+void	spool_sweep_tmp(const char *spool, const char *customer);
 /*
  * spool_recover - startup: remove leftovers in tmp/ and move every
  * entry in new/ that fails qenv_read (or whose size does not match)

@@ -1,0 +1,282 @@
+/*
+ * queued.c - bridged's queue process (bridged -x queue, exec'd by the
+ * master as the hub's user): the only process that writes sessions'
+ * entries into q/.  At a first start it prepares and recovers every
+ * customer's queue before it says QM_READY, so no session writes into
+ * a queue being recovered; restarted after a crash (-R) it only sweeps
+ * tmp/ of what the dead process left (the files no live writer holds
+ * locked: flush and DSN workers may be writing theirs).  Then it
+ * serves qproto.h: the master hands it one end of each session's
+ * socket pair; each session is served by qserv.c.
+ *
+ * Invariants: the master's socket is fd 3 and the only way in; the
+ * configuration (spool, customers, size limit) comes from the master
+ * (QM_CONFIG), so this process reads no file outside the spool;
+ * SIGTERM and the master's end of file stop it once the sessions it
+ * serves have closed (at most QUEUED_DRAIN seconds), removing what
+ * they left open; SIGHUP is ignored (the master sends the new list).
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "log.h"
+#include "qproto.h"
+#include "qserv.h"
+#include "queue.h"
+#include "util.h"
+#include "queued.h"
+
+#define QUEUED_DRAIN	30	/* seconds the sessions get at a stop */
+#define QUEUED_MAX	4096	/* sessions served at once */
+
+static volatile sig_atomic_t stop;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* The customer list as it comes in, QM_CONFIG by QM_CONFIG. */
+struct qconf {
+	char	spool[4096];
+	uint64_t max_size;
+	struct strv names;
+	int	complete;
+};
+
+/*
+ * on_config - one QM_CONFIG: u32 first, u32 last, str spool, u64
+ * max_size, u32 k, then k customer names.  1 when a list is complete.
+ */
+static int
+on_config(struct qconf *qc, const struct chan_msg *m)
+{
+	char name[256];
+	struct chan_rd r;
+	uint32_t first, last, k, i;
+
+	chan_rd_init(&r, m);
+	first = chan_get_u32(&r);
+	last = chan_get_u32(&r);
+	if (first) {
+		strv_free(qc->names.v, qc->names.n);
+		memset(&qc->names, 0, sizeof(qc->names));
+	}
+	chan_get_str(&r, qc->spool, sizeof(qc->spool));
+	qc->max_size = chan_get_u64(&r);
+	k = chan_get_u32(&r);
+	for (i = 0; i < k && !r.err; i++) {
+		chan_get_str(&r, name, sizeof(name));
+		if (!r.err && (!name_is_safe(name) ||
+		    strv_add(&qc->names, name) == -1))
+			r.err = 1;
+	}
+	if (chan_get_end(&r) != 0)
+		log_fatalx(EXIT_SOFTWARE, "queue: malformed configuration");
+	return last != 0;
+}
+
+/*
+ * recover - first start only: every customer's queue made and what a
+ * crash left there recovered.  A queue that is refused (a symlink or
+ * another user's directory in its place) is logged and recovered as
+ * far as it is safe (qdir.c never follows a symlink there); what
+ * cannot be written there is refused with 4xx.
+ */
+static void
+recover(const struct qconf *qc)
+{
+	size_t i;
+	int moved;
+
+	for (i = 0; i < qc->names.n; i++) {
+		const char *name = qc->names.v[i];
+
+		if (spool_prepare(qc->spool, name) != RS_OK)
+			log_warnx("%s: its queue in %s/q needs fixing; "
+			    "mail for it may be refused (4xx)", name,
+			    qc->spool);
+		if ((moved = spool_recover(qc->spool, name)) > 0)
+			log_warnx("%s: %d damaged entries moved to corrupt/",
+			    name, moved);
+	}
+}
+
+/* read_config - block until the master has sent a whole list. */
+static void
+read_config(int fd, struct chan_msg *m, struct qconf *qc)
+{
+	int n;
+
+	for (;;) {
+		do
+			n = chan_recv(fd, m);
+		while (n == -1 && errno == EINTR && !stop);
+		if (n <= 0)
+			log_fatalx(EXIT_SOFTWARE, "queue: no configuration "
+			    "from the master");
+		if (m->fd != -1)
+			close(m->fd);
+		if (m->type == QM_CONFIG && on_config(qc, m))
+			return;
+	}
+}
+
+static void
+signals(sigset_t *waitmask)
+{
+	struct sigaction act;
+	sigset_t block;
+
+	memset(&act, 0, sizeof(act));
+	sigemptyset(&act.sa_mask);
+	act.sa_handler = on_stop;
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGINT, &act, NULL);
+	act.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &act, NULL);
+	sigaction(SIGPIPE, &act, NULL);
+	act.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &act, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, waitmask);
+	sigdelset(waitmask, SIGTERM);
+	sigdelset(waitmask, SIGINT);
+}
+
+/* from_master - the master's messages; -1 when it has gone. */
+static int
+from_master(int mfd, struct chan_msg *m, struct qserv *qs, struct qconf *qc,
+    struct qsclient **cl, int *ncl)
+{
+	struct chan_rd r;
+	char peer[64];
+	uint32_t serial;
+	int n, i;
+
+	for (i = 0; i < 64; i++) {
+		n = chan_recv(mfd, m);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		if (m->type == QM_CONFIG) {
+			if (m->fd != -1)
+				close(m->fd);
+			if (on_config(qc, m) &&
+			    qserv_set(qs, qc->names.v, (int)qc->names.n,
+			    qc->max_size) == -1)
+				log_warn("queue: new customer list");
+			continue;
+		}
+		chan_rd_init(&r, m);
+		serial = chan_get_u32(&r);
+		chan_get_str(&r, peer, sizeof(peer));
+		if (m->type != QM_CLIENT || m->fd == -1 || chan_get_end(&r) != 0) {
+			log_warnx("queue: a malformed message from the master");
+			if (m->fd != -1)
+				close(m->fd);
+			continue;
+		}
+		if (*ncl >= QUEUED_MAX || fcntl(m->fd, F_SETFL, O_NONBLOCK) ==
+		    -1 || (cl[*ncl] = qserv_client(qs, m->fd, peer, serial)) ==
+		    NULL) {
+			log_warnx("queue: session %u not served", serial);
+			close(m->fd);
+			continue;
+		}
+		(*ncl)++;
+	}
+	return 0;
+}
+
+void
+queue_main(int restarted)
+{
+	static struct chan_msg m;
+	static struct qsclient *cl[QUEUED_MAX];
+	struct pollfd *pfd;
+	struct qconf qc;
+	struct qserv *qs;
+	sigset_t waitmask;
+	double until = 0;
+	uint32_t pid;
+	int mfd = 3, ncl = 0, nold, i, k, n, master_gone = 0;
+
+	signals(&waitmask);
+	memset(&qc, 0, sizeof(qc));
+	read_config(mfd, &m, &qc);
+	if (!restarted)
+		recover(&qc);
+	else
+		for (i = 0; i < (int)qc.names.n; i++)
+			spool_sweep_tmp(qc.spool, qc.names.v[i]);
+	if ((qs = qserv_new(qc.spool, qc.names.v, (int)qc.names.n,
+	    qc.max_size)) == NULL)
+		log_fatal(EXIT_OSERR, "queue");
+	pid = (uint32_t)getpid();
+	if (chan_send(mfd, QM_READY, 0, &pid, sizeof(pid), -1) == -1)
+		log_fatal(EXIT_OSERR, "queue: telling the master");
+	if (fcntl(mfd, F_SETFL, O_NONBLOCK) == -1)
+		log_fatal(EXIT_OSERR, "queue: master socket");
+	if ((pfd = calloc(QUEUED_MAX + 1, sizeof(*pfd))) == NULL)
+		log_fatal(EXIT_OSERR, "queue");
+	log_debug("queue: ready%s, %zu customers",
+	    restarted ? " (restarted)" : "", qc.names.n);
+	for (;;) {
+		if ((stop || master_gone) && until == 0)
+			until = time_mono() + QUEUED_DRAIN;
+		if (until != 0 && (ncl == 0 || time_mono() > until))
+			break;
+		pfd[0].fd = master_gone ? -1 : mfd;
+		pfd[0].events = POLLIN;
+		for (i = 0; i < ncl; i++) {
+			pfd[i + 1].fd = qserv_sock(cl[i]);
+			pfd[i + 1].events = POLLIN;
+			if (qserv_output(cl[i]) > 0)	/* -1: POLLERR says */
+				pfd[i + 1].events |= POLLOUT;
+		}
+		n = ppoll(pfd, (nfds_t)ncl + 1, until != 0 ?
+		    &(struct timespec){ 1, 0 } : NULL, &waitmask);
+		if (n == -1 && errno != EINTR)
+			log_fatal(EXIT_OSERR, "queue: poll");
+		if (n <= 0)
+			continue;
+		nold = ncl;
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR) &&
+		    from_master(mfd, &m, qs, &qc, cl, &ncl) == -1)
+			master_gone = 1;
+		/* sessions; those just added (nold and up) wait a round */
+		for (i = 0, k = 0; i < ncl; i++) {
+			short rev = i < nold ? pfd[i + 1].revents : 0;
+
+			if (((rev & (POLLIN | POLLHUP | POLLERR)) &&
+			    qserv_input(qs, cl[i]) == -1) ||
+			    ((rev & POLLOUT) && qserv_output(cl[i]) == -1)) {
+				qserv_close(cl[i]);
+				continue;
+			}
+			cl[k++] = cl[i];
+		}
+		ncl = k;
+	}
+	for (i = 0; i < ncl; i++)
+		qserv_close(cl[i]);
+	qserv_free(qs);
+	log_debug("queue: stopped");
+	exit(EXIT_OK);
+}

@@ -1,0 +1,492 @@
+/*
+ * unit-qserv.c - the queue process's protocol (spoolfmt/qserv.c) and
+ * intake's side of it (spoolfmt/qclient.c): a whole message through
+ * the client into new/, copies for a second customer, the all-or-none
+ * commit, and everything a compromised session could try on the raw
+ * socket: another peer's address, an entry it never opened, data or a
+ * commit out of order, a descriptor, an unknown message, a message
+ * over the size limit, going away with entries open.  Each must be
+ * refused (cut off and logged) and leave nothing in new/ or tmp/.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "log.h"
+#include "qclient.h"
+#include "qproto.h"
+#include "qserv.h"
+#include "queue.h"
+#include "tap.h"
+
+static char spool[4096];
+static char *custs[] = { "acme", "ship" };
+static struct chan_msg m;
+
+/* count - entries in q/<c>/<sub>. */
+static int
+count(const char *c, const char *sub)
+{
+	char path[4200];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/q/%s/%s", spool, c, sub);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void
+clear(void)
+{
+	char cmd[9000];
+
+	snprintf(cmd, sizeof(cmd), "rm -f %s/q/*/new/* %s/q/*/tmp/*", spool,
+	    spool);
+	if (system(cmd) != 0)
+		ok(0, "clear the queues");
+}
+
+/* env - a small envelope for customer c. */
+static void
+env_for(struct qenv *e, const char *c, const char *client)
+{
+	static char *rcpts[] = { "alice@acme.example", "bob@acme.example" };
+
+	memset(e, 0, sizeof(*e));
+	strlcpy_(e->customer, c, sizeof(e->customer));
+	e->protocol = "ESMTP";
+	e->client = (char *)client;
+	e->helo = "client.example";
+	e->sender = "s@example.org";
+	e->rcpts = rcpts;
+	e->nrcpts = 2;
+}
+
+/* --- raw messages, as a hostile session would send them --- */
+
+static void
+raw_env(int sock, const char *cust, const char *client, uint32_t nrcpts)
+{
+	unsigned char buf[1024];
+	struct chan_wr w;
+
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_str(&w, cust);
+	chan_put_u32(&w, 0);
+	chan_put_str(&w, "ESMTP");
+	chan_put_str(&w, client);
+	chan_put_str(&w, "h.example");
+	chan_put_str(&w, "s@example.org");
+	chan_put_str(&w, NULL);
+	chan_put_u32(&w, 0);
+	chan_put_u32(&w, nrcpts);
+	chan_send(sock, QM_ENV, 0, w.p, w.len, -1);
+}
+
+static void
+raw_rcpt(int sock, const char *addr)
+{
+	unsigned char buf[1024];
+	struct chan_wr w;
+
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, 1);
+	chan_put_str(&w, addr);
+	chan_put_u32(&w, 0);
+	chan_put_str(&w, NULL);
+	chan_send(sock, QM_RCPT, 0, w.p, w.len, -1);
+}
+
+static void
+raw_u32(int sock, uint32_t type, uint32_t v)
+{
+	chan_send(sock, type, 0, &v, sizeof(v), -1);
+}
+
+/* serve - let the queue read what is there: what qserv_input said. */
+static int
+serve(struct qserv *qs, struct qsclient *c)
+{
+	return qserv_input(qs, c);
+}
+
+/* session - a fresh client of qs with peer 127.0.0.1; *sock its end. */
+static struct qsclient *
+session(struct qserv *qs, int *sock)
+{
+	int sv[2];
+
+	if (chan_pair(sv) == -1)
+		return NULL;
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	*sock = sv[0];
+	return qserv_client(qs, sv[1], "127.0.0.1", 7);
+}
+
+/* opened - read the QM_OPENED answer: its result; *entry its number. */
+static uint32_t
+opened(int sock, uint32_t *entry, char *id, size_t idlen)
+{
+	struct chan_rd r;
+	char err[QP_ERR];
+	uint32_t rs;
+
+	if (chan_recv(sock, &m) != 1 || m.type != QM_OPENED)
+		return 99;
+	chan_rd_init(&r, &m);
+	rs = chan_get_u32(&r);
+	chan_get_str(&r, err, sizeof(err));
+	*entry = chan_get_u32(&r);
+	chan_get_str(&r, id, idlen);
+	chan_get_u64(&r);
+	return chan_get_end(&r) == 0 ? rs : 98;
+}
+
+static void
+test_hostile(void)
+{
+	struct qserv *qs;
+	struct qsclient *c;
+	uint32_t entry;
+	char id[QID_LEN];
+	int s, sv[2];
+
+	qs = qserv_new(spool, custs, 2, 1000);
+	ok(qs != NULL, "queue state made");
+
+	/* a well-behaved raw session first */
+	c = session(qs, &s);
+	raw_env(s, "acme", "c.example [127.0.0.1]", 1);
+	raw_rcpt(s, "alice@acme.example");
+	raw_u32(s, QM_OPEN, 0);
+	is_int(serve(qs, c), 0, "envelope, recipient, open: served");
+	is_int(opened(s, &entry, id, sizeof(id)), RS_OK, "opened");
+	ok(entry != 0 && qid_is_valid(id), "an entry number and the queue's id");
+	is_int(count("acme", "tmp"), 1, "one tmp file");
+	chan_send(s, QM_DATA, entry, "Subject: x\r\n\r\nhi\r\n", 18, -1);
+	{
+		uint32_t p[3] = { 0, 1, entry };
+
+		chan_send(s, QM_COMMIT, 0, p, sizeof(p), -1);
+	}
+	is_int(serve(qs, c), 0, "data and commit served");
+	ok(chan_recv(s, &m) == 1 && m.type == QM_COMMITTED,
+	    "commit answered");
+	is_int(count("acme", "new"), 1, "the entry is in new/");
+	is_int(count("acme", "tmp"), 0, "tmp/ is empty");
+	qserv_close(c);
+	close(s);
+	clear();
+
+	/* another peer's address */
+	c = session(qs, &s);
+	raw_env(s, "acme", "mx.example [192.0.2.9]", 1);
+	is_int(serve(qs, c), -1, "a client line with another address: cut off");
+	ok(strstr(log_last_warning(), "claims another peer address") != NULL,
+	    "and logged: %s", log_last_warning());
+	qserv_close(c);
+	close(s);
+
+	/* a peer address as a suffix of a longer one */
+	c = session(qs, &s);
+	raw_env(s, "acme", "x [10.127.0.0.1]", 1);
+	is_int(serve(qs, c), -1, "an address ending in the peer's: cut off");
+	qserv_close(c);
+	close(s);
+
+	/* data for an entry it never opened */
+	c = session(qs, &s);
+	chan_send(s, QM_DATA, 3, "x", 1, -1);
+	is_int(serve(qs, c), -1, "data for entry 3, never opened: cut off");
+	ok(strstr(log_last_warning(), "does not have") != NULL,
+	    "and logged: %s", log_last_warning());
+	qserv_close(c);
+	close(s);
+
+	/* commit of an entry it never opened */
+	c = session(qs, &s);
+	{
+		uint32_t p[3] = { 0, 1, 1 };
+
+		chan_send(s, QM_COMMIT, 0, p, sizeof(p), -1);
+	}
+	is_int(serve(qs, c), -1, "commit without an open entry: cut off");
+	qserv_close(c);
+	close(s);
+
+	/* open before the whole envelope */
+	c = session(qs, &s);
+	raw_env(s, "acme", "c [127.0.0.1]", 2);
+	raw_rcpt(s, "alice@acme.example");
+	raw_u32(s, QM_OPEN, 0);
+	is_int(serve(qs, c), -1, "open with one of two recipients: cut off");
+	is_int(count("acme", "tmp"), 0, "nothing was opened");
+	qserv_close(c);
+	close(s);
+
+	/* more recipients than announced */
+	c = session(qs, &s);
+	raw_env(s, "acme", "c [127.0.0.1]", 1);
+	raw_rcpt(s, "alice@acme.example");
+	raw_rcpt(s, "bob@acme.example");
+	is_int(serve(qs, c), -1, "a recipient more than announced: cut off");
+	qserv_close(c);
+	close(s);
+
+	/* a customer that does not exist: an answer, not a cut */
+	c = session(qs, &s);
+	raw_env(s, "other", "c [127.0.0.1]", 1);
+	raw_rcpt(s, "x@other.example");
+	raw_u32(s, QM_OPEN, 0);
+	is_int(serve(qs, c), 0, "an unknown customer is answered");
+	is_int(opened(s, &entry, id, sizeof(id)), RS_TEMP,
+	    "with a temporary failure");
+	ok(access("spool/q/other", F_OK) == -1, "and no queue made for it");
+	/* a path in the customer name */
+	raw_env(s, "../acme", "c [127.0.0.1]", 1);
+	is_int(serve(qs, c), -1, "a customer name with a path: cut off");
+	qserv_close(c);
+	close(s);
+
+	/* a descriptor */
+	c = session(qs, &s);
+	chan_send(s, QM_ABORT, 0, &(uint32_t){ 1 }, 4, 0);
+	is_int(serve(qs, c), -1, "a message with a descriptor: cut off");
+	qserv_close(c);
+	close(s);
+
+	/* an unknown message type */
+	c = session(qs, &s);
+	chan_send(s, 77, 0, NULL, 0, -1);
+	is_int(serve(qs, c), -1, "an unknown message: cut off");
+	qserv_close(c);
+	close(s);
+
+	/* going away with an entry open: its tmp file goes */
+	c = session(qs, &s);
+	raw_env(s, "acme", "c [127.0.0.1]", 1);
+	raw_rcpt(s, "alice@acme.example");
+	raw_u32(s, QM_OPEN, 0);
+	serve(qs, c);
+	opened(s, &entry, id, sizeof(id));
+	chan_send(s, QM_DATA, entry, "half a mess", 11, -1);
+	close(s);
+	is_int(serve(qs, c), -1, "data, then end of file");
+	is_int(count("acme", "tmp"), 1, "the tmp file is still there");
+	qserv_close(c);
+	is_int(count("acme", "tmp"), 0, "closing the session removes it");
+	is_int(count("acme", "new"), 0, "nothing in new/");
+
+	/* over the size limit (1000 octets here) */
+	c = session(qs, &s);
+	raw_env(s, "acme", "c [127.0.0.1]", 1);
+	raw_rcpt(s, "alice@acme.example");
+	raw_u32(s, QM_OPEN, 0);
+	serve(qs, c);
+	opened(s, &entry, id, sizeof(id));
+	{
+		static char big[1500];
+		uint32_t p[3] = { 0, 1, entry };
+		struct chan_rd r;
+
+		memset(big, 'x', sizeof(big));
+		chan_send(s, QM_DATA, entry, big, sizeof(big), -1);
+		chan_send(s, QM_COMMIT, 0, p, sizeof(p), -1);
+		serve(qs, c);
+		ok(chan_recv(s, &m) == 1 && m.type == QM_COMMITTED,
+		    "commit of a message too big answered");
+		chan_rd_init(&r, &m);
+		chan_get_u32(&r);
+		is_int(chan_get_u32(&r), RS_PERM, "with a permanent failure");
+	}
+	is_int(count("acme", "new") + count("acme", "tmp"), 0,
+	    "and nothing kept");
+	qserv_close(c);
+	close(s);
+
+	/* a session that does not read its answers */
+	c = session(qs, &s);
+	{
+		int i, r = 0;
+
+		for (i = 0; i < 5 && r == 0; i++) {
+			raw_env(s, "other", "c [127.0.0.1]", 1);
+			raw_rcpt(s, "x@other.example");
+			raw_u32(s, QM_OPEN, 0);
+			r = serve(qs, c);
+		}
+		/* the socket buffer holds them all: no cut, all queued */
+		ok(r == 0 || strstr(log_last_warning(), "answers") != NULL,
+		    "unread answers do not block the queue");
+	}
+	qserv_close(c);
+	close(s);
+	(void)sv;
+	qserv_free(qs);
+}
+
+/*
+ * server - a child serving one session on sock until it closes, as
+ * the queue process does.
+ */
+static pid_t
+server(int sock)
+{
+	struct qserv *qs;
+	struct qsclient *c;
+	struct pollfd pfd;
+	pid_t pid;
+
+	if ((pid = fork()) != 0)
+		return pid;
+	qs = qserv_new(spool, custs, 2, 0);
+	fcntl(sock, F_SETFL, O_NONBLOCK);
+	c = qserv_client(qs, sock, "127.0.0.1", 1);
+	for (;;) {
+		pfd.fd = sock;
+		pfd.events = POLLIN;
+		poll(&pfd, 1, -1);
+		if (qserv_input(qs, c) == -1)
+			break;
+	}
+	qserv_close(c);
+	_exit(0);
+}
+
+static void
+test_client(void)
+{
+	struct qlink *l;
+	struct qcw *w[2];
+	struct qenv e, e2, got;
+	enum result res[2];
+	char errs[2][256], path[4300], msg[200000];
+	off_t off;
+	pid_t pid;
+	int sv[2], i, n;
+
+	for (i = 0; i < (int)sizeof(msg); i++)
+		msg[i] = "abcdefgh\r\n"[i % 10];
+	ok(chan_pair(sv) == 0, "socket pair for the client");
+	pid = server(sv[1]);
+	close(sv[1]);
+	l = qlink_chan(sv[0], 10000);
+	env_for(&e, "acme", "c.example [127.0.0.1]");
+	is_int(qc_open(l, &e, &w[0], errs[0], 256), RS_OK, "qc_open");
+	ok(qid_is_valid(e.id) && e.arrival > 0, "id and arrival from the queue");
+	ok(qc_write(w[0], msg, sizeof(msg)) == RS_OK &&
+	    qc_write(w[0], msg, 10) == RS_OK, "200 KB written in pieces");
+	is_int((int)qc_size(w[0]), (int)sizeof(msg) + 10, "qc_size");
+	env_for(&e2, "ship", "c.example [127.0.0.1]");
+	is_int(qc_clone(w[0], &e2, &w[1], errs[1], 256), RS_OK, "qc_clone");
+	is_str(e2.id, e.id, "the copy has the same id");
+	n = qc_commit(w, 2, 1, res, errs[0], 256);
+	is_int(n, 2, "both committed");
+	ok(res[0] == RS_OK && res[1] == RS_OK, "each RS_OK");
+	q_path(path, sizeof(path), spool, "ship", "new", e.id);
+	ok(qenv_read(path, &got, &off, errs[0], 256) == RS_OK &&
+	    got.size == sizeof(msg) + 10 && got.nrcpts == 2 &&
+	    strcmp(got.customer, "ship") == 0 &&
+	    strcmp(got.client, "c.example [127.0.0.1]") == 0,
+	    "ship's copy: envelope and size");
+	qenv_free(&got);
+	clear();
+
+	/* all or none: the second copy's new/ is gone, so the first goes */
+	env_for(&e, "acme", "c.example [127.0.0.1]");
+	qc_open(l, &e, &w[0], errs[0], 256);
+	qc_write(w[0], "x\r\n", 3);
+	env_for(&e2, "ship", "c.example [127.0.0.1]");
+	qc_clone(w[0], &e2, &w[1], errs[1], 256);
+	snprintf(path, sizeof(path), "%s/q/ship/new", spool);
+	rename(path, "ship-new-aside");
+	n = qc_commit(w, 2, 1, res, errs[0], 256);
+	rename("ship-new-aside", path);
+	is_int(n, 0, "all mode, one copy fails: none queued");
+	ok(res[0] != RS_OK && strstr(errs[0], "taken back") != NULL,
+	    "the first was taken back: %s", errs[0]);
+	is_int(count("acme", "new"), 0, "acme's new/ is empty again");
+	clear();
+
+	/* the queue process dies: 451-class, never a hang */
+	env_for(&e, "acme", "c.example [127.0.0.1]");
+	is_int(qc_open(l, &e, &w[0], errs[0], 256), RS_OK, "open again");
+	qc_write(w[0], "x\r\n", 3);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	n = qc_commit(w, 1, 1, res, errs[0], 256);
+	ok(n == 0 && res[0] == RS_TEMP, "queue gone: the commit is temporary");
+	ok(strstr(errs[0], "queue process") != NULL, "error: %s", errs[0]);
+	env_for(&e, "acme", "c.example [127.0.0.1]");
+	is_int(qc_open(l, &e, &w[0], errs[0], 256), RS_TEMP,
+	    "and so is every later open");
+	qlink_free(l);
+}
+
+/* a sweep of tmp/ (a restarted queue's) leaves what a writer holds */
+static void
+test_sweep(void)
+{
+	struct qwriter *qw;
+	struct qenv e;
+	char err[256], path[4300];
+	int fd;
+
+	clear();
+	env_for(&e, "acme", "c [127.0.0.1]");
+	qid_new(e.id, sizeof(e.id));
+	e.arrival = time(NULL);
+	ok(qw_open(spool, &e, &qw, err, sizeof(err)) == RS_OK, "a live writer");
+	snprintf(path, sizeof(path), "%s/q/acme/tmp/stale", spool);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	spool_sweep_tmp(spool, "acme");
+	is_int(count("acme", "tmp"), 1, "the sweep removes the stale file only");
+	ok(access(path, F_OK) == -1, "(the stale one)");
+	qw_abort(qw);
+	is_int(count("acme", "tmp"), 0, "the writer's own goes with it");
+}
+
+int
+main(void)
+{
+	char tmpl[] = "/tmp/unit-qserv.XXXXXX";
+	char cmd[4200];
+
+	signal(SIGPIPE, SIG_IGN);
+	log_init("unit-qserv", LOG_TO_STDERR);
+	if (mkdtemp(tmpl) == NULL)
+		return 1;
+	snprintf(spool, sizeof(spool), "%s/spool", tmpl);
+	if (chdir(tmpl) == -1 || spool_prepare(spool, "acme") != RS_OK ||
+	    spool_prepare(spool, "ship") != RS_OK)
+		return 1;
+	test_hostile();
+	test_client();
+	test_sweep();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
+	if (system(cmd) != 0)
+		ok(0, "remove %s", tmpl);
+	return done_testing();
+}

@@ -1,0 +1,66 @@
+/*
+ * qproto.h - what a session and bridged's master say to the queue
+ * process (qserv.c serves it, qclient.c speaks it), one conf/chan.h
+ * message each.  Strings are chan_put_str (absent = NULL); u32/u64 in
+ * host order.
+ *
+ * master -> queue
+ *   QM_CLIENT   fd: the queue's end of a new session's socket pair;
+ *               u32 serial, str peer (numeric address, or "" for a
+ *               local socket).  The peer is the kernel's (accept),
+ *               never what the session says.
+ *   QM_CONFIG   u32 first, u32 last, str spool, u64 max_size, u32 k,
+ *               k customer names: the list comes in as many messages
+ *               as it takes (first starts it, last applies it); at
+ *               start before anything else, and again after a reload.
+ * queue -> master
+ *   QM_READY    u32 pid: recovery is done, sessions may start.
+ *
+ * session -> queue (a session has at most one envelope pending and a
+ * few entries open; the queue answers OPEN and COMMIT, nothing else)
+ *   QM_ENV      str customer, u32 body_8bit, str protocol, str client
+ *               ("name [addr]": addr must be the peer's), str helo,
+ *               str sender, str envid, u32 ret, u32 nrcpts
+ *   QM_RCPT     u32 n, then n times: str addr, u32 notify, str orcpt
+ *               (as many as fit; until nrcpts have come)
+ *   QM_OPEN     u32 src (0: a new message; else an open entry whose
+ *               message octets the new one copies: another customer's
+ *               copy of the same message).  The envelope is the one
+ *               just sent; the queue chooses the id and the arrival.
+ *   QM_DATA     header id = entry; the payload is message octets.
+ *   QM_COMMIT   u32 all, u32 n, n times u32 entry
+ *   QM_ABORT    u32 entry
+ * queue -> session
+ *   QM_OPENED   u32 result (enum result), str error, u32 entry, str id,
+ *               u64 arrival
+ *   QM_COMMITTED u32 n, n times: u32 result, str error
+ *
+ * Anything else, or any message out of order, closes the session's
+ * socket: its open entries are removed (logged), and the session
+ * answers 451 to its client.
+ */
+#ifndef QPROTO_H
+#define QPROTO_H
+
+enum qmsg {
+	QM_CLIENT = 1,
+	QM_READY,
+	QM_ENV,
+	QM_RCPT,
+	QM_OPEN,
+	QM_DATA,
+	QM_COMMIT,
+	QM_ABORT,
+	QM_OPENED,
+	QM_COMMITTED,
+	QM_CONFIG
+};
+
+#define QP_OPEN_MAX	128	/* entries open at once per session */
+#define QP_RCPTS_MAX	100000	/* recipients of one envelope */
+#define QP_ERR		256	/* error text, NUL included */
+#define QP_PROTO	16	/* protocol name, NUL included */
+#define QP_CLIENT	400	/* "name [addr]", NUL included */
+#define QP_HELO		300
+
+#endif

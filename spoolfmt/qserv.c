@@ -1,0 +1,575 @@
+/*
+ * qserv.c - the queue process's half of qproto.h: a session sends an
+ * envelope, the queue opens the entry (choosing its id and arrival),
+ * takes the message octets as they come, and commits or removes it.
+ *
+ * Invariants: only this file writes a session's entries; a session
+ * reaches only the entries it opened itself, by a small number, never
+ * by name; the id is the queue's, so no session can name or replace an
+ * entry already queued; the client line must carry the address the
+ * master saw; the queue counts the octets and checks the size limit
+ * itself; a session that breaks the protocol is logged and cut off,
+ * and everything it had open is removed; answers are queued at most
+ * two deep and a session that does not read them is cut off, so no
+ * session can stall the queue.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "chan.h"
+#include "log.h"
+#include "qint.h"
+#include "qproto.h"
+#include "qserv.h"
+
+struct qsent {
+	struct qwriter *w;		/* NULL: a free slot */
+	int	failed;			/* errno of a failed write, or 0 */
+	uint64_t size;
+};
+
+struct qsenv {
+	int	have;			/* QM_ENV came */
+	int	got;			/* recipients so far */
+	struct qenv env;		/* strings owned */
+};
+
+struct qsclient {
+	struct qserv *qs;
+	struct chan out;
+	char	peer[64];
+	uint32_t serial;
+	struct qsenv pend;
+	struct qsent ent[QP_OPEN_MAX];
+};
+
+struct qserv {
+	char   *spool;
+	char  **cust;			/* sorted */
+	int	ncust;
+	uint64_t max_size;
+	struct chan_msg m;
+};
+
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+names_free(char **v, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int
+qserv_set(struct qserv *qs, char *const *customers, int n, uint64_t max_size)
+{
+	char **v;
+	int i;
+
+	if ((v = calloc((size_t)n + 1, sizeof(*v))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((v[i] = strdup(customers[i])) == NULL) {
+			names_free(v, i);
+			return -1;
+		}
+	qsort(v, (size_t)n, sizeof(*v), cmp_name);
+	names_free(qs->cust, qs->ncust);
+	qs->cust = v;
+	qs->ncust = n;
+	qs->max_size = max_size;
+	return 0;
+}
+
+struct qserv *
+qserv_new(const char *spool, char *const *customers, int n,
+    uint64_t max_size)
+{
+	struct qserv *qs;
+
+	if ((qs = calloc(1, sizeof(*qs))) == NULL)
+		return NULL;
+	if ((qs->spool = strdup(spool)) == NULL ||
+	    qserv_set(qs, customers, n, max_size) == -1) {
+		qserv_free(qs);
+		return NULL;
+	}
+	return qs;
+}
+
+void
+qserv_free(struct qserv *qs)
+{
+	if (qs == NULL)
+		return;
+	names_free(qs->cust, qs->ncust);
+	free(qs->spool);
+	free(qs);
+}
+
+static int
+known(const struct qserv *qs, const char *name)
+{
+	return bsearch(&name, qs->cust, (size_t)qs->ncust, sizeof(char *),
+	    cmp_name) != NULL;
+}
+
+struct qsclient *
+qserv_client(struct qserv *qs, int sock, const char *peer, uint32_t serial)
+{
+	struct qsclient *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->qs = qs;
+	chan_init(&c->out, sock, 2);
+	strlcpy_(c->peer, peer, sizeof(c->peer));
+	c->serial = serial;
+	return c;
+}
+
+int
+qserv_sock(const struct qsclient *c)
+{
+	return c->out.sock;
+}
+
+/* refuse - log a session that broke the protocol; -1 cuts it off. */
+static int
+refuse(const struct qsclient *c, const char *why)
+{
+	log_warnx("queue: session %u (%s): %s: cut off", c->serial,
+	    c->peer[0] != '\0' ? c->peer : "local", why);
+	return -1;
+}
+
+static void
+pend_free(struct qsenv *p)
+{
+	struct qenv *e = &p->env;
+	int i;
+
+	free(e->protocol);
+	free(e->client);
+	free(e->helo);
+	free(e->sender);
+	free(e->envid);
+	for (i = 0; i < p->got; i++) {
+		free(e->rcpts[i]);
+		free(e->rdsn[i].orcpt);
+	}
+	free(e->rcpts);
+	free(e->rdsn);
+	memset(p, 0, sizeof(*p));
+}
+
+/* sdup - a copy of an optional string; -1 when out of memory. */
+static int
+sdup(char **dst, const char *s)
+{
+	*dst = NULL;
+	if (s == NULL)
+		return 0;
+	return (*dst = strdup(s)) == NULL ? -1 : 0;
+}
+
+/* client_ok - "name [addr]" whose addr is what the master saw. */
+static int
+client_ok(const struct qsclient *c, const char *client)
+{
+	size_t n = strlen(client), p = strlen(c->peer);
+
+	if (c->peer[0] == '\0')
+		return 1;
+	return n >= p + 2 && client[n - 1] == ']' &&
+	    client[n - p - 2] == '[' &&
+	    memcmp(client + n - p - 1, c->peer, p) == 0;
+}
+
+static int
+on_env(struct qsclient *c, const struct chan_msg *m)
+{
+	char cust[64], proto[QP_PROTO], client[QP_CLIENT], helo[QP_HELO];
+	char sender[ADDR_PATH_MAX + 1], envid[QENV_ENVID_MAX + 1];
+	const char *h, *e;
+	struct qsenv *p = &c->pend;
+	struct chan_rd r;
+	uint32_t b8, ret, n;
+
+	if (p->have)
+		return refuse(c, "a second envelope before the open");
+	chan_rd_init(&r, m);
+	chan_get_str(&r, cust, sizeof(cust));
+	b8 = chan_get_u32(&r);
+	chan_get_str(&r, proto, sizeof(proto));
+	chan_get_str(&r, client, sizeof(client));
+	h = chan_get_str(&r, helo, sizeof(helo));
+	chan_get_str(&r, sender, sizeof(sender));
+	e = chan_get_str(&r, envid, sizeof(envid));
+	ret = chan_get_u32(&r);
+	n = chan_get_u32(&r);
+	if (chan_get_end(&r) != 0 || b8 > 1 || ret > QRET_HDRS)
+		return refuse(c, "malformed envelope");
+	if (n == 0 || n > QP_RCPTS_MAX)
+		return refuse(c, "envelope without recipients or with too many");
+	if (!name_is_safe(cust))
+		return refuse(c, "bad customer name");
+	if (!client_ok(c, client))
+		return refuse(c, "claims another peer address");
+	p->have = 1;
+	strlcpy_(p->env.customer, cust, sizeof(p->env.customer));
+	p->env.body_8bit = (int)b8;
+	p->env.ret = (enum qret)ret;
+	p->env.nrcpts = (int)n;
+	if (sdup(&p->env.protocol, proto) == -1 ||
+	    sdup(&p->env.client, client) == -1 ||
+	    sdup(&p->env.helo, h) == -1 || sdup(&p->env.sender, sender) == -1 ||
+	    sdup(&p->env.envid, e) == -1 ||
+	    (p->env.rcpts = calloc(n, sizeof(char *))) == NULL ||
+	    (p->env.rdsn = calloc(n, sizeof(*p->env.rdsn))) == NULL) {
+		pend_free(p);
+		return refuse(c, "out of memory");
+	}
+	return 0;
+}
+
+static int
+on_rcpt(struct qsclient *c, const struct chan_msg *m)
+{
+	char addr[ADDR_PATH_MAX + 1], orcpt[QENV_ORCPT_MAX + 64];
+	struct qsenv *p = &c->pend;
+	struct qrcpt_dsn *d;
+	const char *o;
+	struct chan_rd r;
+	uint32_t n, i, notify;
+
+	if (!p->have)
+		return refuse(c, "recipients without an envelope");
+	chan_rd_init(&r, m);
+	n = chan_get_u32(&r);
+	if (n == 0 || n > (uint32_t)(p->env.nrcpts - p->got))
+		return refuse(c, "more recipients than the envelope said");
+	for (i = 0; i < n && !r.err; i++) {
+		chan_get_str(&r, addr, sizeof(addr));
+		notify = chan_get_u32(&r);
+		o = chan_get_str(&r, orcpt, sizeof(orcpt));
+		if (r.err || notify > (QN_SUCCESS | QN_FAILURE | QN_DELAY |
+		    QN_NEVER))
+			break;
+		d = &p->env.rdsn[p->got];
+		if ((p->env.rcpts[p->got] = strdup(addr)) == NULL ||
+		    sdup(&d->orcpt, o) == -1) {
+			free(p->env.rcpts[p->got]);
+			p->env.rcpts[p->got] = NULL;
+			return refuse(c, "out of memory");
+		}
+		d->addr = p->env.rcpts[p->got];
+		d->notify = notify;
+		p->got++;
+	}
+	if (i < n || chan_get_end(&r) != 0)
+		return refuse(c, "malformed recipients");
+	p->env.nrdsn = p->got;
+	return 0;
+}
+
+/* reply - queue an answer; -1 when the session is not taking them. */
+static int
+reply(struct qsclient *c, uint32_t type, const struct chan_wr *w)
+{
+	if (w->err)
+		return refuse(c, "answer too long");
+	if (chan_queue(&c->out, type, 0, w->p, w->len, -1) == -1)
+		return refuse(c, "does not read its answers");
+	return chan_flush(&c->out) == -1 ? -1 : 0;
+}
+
+static int
+opened(struct qsclient *c, enum result rs, const char *err, uint32_t entry,
+    const char *id, time_t arrival)
+{
+	unsigned char buf[QP_ERR + QID_LEN + 64];
+	struct chan_wr w;
+
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, (uint32_t)rs);
+	chan_put_str(&w, err);
+	chan_put_u32(&w, entry);
+	chan_put_str(&w, id);
+	chan_put_u64(&w, (uint64_t)arrival);
+	return reply(c, QM_OPENED, &w);
+}
+
+/* entry - the open entry numbered e, or NULL. */
+static struct qsent *
+entry(struct qsclient *c, uint32_t e)
+{
+	if (e == 0 || e > QP_OPEN_MAX || c->ent[e - 1].w == NULL)
+		return NULL;
+	return &c->ent[e - 1];
+}
+
+static int
+on_open(struct qsclient *c, const struct chan_msg *m)
+{
+	struct qsenv *p = &c->pend;
+	struct qsent *src = NULL, *dst = NULL;
+	struct chan_rd r;
+	char err[QP_ERR] = "";
+	enum result rs;
+	uint32_t s, i;
+	int ret;
+
+	chan_rd_init(&r, m);
+	s = chan_get_u32(&r);
+	if (chan_get_end(&r) != 0)
+		return refuse(c, "malformed open");
+	if (!p->have || p->got != p->env.nrcpts)
+		return refuse(c, "open before the whole envelope");
+	if (s != 0 && (src = entry(c, s)) == NULL)
+		return refuse(c, "copy of an entry it does not have");
+	for (i = 0; i < QP_OPEN_MAX && dst == NULL; i++)
+		if (c->ent[i].w == NULL)
+			dst = &c->ent[i];
+	if (dst == NULL) {
+		pend_free(p);
+		return opened(c, RS_TEMP, "too many entries open", 0, NULL, 0);
+	}
+	if (!known(c->qs, p->env.customer)) {
+		err_set(err, sizeof(err), "no such customer: %s",
+		    p->env.customer);
+		rs = RS_TEMP;
+	} else if (src != NULL && src->failed) {
+		err_set(err, sizeof(err), "its message could not be written");
+		rs = RS_TEMP;
+	} else if (src != NULL) {
+		strlcpy_(p->env.id, qw_id(src->w), sizeof(p->env.id));
+		p->env.arrival = qw_arrival(src->w);
+		rs = qw_clone(src->w, c->qs->spool, &p->env, &dst->w, err,
+		    sizeof(err));
+	} else {
+		qid_new(p->env.id, sizeof(p->env.id));
+		p->env.arrival = time(NULL);
+		rs = qw_open(c->qs->spool, &p->env, &dst->w, err, sizeof(err));
+	}
+	if (rs != RS_OK) {
+		log_warnx("queue: session %u: cannot queue for %s: %s",
+		    c->serial, p->env.customer, err);
+		dst->w = NULL;
+		pend_free(p);
+		return opened(c, rs, err, 0, NULL, 0);
+	}
+	dst->failed = 0;
+	dst->size = src != NULL ? src->size : 0;
+	ret = opened(c, RS_OK, "", (uint32_t)(dst - c->ent) + 1, p->env.id,
+	    p->env.arrival);
+	pend_free(p);
+	return ret;
+}
+
+static int
+on_data(struct qsclient *c, const struct chan_msg *m)
+{
+	struct qsent *e;
+
+	if ((e = entry(c, m->id)) == NULL)
+		return refuse(c, "data for an entry it does not have");
+	if (e->failed)
+		return 0;
+	e->size += m->len;
+	if (c->qs->max_size != 0 && e->size > c->qs->max_size)
+		e->failed = EFBIG;
+	else if (qw_write(e->w, m->data, m->len) != RS_OK)
+		e->failed = errno != 0 ? errno : EIO;
+	return 0;
+}
+
+static int
+on_commit(struct qsclient *c, const struct chan_msg *m)
+{
+	struct qwriter *ws[QP_OPEN_MAX];
+	enum result res[QP_OPEN_MAX];
+	static char errs[QP_OPEN_MAX][QP_ERR];
+	static unsigned char buf[QP_OPEN_MAX * (QP_ERR + 8) + 8];
+	uint32_t all, n, i, k, num[QP_OPEN_MAX];
+	struct qsent *e;
+	struct chan_rd r;
+	struct chan_wr w;
+	int bad = 0;
+
+	chan_rd_init(&r, m);
+	all = chan_get_u32(&r);
+	n = chan_get_u32(&r);
+	if (r.err || all > 1 || n == 0 || n > QP_OPEN_MAX)
+		return refuse(c, "malformed commit");
+	for (i = 0; i < n; i++)
+		num[i] = chan_get_u32(&r);
+	if (chan_get_end(&r) != 0)
+		return refuse(c, "malformed commit");
+	for (i = 0; i < n; i++) {
+		if (entry(c, num[i]) == NULL)
+			return refuse(c, "commit of an entry it does not have");
+		for (k = 0; k < i; k++)
+			if (num[k] == num[i])
+				return refuse(c, "commit of an entry twice");
+	}
+	for (i = 0; i < n; i++)
+		if (entry(c, num[i])->failed)
+			bad = 1;
+	for (i = 0; i < n; i++) {
+		e = entry(c, num[i]);
+		ws[i] = e->w;
+		res[i] = RS_OK;
+		errs[i][0] = '\0';
+		if (e->failed || (all && bad)) {
+			if (e->failed == EFBIG)
+				err_set(errs[i], QP_ERR, "message too big");
+			else if (e->failed)
+				err_set(errs[i], QP_ERR, "write: %s",
+				    strerror(e->failed));
+			else
+				err_set(errs[i], QP_ERR,
+				    "not committed: another copy failed");
+			res[i] = e->failed == EFBIG ? RS_PERM : RS_TEMP;
+			qw_abort(e->w);
+			ws[i] = NULL;
+		}
+		e->w = NULL;
+	}
+	/* commit what is left, in order, keeping each result in place */
+	{
+		struct qwriter *set[QP_OPEN_MAX];
+		enum result sres[QP_OPEN_MAX];
+		static char serr[QP_OPEN_MAX][QP_ERR];
+		uint32_t ns = 0;
+
+		for (i = 0; i < n; i++)
+			if (ws[i] != NULL)
+				set[ns++] = ws[i];
+		if (ns > 0)
+			qw_commit_set(set, (int)ns, (int)all, sres, serr[0],
+			    QP_ERR);
+		for (i = 0, k = 0; i < n; i++)
+			if (ws[i] != NULL) {
+				res[i] = sres[k];
+				memcpy(errs[i], serr[k], QP_ERR);
+				k++;
+			}
+	}
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, n);
+	for (i = 0; i < n; i++) {
+		chan_put_u32(&w, (uint32_t)res[i]);
+		chan_put_str(&w, errs[i]);
+	}
+	return reply(c, QM_COMMITTED, &w);
+}
+
+static int
+on_abort(struct qsclient *c, const struct chan_msg *m)
+{
+	struct qsent *e;
+	struct chan_rd r;
+	uint32_t n;
+
+	chan_rd_init(&r, m);
+	n = chan_get_u32(&r);
+	if (chan_get_end(&r) != 0 || (e = entry(c, n)) == NULL)
+		return refuse(c, "abort of an entry it does not have");
+	qw_abort(e->w);
+	e->w = NULL;
+	return 0;
+}
+
+/* dispatch - one message; -1 cuts the session off. */
+static int
+dispatch(struct qsclient *c, const struct chan_msg *m)
+{
+	if (m->fd != -1)
+		return refuse(c, "sent a descriptor");
+	if (m->type != QM_DATA && m->id != 0)
+		return refuse(c, "malformed message");
+	switch (m->type) {
+	case QM_ENV:
+		return on_env(c, m);
+	case QM_RCPT:
+		return on_rcpt(c, m);
+	case QM_OPEN:
+		return on_open(c, m);
+	case QM_DATA:
+		return on_data(c, m);
+	case QM_COMMIT:
+		return on_commit(c, m);
+	case QM_ABORT:
+		return on_abort(c, m);
+	default:
+		return refuse(c, "unknown message");
+	}
+}
+
+/* At most this many messages per call, so one session cannot hog. */
+#define QS_BURST	32
+
+int
+qserv_input(struct qserv *qs, struct qsclient *c)
+{
+	struct chan_msg *m = &qs->m;
+	int i, n;
+
+	for (i = 0; i < QS_BURST; i++) {
+		n = chan_recv(c->out.sock, m);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return refuse(c, strerror(errno));
+		if (n == 0)
+			return -1;
+		if (dispatch(c, m) == -1) {
+			if (m->fd != -1)
+				close(m->fd);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+qserv_output(struct qsclient *c)
+{
+	return chan_flush(&c->out);
+}
+
+void
+qserv_close(struct qsclient *c)
+{
+	int i, n = 0;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < QP_OPEN_MAX; i++)
+		if (c->ent[i].w != NULL) {
+			qw_abort(c->ent[i].w);
+			n++;
+		}
+	if (n > 0)
+		log_info("queue: session %u ended with %d entries open: "
+		    "removed", c->serial, n);
+	pend_free(&c->pend);
+	chan_clear(&c->out);
+	close(c->out.sock);
+	free(c);
+}

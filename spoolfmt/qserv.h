@@ -1,0 +1,44 @@
+/*
+ * qserv.h - the queue process's side of qproto.h: the sessions'
+ * entries, written, committed and aborted here and nowhere else.  The
+ * process around it (its poll loop, signals, the master's socket) is
+ * bridge/queued.c.
+ */
+#ifndef QSERV_H
+#define QSERV_H
+
+#include <stdint.h>
+
+struct qserv;
+struct qsclient;
+
+/*
+ * qserv_new - entries go under spool, for the customers named (copied);
+ * max_size (0: none) bounds a message's octets.
+ */
+struct qserv *qserv_new(const char *spool, char *const *customers, int n,
+	    uint64_t max_size);
+/* qserv_set - the customers and size limit after a reload. */
+int	qserv_set(struct qserv *qs, char *const *customers, int n,
+	    uint64_t max_size);
+void	qserv_free(struct qserv *qs);
+
+/*
+ * qserv_client - a session's socket (non-blocking, the client's from
+ * now on) whose peer the master saw as peer ("" for a local socket).
+ */
+struct qsclient *qserv_client(struct qserv *qs, int sock, const char *peer,
+	    uint32_t serial);
+int	qserv_sock(const struct qsclient *c);
+/*
+ * qserv_input - serve what the session sent; 0 to go on, -1 when it
+ * closed, broke the protocol (logged) or does not take its answers:
+ * then qserv_close it.
+ */
+int	qserv_input(struct qserv *qs, struct qsclient *c);
+/* qserv_output - answers still queued (poll for POLLOUT); -1 broken. */
+int	qserv_output(struct qsclient *c);
+/* qserv_close - remove the session's open entries, close, free. */
+void	qserv_close(struct qsclient *c);
+
+#endif
