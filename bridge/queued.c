@@ -7,7 +7,10 @@
  * tmp/ of what the dead process left (the files no live writer holds
  * locked: flush and DSN workers may be writing theirs).  Then it
  * serves qproto.h: the master hands it one end of each session's
- * socket pair; each session is served by qserv.c.
+ * socket pair; each session is served by qserv.c.  Commits run on
+ * QUEUED_THREADS threads, so the fsyncs of several sessions overlap as
+ * they did when each session committed its own; everything else (the
+ * sockets, the writes into tmp files) stays on the main thread.
  *
  * Invariants: the master's socket is fd 3 and the only way in; the
  * configuration (spool, customers, size limit) comes from the master
@@ -21,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +40,128 @@
 
 #define QUEUED_DRAIN	30	/* seconds the sessions get at a stop */
 #define QUEUED_MAX	4096	/* sessions served at once */
+#define QUEUED_THREADS	8	/* commits at once */
+
+/*
+ * The commit pool: jobs to do and jobs done, each a ring of at most
+ * QUEUED_MAX (a session has one commit in flight at most); a byte on
+ * the pipe wakes the main loop for what is done.
+ */
+struct ring {
+	struct qsjob *v[QUEUED_MAX + 1];
+	size_t	head, tail;
+};
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+static struct ring todo, done;
+static int wake[2] = { -1, -1 };
+static int inflight;			/* main thread only */
+
+static void
+ring_put(struct ring *r, struct qsjob *j)
+{
+	r->v[r->tail] = j;
+	r->tail = (r->tail + 1) % (QUEUED_MAX + 1);
+}
+
+static struct qsjob *
+ring_get(struct ring *r)
+{
+	struct qsjob *j;
+
+	if (r->head == r->tail)
+		return NULL;
+	j = r->v[r->head];
+	r->head = (r->head + 1) % (QUEUED_MAX + 1);
+	return j;
+}
+
+static void *
+pool_thread(void *arg)
+{
+	struct qsjob *j;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&pool_mu);
+		while ((j = ring_get(&todo)) == NULL)
+			pthread_cond_wait(&pool_cv, &pool_mu);
+		pthread_mutex_unlock(&pool_mu);
+		qserv_job_run(j);
+		pthread_mutex_lock(&pool_mu);
+		ring_put(&done, j);
+		pthread_mutex_unlock(&pool_mu);
+		(void)write(wake[1], "", 1);
+	}
+	return NULL;
+}
+
+/* pool_run - qserv's runner: hand the job to a thread. */
+static void
+pool_run(struct qsjob *j, void *arg)
+{
+	(void)arg;
+	inflight++;
+	pthread_mutex_lock(&pool_mu);
+	ring_put(&todo, j);
+	pthread_cond_signal(&pool_cv);
+	pthread_mutex_unlock(&pool_mu);
+}
+
+/* pool_start - the threads, with every signal blocked in them. */
+static void
+pool_start(void)
+{
+	pthread_t t;
+	sigset_t all, old;
+	int i;
+
+	if (pipe(wake) == -1 || fcntl(wake[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(wake[1], F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(wake[0], F_SETFD, FD_CLOEXEC) == -1 ||
+	    fcntl(wake[1], F_SETFD, FD_CLOEXEC) == -1)
+		log_fatal(EXIT_OSERR, "queue: pipe");
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (i = 0; i < QUEUED_THREADS; i++)
+		if ((errno = pthread_create(&t, NULL, pool_thread, NULL)) != 0)
+			log_fatal(EXIT_OSERR, "queue: thread");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/*
+ * pool_done - answer the sessions whose commits are done; a session
+ * whose answer cannot go is closed (and dropped from cl).
+ */
+static void
+pool_done(struct qsclient **cl, int *ncl)
+{
+	char buf[256];
+	struct qsjob *j;
+	struct qsclient *c;
+	int i, gone;
+
+	while (read(wake[0], buf, sizeof(buf)) > 0)
+		;
+	for (;;) {
+		pthread_mutex_lock(&pool_mu);
+		j = ring_get(&done);
+		pthread_mutex_unlock(&pool_mu);
+		if (j == NULL)
+			return;
+		inflight--;
+		c = qserv_job_client(j);
+		if ((gone = qserv_job_done(j)) != -1)
+			continue;	/* answered, or freed when closed */
+		for (i = 0; i < *ncl; i++)
+			if (cl[i] == c) {
+				cl[i] = cl[--*ncl];
+				break;
+			}
+		qserv_close(c);
+	}
+}
 
 static volatile sig_atomic_t stop;
 
@@ -228,29 +354,36 @@ queue_main(int restarted)
 	if ((qs = qserv_new(qc.spool, qc.names.v, (int)qc.names.n,
 	    qc.max_size)) == NULL)
 		log_fatal(EXIT_OSERR, "queue");
+	pool_start();
+	qserv_set_runner(qs, pool_run, NULL);
 	pid = (uint32_t)getpid();
 	if (chan_send(mfd, QM_READY, 0, &pid, sizeof(pid), -1) == -1)
 		log_fatal(EXIT_OSERR, "queue: telling the master");
 	if (fcntl(mfd, F_SETFL, O_NONBLOCK) == -1)
 		log_fatal(EXIT_OSERR, "queue: master socket");
-	if ((pfd = calloc(QUEUED_MAX + 1, sizeof(*pfd))) == NULL)
+	if ((pfd = calloc(QUEUED_MAX + 2, sizeof(*pfd))) == NULL)
 		log_fatal(EXIT_OSERR, "queue");
 	log_debug("queue: ready%s, %zu customers",
 	    restarted ? " (restarted)" : "", qc.names.n);
 	for (;;) {
 		if ((stop || master_gone) && until == 0)
 			until = time_mono() + QUEUED_DRAIN;
-		if (until != 0 && (ncl == 0 || time_mono() > until))
+		if (until != 0 && ((ncl == 0 && inflight == 0) ||
+		    time_mono() > until))
 			break;
 		pfd[0].fd = master_gone ? -1 : mfd;
 		pfd[0].events = POLLIN;
+		pfd[1].fd = wake[0];
+		pfd[1].events = POLLIN;
 		for (i = 0; i < ncl; i++) {
-			pfd[i + 1].fd = qserv_sock(cl[i]);
-			pfd[i + 1].events = POLLIN;
+			/* a session waiting for its commit is not read */
+			pfd[i + 2].fd = qserv_busy(cl[i]) ? -1 :
+			    qserv_sock(cl[i]);
+			pfd[i + 2].events = POLLIN;
 			if (qserv_output(cl[i]) > 0)	/* -1: POLLERR says */
-				pfd[i + 1].events |= POLLOUT;
+				pfd[i + 2].events |= POLLOUT;
 		}
-		n = ppoll(pfd, (nfds_t)ncl + 1, until != 0 ?
+		n = ppoll(pfd, (nfds_t)ncl + 2, until != 0 ?
 		    &(struct timespec){ 1, 0 } : NULL, &waitmask);
 		if (n == -1 && errno != EINTR)
 			log_fatal(EXIT_OSERR, "queue: poll");
@@ -262,7 +395,8 @@ queue_main(int restarted)
 			master_gone = 1;
 		/* sessions; those just added (nold and up) wait a round */
 		for (i = 0, k = 0; i < ncl; i++) {
-			short rev = i < nold ? pfd[i + 1].revents : 0;
+			short rev = i < nold && pfd[i + 2].fd != -1 ?
+			    pfd[i + 2].revents : 0;
 
 			if (((rev & (POLLIN | POLLHUP | POLLERR)) &&
 			    qserv_input(qs, cl[i]) == -1) ||
@@ -273,6 +407,8 @@ queue_main(int restarted)
 			cl[k++] = cl[i];
 		}
 		ncl = k;
+		if (pfd[1].revents & POLLIN)	/* after: it may reorder cl */
+			pool_done(cl, &ncl);
 	}
 	for (i = 0; i < ncl; i++)
 		qserv_close(cl[i]);

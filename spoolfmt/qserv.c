@@ -44,8 +44,19 @@ struct qsclient {
 	struct chan out;
 	char	peer[64];
 	uint32_t serial;
+	int	busy;			/* a commit in flight */
+	int	closing;		/* closed while busy: free when done */
 	struct qsenv pend;
 	struct qsent ent[QP_OPEN_MAX];
+};
+
+/* One QM_COMMIT: the writers to commit (NULL: refused before). */
+struct qsjob {
+	struct qsclient *c;
+	uint32_t n, all;
+	struct qwriter *ws[QP_OPEN_MAX];
+	enum result res[QP_OPEN_MAX];
+	char	errs[QP_OPEN_MAX][QP_ERR];
 };
 
 struct qserv {
@@ -53,6 +64,8 @@ struct qserv {
 	char  **cust;			/* sorted */
 	int	ncust;
 	uint64_t max_size;
+	void  (*run)(struct qsjob *, void *);
+	void   *run_arg;
 	struct chan_msg m;
 };
 
@@ -396,17 +409,81 @@ on_data(struct qsclient *c, const struct chan_msg *m)
 	return 0;
 }
 
+void
+qserv_set_runner(struct qserv *qs, void (*run)(struct qsjob *, void *),
+    void *arg)
+{
+	qs->run = run;
+	qs->run_arg = arg;
+}
+
+void
+qserv_job_run(struct qsjob *j)
+{
+	struct qwriter *set[QP_OPEN_MAX];
+	enum result sres[QP_OPEN_MAX];
+	static __thread char serr[QP_OPEN_MAX][QP_ERR];
+	uint32_t i, k, ns = 0;
+
+	for (i = 0; i < j->n; i++)
+		if (j->ws[i] != NULL)
+			set[ns++] = j->ws[i];
+	if (ns > 0)
+		qw_commit_set(set, (int)ns, (int)j->all, sres, serr[0], QP_ERR);
+	for (i = 0, k = 0; i < j->n; i++)
+		if (j->ws[i] != NULL) {
+			j->res[i] = sres[k];
+			memcpy(j->errs[i], serr[k], QP_ERR);
+			j->ws[i] = NULL;	/* freed by qw_commit_set */
+			k++;
+		}
+}
+
+struct qsclient *
+qserv_job_client(const struct qsjob *j)
+{
+	return j->c;
+}
+
+int
+qserv_job_done(struct qsjob *j)
+{
+	static unsigned char buf[QP_OPEN_MAX * (QP_ERR + 8) + 8];
+	struct qsclient *c = j->c;
+	struct chan_wr w;
+	uint32_t i;
+	int rv;
+
+	c->busy = 0;
+	if (c->closing) {
+		free(j);
+		qserv_close(c);
+		return 1;
+	}
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, j->n);
+	for (i = 0; i < j->n; i++) {
+		chan_put_u32(&w, (uint32_t)j->res[i]);
+		chan_put_str(&w, j->errs[i]);
+	}
+	free(j);
+	rv = reply(c, QM_COMMITTED, &w);
+	return rv;
+}
+
+int
+qserv_busy(const struct qsclient *c)
+{
+	return c->busy;
+}
+
 static int
 on_commit(struct qsclient *c, const struct chan_msg *m)
 {
-	struct qwriter *ws[QP_OPEN_MAX];
-	enum result res[QP_OPEN_MAX];
-	static char errs[QP_OPEN_MAX][QP_ERR];
-	static unsigned char buf[QP_OPEN_MAX * (QP_ERR + 8) + 8];
 	uint32_t all, n, i, k, num[QP_OPEN_MAX];
+	struct qsjob *j;
 	struct qsent *e;
 	struct chan_rd r;
-	struct chan_wr w;
 	int bad = 0;
 
 	chan_rd_init(&r, m);
@@ -425,56 +502,40 @@ on_commit(struct qsclient *c, const struct chan_msg *m)
 			if (num[k] == num[i])
 				return refuse(c, "commit of an entry twice");
 	}
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return refuse(c, "out of memory");
+	j->c = c;
+	j->n = n;
+	j->all = all;
 	for (i = 0; i < n; i++)
 		if (entry(c, num[i])->failed)
 			bad = 1;
 	for (i = 0; i < n; i++) {
 		e = entry(c, num[i]);
-		ws[i] = e->w;
-		res[i] = RS_OK;
-		errs[i][0] = '\0';
+		j->ws[i] = e->w;
+		j->res[i] = RS_OK;
 		if (e->failed || (all && bad)) {
 			if (e->failed == EFBIG)
-				err_set(errs[i], QP_ERR, "message too big");
+				err_set(j->errs[i], QP_ERR, "message too big");
 			else if (e->failed)
-				err_set(errs[i], QP_ERR, "write: %s",
+				err_set(j->errs[i], QP_ERR, "write: %s",
 				    strerror(e->failed));
 			else
-				err_set(errs[i], QP_ERR,
+				err_set(j->errs[i], QP_ERR,
 				    "not committed: another copy failed");
-			res[i] = e->failed == EFBIG ? RS_PERM : RS_TEMP;
+			j->res[i] = e->failed == EFBIG ? RS_PERM : RS_TEMP;
 			qw_abort(e->w);
-			ws[i] = NULL;
+			j->ws[i] = NULL;
 		}
 		e->w = NULL;
 	}
-	/* commit what is left, in order, keeping each result in place */
-	{
-		struct qwriter *set[QP_OPEN_MAX];
-		enum result sres[QP_OPEN_MAX];
-		static char serr[QP_OPEN_MAX][QP_ERR];
-		uint32_t ns = 0;
-
-		for (i = 0; i < n; i++)
-			if (ws[i] != NULL)
-				set[ns++] = ws[i];
-		if (ns > 0)
-			qw_commit_set(set, (int)ns, (int)all, sres, serr[0],
-			    QP_ERR);
-		for (i = 0, k = 0; i < n; i++)
-			if (ws[i] != NULL) {
-				res[i] = sres[k];
-				memcpy(errs[i], serr[k], QP_ERR);
-				k++;
-			}
+	c->busy = 1;
+	if (c->qs->run != NULL) {
+		c->qs->run(j, c->qs->run_arg);	/* answered when it is done */
+		return 0;
 	}
-	chan_wr_init(&w, buf, sizeof(buf));
-	chan_put_u32(&w, n);
-	for (i = 0; i < n; i++) {
-		chan_put_u32(&w, (uint32_t)res[i]);
-		chan_put_str(&w, errs[i]);
-	}
-	return reply(c, QM_COMMITTED, &w);
+	qserv_job_run(j);
+	return qserv_job_done(j) == -1 ? -1 : 0;
 }
 
 static int
@@ -528,7 +589,7 @@ qserv_input(struct qserv *qs, struct qsclient *c)
 	struct chan_msg *m = &qs->m;
 	int i, n;
 
-	for (i = 0; i < QS_BURST; i++) {
+	for (i = 0; i < QS_BURST && !c->busy; i++) {
 		n = chan_recv(c->out.sock, m);
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
@@ -560,6 +621,10 @@ qserv_close(struct qsclient *c)
 
 	if (c == NULL)
 		return;
+	if (c->busy) {		/* its commit is running: freed after it */
+		c->closing = 1;
+		return;
+	}
 	for (i = 0; i < QP_OPEN_MAX; i++)
 		if (c->ent[i].w != NULL) {
 			qw_abort(c->ent[i].w);

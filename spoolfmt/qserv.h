@@ -38,7 +38,29 @@ int	qserv_sock(const struct qsclient *c);
 int	qserv_input(struct qserv *qs, struct qsclient *c);
 /* qserv_output - answers still queued (poll for POLLOUT); -1 broken. */
 int	qserv_output(struct qsclient *c);
-/* qserv_close - remove the session's open entries, close, free. */
+/*
+ * qserv_close - remove the session's open entries, close, free.  With
+ * its commit still running, that happens when qserv_job_done is called.
+ */
 void	qserv_close(struct qsclient *c);
+/* qserv_busy - a commit of the session's is running: do not poll it. */
+int	qserv_busy(const struct qsclient *c);
+
+/*
+ * Commits (fsync, rename, fsync of the directory) may run on other
+ * threads, so that one session's fsync does not wait for another's:
+ * with a runner set, a QM_COMMIT becomes a job given to run(job, arg);
+ * some thread calls qserv_job_run(job), which touches nothing but the
+ * job's own entries; then the main thread calls qserv_job_done(job),
+ * which answers the session (or frees it when it was closed in the
+ * meantime: 1) and frees the job; -1 when the session must be closed.
+ * Without a runner a commit is done in place.
+ */
+struct qsjob;
+void	qserv_set_runner(struct qserv *qs, void (*run)(struct qsjob *, void *),
+	    void *arg);
+void	qserv_job_run(struct qsjob *j);
+struct qsclient *qserv_job_client(const struct qsjob *j);
+int	qserv_job_done(struct qsjob *j);
 
 #endif
