@@ -1,0 +1,91 @@
+#!/bin/sh
+# 61-compromised-session.t - a session taken over (issue 10): the test
+# takes the queue socket out of a live SMTP session of the real hub
+# (pidfd_getfd, as root; regress/qhostile.py) and sends what a
+# compromised session could: a client line with another address, data
+# or a commit for an entry it never opened, an open without an
+# envelope, a customer name that is a path, a descriptor, an unknown
+# message.  The queue process must cut each off and log why, queue
+# nothing and leave the entries already queued as they were; the
+# session's own next message then gets 451 at DATA.  A message the session
+# queues in due form gets an id the queue chose, never one that
+# replaces an entry.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/regress/hubrun.sh"
+hub_require
+require pgrep sha256sum
+CLIENT="python3 $TOP/regress/smtpclient.py"
+HOSTILE="python3 $TOP/regress/qhostile.py"
+
+hub_init
+hub_start || { fail "bridged started"; exit 1; }
+E='EHLO c.example\r\n'
+M='MAIL FROM:<s@example.org>\r\n'
+R='RCPT TO:<alice@acme.example>\r\n'
+D='DATA\r\n'
+Q='QUIT\r\n'
+is "$($CLIENT "$HUB_PORT" "$E" "$M" "$R" "$D" wait:4 \
+    'Subject: victim\r\n\r\nan honest message\r\n.\r\n' "$Q")" \
+    "220 250 250 250 354 250 221" "an honest message queued first"
+sums() { (cd "$HUB_SPOOL/q/acme/new" && sha256sum * 2>/dev/null); }
+before=$(sums)
+
+session_pid() {
+	for p in $(pgrep -P "$HUB_PID"); do
+		case $(tr '\0' ' ' <"/proc/$p/cmdline") in
+		*" -x queue"*) ;;
+		*) echo "$p"; return 0 ;;
+		esac
+	done
+	return 1
+}
+n=0
+# hostile CASE LOG-WORDS: one session per case; it waits after EHLO,
+# the test plays it, then the session tries its own message
+hostile() {
+	n=$((n + 1))
+	rm -f "$WORK/ready$n" "$WORK/go$n"
+	$CLIENT --timeout 30 "$HUB_PORT" "$E" wait:2 "touch:$WORK/ready$n" \
+	    "waitfile:$WORK/go$n" "$M" "$R" "$D" wait:3 "$Q" >"$WORK/s$n.out" &
+	cpid=$!
+	wait_file "$WORK/ready$n" 10
+	sp=$(session_pid)
+	$HOSTILE "$sp" "$1" >"$WORK/h$n.out" 2>&1
+	touch "$WORK/go$n"
+	wait $cpid
+}
+
+for c in peer:"claims another peer address" \
+    data:"data for an entry it does not have" \
+    open:"open before the whole envelope" \
+    commit:"commit of an entry it does not have" \
+    path:"bad customer name" fd:"sent a descriptor" \
+    unknown:"unknown message"; do
+	case_=${c%%:*} words=${c#*:}
+	hostile "$case_"
+	grep -q '^closed$' "$WORK/h$n.out"
+	ok $? "$case_: the queue cut the session off ($(tr '\n' ' ' <"$WORK/h$n.out"))"
+	grep -q "queue: session [0-9]* (127.0.0.1): $words: cut off" "$HUB_LOG"
+	ok $? "$case_: logged \"$words\""
+	is "$(cat "$WORK/s$n.out")" "220 250 250 250 451 221" \
+	    "$case_: the session's own message then gets 451 at DATA"
+done
+is "$(sums)" "$before" "the queued entries are untouched"
+is "$(ls "$HUB_SPOOL/q/acme/tmp" | wc -l)" 0 "nothing left in tmp/"
+[ ! -e "$WORK/hub/etc" ] && [ ! -e "$HUB_SPOOL/etc" ]
+ok $? "no queue made for a path"
+
+# a message in due form: queued, under an id of the queue's choosing
+hostile queue
+id=$(sed -n 's/^answer opened 0 \([^ ]*\) .*/\1/p' "$WORK/h$n.out")
+[ -n "$id" ] && [ -f "$HUB_SPOOL/q/acme/new/$id" ]
+ok $? "a compromised session can queue a message, as any client can ($id)"
+grep -q "^client c.example \[127.0.0.1\]$" "$HUB_SPOOL/q/acme/new/$id"
+ok $? "with the peer's own address in its envelope"
+for line in $before; do
+	case $line in *[!0-9a-f]*) old=$line ;; *) continue ;; esac
+	[ "$old" != "$id" ] || fail "the queue gave an existing id"
+done
+is "$(cd "$HUB_SPOOL/q/acme/new" && sha256sum $(echo "$before" | awk '{print $2}'))" \
+    "$before" "the earlier entries are still untouched"
+hub_stop

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+# qhostile.py - play a compromised session against bridged's queue
+# process (regress/61-compromised-session.t): take the queue socket out
+# of a live session (pidfd_getfd(2), as root), send it one hostile
+# exchange, and print what came back: "answer TYPE RESULT ID" lines,
+# then "closed" when the queue cut the socket off (or "open").
+#
+# usage: qhostile.py SESSION-PID CASE
+# cases: peer  data  open  commit  path  fd  unknown  queue
+import ctypes
+import os
+import select
+import socket
+import struct
+import sys
+
+# qproto.h
+QM_ENV, QM_RCPT, QM_OPEN, QM_DATA, QM_COMMIT, QM_ABORT = 3, 4, 5, 6, 7, 8
+QM_OPENED, QM_COMMITTED = 9, 10
+NOSTR = 0xFFFFFFFF
+SYS_pidfd_getfd = 438
+
+
+def grab(pid):
+    """The session's SOCK_SEQPACKET unix socket: its line to the queue."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pfd = os.pidfd_open(pid)
+    for name in sorted(os.listdir("/proc/%d/fd" % pid), key=int):
+        fd = int(name)
+        try:
+            if not os.readlink("/proc/%d/fd/%d" % (pid, fd)).startswith(
+                    "socket:"):
+                continue
+        except OSError:
+            continue
+        mine = libc.syscall(SYS_pidfd_getfd, pfd, fd, 0)
+        if mine < 0:
+            sys.exit("pidfd_getfd: %s" % os.strerror(ctypes.get_errno()))
+        s = socket.socket(fileno=mine)
+        if s.family == socket.AF_UNIX and s.type == socket.SOCK_SEQPACKET:
+            return s
+        s.detach()
+        os.close(mine)
+    sys.exit("no queue socket in session %d" % pid)
+
+
+def u32(v):
+    return struct.pack("=I", v)
+
+
+def u64(v):
+    return struct.pack("=Q", v)
+
+
+def sstr(s):
+    if s is None:
+        return u32(NOSTR)
+    b = s.encode()
+    return u32(len(b)) + b
+
+
+def send(s, typ, payload=b"", ident=0, fds=None):
+    msg = struct.pack("=III", typ, ident, len(payload)) + payload
+    if fds:
+        s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                           struct.pack("=i", fds))])
+    else:
+        s.send(msg)
+
+
+def env(s, customer="acme", client="c.example [127.0.0.1]", nrcpts=1):
+    send(s, QM_ENV, sstr(customer) + u32(0) + sstr("ESMTP") + sstr(client) +
+         sstr("c.example") + sstr("evil@example.org") + sstr(None) + u32(0) +
+         u32(nrcpts))
+
+
+def rcpt(s, addr):
+    send(s, QM_RCPT, u32(1) + sstr(addr) + u32(0) + sstr(None))
+
+
+def answers(s, out):
+    """Print the answers until the queue is quiet for a second or closes."""
+    while True:
+        r, _, _ = select.select([s], [], [], 1.0)
+        if not r:
+            out.append("open")
+            return None
+        try:
+            d = s.recv(70000)
+        except ConnectionResetError:
+            d = b""
+        if not d:
+            out.append("closed")
+            return None
+        typ, _, n = struct.unpack("=III", d[:12])
+        p = d[12:12 + n]
+        res = struct.unpack("=I", p[:4])[0]
+        if typ == QM_OPENED:
+            el = struct.unpack("=I", p[4:8])[0]
+            off = 8 + (0 if el == NOSTR else el)
+            entry = struct.unpack("=I", p[off:off + 4])[0]
+            il = struct.unpack("=I", p[off + 4:off + 8])[0]
+            qid = p[off + 8:off + 8 + il].decode()
+            out.append("answer opened %d %s entry=%d" % (res, qid, entry))
+            return entry
+        out.append("answer %d %d" % (typ, res))
+
+
+def main():
+    pid, case = int(sys.argv[1]), sys.argv[2]
+    s = grab(pid)
+    out = []
+    if case == "peer":  # another client address than the peer's
+        env(s, client="mx.example [192.0.2.66]")
+        rcpt(s, "alice@acme.example")
+        send(s, QM_OPEN, u32(0))
+    elif case == "data":  # octets for an entry it never opened
+        send(s, QM_DATA, b"Subject: forged\r\n", ident=5)
+    elif case == "open":  # an open without an envelope
+        send(s, QM_OPEN, u32(0))
+    elif case == "commit":  # a commit of an entry that is not its own
+        env(s)
+        rcpt(s, "alice@acme.example")
+        send(s, QM_OPEN, u32(0))
+        e = answers(s, out)
+        send(s, QM_COMMIT, u32(0) + u32(1) + u32((e or 0) + 1))
+    elif case == "path":  # a customer name that is a path
+        env(s, customer="../../etc")
+    elif case == "fd":  # a descriptor passed to the queue
+        send(s, QM_ABORT, u32(1), fds=os.open("/dev/null", os.O_RDONLY))
+    elif case == "unknown":
+        send(s, 200)
+    elif case == "queue":  # a message of its own: the queue picks the id
+        env(s)
+        rcpt(s, "alice@acme.example")
+        send(s, QM_OPEN, u32(0))
+        e = answers(s, out)
+        body = b"Subject: own\r\n\r\nqueued by a compromised session\r\n"
+        send(s, QM_DATA, body, ident=e or 0)
+        send(s, QM_COMMIT, u32(1) + u32(1) + u32(e or 0))
+    else:
+        sys.exit("unknown case " + case)
+    answers(s, out)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
