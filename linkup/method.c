@@ -6,7 +6,8 @@
  *   odmr  odmrc.h: AUTH, ATRN, and the turned-round session injected
  *         through inject.h, one copy per recipient (recv.c)
  *   uucp  uucico (Taylor UUCP) for the hub's system, -S on an up event,
- *         then uuxqt for it, then the engine's retry of kept bundles
+ *         with uuxqt for it every second while the call lasts and once
+ *         after, then the engine's retry of kept bundles
  *   ssh   the bridge-fetch engine (pull.h) in a child process
  *
  * Stopping (the link went down, the deadline passed): network work
@@ -51,6 +52,7 @@
 #define IO_TIMEOUT	120
 #define KEEPALIVE	30
 #define KILL_GRACE	10	/* seconds after SIGTERM before SIGKILL */
+#define XQT_EVERY	1.0	/* uuxqt during a call: seconds between runs */
 
 extern char **environ;
 
@@ -287,13 +289,63 @@ spawn(char *const *argv, int *out)
 }
 
 /*
+ * The uuxqt run while a call lasts (await's meanwhile): started
+ * XQT_EVERY seconds after the last one ended, its output read and
+ * dropped.
+ */
+struct xqt {
+	char *const *argv;
+	pid_t	pid;
+	int	out;
+	double	last;
+};
+
+/* xqt_drain - read what the run said; 0 at its end of output. */
+static int
+xqt_drain(struct xqt *x, int wait)
+{
+	struct pollfd pf;
+	char buf[512];
+	ssize_t n;
+
+	pf.fd = x->out;
+	pf.events = POLLIN;
+	while (poll(&pf, 1, wait ? -1 : 0) > 0)
+		if ((n = read(x->out, buf, sizeof(buf))) <= 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * xqt_step - reap the run whose output has ended, start the next when
+ * it is due (not once the call is being stopped).
+ */
+static void
+xqt_step(struct xqt *x, int stopped)
+{
+	if (x->pid > 0) {
+		if (xqt_drain(x, 0) != 0)
+			return;
+		close(x->out);
+		waitpid(x->pid, NULL, 0);
+		x->pid = 0;
+		x->last = time_mono();
+		return;
+	}
+	if (!stopped && time_mono() - x->last >= XQT_EVERY &&
+	    (x->pid = spawn(x->argv, &x->out)) == -1)
+		x->pid = 0;
+}
+
+/*
  * await - wait for pid, keeping the start of what it says in said.
  * With network set, a stop or the deadline sends it SIGTERM (SIGKILL
- * KILL_GRACE seconds later).  Its wait status.
+ * KILL_GRACE seconds later).  With x, x's program runs again and again
+ * meanwhile, and once more to its end is waited for.  Its wait status.
  */
 static int
-await(const struct mrun *r, pid_t pid, int out, int network, char *said,
-    size_t len)
+await(const struct mrun *r, pid_t pid, int out, int network, struct xqt *x,
+    char *said, size_t len)
 {
 	struct pollfd pf;
 	char buf[512];
@@ -306,6 +358,8 @@ await(const struct mrun *r, pid_t pid, int out, int network, char *said,
 	for (;;) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			break;
+		if (x != NULL)
+			xqt_step(x, termed > 0 || stopping(r));
 		if (network && termed == 0 && stopping(r)) {
 			kill(pid, SIGTERM);
 			termed = time_mono();
@@ -327,14 +381,23 @@ await(const struct mrun *r, pid_t pid, int out, int network, char *said,
 		}
 	}
 	close(out);
+	if (x != NULL && x->pid > 0) {
+		xqt_drain(x, 1);
+		close(x->out);
+		waitpid(x->pid, NULL, 0);
+		x->pid = 0;
+	}
 	said[strcspn(said, "\n")] = '\0';
 	return st;
 }
 
-/* run_prog - argv to the end; 0, or set res and return -1. */
+/*
+ * run_prog - argv to the end (with x, x's program again and again
+ * meanwhile: see await); 0, or set res and return -1.
+ */
 static int
 run_prog(const struct mrun *r, char *const *argv, int network,
-    struct mresult *res)
+    struct xqt *x, struct mresult *res)
 {
 	char said[300];
 	int out, st;
@@ -346,7 +409,7 @@ run_prog(const struct mrun *r, char *const *argv, int network,
 		set_err(res, "cannot start %s: %s", argv[0], strerror(errno));
 		return -1;
 	}
-	st = await(r, pid, out, network, said, sizeof(said));
+	st = await(r, pid, out, network, x, said, sizeof(said));
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
 	res->rc = EXIT_TEMPFAIL;
@@ -375,37 +438,42 @@ static void
 m_uucp(const struct mrun *r, struct mresult *res)
 {
 	const struct leaf_hub *h = r->h;
-	char *argv[12], xqt[PATH_MAX];
+	char *argv[12], *argx[8], xqt[PATH_MAX];
+	struct xqt x;
 	int a = 0, i;
 
 	if (h->uucp_system == NULL) {
-		if (run_prog(r, h->uucico, 1, res) == 0)
+		if (run_prog(r, h->uucico, 1, NULL, res) == 0)
 			kept(r);
 		return;
 	}
+	uuxqt_path(UUCICO_PATH, xqt, sizeof(xqt));
+	argx[a++] = xqt;
+	if (h->uucp_config != NULL) {
+		argx[a++] = "-I";
+		argx[a++] = h->uucp_config;
+	}
+	argx[a++] = "-s";
+	argx[a++] = h->uucp_system;
+	argx[a] = NULL;
+	a = 0;
 	argv[a++] = UUCICO_PATH;
 	if (h->uucp_config != NULL) {
 		argv[a++] = "-I";
 		argv[a++] = h->uucp_config;
 	}
 	argv[a++] = "-r1";
-	argv[a++] = "-q";	/* uuxqt is run below, and waited for */
+	argv[a++] = "-q";	/* uuxqt is run here, and waited for */
 	argv[a++] = r->up_event ? "-S" : "-s";
 	argv[a++] = h->uucp_system;
 	argv[a] = NULL;
-	i = run_prog(r, argv, 1, res);
-	uuxqt_path(UUCICO_PATH, xqt, sizeof(xqt));
-	a = 0;
-	argv[a++] = xqt;
-	if (h->uucp_config != NULL) {
-		argv[a++] = "-I";
-		argv[a++] = h->uucp_config;
-	}
-	argv[a++] = "-s";
-	argv[a++] = h->uucp_system;
-	argv[a] = NULL;
+	/* the bundles in so far are injected while the rest come */
+	memset(&x, 0, sizeof(x));
+	x.argv = argx;
+	x.last = time_mono();
+	i = run_prog(r, argv, 1, &x, res);
 	/* what uucico received is local now: always execute it */
-	if (run_prog(r, argv, 0, res) == 0 && i == 0)
+	if (run_prog(r, argx, 0, NULL, res) == 0 && i == 0)
 		kept(r);
 }
 
