@@ -6,9 +6,16 @@
  * message through the same intake (Received: header, X-Envelope-To:
  * removed, one entry per customer), with LF line ends made CRLF.
  *
+ * With an enqueue listener in bridge.conf the message goes to the
+ * running hub over that unix socket (LMTP, all recipients or none; the
+ * hub's queue process writes it): a hub that is not running is exit
+ * 75, so the MTA keeps the mail.  Without one it is written into the
+ * spool here, as the spool's owner.
+ *
  * Invariants: exit 0 only when every entry is committed; any refusal
  * queues nothing; one line on stderr names the problem (and the
- * recipient); entries are written only by the spool's owner.
+ * recipient); entries are written only by the hub or the spool's
+ * owner.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -23,6 +30,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "log.h"
+#include "smtpc.h"
 #include "util.h"
 #include "smtpd.h"
 
@@ -139,14 +147,50 @@ recipients(struct intake *in, int n, char **rcpt)
 	}
 }
 
+/* Where the message goes: the intake here, or a buffer for the hub. */
+struct sink {
+	struct intake *in;		/* or NULL: into buf */
+	char   *buf;
+	size_t	len, cap;
+	uint64_t max;			/* buf only; 0: no limit */
+};
+
+/* put - a line (complete) or a piece of one into the sink. */
+static void
+put(struct sink *k, const char *p, size_t n, int complete)
+{
+	size_t cap;
+
+	if (k->in != NULL) {
+		if (complete)
+			intake_line(k->in, p, n);
+		else
+			intake_part(k->in, p, n);
+		return;
+	}
+	if (k->max != 0 && k->len + n > k->max)
+		die(EXIT_DATAERR, "message too big: more than max-size, %llu "
+		    "octets", (unsigned long long)k->max);
+	if (k->len + n > k->cap) {
+		cap = k->cap ? k->cap : 65536;
+		while (cap < k->len + n)
+			cap *= 2;
+		if ((k->buf = realloc(k->buf, cap)) == NULL)
+			die(EXIT_TEMPFAIL, "out of memory");
+		k->cap = cap;
+	}
+	memcpy(k->buf + k->len, p, n);
+	k->len += n;
+}
+
 /*
- * body - stdin into the entry, LF made CRLF.  A NUL or a bare CR
+ * body - stdin into the sink, LF made CRLF.  A NUL or a bare CR
  * refuses the message (65).  Lines over 998 octets are kept as they
  * are (real mail has them); a line longer than the read buffer is fed
  * in pieces.
  */
 static void
-body(struct intake *in)
+body(struct sink *k)
 {
 	static struct sio io;
 	const char *p, *why = NULL;
@@ -169,21 +213,21 @@ body(struct intake *in)
 		if (why != NULL)
 			break;
 		if (st == SIO_PART) {
-			intake_part(in, p, text);
+			put(k, p, text, 0);
 			if (text < len && (st = sio_getline(&io, 1, &p,
 			    &len)) > 0 && p[0] != '\n') {
 				why = "has a bare CR";
 				break;
 			}
 			if (text < len && st > 0) {
-				intake_line(in, "\r\n", 2);
+				put(k, "\r\n", 2, 1);
 				lineno++;
 			}
 			continue;
 		}
 		memcpy(line, p, text);
 		memcpy(line + text, "\r\n", 2);
-		intake_line(in, line, text + 2);
+		put(k, line, text + 2, 1);
 		lineno++;
 	}
 	if (st < 0)
@@ -193,6 +237,113 @@ body(struct intake *in)
 			;
 		die(EXIT_DATAERR, "message line %ld %s", lineno, why);
 	}
+}
+
+/* One message to the hub and what became of each recipient. */
+struct hubmsg {
+	struct smtpc_msg m;
+	int	sent;
+};
+
+static struct smtpc_msg *
+hub_next(void *arg)
+{
+	struct hubmsg *h = arg;
+
+	if (h->sent)
+		return NULL;
+	h->sent = 1;
+	return &h->m;
+}
+
+static void
+hub_done(void *arg, struct smtpc_msg *m)
+{
+	(void)arg;
+	(void)m;
+}
+
+/*
+ * to_hub - the message to the running hub over its enqueue socket
+ * (LMTP, every recipient or none).  Exits with the outcome.
+ */
+static void __attribute__((noreturn))
+to_hub(const struct bridge_conf *c, const char *sender, int n, char **rcpt)
+{
+	static struct sink k;
+	struct smtpc_opts o;
+	struct smtpc_reply r;
+	struct smtpc_feed feed;
+	struct hubmsg h;
+	struct smtpc *sc;
+	struct addr a;
+	const char *spec = c->enqueue.l.listen[0], *why = "syntax";
+	char buf[ADDR_PATH_MAX], **addrs;
+	enum addr_status st;
+	int i, bad = -1;
+
+	st = parse(sender, 1, &a, &why);
+	if (st != ADDR_OK && st != ADDR_LITERAL && st != ADDR_ROUTING)
+		die(EXIT_DATAERR, "sender <%s>: bad address (%s)", sender, why);
+	addr_format(&a, buf, sizeof(buf));
+	if ((addrs = calloc((size_t)n, sizeof(*addrs))) == NULL)
+		die(EXIT_TEMPFAIL, "out of memory");
+	for (i = 0; i < n; i++) {
+		char rb[ADDR_PATH_MAX];
+
+		memset(&a, 0, sizeof(a));
+		if (parse(rcpt[i], 0, &a, &why) != ADDR_OK)
+			die(EXIT_NOUSER, "recipient <%s>: bad address (%s)",
+			    rcpt[i], why);
+		addr_format(&a, rb, sizeof(rb));
+		if ((addrs[i] = strdup(rb)) == NULL)
+			die(EXIT_TEMPFAIL, "out of memory");
+	}
+	k.max = c->smtp.max_size;
+	body(&k);
+	if (access(spec + 5, W_OK) == -1 && errno == EACCES)
+		die(EXIT_NOPERM, "%s: permission denied: run as a member of "
+		    "the enqueue group%s%s", spec + 5,
+		    c->enqueue.group != NULL ? " " : "",
+		    c->enqueue.group != NULL ? c->enqueue.group : "");
+	smtpc_opts_default(&o);
+	o.lmtp = 1;
+	o.all_rcpts = 1;
+	o.disable = SMTPC_EXT_PIPELINING | SMTPC_EXT_CHUNKING;
+	if (smtpc_connect(spec, 0, &o, &sc, &r) != RS_OK)
+		die(EXIT_TEMPFAIL, "the hub is not running (%s: %s): try "
+		    "later", spec, r.text);
+	if (smtpc_greeting(sc, &r) != RS_OK || smtpc_hello(sc, "localhost",
+	    &r) != RS_OK)
+		die(EXIT_TEMPFAIL,
+		    "the hub at %s: %s", spec, r.text);
+	memset(&h, 0, sizeof(h));
+	h.m.sender = a.null ? "" : buf;
+	h.m.rcpts = (const char *const *)addrs;
+	h.m.nrcpts = n;
+	h.m.data = k.buf != NULL ? k.buf : "";
+	h.m.len = k.len;
+	if ((h.m.result = calloc((size_t)n, sizeof(*h.m.result))) == NULL)
+		die(EXIT_TEMPFAIL, "out of memory");
+	feed.next = hub_next;
+	feed.done = hub_done;
+	feed.arg = &h;
+	smtpc_send(sc, &feed);
+	smtpc_quit(sc);
+	/* the first permanent refusal wins, then the first temporary one */
+	for (i = 0; i < n; i++)
+		if (h.m.result[i].code >= 500 && bad == -1)
+			bad = i;
+	for (i = 0; i < n && bad == -1; i++)
+		if (h.m.result[i].code < 200 || h.m.result[i].code >= 300)
+			bad = i;
+	if (bad == -1)
+		exit(EXIT_OK);
+	r = h.m.result[bad];
+	if (r.code >= 500)
+		die(h.m.data_sent ? EXIT_DATAERR : EXIT_NOUSER,
+		    "recipient <%s>: %s", rcpt[bad], r.text);
+	die(EXIT_TEMPFAIL, "recipient <%s>: %s", rcpt[bad], r.text);
 }
 
 int
@@ -228,6 +379,8 @@ main(int argc, char *argv[])
 	if ((c = conf_load(path, stderr, &nerr)) == NULL)
 		die(EXIT_CONFIG, "%s: %d configuration problem%s", path, nerr,
 		    nerr == 1 ? "" : "s");
+	if (c->enqueue.l.nlisten > 0)
+		to_hub(c, sender, argc, argv);
 	if (spool_as_owner(c->spool, why, sizeof(why)) == -1)
 		die(EXIT_NOPERM, "%s", why);
 	spool_check(c);
@@ -240,7 +393,12 @@ main(int argc, char *argv[])
 	if (intake_data(in, &r) != RS_OK)
 		die(reply_exit(&r, EXIT_DATAERR), "%d %s %s", r.code, r.status,
 		    r.text);
-	body(in);
+	{
+		static struct sink k;
+
+		k.in = in;
+		body(&k);
+	}
 	if (intake_end(in, 1, &r) != RS_OK)
 		die(reply_exit(&r, EXIT_DATAERR), "message from <%s>: %d %s %s",
 		    sender, r.code, r.status, r.text);

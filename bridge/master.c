@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chan.h"
 #include "jobs.h"
 #include "log.h"
 #include "odmr.h"
@@ -53,7 +55,8 @@
 #define CTL_WAIT	5	/* seconds for a control request line */
 #define REQ_BURST	64	/* session requests per wakeup */
 
-static const char *const kind_names[] = { "SMTP", "LMTP", "ODMR" };
+static const char *const kind_names[] = { "SMTP", "LMTP", "ODMR",
+	"enqueue" };
 
 static int sigfd = -1;			/* write end of the self-pipe */
 static volatile sig_atomic_t child_stop;
@@ -251,12 +254,14 @@ static int
 listeners_update(struct master *m, const struct bridge_conf *c)
 {
 	const struct listeners *ls[LK_NKINDS] = { &c->smtp.l, &c->lmtp.l,
-	    &c->odmr.l };
+	    &c->odmr.l, &c->enqueue.l };
+	const char *group[LK_NKINDS] = { NULL, c->lmtp.group, NULL,
+	    c->enqueue.group };
 	struct listener *nl;
 	int i, k, j, n = 0, failed = 0;
 
 	nl = calloc((size_t)(c->smtp.l.nlisten + c->lmtp.l.nlisten +
-	    c->odmr.l.nlisten) + 1, sizeof(*nl));
+	    c->odmr.l.nlisten + c->enqueue.l.nlisten) + 1, sizeof(*nl));
 	if (nl == NULL)
 		return 1;
 	for (k = 0; k < LK_NKINDS; k++)
@@ -268,8 +273,7 @@ listeners_update(struct master *m, const struct bridge_conf *c)
 				m->l[j].fd = -1;
 				continue;
 			}
-			nl[n].fd = listener_open(spec, k == LK_LMTP ?
-			    c->lmtp.group : NULL, &nl[n].path);
+			nl[n].fd = listener_open(spec, group[k], &nl[n].path);
 			if (nl[n].fd == -1) {
 				failed++;
 				continue;
@@ -411,7 +415,8 @@ worker_setup(void *arg)
  */
 static void __attribute__((noreturn))
 child_main(struct master *m, int fd, int qfd, int kind,
-    const struct sockaddr *sa, socklen_t salen, const sigset_t *oldmask)
+    const struct sockaddr *sa, socklen_t salen, const char *peer,
+    const sigset_t *oldmask)
 {
 	struct smtpd_client cl;
 	struct smtpd_ctx ctx;
@@ -433,7 +438,10 @@ child_main(struct master *m, int fd, int qfd, int kind,
 	sigdelset(&waitmask, SIGINT);
 	memset(&cl, 0, sizeof(cl));
 	smtpd_client_set(&cl, sa, salen, 1);
-	cl.lmtp = kind == LK_LMTP;
+	cl.lmtp = kind == LK_LMTP || kind == LK_ENQUEUE;
+	cl.enqueue = kind == LK_ENQUEUE;
+	if (cl.enqueue)
+		strlcpy_(cl.addr, peer, sizeof(cl.addr));
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = m->conf;
 	ctx.usage = m->usage;
@@ -460,17 +468,42 @@ too_many(struct master *m, int fd, const char *what)
 	close(fd);
 }
 
+/*
+ * peer_name - the client as the kernel says: the numeric address,
+ * "unix" on a unix socket, "uid N" (SO_PEERCRED) on the enqueue one.
+ */
+static void
+peer_name(int fd, int kind, const struct sockaddr *sa, socklen_t salen,
+    char *buf, size_t len)
+{
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+
+	strlcpy_(buf, "unix", len);
+	if (kind == LK_ENQUEUE) {
+		if (chan_peer(fd, &uid, &gid, &pid) == 0)
+			snprintf(buf, len, "uid %ld", (long)uid);
+		else
+			strlcpy_(buf, "uid unknown", len);
+	} else if (sa != NULL && sa->sa_family != AF_UNIX &&
+	    getnameinfo(sa, salen, buf, len, NULL, 0, NI_NUMERICHOST) != 0)
+		strlcpy_(buf, "unknown", len);
+}
+
 /* spawn - fork the session for fd with every master signal held. */
 static void
 spawn(struct master *m, int fd, int kind, const struct sockaddr *sa,
     socklen_t salen)
 {
 	sigset_t all, old;
+	char peer[64];
 	pid_t pid;
 	int qfd = -1;
 
+	peer_name(fd, kind, sa, salen, peer, sizeof(peer));
 	/* ODMR sessions deliver, they queue nothing */
-	if (kind != LK_ODMR && (qfd = qproc_session(&m->q, sa, salen)) == -1) {
+	if (kind != LK_ODMR && (qfd = qproc_session(&m->q, peer)) == -1) {
 		too_many(m, fd, "queue busy");
 		return;
 	}
@@ -478,7 +511,7 @@ spawn(struct master *m, int fd, int kind, const struct sockaddr *sa,
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		child_main(m, fd, qfd, kind, sa, salen, &old);
+		child_main(m, fd, qfd, kind, sa, salen, peer, &old);
 	if (pid == -1)
 		log_warn("fork");
 	else

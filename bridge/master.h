@@ -18,6 +18,7 @@ enum listener_kind {
 	LK_SMTP = 0,
 	LK_LMTP,
 	LK_ODMR,
+	LK_ENQUEUE,			/* bridge-enqueue: LMTP, all or none */
 	LK_NKINDS
 };
 

@@ -16,7 +16,6 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netdb.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -209,20 +208,15 @@ dead_end(void)
 }
 
 int
-qproc_session(struct qproc *q, const struct sockaddr *sa, socklen_t salen)
+qproc_session(struct qproc *q, const char *peer)
 {
 	unsigned char buf[128];
-	char peer[64] = "unix";
 	struct chan_wr w;
 	uint32_t serial;
 	int sv[2];
 
 	if (q->ch.sock == -1)
 		return dead_end();
-	if (sa != NULL && sa->sa_family != AF_UNIX &&
-	    getnameinfo(sa, salen, peer, sizeof(peer), NULL, 0,
-	    NI_NUMERICHOST) != 0)
-		strlcpy_(peer, "unknown", sizeof(peer));
 	if (chan_pair(sv) == -1) {
 		log_warn("session socket pair");
 		return -1;

@@ -42,14 +42,14 @@ int	qproc_start(struct qproc *q, const struct bridge_conf *c, int first);
 /* qproc_config - send the customer list again (after a reload). */
 int	qproc_config(struct qproc *q, const struct bridge_conf *c);
 /*
- * qproc_session - a socket pair for a new session whose peer is sa:
- * one end goes to the queue process, the other is returned (-1 when
- * the queue cannot take it now).  With the queue process down the
- * session gets a socket whose other end is closed, so its mail gets
- * 451 until the queue is back.
+ * qproc_session - a socket pair for a new session whose peer is peer
+ * (as the kernel gave it: a numeric address, "unix" or "uid N"): one
+ * end goes to the queue process, the other is returned (-1 when the
+ * queue cannot take it now).  With the queue process down the session
+ * gets a socket whose other end is closed, so its mail gets 451 until
+ * the queue is back.
  */
-int	qproc_session(struct qproc *q, const struct sockaddr *sa,
-	    socklen_t salen);
+int	qproc_session(struct qproc *q, const char *peer);
 /* qproc_reaped - 1 when pid was the queue process (logged). */
 int	qproc_reaped(struct qproc *q, pid_t pid, int status);
 /* qproc_poll - the fd and events to poll for, or -1. */

@@ -95,6 +95,9 @@ static cfg_opt_t smtp_opts[] = {
 static cfg_opt_t lmtp_opts[] = {
 	L("listen"), S("max-clients"), S("timeout"), S("group"), CFG_END()
 };
+static cfg_opt_t enqueue_opts[] = {
+	L("listen"), S("group"), CFG_END()
+};
 static cfg_opt_t odmr_opts[] = {
 	L("listen"), S("timeout"), CFG_END()
 };
@@ -115,6 +118,7 @@ static cfg_opt_t top_opts[] = {
 	CFG_SEC("smtp", smtp_opts, CFGF_NONE),
 	CFG_SEC("lmtp", lmtp_opts, CFGF_NONE),
 	CFG_SEC("odmr", odmr_opts, CFGF_NONE),
+	CFG_SEC("enqueue", enqueue_opts, CFGF_NONE),
 	CFG_SEC("queue", queue_opts, CFGF_NONE),
 	CFG_SEC("customer", customer_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
@@ -688,6 +692,10 @@ build_sections(struct bridge_conf *c, cfg_t *root)
 	c->lmtp.timeout = get_dur(s, "timeout", 300);
 	if ((v = cfg_getstr(s, "group")) != NULL && *v != '\0')
 		c->lmtp.group = strdup(v);
+	s = cfg_getsec(root, "enqueue");
+	get_listeners(s, &c->enqueue.l);
+	if ((v = cfg_getstr(s, "group")) != NULL && *v != '\0')
+		c->enqueue.group = strdup(v);
 	s = cfg_getsec(root, "odmr");
 	get_listeners(s, &c->odmr.l);
 	c->odmr.timeout = get_dur(s, "timeout", 600);
@@ -790,9 +798,15 @@ build(struct lctx *x, struct conf_full *cf, const char *builtin_routes)
 {
 	struct bridge_conf *c = &cf->pub;
 	unsigned i, n = cfg_size(x->root, "customer");
+	int k;
 
 	build_top(x, cf, builtin_routes != NULL);
 	build_sections(c, x->root);
+	for (k = 0; k < c->enqueue.l.nlisten; k++)
+		if (strncmp(c->enqueue.l.listen[k], "unix:", 5) != 0)
+			diag_add(x->d, x->file, 0, "enqueue listen %s: only a "
+			    "unix socket (unix:/path) is taken",
+			    c->enqueue.l.listen[k]);
 	c->customers = calloc(n + 1, sizeof(*c->customers));
 	cf->cpriv = calloc(n + 1, sizeof(*cf->cpriv));
 	if (c->customers == NULL || cf->cpriv == NULL) {
@@ -958,6 +972,8 @@ conf_free(struct bridge_conf *c)
 	free(c->routes_file);
 	free(c->user);
 	free(c->lmtp.group);
+	free(c->enqueue.group);
+	free_list(c->enqueue.l.listen, c->enqueue.l.nlisten);
 	free(c->postmaster);
 	free(c->pidfile);
 	free(c->relayhost);

@@ -104,6 +104,10 @@ struct bridge_conf {
 		long	timeout;	/* default 10m */
 	} odmr;
 	struct {
+		struct listeners l;	/* unix sockets only */
+		char   *group;		/* sockets 0660 with it; NULL: 0666 */
+	} enqueue;			/* bridge-enqueue's way in */
+	struct {
 		uint64_t min_free;	/* default 100M */
 		long	warn_after;	/* default 4h */
 		long	expire_after;	/* default 5d */

@@ -2,7 +2,8 @@
  * conf_builtin.c - the embedded default config (-c builtin, used by
  * "make run"): a demo hub on loopback ports with one customer "demo".
  * The spool is $BRIDGE_SPOOL, or run/spool under the working
- * directory, always absolute; the LMTP socket is sock/lmtp.sock beside
+ * directory, always absolute; the LMTP socket is sock/lmtp.sock (and
+ * bridge-enqueue's sock/enqueue.sock) beside
  * it (never inside: the spool belongs to the hub's user, the socket's
  * directory to whoever binds it, root).
  */
@@ -19,6 +20,7 @@ static const char builtin_conf[] =
 	"relayhost = \"127.0.0.1:2526\"\n"
 	"smtp { listen = {\"127.0.0.1:2525\"} }\n"
 	"lmtp { listen = {\"unix:%s/sock/lmtp.sock\"} }\n"
+	"enqueue { listen = {\"unix:%s/sock/enqueue.sock\"} }\n"
 	"odmr { listen = {\"127.0.0.1:3366\"} }\n"
 	"queue { min-free = \"10M\" }\n"
 	"customer \"demo\" {\n"
@@ -81,7 +83,7 @@ conf_builtin_text(char **conf_text, char **routes_text)
 		goto out;
 	if ((slash = strrchr(qd, '/')) != NULL)
 		*slash = '\0';		/* the spool's parent */
-	if (asprintf(conf_text, builtin_conf, q, qd) == -1) {
+	if (asprintf(conf_text, builtin_conf, q, qd, qd) == -1) {
 		*conf_text = NULL;
 		goto out;
 	}

@@ -320,8 +320,10 @@ intake_rcpt(struct intake *in, enum addr_status st, const struct addr *a,
 		reply_set(r, 501, "5.1.3", "<>: Bad recipient address syntax");
 		return RS_PERM;
 	}
+	/* a pipe (bridge-enqueue) gives what its MTA accepted: no limit */
 	if (in->nrcpt >= in->conf->smtp.max_recipients &&
-	    in->conf->smtp.max_recipients > 0) {
+	    in->conf->smtp.max_recipients > 0 &&
+	    strcmp(in->protocol, "pipe") != 0) {
 		reply_set(r, 452, "4.5.3", "Error: too many recipients");
 		return RS_TEMP;
 	}

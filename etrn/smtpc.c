@@ -1007,7 +1007,8 @@ smtpc_hello(struct smtpc *c, const char *name, struct smtpc_reply *r)
 		c->rtt = time_mono() - t0;
 		c->ext = (c->ext_seen | SMTPC_EXT_ESMTP) & ~c->o.disable;
 		if (c->o.lmtp)	/* RFC 2033: both are mandatory */
-			c->ext |= SMTPC_EXT_PIPELINING | SMTPC_EXT_ENHANCED;
+			c->ext |= (SMTPC_EXT_PIPELINING | SMTPC_EXT_ENHANCED) &
+			    ~c->o.disable;
 		return RS_OK;
 	}
 	if (c->o.lmtp || r->code < 500)
@@ -1280,7 +1281,8 @@ send_one(struct smtpc *c, struct smtpc_msg *m)
 		if (!pipe)
 			drain(c);
 	}
-	if (!pipe && m->p.naccepted == 0) {
+	if (!pipe && (m->p.naccepted == 0 ||
+	    (c->o.all_rcpts && m->p.naccepted < m->nrcpts))) {
 		c->need_rset = 1;
 		goto out;
 	}

@@ -75,6 +75,9 @@ struct smtpc_timeouts {
 struct smtpc_opts {
 	struct smtpc_timeouts to;
 	int	lmtp;			/* LHLO, one reply per rcpt after data */
+	int	all_rcpts;		/* DATA only when every RCPT was
+					   accepted (all or none); set
+					   SMTPC_EXT_PIPELINING in disable */
 	unsigned disable;		/* SMTPC_EXT_* never to use */
 	int	window_msgs;		/* BDAT: messages in flight (32) */
 	size_t	window_bytes;		/* BDAT: octets in flight (1 MiB) */

@@ -413,8 +413,9 @@ cmd_mail(struct smtpd *s, char *arg)
 	if (mail_params(s, p + end, &size, &body8) == -1)
 		return;
 	addr_format(&a, buf, sizeof(buf));
-	ic.protocol = s->cl->lmtp ? "LMTP" : s->esmtp ? "ESMTP" : "SMTP";
-	ic.helo = s->helo;
+	ic.protocol = s->cl->enqueue ? "pipe" : s->cl->lmtp ? "LMTP" :
+	    s->esmtp ? "ESMTP" : "SMTP";
+	ic.helo = s->cl->enqueue ? NULL : s->helo;
 	ic.name = s->cl->name;
 	ic.addr = s->cl->addr;
 	strlcpy_(s->sender, buf, sizeof(s->sender));
@@ -595,7 +596,7 @@ data_replies(struct smtpd *s)
 	struct intake_reply r;
 	int i, n = intake_nrcpts(s->in);
 
-	intake_end(s->in, !s->cl->lmtp, &r);
+	intake_end(s->in, !s->cl->lmtp || s->cl->enqueue, &r);
 	if (!s->cl->lmtp) {
 		reply_intake(s, &r);
 		return;

@@ -177,6 +177,9 @@ const char *intake_qid(const struct intake *in);
 
 struct smtpd_client {
 	int	lmtp;			/* LMTP: LHLO, per-rcpt replies */
+	int	enqueue;		/* bridge-enqueue's socket: LMTP, the
+					   message is "pipe" and all or none;
+					   addr is "uid N" (SO_PEERCRED) */
 	char	addr[64];		/* numeric address or "unix" */
 	char	name[256];		/* reverse DNS name or "unknown" */
 };
