@@ -3,7 +3,7 @@
 # takes the queue socket out of a live SMTP session of the real hub
 # (pidfd_getfd, as root; regress/qhostile.py) and sends what a
 # compromised session could: a client line with another address, data
-# or a commit for an entry it never opened, an open without an
+# or a commit for an entry it never opened, recipients without an
 # envelope, a customer name that is a path, a descriptor, an unknown
 # message.  The queue process must cut each off and log why, queue
 # nothing and leave the entries already queued as they were; the
@@ -57,7 +57,7 @@ hostile() {
 
 for c in peer:"claims another peer address" \
     data:"data for an entry it does not have" \
-    open:"open before the whole envelope" \
+    rcpt:"recipients without an envelope" \
     commit:"commit of an entry it does not have" \
     path:"bad customer name" fd:"sent a descriptor" \
     unknown:"unknown message"; do

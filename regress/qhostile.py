@@ -6,7 +6,7 @@
 # then "closed" when the queue cut the socket off (or "open").
 #
 # usage: qhostile.py SESSION-PID CASE
-# cases: peer  data  open  commit  path  fd  unknown  queue
+# cases: peer  data  rcpt  commit  path  fd  unknown  queue
 import ctypes
 import os
 import select
@@ -15,8 +15,8 @@ import struct
 import sys
 
 # qproto.h
-QM_ENV, QM_RCPT, QM_OPEN, QM_DATA, QM_COMMIT, QM_ABORT = 3, 4, 5, 6, 7, 8
-QM_OPENED, QM_COMMITTED = 9, 10
+QM_OPEN, QM_RCPT, QM_DATA, QM_COMMIT, QM_ABORT = 3, 4, 5, 6, 7
+QM_OPENED, QM_COMMITTED = 8, 9
 NOSTR = 0xFFFFFFFF
 SYS_pidfd_getfd = 438
 
@@ -68,14 +68,16 @@ def send(s, typ, payload=b"", ident=0, fds=None):
         s.send(msg)
 
 
-def env(s, customer="acme", client="c.example [127.0.0.1]", nrcpts=1):
-    send(s, QM_ENV, sstr(customer) + u32(0) + sstr("ESMTP") + sstr(client) +
-         sstr("c.example") + sstr("evil@example.org") + sstr(None) + u32(0) +
-         u32(nrcpts))
+def one_rcpt(addr):
+    return u32(1) + sstr(addr) + u32(0) + sstr(None)
 
 
-def rcpt(s, addr):
-    send(s, QM_RCPT, u32(1) + sstr(addr) + u32(0) + sstr(None))
+def open_(s, customer="acme", client="c.example [127.0.0.1]",
+          rcpt="alice@acme.example"):
+    """QM_OPEN: a new message, its envelope and its one recipient."""
+    send(s, QM_OPEN, u32(0) + sstr(customer) + u32(0) + sstr("ESMTP") +
+         sstr(client) + sstr("c.example") + sstr("evil@example.org") +
+         sstr(None) + u32(0) + u32(1) + one_rcpt(rcpt))
 
 
 def answers(s, out):
@@ -111,33 +113,27 @@ def main():
     s = grab(pid)
     out = []
     if case == "peer":  # another client address than the peer's
-        env(s, client="mx.example [192.0.2.66]")
-        rcpt(s, "alice@acme.example")
-        send(s, QM_OPEN, u32(0))
+        open_(s, client="mx.example [192.0.2.66]")
     elif case == "data":  # octets for an entry it never opened
         send(s, QM_DATA, b"Subject: forged\r\n", ident=5)
-    elif case == "open":  # an open without an envelope
-        send(s, QM_OPEN, u32(0))
+    elif case == "rcpt":  # recipients without an envelope
+        send(s, QM_RCPT, one_rcpt("alice@acme.example"))
     elif case == "commit":  # a commit of an entry that is not its own
-        env(s)
-        rcpt(s, "alice@acme.example")
-        send(s, QM_OPEN, u32(0))
+        open_(s)
         e = answers(s, out)
-        send(s, QM_COMMIT, u32(0) + u32(1) + u32((e or 0) + 1))
+        send(s, QM_COMMIT, u32(0) + u32(1) + u32((e or 0) + 1) + u32(0))
     elif case == "path":  # a customer name that is a path
-        env(s, customer="../../etc")
+        open_(s, customer="../../etc")
     elif case == "fd":  # a descriptor passed to the queue
         send(s, QM_ABORT, u32(1), fds=os.open("/dev/null", os.O_RDONLY))
     elif case == "unknown":
         send(s, 200)
     elif case == "queue":  # a message of its own: the queue picks the id
-        env(s)
-        rcpt(s, "alice@acme.example")
-        send(s, QM_OPEN, u32(0))
+        open_(s)
         e = answers(s, out)
         body = b"Subject: own\r\n\r\nqueued by a compromised session\r\n"
-        send(s, QM_DATA, body, ident=e or 0)
-        send(s, QM_COMMIT, u32(1) + u32(1) + u32(e or 0))
+        send(s, QM_COMMIT, u32(1) + u32(1) + u32(e or 0) + u32(len(body)) +
+             body)
     else:
         sys.exit("unknown case " + case)
     answers(s, out)

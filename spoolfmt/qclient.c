@@ -148,15 +148,40 @@ answer(struct qlink *l, uint32_t type, char *err, size_t errlen)
 	return 0;
 }
 
-/* send_env - QM_ENV and the QM_RCPT messages that carry env. */
+/* put_rcpts - u32 k and the recipients from i that fit; the next i. */
 static int
-send_env(struct qlink *l, const struct qenv *env)
+put_rcpts(struct chan_wr *w, const struct qenv *env, int i)
+{
+	const struct qrcpt_dsn *d;
+	size_t at = w->len;
+	uint32_t count = 0;
+
+	chan_put_u32(w, 0);
+	/* a recipient takes at most 4+256+4+4+DSN text octets */
+	for (; i < env->nrcpts && w->len + 1400 < CHAN_MAX; i++) {
+		d = qenv_rcpt_dsn(env, env->rcpts[i]);
+		chan_put_str(w, env->rcpts[i]);
+		chan_put_u32(w, d != NULL ? d->notify : 0);
+		chan_put_str(w, d != NULL ? d->orcpt : NULL);
+		count++;
+	}
+	if (!w->err)
+		memcpy(w->p + at, &count, sizeof(count));
+	return i;
+}
+
+/*
+ * send_env - QM_OPEN with env and as many recipients as fit, then
+ * QM_RCPT messages for the rest (real mail: none).
+ */
+static int
+send_env(struct qlink *l, const struct qenv *env, uint32_t src)
 {
 	struct chan_wr w;
-	const struct qrcpt_dsn *d;
-	int i, k, count;
+	int i;
 
 	chan_wr_init(&w, l->out, CHAN_MAX);
+	chan_put_u32(&w, src);
 	chan_put_str(&w, env->customer);
 	chan_put_u32(&w, (uint32_t)env->body_8bit);
 	chan_put_str(&w, env->protocol);
@@ -166,21 +191,12 @@ send_env(struct qlink *l, const struct qenv *env)
 	chan_put_str(&w, env->envid);
 	chan_put_u32(&w, (uint32_t)env->ret);
 	chan_put_u32(&w, (uint32_t)env->nrcpts);
-	if (w.err || send_msg(l, QM_ENV, 0, w.p, w.len) == -1)
+	i = put_rcpts(&w, env, 0);
+	if (w.err || send_msg(l, QM_OPEN, 0, w.p, w.len) == -1)
 		return -1;
-	for (i = 0; i < env->nrcpts; i = k) {
-		/* a recipient takes at most 4+256+4+4+4+DSN text octets */
-		count = 0;
+	while (i < env->nrcpts) {
 		chan_wr_init(&w, l->out, CHAN_MAX);
-		chan_put_u32(&w, 0);
-		for (k = i; k < env->nrcpts && w.len + 1400 < CHAN_MAX; k++) {
-			d = qenv_rcpt_dsn(env, env->rcpts[k]);
-			chan_put_str(&w, env->rcpts[k]);
-			chan_put_u32(&w, d != NULL ? d->notify : 0);
-			chan_put_str(&w, d != NULL ? d->orcpt : NULL);
-			count++;
-		}
-		memcpy(l->out, &count, sizeof(uint32_t));
+		i = put_rcpts(&w, env, i);
 		if (w.err || send_msg(l, QM_RCPT, 0, w.p, w.len) == -1)
 			return -1;
 	}
@@ -195,11 +211,10 @@ open_entry(struct qlink *l, struct qenv *env, uint32_t src, struct qcw **wp,
 	struct chan_rd r;
 	struct qcw *w;
 	char id[QID_LEN], why[QP_ERR];
-	uint32_t rs, entry, msg = src;
+	uint32_t rs, entry;
 	uint64_t arrival;
 
-	if (send_env(l, env) == -1 ||
-	    send_msg(l, QM_OPEN, 0, &msg, sizeof(msg)) == -1)
+	if (send_env(l, env, src) == -1)
 		return broken(l, err, errlen, strerror(errno));
 	if (answer(l, QM_OPENED, err, errlen) == -1)
 		return RS_TEMP;
@@ -395,9 +410,16 @@ qc_commit(struct qcw **ws, int n, int all, enum result *res, char *errs,
 	chan_put_u32(&wr, (uint32_t)n);
 	for (i = 0; i < n; i++) {
 		chan_put_u32(&wr, ws[i]->entry);
-		if (flush(ws[i]) == -1)
+		/* the first one's last octets ride along when they fit */
+		if ((i > 0 || ws[i]->len > CHAN_MAX - 12 - 4 * (size_t)n) &&
+		    flush(ws[i]) == -1)
 			wr.err = 1;
 	}
+	if (ws[0]->len > 0)
+		chan_put_bytes(&wr, ws[0]->buf, ws[0]->len);
+	else
+		chan_put_u32(&wr, 0);
+	ws[0]->len = 0;
 	err[0] = '\0';
 	if (wr.err || send_msg(l, QM_COMMIT, 0, wr.p, wr.len) == -1)
 		broken(l, err, sizeof(err), strerror(errno));

@@ -18,17 +18,20 @@
  *
  * session -> queue (a session has at most one envelope pending and a
  * few entries open; the queue answers OPEN and COMMIT, nothing else)
- *   QM_ENV      str customer, u32 body_8bit, str protocol, str client
- *               ("name [addr]": addr must be the peer's), str helo,
- *               str sender, str envid, u32 ret, u32 nrcpts
- *   QM_RCPT     u32 n, then n times: str addr, u32 notify, str orcpt
- *               (as many as fit; until nrcpts have come)
  *   QM_OPEN     u32 src (0: a new message; else an open entry whose
  *               message octets the new one copies: another customer's
- *               copy of the same message).  The envelope is the one
- *               just sent; the queue chooses the id and the arrival.
+ *               copy of the same message), then the envelope: str
+ *               customer, u32 body_8bit, str protocol, str client
+ *               ("name [addr]": addr must be the peer's), str helo,
+ *               str sender, str envid, u32 ret, u32 nrcpts; then u32 k
+ *               and k recipients: str addr, u32 notify, str orcpt.
+ *               The queue chooses the id and the arrival.
+ *   QM_RCPT     u32 k and k recipients, when they did not all fit into
+ *               the QM_OPEN; the entry is opened (and answered) when
+ *               nrcpts have come.
  *   QM_DATA     header id = entry; the payload is message octets.
- *   QM_COMMIT   u32 all, u32 n, n times u32 entry
+ *   QM_COMMIT   u32 all, u32 n, n times u32 entry, then u32 len and
+ *               the last len message octets of the first entry
  *   QM_ABORT    u32 entry
  * queue -> session
  *   QM_OPENED   u32 result (enum result), str error, u32 entry, str id,
@@ -45,9 +48,8 @@
 enum qmsg {
 	QM_CLIENT = 1,
 	QM_READY,
-	QM_ENV,
-	QM_RCPT,
 	QM_OPEN,
+	QM_RCPT,
 	QM_DATA,
 	QM_COMMIT,
 	QM_ABORT,

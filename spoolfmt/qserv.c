@@ -34,7 +34,8 @@ struct qsent {
 };
 
 struct qsenv {
-	int	have;			/* QM_ENV came */
+	int	have;			/* QM_OPEN came */
+	uint32_t src;			/* the entry a copy is made of, or 0 */
 	int	got;			/* recipients so far */
 	struct qenv env;		/* strings owned */
 };
@@ -45,6 +46,7 @@ struct qsclient {
 	char	peer[64];
 	uint32_t serial;
 	int	busy;			/* a commit in flight */
+	int	answered;		/* an open was answered: it waits */
 	int	closing;		/* closed while busy: free when done */
 	struct qsenv pend;
 	struct qsent ent[QP_OPEN_MAX];
@@ -211,19 +213,19 @@ client_ok(const struct qsclient *c, const char *client)
 	    memcmp(client + n - p - 1, c->peer, p) == 0;
 }
 
+/* get_env - the envelope fields of a QM_OPEN into c->pend. */
 static int
-on_env(struct qsclient *c, const struct chan_msg *m)
+get_env(struct qsclient *c, struct chan_rd *rd)
 {
 	char cust[64], proto[QP_PROTO], client[QP_CLIENT], helo[QP_HELO];
 	char sender[ADDR_PATH_MAX + 1], envid[QENV_ENVID_MAX + 1];
 	const char *h, *e;
 	struct qsenv *p = &c->pend;
-	struct chan_rd r;
+	struct chan_rd r = *rd;
 	uint32_t b8, ret, n;
 
 	if (p->have)
 		return refuse(c, "a second envelope before the open");
-	chan_rd_init(&r, m);
 	chan_get_str(&r, cust, sizeof(cust));
 	b8 = chan_get_u32(&r);
 	chan_get_str(&r, proto, sizeof(proto));
@@ -233,7 +235,8 @@ on_env(struct qsclient *c, const struct chan_msg *m)
 	e = chan_get_str(&r, envid, sizeof(envid));
 	ret = chan_get_u32(&r);
 	n = chan_get_u32(&r);
-	if (chan_get_end(&r) != 0 || b8 > 1 || ret > QRET_HDRS)
+	*rd = r;
+	if (r.err || b8 > 1 || ret > QRET_HDRS)
 		return refuse(c, "malformed envelope");
 	if (n == 0 || n > QP_RCPTS_MAX)
 		return refuse(c, "envelope without recipients or with too many");
@@ -258,21 +261,19 @@ on_env(struct qsclient *c, const struct chan_msg *m)
 	return 0;
 }
 
+/* get_rcpts - u32 k and k recipients into c->pend; to the end of r. */
 static int
-on_rcpt(struct qsclient *c, const struct chan_msg *m)
+get_rcpts(struct qsclient *c, struct chan_rd *rd)
 {
 	char addr[ADDR_PATH_MAX + 1], orcpt[QENV_ORCPT_MAX + 64];
 	struct qsenv *p = &c->pend;
 	struct qrcpt_dsn *d;
 	const char *o;
-	struct chan_rd r;
+	struct chan_rd r = *rd;
 	uint32_t n, i, notify;
 
-	if (!p->have)
-		return refuse(c, "recipients without an envelope");
-	chan_rd_init(&r, m);
 	n = chan_get_u32(&r);
-	if (n == 0 || n > (uint32_t)(p->env.nrcpts - p->got))
+	if (n > (uint32_t)(p->env.nrcpts - p->got))
 		return refuse(c, "more recipients than the envelope said");
 	for (i = 0; i < n && !r.err; i++) {
 		chan_get_str(&r, addr, sizeof(addr));
@@ -296,6 +297,37 @@ on_rcpt(struct qsclient *c, const struct chan_msg *m)
 		return refuse(c, "malformed recipients");
 	p->env.nrdsn = p->got;
 	return 0;
+}
+
+static int do_open(struct qsclient *c);
+
+/* on_rcpt - the recipients that did not fit into the QM_OPEN. */
+static int
+on_rcpt(struct qsclient *c, const struct chan_msg *m)
+{
+	struct chan_rd r;
+
+	if (!c->pend.have)
+		return refuse(c, "recipients without an envelope");
+	chan_rd_init(&r, m);
+	if (get_rcpts(c, &r) == -1)
+		return -1;
+	return c->pend.got == c->pend.env.nrcpts ? do_open(c) : 0;
+}
+
+/* on_open - an envelope and its first recipients: open when complete. */
+static int
+on_open(struct qsclient *c, const struct chan_msg *m)
+{
+	struct chan_rd r;
+	uint32_t src;
+
+	chan_rd_init(&r, m);
+	src = chan_get_u32(&r);
+	if (get_env(c, &r) == -1 || get_rcpts(c, &r) == -1)
+		return -1;
+	c->pend.src = src;
+	return c->pend.got == c->pend.env.nrcpts ? do_open(c) : 0;
 }
 
 /* reply - queue an answer; -1 when the session is not taking them. */
@@ -322,6 +354,7 @@ opened(struct qsclient *c, enum result rs, const char *err, uint32_t entry,
 	chan_put_u32(&w, entry);
 	chan_put_str(&w, id);
 	chan_put_u64(&w, (uint64_t)arrival);
+	c->answered = 1;
 	return reply(c, QM_OPENED, &w);
 }
 
@@ -334,23 +367,17 @@ entry(struct qsclient *c, uint32_t e)
 	return &c->ent[e - 1];
 }
 
+/* do_open - open the entry c->pend describes and answer. */
 static int
-on_open(struct qsclient *c, const struct chan_msg *m)
+do_open(struct qsclient *c)
 {
 	struct qsenv *p = &c->pend;
 	struct qsent *src = NULL, *dst = NULL;
-	struct chan_rd r;
 	char err[QP_ERR] = "";
 	enum result rs;
-	uint32_t s, i;
+	uint32_t s = p->src, i;
 	int ret;
 
-	chan_rd_init(&r, m);
-	s = chan_get_u32(&r);
-	if (chan_get_end(&r) != 0)
-		return refuse(c, "malformed open");
-	if (!p->have || p->got != p->env.nrcpts)
-		return refuse(c, "open before the whole envelope");
 	if (s != 0 && (src = entry(c, s)) == NULL)
 		return refuse(c, "copy of an entry it does not have");
 	for (i = 0; i < QP_OPEN_MAX && dst == NULL; i++)
@@ -375,7 +402,8 @@ on_open(struct qsclient *c, const struct chan_msg *m)
 	} else {
 		qid_new(p->env.id, sizeof(p->env.id));
 		p->env.arrival = time(NULL);
-		rs = qw_open(c->qs->spool, &p->env, &dst->w, err, sizeof(err));
+		rs = qw_open_deferred(c->qs->spool, &p->env, &dst->w, err,
+		    sizeof(err));
 	}
 	if (rs != RS_OK) {
 		log_warnx("queue: session %u: cannot queue for %s: %s",
@@ -392,6 +420,19 @@ on_open(struct qsclient *c, const struct chan_msg *m)
 	return ret;
 }
 
+/* add_data - message octets for e, counted against max-size. */
+static void
+add_data(struct qsclient *c, struct qsent *e, const void *p, size_t len)
+{
+	if (e->failed)
+		return;
+	e->size += len;
+	if (c->qs->max_size != 0 && e->size > c->qs->max_size)
+		e->failed = EFBIG;
+	else if (qw_write(e->w, p, len) != RS_OK)
+		e->failed = errno != 0 ? errno : EIO;
+}
+
 static int
 on_data(struct qsclient *c, const struct chan_msg *m)
 {
@@ -399,13 +440,7 @@ on_data(struct qsclient *c, const struct chan_msg *m)
 
 	if ((e = entry(c, m->id)) == NULL)
 		return refuse(c, "data for an entry it does not have");
-	if (e->failed)
-		return 0;
-	e->size += m->len;
-	if (c->qs->max_size != 0 && e->size > c->qs->max_size)
-		e->failed = EFBIG;
-	else if (qw_write(e->w, m->data, m->len) != RS_OK)
-		e->failed = errno != 0 ? errno : EIO;
+	add_data(c, e, m->data, m->len);
 	return 0;
 }
 
@@ -493,7 +528,7 @@ on_commit(struct qsclient *c, const struct chan_msg *m)
 		return refuse(c, "malformed commit");
 	for (i = 0; i < n; i++)
 		num[i] = chan_get_u32(&r);
-	if (chan_get_end(&r) != 0)
+	if (r.err)
 		return refuse(c, "malformed commit");
 	for (i = 0; i < n; i++) {
 		if (entry(c, num[i]) == NULL)
@@ -502,6 +537,11 @@ on_commit(struct qsclient *c, const struct chan_msg *m)
 			if (num[k] == num[i])
 				return refuse(c, "commit of an entry twice");
 	}
+	/* then the last of the first entry's message octets */
+	if (chan_get_u32(&r) != r.left || r.err)
+		return refuse(c, "malformed commit");
+	if (r.left > 0)
+		add_data(c, entry(c, num[0]), r.p, r.left);
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return refuse(c, "out of memory");
 	j->c = c;
@@ -563,8 +603,6 @@ dispatch(struct qsclient *c, const struct chan_msg *m)
 	if (m->type != QM_DATA && m->id != 0)
 		return refuse(c, "malformed message");
 	switch (m->type) {
-	case QM_ENV:
-		return on_env(c, m);
 	case QM_RCPT:
 		return on_rcpt(c, m);
 	case QM_OPEN:
@@ -603,6 +641,10 @@ qserv_input(struct qserv *qs, struct qsclient *c)
 			if (m->fd != -1)
 				close(m->fd);
 			return -1;
+		}
+		if (c->answered) {	/* it sends nothing until it reads */
+			c->answered = 0;
+			return 0;
 		}
 	}
 	return 0;

@@ -45,6 +45,11 @@ struct qwriter {
 	off_t	flushed;	/* octets handed to fd */
 	time_t	arrival;
 	char	id[QID_LEN];
+	int	deferred;	/* tmp file made at the first output */
+	int	created;	/* this writer made tmp (so may remove it) */
+	int	create_failed;	/* failed holds the create's errno */
+	char	customer[64];
+	char	spool[PATH_MAX];
 	size_t	len;		/* octets waiting in buf */
 	char	rel[QID_LEN + 80];	/* "q/<customer>/tmp/<id>" */
 	char	tmp[PATH_MAX];
@@ -53,11 +58,33 @@ struct qwriter {
 	char	buf[QW_BUFSIZE];
 };
 
+static int open_tmp(struct qwriter *w, const char *spool,
+    const char *customer);
+
+/* ensure_open - a deferred writer's tmp file, made now if not yet. */
+static int
+ensure_open(struct qwriter *w)
+{
+	if (w->fd != -1)
+		return 0;
+	if (w->failed)
+		return -1;
+	if (!w->deferred || open_tmp(w, w->spool, w->customer) == -1) {
+		w->failed = w->deferred ? errno : EBADF;
+		w->create_failed = 1;
+		return -1;
+	}
+	w->created = 1;
+	return 0;
+}
+
 /* flush - hand the buffer to the file; errors stick in w->failed. */
 static int
 flush(struct qwriter *w)
 {
 	if (w->failed)
+		return -1;
+	if (w->len > 0 && ensure_open(w) == -1)
 		return -1;
 	if (w->len > 0 && io_write_all(w->fd, w->buf, w->len) == -1) {
 		w->failed = errno;
@@ -78,6 +105,8 @@ put(struct qwriter *w, const char *p, size_t n)
 		if (w->failed)
 			return -1;
 		if (w->len == 0 && n >= QW_BUFSIZE) {
+			if (ensure_open(w) == -1)
+				return -1;
 			if (io_write_all(w->fd, p, n) == -1) {
 				w->failed = errno;
 				return -1;
@@ -142,9 +171,9 @@ writer_new(const char *spool, const struct qenv *env, struct qwriter **wp,
 	return RS_OK;
 }
 
-enum result
-qw_open(const char *spool, const struct qenv *env, struct qwriter **wp,
-    char *err, size_t errlen)
+static enum result
+open_writer(const char *spool, const struct qenv *env, struct qwriter **wp,
+    int deferred, char *err, size_t errlen)
 {
 	struct qwriter *w;
 	struct qbuf text;
@@ -160,7 +189,10 @@ qw_open(const char *spool, const struct qenv *env, struct qwriter **wp,
 		return rs;
 	}
 	w->size_off = (off_t)size_off;
-	if (open_tmp(w, spool, env->customer) == -1) {
+	w->deferred = deferred;
+	strlcpy_(w->customer, env->customer, sizeof(w->customer));
+	strlcpy_(w->spool, spool, sizeof(w->spool));
+	if (!deferred && open_tmp(w, spool, env->customer) == -1) {
 		err_set(err, errlen, "%s: create: %s%s", w->rel,
 		    strerror(errno), errno == EEXIST ?
 		    " (being written or rewritten)" : "");
@@ -178,6 +210,20 @@ qw_open(const char *spool, const struct qenv *env, struct qwriter **wp,
 	qbuf_free(&text);
 	*wp = w;
 	return RS_OK;
+}
+
+enum result
+qw_open(const char *spool, const struct qenv *env, struct qwriter **wp,
+    char *err, size_t errlen)
+{
+	return open_writer(spool, env, wp, 0, err, errlen);
+}
+
+enum result
+qw_open_deferred(const char *spool, const struct qenv *env,
+    struct qwriter **wp, char *err, size_t errlen)
+{
+	return open_writer(spool, env, wp, 1, err, errlen);
 }
 
 enum result
@@ -210,9 +256,9 @@ qw_arrival(const struct qwriter *w)
 int
 qw_flush_fd(struct qwriter *w, char *err, size_t errlen)
 {
-	if (flush(w) == -1) {
-		err_set(err, errlen, "%s: write: %s", w->rel,
-		    strerror(w->failed));
+	if (flush(w) == -1 || ensure_open(w) == -1) {
+		err_set(err, errlen, "%s: %s: %s", w->rel, w->create_failed ?
+		    "create" : "write", strerror(w->failed));
 		return -1;
 	}
 	return w->fd;
@@ -330,7 +376,9 @@ make_durable(struct qwriter *w, const char **what)
 	int fd;
 
 	*what = "write";
-	if (patch_size(w) == -1 || flush(w) == -1) {
+	if (patch_size(w) == -1 || flush(w) == -1 || ensure_open(w) == -1) {
+		if (w->create_failed)
+			*what = "create";
 		errno = w->failed;
 		return -1;
 	}
@@ -480,7 +528,8 @@ qw_abort(struct qwriter *w)
 		return;
 	if (w->fd != -1)
 		close(w->fd);
-	unlink(w->tmp);
+	if (!w->deferred || w->created)
+		unlink(w->tmp);
 	free(w);
 	errno = saved;
 }

@@ -117,6 +117,15 @@ int	qid_is_valid(const char *id);
  */
 enum result qw_open(const char *spool, const struct qenv *env,
 	    struct qwriter **w, char *err, size_t errlen);
+/*
+ * qw_open_deferred - qw_open, but tmp/<id> is only created when the
+ * first octets go out (a full buffer, or the commit), so a small
+ * message costs nothing but memory until it is committed: the queue
+ * process creates its files on its commit threads.  A create that
+ * fails then fails the commit.
+ */
+enum result qw_open_deferred(const char *spool, const struct qenv *env,
+	    struct qwriter **w, char *err, size_t errlen);
 enum result qw_write(struct qwriter *w, const void *buf, size_t len);
 /* qw_size - message octets written so far. */
 uint64_t qw_size(const struct qwriter *w);
