@@ -77,16 +77,6 @@ cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void
-names_free(char **v, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 int
 qserv_set(struct qserv *qs, char *const *customers, int n, uint64_t max_size)
 {
@@ -97,11 +87,11 @@ qserv_set(struct qserv *qs, char *const *customers, int n, uint64_t max_size)
 		return -1;
 	for (i = 0; i < n; i++)
 		if ((v[i] = strdup(customers[i])) == NULL) {
-			names_free(v, i);
+			strv_free(v, (size_t)i);
 			return -1;
 		}
 	qsort(v, (size_t)n, sizeof(*v), cmp_name);
-	names_free(qs->cust, qs->ncust);
+	strv_free(qs->cust, (size_t)qs->ncust);
 	qs->cust = v;
 	qs->ncust = n;
 	qs->max_size = max_size;
@@ -129,7 +119,7 @@ qserv_free(struct qserv *qs)
 {
 	if (qs == NULL)
 		return;
-	names_free(qs->cust, qs->ncust);
+	strv_free(qs->cust, (size_t)qs->ncust);
 	free(qs->spool);
 	free(qs);
 }
