@@ -4,7 +4,10 @@
  * SFTP: list the outbox, download one bundle (resuming from a partial
  * file), remove it.  Reads are large (about 1 MiB) so that libssh2
  * keeps several 30000-octet requests in flight: on a long link the
- * window, not the bandwidth, would otherwise set the pace.
+ * window, not the bandwidth, would otherwise set the pace.  Round
+ * trips are what a long link costs, so a download stops at the size
+ * the listing gave (no read only to hear EOF) and its CLOSE rides on
+ * the next request's round trip.
  *
  * Errors are classified once, here: anything the network did is
  * FETCH_TEMP and leaves the connection marked dead (no more requests,
@@ -41,6 +44,7 @@ struct ssh_conn {
 	int	sock;
 	LIBSSH2_SESSION *s;
 	LIBSSH2_SFTP *sftp;
+	LIBSSH2_SFTP_HANDLE *closing;	/* CLOSE sent, its reply not read */
 	int	dead;			/* the network failed: stop talking */
 	char	dir[512];
 	char	where[300];		/* user@host:port, for messages */
@@ -313,11 +317,40 @@ ssh_connect(const struct ssh_target *t, struct ssh_conn **cp, char *err,
 	return FETCH_OK;
 }
 
+/*
+ * close_start - send CLOSE for h without waiting for the reply: the
+ * next request's round trip brings it (the server answers in order),
+ * and close_finish reads it then.  libssh2 keeps each request's state
+ * apart (a handle's close, an open, an unlink), and never interleaves
+ * a half-sent packet with another, so the two may overlap.
+ */
+static void
+close_start(struct ssh_conn *c, LIBSSH2_SFTP_HANDLE *h)
+{
+	int rc;
+
+	libssh2_session_set_blocking(c->s, 0);
+	rc = libssh2_sftp_close(h);
+	libssh2_session_set_blocking(c->s, 1);
+	if (rc == LIBSSH2_ERROR_EAGAIN)
+		c->closing = h;
+}
+
+/* close_finish - the pending CLOSE's reply (an error is of no matter). */
+static void
+close_finish(struct ssh_conn *c)
+{
+	if (c->closing != NULL && !c->dead)
+		libssh2_sftp_close(c->closing);
+	c->closing = NULL;
+}
+
 void
 ssh_close(struct ssh_conn *c)
 {
 	if (c == NULL)
 		return;
+	close_finish(c);
 	if (!c->dead && c->sftp != NULL)
 		libssh2_sftp_shutdown(c->sftp);
 	if (c->s != NULL) {
@@ -361,6 +394,7 @@ ssh_list(struct ssh_conn *c, struct ssh_entry **ep, size_t *np, char *err,
 	snprintf(what, sizeof(what), "%s: listing %s", c->where, c->dir);
 	if ((h = libssh2_sftp_opendir(c->sftp, c->dir)) == NULL)
 		return conn_error(c, what, err, errlen);
+	close_finish(c);
 	while ((len = libssh2_sftp_readdir_ex(h, name, sizeof(name), NULL, 0,
 	    &a)) > 0) {
 		if (!ssh_name_is_bundle(name) ||
@@ -457,13 +491,17 @@ part_open(const char *part, uint64_t size, uint64_t *off, char *err,
 	return fd;
 }
 
-/* xfer_loop - read h to EOF into fd, pacing and reporting. */
+/*
+ * xfer_loop - read h into fd to EOF or, when want is not 0, until want
+ * octets came (a bundle does not change once published, and the read
+ * that would only say EOF costs a round trip), pacing and reporting.
+ */
 static enum fetch_rc
 xfer_loop(struct ssh_conn *c, LIBSSH2_SFTP_HANDLE *h, int fd,
-    const struct ssh_opts *o, struct ssh_xfer *x, const char *what,
-    char *err, size_t errlen)
+    uint64_t want, const struct ssh_opts *o, struct ssh_xfer *x,
+    const char *what, char *err, size_t errlen)
 {
-	size_t bufsize = read_size(o);
+	size_t bufsize = read_size(o), ask;
 	char *buf;
 	ssize_t n;
 	enum fetch_rc rc = FETCH_OK;
@@ -472,8 +510,10 @@ xfer_loop(struct ssh_conn *c, LIBSSH2_SFTP_HANDLE *h, int fd,
 		snprintf(err, errlen, "out of memory");
 		return FETCH_TEMP;
 	}
-	for (;;) {
-		n = libssh2_sftp_read(h, buf, bufsize);
+	while (want == 0 || x->got < want) {
+		ask = want == 0 || want - x->got > bufsize ? bufsize :
+		    (size_t)(want - x->got);
+		n = libssh2_sftp_read(h, buf, ask);
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -531,11 +571,13 @@ ssh_download(struct ssh_conn *c, const struct ssh_entry *e, const char *part,
 		close(fd);
 		return conn_error(c, what, err, errlen);
 	}
+	close_finish(c);
 	if (off > 0)
 		libssh2_sftp_seek64(h, off);
-	rc = xfer_loop(c, h, fd, o, x, what, err, errlen);
+	rc = xfer_loop(c, h, fd, e->size > 0 ? e->size - off : 0, o, x, what,
+	    err, errlen);
 	if (!c->dead)
-		libssh2_sftp_close(h);
+		close_start(c, h);
 	x->net = time_mono() - x->started;
 	if (fsync(fd) == -1 && rc == FETCH_OK) {
 		snprintf(err, errlen, "%s: %s", part, strerror(errno));
@@ -560,6 +602,7 @@ enum fetch_rc
 ssh_remove(struct ssh_conn *c, const char *name, char *err, size_t errlen)
 {
 	char path[700], what[1100];
+	int rc;
 
 	if (c->dead)
 		return lost(c, err, errlen);
@@ -567,7 +610,9 @@ ssh_remove(struct ssh_conn *c, const char *name, char *err, size_t errlen)
 		snprintf(err, errlen, "remote path too long");
 		return FETCH_CONFIG;
 	}
-	if (libssh2_sftp_unlink_ex(c->sftp, path, (unsigned)strlen(path)) == 0)
+	rc = libssh2_sftp_unlink_ex(c->sftp, path, (unsigned)strlen(path));
+	close_finish(c);
+	if (rc == 0)
 		return FETCH_OK;
 	if (libssh2_session_last_errno(c->s) == LIBSSH2_ERROR_SFTP_PROTOCOL &&
 	    libssh2_sftp_last_error(c->sftp) == LIBSSH2_FX_NO_SUCH_FILE)
