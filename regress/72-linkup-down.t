@@ -8,7 +8,8 @@
 # journaled.  The line comes back and the next `up` finishes:
 # every copy arrives exactly once, byte for byte, including the ODMR
 # messages whose 250 the hub never read (the leaf's seen file), and the
-# hub's queue and outbox end empty.  The SSH hub is called "ssh", like
+# hub's queue and outbox end empty.  Then a window's size cap leaves
+# the bigger of two bundles on the hub.  The SSH hub is called "ssh", like
 # the SSH pulls' turn lock: its run lock must be another file.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hubrun.sh"
@@ -145,4 +146,22 @@ ok $? "SSH: every copy once, byte for byte"
 head -5 "$WORK/diff" | sed 's/^/# /'
 is "$(count "$HUB_SPOOL/q/acme/new") $(count "$OUTBOX")" "0 0" \
     "the hub's queue and the outbox are empty"
+
+# --- a window's size cap: SSH leaves the bigger bundle on the hub ----------
+S1=$(publish cust1 $(ls "$CORPUS"/spam-1/*.eml | sed -n '301,302p'))
+S2=$(publish cust1 $(ls "$CORPUS"/spam-1/*.eml | sed -n '303,402p'))
+ok "$([ "$(stat -c %s "$S1")" -lt 51200 ] && [ "$(stat -c %s "$S2")" -gt 51200 ]; echo $?)" \
+    "a bundle under 50K and one over it in the outbox"
+sed '/^hub "ssh" {/a\
+    windows = {"00:00-24:00 max 50K"}' "$WORK/leaf.conf" >"$WORK/capped.conf"
+n0=$(count "$WORK/sink")
+bridge-linkup -v -c "$WORK/capped.conf" up ssh >"$WORK/cap.out" 2>&1
+is "$?" 0 "up under the window's 50K cap: exit 0 (a capped bundle is no failure)"
+is "$(ls "$OUTBOX")" "${S2##*/}" "the big bundle stays on the hub"
+ok "$([ "$(count "$WORK/sink")" -gt "$n0" ]; echo $?)" "the small one's mail is in"
+grep -q "ssh: 1 bundles over the window's cap of 51200 octets left on the hub" \
+    "$WORK/cap.out"
+ok $? "the run says what it left"
+bridge-linkup -v -c "$WORK/leaf.conf" up ssh >"$WORK/nocap.out" 2>&1
+is "$?/$(count "$OUTBOX")" "0/0" "without the cap the next up takes it"
 hub_stop
