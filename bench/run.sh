@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.." || exit 1
 rc=0
 echo "== intake (issue 2): bridged against Postfix"
 MSGS=${INTAKE_MSGS:-5000} timeout 180 sh bench/intake.sh || rc=1
+echo "== intake before and after the queue process (issue 10: at most 10% lost)"
+ROUNDS=${COMPARE_ROUNDS:-3} timeout 900 sh bench/intake-compare.sh || rc=1
 echo "== RSS and queue summary with a large queue (issue 2)"
 MSGS=${RSS_MSGS:-100000} timeout 390 sh bench/rss.sh || rc=1
 echo "== flush on ETRN and the thin link (issue 3): bridged against Postfix"

@@ -56,6 +56,7 @@ static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
 static struct ring todo, done;
 static int wake[2] = { -1, -1 };
+static int sleeping;			/* the main thread is in ppoll */
 static int inflight;			/* main thread only */
 
 static void
@@ -81,6 +82,7 @@ static void *
 pool_thread(void *arg)
 {
 	struct qsjob *j;
+	int wakeit;
 
 	(void)arg;
 	for (;;) {
@@ -88,11 +90,14 @@ pool_thread(void *arg)
 		while ((j = ring_get(&todo)) == NULL)
 			pthread_cond_wait(&pool_cv, &pool_mu);
 		pthread_mutex_unlock(&pool_mu);
-		qserv_job_run(j);
+		qserv_job_run(j);	/* the session has its answer */
 		pthread_mutex_lock(&pool_mu);
 		ring_put(&done, j);
+		wakeit = sleeping;	/* one byte wakes it; busy, it looks */
+		sleeping = 0;
 		pthread_mutex_unlock(&pool_mu);
-		(void)write(wake[1], "", 1);
+		if (wakeit)
+			(void)write(wake[1], "", 1);
 	}
 	return NULL;
 }
@@ -131,18 +136,43 @@ pool_start(void)
 }
 
 /*
- * pool_done - answer the sessions whose commits are done; a session
- * whose answer cannot go is closed (and dropped from cl).
+ * pool_sleep - about to wait in ppoll: 1 when done jobs are there
+ * already (do not wait), else the threads will wake us.
+ */
+static int
+pool_sleep(void)
+{
+	int ready;
+
+	pthread_mutex_lock(&pool_mu);
+	ready = done.head != done.tail;
+	sleeping = !ready;
+	pthread_mutex_unlock(&pool_mu);
+	return ready;
+}
+
+static void
+pool_awake(void)
+{
+	pthread_mutex_lock(&pool_mu);
+	sleeping = 0;
+	pthread_mutex_unlock(&pool_mu);
+}
+
+/*
+ * pool_done - the sessions whose commits are done (and answered) may
+ * be read again; a session whose answer could not go is closed (and
+ * dropped from cl).
  */
 static void
-pool_done(struct qsclient **cl, int *ncl)
+pool_done(struct qsclient **cl, int *ncl, int woken)
 {
 	char buf[256];
 	struct qsjob *j;
 	struct qsclient *c;
 	int i, gone;
 
-	while (read(wake[0], buf, sizeof(buf)) > 0)
+	while (woken && read(wake[0], buf, sizeof(buf)) > 0)
 		;
 	for (;;) {
 		pthread_mutex_lock(&pool_mu);
@@ -383,12 +413,16 @@ queue_main(int restarted)
 			if (qserv_output(cl[i]) > 0)	/* -1: POLLERR says */
 				pfd[i + 2].events |= POLLOUT;
 		}
-		n = ppoll(pfd, (nfds_t)ncl + 2, until != 0 ?
+		n = ppoll(pfd, (nfds_t)ncl + 2, pool_sleep() ?
+		    &(struct timespec){ 0, 0 } : until != 0 ?
 		    &(struct timespec){ 1, 0 } : NULL, &waitmask);
+		pool_awake();
 		if (n == -1 && errno != EINTR)
 			log_fatal(EXIT_OSERR, "queue: poll");
-		if (n <= 0)
+		if (n <= 0) {
+			pool_done(cl, &ncl, 0);
 			continue;
+		}
 		nold = ncl;
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR) &&
 		    from_master(mfd, &m, qs, &qc, cl, &ncl) == -1)
@@ -407,8 +441,8 @@ queue_main(int restarted)
 			cl[k++] = cl[i];
 		}
 		ncl = k;
-		if (pfd[1].revents & POLLIN)	/* after: it may reorder cl */
-			pool_done(cl, &ncl);
+		/* last: it may reorder cl */
+		pool_done(cl, &ncl, (pfd[1].revents & POLLIN) != 0);
 	}
 	for (i = 0; i < ncl; i++)
 		qserv_close(cl[i]);

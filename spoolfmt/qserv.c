@@ -59,6 +59,7 @@ struct qsjob {
 	struct qwriter *ws[QP_OPEN_MAX];
 	enum result res[QP_OPEN_MAX];
 	char	errs[QP_OPEN_MAX][QP_ERR];
+	int	sent;			/* the answer went out: 0, or -1 */
 };
 
 struct qserv {
@@ -442,6 +443,29 @@ qserv_set_runner(struct qserv *qs, void (*run)(struct qsjob *, void *),
 	qs->run_arg = arg;
 }
 
+/*
+ * answer_commit - QM_COMMITTED straight from the thread that committed:
+ * the session waits for nothing else, so nothing else is queued for
+ * it, and its socket does not block (a full one is a session that
+ * does not read: qserv_job_done cuts it off).
+ */
+static void
+answer_commit(struct qsjob *j)
+{
+	static __thread unsigned char buf[QP_OPEN_MAX * (QP_ERR + 8) + 8];
+	struct chan_wr w;
+	uint32_t i;
+
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, j->n);
+	for (i = 0; i < j->n; i++) {
+		chan_put_u32(&w, (uint32_t)j->res[i]);
+		chan_put_str(&w, j->errs[i]);
+	}
+	j->sent = w.err ? -1 : chan_send(j->c->out.sock, QM_COMMITTED, 0,
+	    w.p, w.len, -1);
+}
+
 void
 qserv_job_run(struct qsjob *j)
 {
@@ -462,6 +486,7 @@ qserv_job_run(struct qsjob *j)
 			j->ws[i] = NULL;	/* freed by qw_commit_set */
 			k++;
 		}
+	answer_commit(j);
 }
 
 struct qsclient *
@@ -473,27 +498,16 @@ qserv_job_client(const struct qsjob *j)
 int
 qserv_job_done(struct qsjob *j)
 {
-	static unsigned char buf[QP_OPEN_MAX * (QP_ERR + 8) + 8];
 	struct qsclient *c = j->c;
-	struct chan_wr w;
-	uint32_t i;
-	int rv;
+	int sent = j->sent;
 
+	free(j);
 	c->busy = 0;
 	if (c->closing) {
-		free(j);
 		qserv_close(c);
 		return 1;
 	}
-	chan_wr_init(&w, buf, sizeof(buf));
-	chan_put_u32(&w, j->n);
-	for (i = 0; i < j->n; i++) {
-		chan_put_u32(&w, (uint32_t)j->res[i]);
-		chan_put_str(&w, j->errs[i]);
-	}
-	free(j);
-	rv = reply(c, QM_COMMITTED, &w);
-	return rv;
+	return sent == -1 ? refuse(c, "does not read its answers") : 0;
 }
 
 int

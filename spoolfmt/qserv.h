@@ -51,9 +51,11 @@ int	qserv_busy(const struct qsclient *c);
  * threads, so that one session's fsync does not wait for another's:
  * with a runner set, a QM_COMMIT becomes a job given to run(job, arg);
  * some thread calls qserv_job_run(job), which touches nothing but the
- * job's own entries; then the main thread calls qserv_job_done(job),
- * which answers the session (or frees it when it was closed in the
- * meantime: 1) and frees the job; -1 when the session must be closed.
+ * job's own entries and sends the session its answer (nothing else is
+ * sent to a session while its commit runs); then the main thread calls
+ * qserv_job_done(job), which frees the job and lets the session be read
+ * again (or frees it when it was closed in the meantime: 1); -1 when
+ * the answer could not go and the session must be closed.
  * Without a runner a commit is done in place.
  */
 struct qsjob;
