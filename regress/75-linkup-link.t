@@ -10,7 +10,9 @@
 # hangs up, once; the next `poll` still calls (dial on demand) and
 # the deadline hangs up again after it.  Last `max-online`: a run
 # that would take longer is stopped (75, said in status), nothing is
-# lost, and the next run brings the rest, every message once.  The hub
+# lost, and the next run brings the rest, every message once.  With
+# `backoff { give-up }` reached, each failure is a warning and the
+# retries go on.  The hub
 # is called "status", like the status file's lock: its run lock must
 # be another file.
 . "$(dirname "$0")/lib.sh"
@@ -193,4 +195,26 @@ bridge-linkup -c "$L" up >"$WORK/long.out" 2>&1
 is "$?" 0 "the next run, without the limit: exit 0"
 is "$(queued) $(($(delivered) - n0))" "0 30" \
     "the hub's queue is empty, every message at the leaf's MTA once"
+
+# --- 4. give-up: past it every failure is a warning, the retries go on ----------
+line_cut
+leaf_conf giveup '    poll = "10m"
+    backoff { base = "1m" ceiling = "1h" give-up = 2 }' "" ||
+    { fail "the leaf.conf with give-up"; exit 1; }
+export BRIDGE_LINKUP_CLOCK=$CLOCK
+setclock "2024-01-01 09:00:00"
+: >"$WORK/daemon.log"
+daemon_start giveup || { fail "the daemon started (give-up)"; exit 1; }
+wait_for 20 grep -q "status: run ended: try later" "$WORK/daemon.log"
+ok $? "09:00: the line is cut, the first run fails, below give-up"
+setclock "2024-01-01 09:01:30"		# past the base with its jitter
+wait_for 20 grep -q "warning: status: 2 runs in a row have failed" \
+    "$WORK/daemon.log"
+ok $? "09:01:30: the second failure reaches give-up: a warning"
+setclock "2024-01-01 09:05:00"		# past twice the base
+wait_for 20 grep -q "warning: status: 3 runs in a row have failed .*still trying" \
+    "$WORK/daemon.log"
+ok $? "09:05: the third is a warning too, and the retries go on"
+daemon_stop
+unset BRIDGE_LINKUP_CLOCK
 hub_stop
