@@ -454,7 +454,7 @@ intake_data(struct intake *in, struct intake_reply *r)
 	group_rcpts(in);
 	env_build(in, 0, &env);
 	if (qc_open(in->q, &env, &in->cust[0].w, err, sizeof(err)) != RS_OK) {
-		log_warnx("%s: cannot queue for %s: %s", in->qid,
+		log_warnx("NOQUEUE: cannot queue for %s: %s",
 		    in->cust[0].cu->name, err);
 		in->cust[0].w = NULL;
 		reply_set(r, 451, "4.3.0", "Error: queue file write error");

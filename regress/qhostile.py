@@ -2,11 +2,12 @@
 # qhostile.py - play a compromised session against bridged's queue
 # process (regress/61-compromised-session.t): take the queue socket out
 # of a live session (pidfd_getfd(2), as root), send it one hostile
-# exchange, and print what came back: "answer TYPE RESULT ID" lines,
-# then "closed" when the queue cut the socket off (or "open").
+# exchange, and print what came back: "ticket" and "answer committed
+# RESULT" lines, then "closed" when the queue cut the socket off (or
+# "open").
 #
-# usage: qhostile.py SESSION-PID CASE
-# cases: peer  data  rcpt  commit  path  fd  unknown  queue
+# usage: qhostile.py SESSION-PID CASE [ID]
+# cases: peer  data  rcpt  commit  path  id ID  fd  unknown  queue
 import ctypes
 import os
 import select
@@ -16,7 +17,7 @@ import sys
 
 # qproto.h
 QM_OPEN, QM_RCPT, QM_DATA, QM_COMMIT, QM_ABORT = 3, 4, 5, 6, 7
-QM_OPENED, QM_COMMITTED = 8, 9
+QM_TICKET, QM_COMMITTED = 8, 9
 NOSTR = 0xFFFFFFFF
 SYS_pidfd_getfd = 438
 
@@ -72,10 +73,24 @@ def one_rcpt(addr):
     return u32(1) + sstr(addr) + u32(0) + sstr(None)
 
 
-def open_(s, customer="acme", client="c.example [127.0.0.1]",
-          rcpt="alice@acme.example"):
-    """QM_OPEN: a new message, its envelope and its one recipient."""
-    send(s, QM_OPEN, u32(0) + sstr(customer) + u32(0) + sstr("ESMTP") +
+def ticket(s):
+    """The QM_TICKET waiting for the session: the id it may use."""
+    r, _, _ = select.select([s], [], [], 2.0)
+    if not r:
+        return "none"
+    d = s.recv(70000)
+    typ, _, n = struct.unpack("=III", d[:12])
+    if typ != QM_TICKET:
+        return "none"
+    ln = struct.unpack("=I", d[12:16])[0]
+    return d[16:16 + ln].decode()
+
+
+def open_(s, qid, customer="acme", client="c.example [127.0.0.1]",
+          rcpt="alice@acme.example", entry=1):
+    """QM_OPEN: a new message as entry, its envelope, one recipient."""
+    send(s, QM_OPEN, u32(entry) + u32(0) + sstr(qid) + sstr(customer) +
+         u32(0) + sstr("ESMTP") +
          sstr(client) + sstr("c.example") + sstr("evil@example.org") +
          sstr(None) + u32(0) + u32(1) + one_rcpt(rcpt))
 
@@ -96,44 +111,42 @@ def answers(s, out):
             return None
         typ, _, n = struct.unpack("=III", d[:12])
         p = d[12:12 + n]
-        res = struct.unpack("=I", p[:4])[0]
-        if typ == QM_OPENED:
-            el = struct.unpack("=I", p[4:8])[0]
-            off = 8 + (0 if el == NOSTR else el)
-            entry = struct.unpack("=I", p[off:off + 4])[0]
-            il = struct.unpack("=I", p[off + 4:off + 8])[0]
-            qid = p[off + 8:off + 8 + il].decode()
-            out.append("answer opened %d %s entry=%d" % (res, qid, entry))
-            return entry
-        out.append("answer %d %d" % (typ, res))
+        if typ == QM_TICKET:
+            out.append("ticket")
+            continue
+        res = struct.unpack("=I", p[4:8])[0]
+        out.append("answer %s %d" % (
+            "committed" if typ == QM_COMMITTED else str(typ), res))
 
 
 def main():
     pid, case = int(sys.argv[1]), sys.argv[2]
     s = grab(pid)
     out = []
+    t = ticket(s)  # the session has not read its ticket yet: ours now
     if case == "peer":  # another client address than the peer's
-        open_(s, client="mx.example [192.0.2.66]")
+        open_(s, t, client="mx.example [192.0.2.66]")
     elif case == "data":  # octets for an entry it never opened
         send(s, QM_DATA, b"Subject: forged\r\n", ident=5)
     elif case == "rcpt":  # recipients without an envelope
         send(s, QM_RCPT, one_rcpt("alice@acme.example"))
     elif case == "commit":  # a commit of an entry that is not its own
-        open_(s)
-        e = answers(s, out)
-        send(s, QM_COMMIT, u32(0) + u32(1) + u32((e or 0) + 1) + u32(0))
+        open_(s, t)
+        send(s, QM_COMMIT, u32(0) + u32(1) + u32(2) + u32(0))
     elif case == "path":  # a customer name that is a path
-        open_(s, customer="../../etc")
+        open_(s, t, customer="../../etc")
+    elif case == "id":  # an id of its choosing: the first queued one's
+        open_(s, sys.argv[3])
     elif case == "fd":  # a descriptor passed to the queue
         send(s, QM_ABORT, u32(1), fds=os.open("/dev/null", os.O_RDONLY))
     elif case == "unknown":
         send(s, 200)
     elif case == "queue":  # a message of its own: the queue picks the id
-        open_(s)
-        e = answers(s, out)
+        open_(s, t)
         body = b"Subject: own\r\n\r\nqueued by a compromised session\r\n"
-        send(s, QM_COMMIT, u32(1) + u32(1) + u32(e or 0) + u32(len(body)) +
+        send(s, QM_COMMIT, u32(1) + u32(1) + u32(1) + u32(len(body)) +
              body)
+        out.append("id %s" % t)
     else:
         sys.exit("unknown case " + case)
     answers(s, out)

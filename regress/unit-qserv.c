@@ -85,15 +85,33 @@ env_for(struct qenv *e, const char *c, const char *client)
 
 /* --- raw messages, as a hostile session would send them --- */
 
+static char tick[QID_LEN];	/* the session's ticket */
+static const char *raw_id;	/* the id raw_env sends: NULL, the ticket */
+
+/* read_ticket - the QM_TICKET the queue sent into tick: 0, or -1. */
+static int
+read_ticket(int sock)
+{
+	struct chan_rd r;
+
+	if (chan_recv(sock, &m) != 1 || m.type != QM_TICKET)
+		return -1;
+	chan_rd_init(&r, &m);
+	chan_get_str(&r, tick, sizeof(tick));
+	return chan_get_end(&r) == 0 && qid_is_valid(tick) ? 0 : -1;
+}
+
+/* raw_env - QM_OPEN of entry 1 with no recipient: QM_RCPT follows. */
 static void
 raw_env(int sock, const char *cust, const char *client, uint32_t nrcpts)
 {
 	unsigned char buf[1024];
 	struct chan_wr w;
 
-	/* a QM_OPEN with no recipient in it: they follow as QM_RCPT */
 	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, 1);
 	chan_put_u32(&w, 0);
+	chan_put_str(&w, raw_id != NULL ? raw_id : tick);
 	chan_put_str(&w, cust);
 	chan_put_u32(&w, 0);
 	chan_put_str(&w, "ESMTP");
@@ -132,32 +150,51 @@ serve(struct qserv *qs, struct qsclient *c)
 static struct qsclient *
 session(struct qserv *qs, int *sock)
 {
+	struct qsclient *c;
 	int sv[2];
 
 	if (chan_pair(sv) == -1)
 		return NULL;
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	*sock = sv[0];
-	return qserv_client(qs, sv[1], "127.0.0.1", 7);
+	c = qserv_client(qs, sv[1], "127.0.0.1", 7);
+	if (c != NULL && read_ticket(sv[0]) == -1)
+		ok(0, "a ticket comes with the session");
+	return c;
 }
 
-/* opened - read the QM_OPENED answer: its result; *entry its number. */
+/*
+ * opened - after an open of entry 1 with the ticket: the id it got and
+ * the next ticket, which the queue sends at once (RS_OK), else 99.
+ */
 static uint32_t
 opened(int sock, uint32_t *entry, char *id, size_t idlen)
 {
-	struct chan_rd r;
-	char err[QP_ERR];
-	uint32_t rs;
+	*entry = 1;
+	strlcpy_(id, tick, idlen);
+	return read_ticket(sock) == 0 && strcmp(tick, id) != 0 ? RS_OK : 99;
+}
 
-	if (chan_recv(sock, &m) != 1 || m.type != QM_OPENED)
+/* committed - the result of the first entry in a QM_COMMITTED, or 99. */
+static uint32_t
+committed(int sock)
+{
+	struct chan_rd r;
+
+	if (chan_recv(sock, &m) != 1 || m.type != QM_COMMITTED)
 		return 99;
 	chan_rd_init(&r, &m);
-	rs = chan_get_u32(&r);
-	chan_get_str(&r, err, sizeof(err));
-	*entry = chan_get_u32(&r);
-	chan_get_str(&r, id, idlen);
-	chan_get_u64(&r);
-	return chan_get_end(&r) == 0 ? rs : 98;
+	chan_get_u32(&r);
+	return chan_get_u32(&r);
+}
+
+/* commit1 - QM_COMMIT of entry e alone. */
+static void
+commit1(int sock, uint32_t e)
+{
+	uint32_t p[4] = { 0, 1, e, 0 };
+
+	chan_send(sock, QM_COMMIT, 0, p, sizeof(p), -1);
 }
 
 static void
@@ -177,8 +214,9 @@ test_hostile(void)
 	raw_env(s, "acme", "c.example [127.0.0.1]", 1);
 	raw_rcpt(s, "alice@acme.example");
 	is_int(serve(qs, c), 0, "envelope, recipient, open: served");
-	is_int(opened(s, &entry, id, sizeof(id)), RS_OK, "opened");
-	ok(entry != 0 && qid_is_valid(id), "an entry number and the queue's id");
+	is_int(opened(s, &entry, id, sizeof(id)), RS_OK,
+	    "opened, unanswered; the next ticket comes at once");
+	ok(qid_is_valid(id), "the entry's id is the ticket the queue gave");
 	is_int(count("acme", "tmp"), 0,
 	    "no tmp file yet: it is made at the commit, on a commit thread");
 	chan_send(s, QM_DATA, entry, "Subject: x\r\n\r\nhi\r\n", 18, -1);
@@ -191,6 +229,12 @@ test_hostile(void)
 	ok(chan_recv(s, &m) == 1 && m.type == QM_COMMITTED,
 	    "commit answered");
 	is_int(count("acme", "new"), 1, "the entry is in new/");
+	{
+		char path[4300];
+
+		snprintf(path, sizeof(path), "%s/q/acme/new/%s", spool, id);
+		ok(access(path, F_OK) == 0, "under the ticket's id");
+	}
 	is_int(count("acme", "tmp"), 0, "tmp/ is empty");
 	qserv_close(c);
 	close(s);
@@ -248,7 +292,6 @@ test_hostile(void)
 	raw_env(s, "acme", "c [127.0.0.1]", 1);
 	raw_rcpt(s, "alice@acme.example");
 	raw_rcpt(s, "bob@acme.example");
-	serve(qs, c);		/* the first: opened, answered */
 	is_int(serve(qs, c), -1, "a recipient more than announced: cut off");
 	qserv_close(c);
 	close(s);
@@ -257,9 +300,13 @@ test_hostile(void)
 	c = session(qs, &s);
 	raw_env(s, "other", "c [127.0.0.1]", 1);
 	raw_rcpt(s, "x@other.example");
-	is_int(serve(qs, c), 0, "an unknown customer is answered");
-	is_int(opened(s, &entry, id, sizeof(id)), RS_TEMP,
-	    "with a temporary failure");
+	is_int(serve(qs, c), 0, "an unknown customer is not cut off");
+	opened(s, &entry, id, sizeof(id));
+	commit1(s, 1);
+	serve(qs, c);
+	is_int(committed(s), RS_TEMP, "its commit fails, temporarily");
+	ok(strstr(log_last_warning(), "no such customer") != NULL,
+	    "logged: %s", log_last_warning());
 	ok(access("spool/q/other", F_OK) == -1, "and no queue made for it");
 	/* a path in the customer name */
 	raw_env(s, "../acme", "c [127.0.0.1]", 1);
@@ -321,22 +368,45 @@ test_hostile(void)
 	qserv_close(c);
 	close(s);
 
-	/* a session that does not read its answers */
+	/* an id of its own choosing (one already queued, say) */
 	c = session(qs, &s);
-	{
-		int i, r = 0;
-
-		for (i = 0; i < 5 && r == 0; i++) {
-			raw_env(s, "other", "c [127.0.0.1]", 1);
-			raw_rcpt(s, "x@other.example");
-					r = serve(qs, c);
-		}
-		/* the socket buffer holds them all: no cut, all queued */
-		ok(r == 0 || strstr(log_last_warning(), "answers") != NULL,
-		    "unread answers do not block the queue");
-	}
+	raw_id = "661BA4F3015BB.4CE9.1";
+	raw_env(s, "acme", "c [127.0.0.1]", 1);
+	raw_rcpt(s, "alice@acme.example");
+	raw_id = NULL;
+	is_int(serve(qs, c), -1, "an id it was not given: cut off");
+	ok(strstr(log_last_warning(), "an id it was not given") != NULL,
+	    "and logged: %s", log_last_warning());
 	qserv_close(c);
 	close(s);
+
+	/* the ticket used twice */
+	c = session(qs, &s);
+	raw_env(s, "acme", "c [127.0.0.1]", 1);
+	raw_rcpt(s, "alice@acme.example");
+	serve(qs, c);
+	raw_env(s, "acme", "c [127.0.0.1]", 1);	/* entry 1 again, too */
+	raw_rcpt(s, "alice@acme.example");
+	is_int(serve(qs, c), -1, "a second open under a number in use: cut off");
+	qserv_close(c);
+	close(s);
+	c = session(qs, &s);
+	strlcpy_(id, tick, sizeof(id));
+	raw_env(s, "acme", "c [127.0.0.1]", 1);
+	raw_rcpt(s, "alice@acme.example");
+	serve(qs, c);
+	commit1(s, 1);
+	serve(qs, c);
+	read_ticket(s);
+	committed(s);
+	raw_id = id;		/* the spent ticket */
+	raw_env(s, "acme", "c [127.0.0.1]", 1);
+	raw_rcpt(s, "alice@acme.example");
+	raw_id = NULL;
+	is_int(serve(qs, c), -1, "a spent ticket: cut off");
+	qserv_close(c);
+	close(s);
+	clear();
 	(void)sv;
 	qserv_free(qs);
 }

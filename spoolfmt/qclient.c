@@ -30,12 +30,15 @@ struct qlink {
 	int	broken;
 	struct chan_msg *in;		/* the last answer */
 	unsigned char *out;		/* a payload being built */
+	char	ticket[QID_LEN];	/* the id of the next message, or "" */
+	unsigned char used[QP_OPEN_MAX];	/* entry numbers taken */
 };
 
 struct qcw {
 	struct qlink *l;
 	struct qwriter *w;		/* direct */
 	uint32_t entry;			/* over the socket */
+	char	id[QID_LEN];
 	uint64_t size;
 	size_t	len;			/* octets waiting in buf */
 	unsigned char *buf;		/* CHAN_MAX, made at the first write */
@@ -141,6 +144,17 @@ answer(struct qlink *l, uint32_t type, char *err, size_t errlen)
 	}
 	if (l->in->fd != -1)
 		close(l->in->fd);
+	if (l->in->type == QM_TICKET) {
+		struct chan_rd r;
+
+		chan_rd_init(&r, l->in);
+		chan_get_str(&r, l->ticket, sizeof(l->ticket));
+		if (chan_get_end(&r) != 0 || !qid_is_valid(l->ticket)) {
+			broken(l, err, errlen, "malformed ticket");
+			return -1;
+		}
+		return type == QM_TICKET ? 0 : answer(l, type, err, errlen);
+	}
 	if (l->in->type != type) {
 		broken(l, err, errlen, "unexpected answer");
 		return -1;
@@ -175,13 +189,16 @@ put_rcpts(struct chan_wr *w, const struct qenv *env, int i)
  * QM_RCPT messages for the rest (real mail: none).
  */
 static int
-send_env(struct qlink *l, const struct qenv *env, uint32_t src)
+send_env(struct qlink *l, const struct qenv *env, uint32_t entry,
+    uint32_t src, const char *id)
 {
 	struct chan_wr w;
 	int i;
 
 	chan_wr_init(&w, l->out, CHAN_MAX);
+	chan_put_u32(&w, entry);
 	chan_put_u32(&w, src);
+	chan_put_str(&w, id);
 	chan_put_str(&w, env->customer);
 	chan_put_u32(&w, (uint32_t)env->body_8bit);
 	chan_put_str(&w, env->protocol);
@@ -203,45 +220,44 @@ send_env(struct qlink *l, const struct qenv *env, uint32_t src)
 	return 0;
 }
 
-/* open_entry - send env and QM_OPEN(src); the answer into *w. */
+/*
+ * open_entry - QM_OPEN for env under a free entry number: a new
+ * message (src 0) takes the ticket as its id, a copy src's id.  Not
+ * answered: a failure to open comes back with the commit.
+ */
 static enum result
-open_entry(struct qlink *l, struct qenv *env, uint32_t src, struct qcw **wp,
-    char *err, size_t errlen)
+open_entry(struct qlink *l, struct qenv *env, struct qcw *src,
+    struct qcw **wp, char *err, size_t errlen)
 {
-	struct chan_rd r;
 	struct qcw *w;
-	char id[QID_LEN], why[QP_ERR];
-	uint32_t rs, entry;
-	uint64_t arrival;
+	uint32_t e;
 
-	if (send_env(l, env, src) == -1)
-		return broken(l, err, errlen, strerror(errno));
-	if (answer(l, QM_OPENED, err, errlen) == -1)
+	for (e = 0; e < QP_OPEN_MAX && l->used[e]; e++)
+		;
+	if (e == QP_OPEN_MAX) {
+		err_set(err, errlen, "too many entries open");
 		return RS_TEMP;
-	chan_rd_init(&r, l->in);
-	rs = chan_get_u32(&r);
-	chan_get_str(&r, why, sizeof(why));
-	entry = chan_get_u32(&r);
-	chan_get_str(&r, id, sizeof(id));
-	arrival = chan_get_u64(&r);
-	if (chan_get_end(&r) != 0 || rs > RS_PERM)
-		return broken(l, err, errlen, "malformed answer");
-	if (rs != RS_OK) {
-		err_set(err, errlen, "%s", why);
-		return (enum result)rs;
 	}
-	if (entry == 0 || !qid_is_valid(id))
-		return broken(l, err, errlen, "malformed answer");
+	if (src == NULL && l->ticket[0] == '\0' &&
+	    answer(l, QM_TICKET, err, errlen) == -1)
+		return RS_TEMP;
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		err_set(err, errlen, "%s", strerror(errno));
-		/* the queue removes it with the session, or at once: */
-		send_msg(l, QM_ABORT, 0, &entry, sizeof(entry));
 		return RS_TEMP;
 	}
 	w->l = l;
-	w->entry = entry;
-	strlcpy_(env->id, id, sizeof(env->id));
-	env->arrival = (time_t)arrival;
+	w->entry = e + 1;
+	strlcpy_(w->id, src != NULL ? src->id : l->ticket, sizeof(w->id));
+	if (send_env(l, env, w->entry, src != NULL ? src->entry : 0,
+	    src != NULL ? NULL : l->ticket) == -1) {
+		free(w);
+		return broken(l, err, errlen, strerror(errno));
+	}
+	l->used[e] = 1;
+	l->ticket[0] = '\0';
+	strlcpy_(env->id, w->id, sizeof(env->id));
+	if (src == NULL)
+		env->arrival = time(NULL);
 	*wp = w;
 	return RS_OK;
 }
@@ -255,7 +271,7 @@ qc_open(struct qlink *l, struct qenv *env, struct qcw **wp, char *err,
 
 	*wp = NULL;
 	if (l->spool == NULL)
-		return open_entry(l, env, 0, wp, err, errlen);
+		return open_entry(l, env, NULL, wp, err, errlen);
 	qid_new(env->id, sizeof(env->id));
 	env->arrival = time(NULL);
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
@@ -332,8 +348,7 @@ qc_clone(struct qcw *src, struct qenv *env, struct qcw **dst, char *err,
 	if (l->spool == NULL) {
 		if (flush(src) == -1)
 			return broken(l, err, errlen, strerror(errno));
-		if ((rs = open_entry(l, env, src->entry, dst, err, errlen)) ==
-		    RS_OK)
+		if ((rs = open_entry(l, env, src, dst, err, errlen)) == RS_OK)
 			(*dst)->size = src->size;
 		return rs;
 	}
@@ -357,6 +372,8 @@ qc_clone(struct qcw *src, struct qenv *env, struct qcw **dst, char *err,
 static void
 cw_free(struct qcw *w)
 {
+	if (w->w == NULL && w->entry > 0 && w->entry <= QP_OPEN_MAX)
+		w->l->used[w->entry - 1] = 0;
 	free(w->buf);
 	free(w);
 }

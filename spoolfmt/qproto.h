@@ -16,26 +16,33 @@
  * queue -> master
  *   QM_READY    u32 pid: recovery is done, sessions may start.
  *
+ * queue -> session, unasked
+ *   QM_TICKET   str id: the queue id the session's next new message
+ *               gets; one comes when the session is handed over and a
+ *               new one with every QM_OPEN of a new message, so that
+ *               opening waits for nothing and the id is still the
+ *               queue's choice.
+ *
  * session -> queue (a session has at most one envelope pending and a
- * few entries open; the queue answers OPEN and COMMIT, nothing else)
- *   QM_OPEN     u32 src (0: a new message; else an open entry whose
- *               message octets the new one copies: another customer's
- *               copy of the same message), then the envelope: str
- *               customer, u32 body_8bit, str protocol, str client
- *               ("name [addr]": addr must be the peer's), str helo,
- *               str sender, str envid, u32 ret, u32 nrcpts; then u32 k
- *               and k recipients: str addr, u32 notify, str orcpt.
- *               The queue chooses the id and the arrival.
+ * few entries open; only COMMIT is answered)
+ *   QM_OPEN     u32 entry (the session's number for it, 1 to
+ *               QP_OPEN_MAX, not in use), u32 src (0: a new message;
+ *               else an open entry whose message octets the new one
+ *               copies: another customer's copy of the same message),
+ *               str id (a new message: the ticket; a copy: absent),
+ *               then the envelope: str customer, u32 body_8bit, str
+ *               protocol, str client ("name [addr]": addr must be the
+ *               peer's), str helo, str sender, str envid, u32 ret, u32
+ *               nrcpts; then u32 k and k recipients: str addr, u32
+ *               notify, str orcpt.  A failure to open (an unknown
+ *               customer, a full disk) is the answer to its commit.
  *   QM_RCPT     u32 k and k recipients, when they did not all fit into
- *               the QM_OPEN; the entry is opened (and answered) when
- *               nrcpts have come.
+ *               the QM_OPEN; the entry is opened when nrcpts have come.
  *   QM_DATA     header id = entry; the payload is message octets.
  *   QM_COMMIT   u32 all, u32 n, n times u32 entry, then u32 len and
  *               the last len message octets of the first entry
  *   QM_ABORT    u32 entry
  * queue -> session
- *   QM_OPENED   u32 result (enum result), str error, u32 entry, str id,
- *               u64 arrival
  *   QM_COMMITTED u32 n, n times: u32 result, str error
  *
  * Anything else, or any message out of order, closes the session's
@@ -53,7 +60,7 @@ enum qmsg {
 	QM_DATA,
 	QM_COMMIT,
 	QM_ABORT,
-	QM_OPENED,
+	QM_TICKET,
 	QM_COMMITTED,
 	QM_CONFIG
 };

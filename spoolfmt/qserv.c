@@ -28,14 +28,20 @@
 #include "qserv.h"
 
 struct qsent {
-	struct qwriter *w;		/* NULL: a free slot */
+	int	used;			/* 0: a free slot */
+	struct qwriter *w;		/* NULL: its open failed */
+	enum result open_rs;		/* and how */
+	char	err[QP_ERR];
 	int	failed;			/* errno of a failed write, or 0 */
 	uint64_t size;
 };
 
 struct qsenv {
 	int	have;			/* QM_OPEN came */
+	uint32_t entry;			/* the session's number for it */
 	uint32_t src;			/* the entry a copy is made of, or 0 */
+	int	has_id;			/* a new message: id is the ticket */
+	char	id[QID_LEN];
 	int	got;			/* recipients so far */
 	struct qenv env;		/* strings owned */
 };
@@ -46,7 +52,7 @@ struct qsclient {
 	char	peer[64];
 	uint32_t serial;
 	int	busy;			/* a commit in flight */
-	int	answered;		/* an open was answered: it waits */
+	char	ticket[QID_LEN];	/* the id its next message gets */
 	int	closing;		/* closed while busy: free when done */
 	struct qsenv pend;
 	struct qsent ent[QP_OPEN_MAX];
@@ -132,6 +138,8 @@ known(const struct qserv *qs, const char *name)
 	    cmp_name) != NULL;
 }
 
+static int ticket(struct qsclient *c);
+
 struct qsclient *
 qserv_client(struct qserv *qs, int sock, const char *peer, uint32_t serial)
 {
@@ -143,6 +151,11 @@ qserv_client(struct qserv *qs, int sock, const char *peer, uint32_t serial)
 	chan_init(&c->out, sock, 2);
 	strlcpy_(c->peer, peer, sizeof(c->peer));
 	c->serial = serial;
+	if (ticket(c) == -1) {
+		chan_clear(&c->out);
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -311,13 +324,20 @@ static int
 on_open(struct qsclient *c, const struct chan_msg *m)
 {
 	struct chan_rd r;
-	uint32_t src;
+	char idbuf[QID_LEN];
+	const char *id;
+	uint32_t src, num;
 
 	chan_rd_init(&r, m);
+	num = chan_get_u32(&r);
 	src = chan_get_u32(&r);
+	id = chan_get_str(&r, idbuf, sizeof(idbuf));
 	if (get_env(c, &r) == -1 || get_rcpts(c, &r) == -1)
 		return -1;
+	c->pend.entry = num;
 	c->pend.src = src;
+	c->pend.has_id = id != NULL;
+	strlcpy_(c->pend.id, id != NULL ? id : "", sizeof(c->pend.id));
 	return c->pend.got == c->pend.env.nrcpts ? do_open(c) : 0;
 }
 
@@ -332,57 +352,58 @@ reply(struct qsclient *c, uint32_t type, const struct chan_wr *w)
 	return chan_flush(&c->out) == -1 ? -1 : 0;
 }
 
+/*
+ * ticket - a fresh queue id for the session's next message, sent
+ * ahead (QM_TICKET), so that opening costs no round trip and still no
+ * session names an id of its own choosing.
+ */
 static int
-opened(struct qsclient *c, enum result rs, const char *err, uint32_t entry,
-    const char *id, time_t arrival)
+ticket(struct qsclient *c)
 {
-	unsigned char buf[QP_ERR + QID_LEN + 64];
+	unsigned char buf[QID_LEN + 16];
 	struct chan_wr w;
 
+	qid_new(c->ticket, sizeof(c->ticket));
 	chan_wr_init(&w, buf, sizeof(buf));
-	chan_put_u32(&w, (uint32_t)rs);
-	chan_put_str(&w, err);
-	chan_put_u32(&w, entry);
-	chan_put_str(&w, id);
-	chan_put_u64(&w, (uint64_t)arrival);
-	c->answered = 1;
-	return reply(c, QM_OPENED, &w);
+	chan_put_str(&w, c->ticket);
+	return reply(c, QM_TICKET, &w);
 }
 
-/* entry - the open entry numbered e, or NULL. */
+/* entry - the entry numbered e (open, or whose open failed), or NULL. */
 static struct qsent *
 entry(struct qsclient *c, uint32_t e)
 {
-	if (e == 0 || e > QP_OPEN_MAX || c->ent[e - 1].w == NULL)
+	if (e == 0 || e > QP_OPEN_MAX || !c->ent[e - 1].used)
 		return NULL;
 	return &c->ent[e - 1];
 }
 
-/* do_open - open the entry c->pend describes and answer. */
+/*
+ * do_open - open the entry c->pend describes under the number the
+ * session gave it.  Nothing is answered: a failure is kept with the
+ * entry and is the answer to its commit.
+ */
 static int
 do_open(struct qsclient *c)
 {
 	struct qsenv *p = &c->pend;
-	struct qsent *src = NULL, *dst = NULL;
+	struct qsent *src = NULL, *dst;
 	char err[QP_ERR] = "";
 	enum result rs;
-	uint32_t s = p->src, i;
-	int ret;
 
-	if (s != 0 && (src = entry(c, s)) == NULL)
+	if (p->entry == 0 || p->entry > QP_OPEN_MAX ||
+	    c->ent[p->entry - 1].used)
+		return refuse(c, "an entry number already in use");
+	dst = &c->ent[p->entry - 1];
+	if (p->src != 0 && (src = entry(c, p->src)) == NULL)
 		return refuse(c, "copy of an entry it does not have");
-	for (i = 0; i < QP_OPEN_MAX && dst == NULL; i++)
-		if (c->ent[i].w == NULL)
-			dst = &c->ent[i];
-	if (dst == NULL) {
-		pend_free(p);
-		return opened(c, RS_TEMP, "too many entries open", 0, NULL, 0);
-	}
+	if (p->src == 0 && (!p->has_id || strcmp(p->id, c->ticket) != 0))
+		return refuse(c, "an id it was not given");
 	if (!known(c->qs, p->env.customer)) {
 		err_set(err, sizeof(err), "no such customer: %s",
 		    p->env.customer);
 		rs = RS_TEMP;
-	} else if (src != NULL && src->failed) {
+	} else if (src != NULL && (src->failed || src->w == NULL)) {
 		err_set(err, sizeof(err), "its message could not be written");
 		rs = RS_TEMP;
 	} else if (src != NULL) {
@@ -391,31 +412,31 @@ do_open(struct qsclient *c)
 		rs = qw_clone(src->w, c->qs->spool, &p->env, &dst->w, err,
 		    sizeof(err));
 	} else {
-		qid_new(p->env.id, sizeof(p->env.id));
+		strlcpy_(p->env.id, c->ticket, sizeof(p->env.id));
 		p->env.arrival = time(NULL);
 		rs = qw_open_deferred(c->qs->spool, &p->env, &dst->w, err,
 		    sizeof(err));
 	}
+	dst->used = 1;
+	dst->failed = 0;
+	dst->size = src != NULL ? src->size : 0;
+	dst->open_rs = rs;
+	strlcpy_(dst->err, err, sizeof(dst->err));
 	if (rs != RS_OK) {
 		log_warnx("queue: session %u: cannot queue for %s: %s",
 		    c->serial, p->env.customer, err);
 		dst->w = NULL;
-		pend_free(p);
-		return opened(c, rs, err, 0, NULL, 0);
 	}
-	dst->failed = 0;
-	dst->size = src != NULL ? src->size : 0;
-	ret = opened(c, RS_OK, "", (uint32_t)(dst - c->ent) + 1, p->env.id,
-	    p->env.arrival);
 	pend_free(p);
-	return ret;
+	/* the ticket is spent: the next one goes out now */
+	return src == NULL ? ticket(c) : 0;
 }
 
 /* add_data - message octets for e, counted against max-size. */
 static void
 add_data(struct qsclient *c, struct qsent *e, const void *p, size_t len)
 {
-	if (e->failed)
+	if (e->failed || e->w == NULL)
 		return;
 	e->size += len;
 	if (c->qs->max_size != 0 && e->size > c->qs->max_size)
@@ -552,13 +573,16 @@ on_commit(struct qsclient *c, const struct chan_msg *m)
 	j->n = n;
 	j->all = all;
 	for (i = 0; i < n; i++)
-		if (entry(c, num[i])->failed)
+		if (entry(c, num[i])->failed || entry(c, num[i])->w == NULL)
 			bad = 1;
 	for (i = 0; i < n; i++) {
 		e = entry(c, num[i]);
 		j->ws[i] = e->w;
 		j->res[i] = RS_OK;
-		if (e->failed || (all && bad)) {
+		if (e->w == NULL) {		/* its open failed */
+			strlcpy_(j->errs[i], e->err, QP_ERR);
+			j->res[i] = e->open_rs;
+		} else if (e->failed || (all && bad)) {
 			if (e->failed == EFBIG)
 				err_set(j->errs[i], QP_ERR, "message too big");
 			else if (e->failed)
@@ -572,6 +596,7 @@ on_commit(struct qsclient *c, const struct chan_msg *m)
 			j->ws[i] = NULL;
 		}
 		e->w = NULL;
+		e->used = 0;
 	}
 	c->busy = 1;
 	if (c->qs->run != NULL) {
@@ -593,8 +618,10 @@ on_abort(struct qsclient *c, const struct chan_msg *m)
 	n = chan_get_u32(&r);
 	if (chan_get_end(&r) != 0 || (e = entry(c, n)) == NULL)
 		return refuse(c, "abort of an entry it does not have");
-	qw_abort(e->w);
+	if (e->w != NULL)
+		qw_abort(e->w);
 	e->w = NULL;
+	e->used = 0;
 	return 0;
 }
 
@@ -637,6 +664,8 @@ qserv_input(struct qserv *qs, struct qsclient *c)
 			return 0;
 		if (n == -1 && errno == EINTR)
 			continue;
+		if (n == -1 && errno == ECONNRESET)
+			return -1;	/* gone with a ticket unread: the end */
 		if (n == -1)
 			return refuse(c, strerror(errno));
 		if (n == 0)
@@ -645,10 +674,6 @@ qserv_input(struct qserv *qs, struct qsclient *c)
 			if (m->fd != -1)
 				close(m->fd);
 			return -1;
-		}
-		if (c->answered) {	/* it sends nothing until it reads */
-			c->answered = 0;
-			return 0;
 		}
 	}
 	return 0;
