@@ -61,12 +61,16 @@ def sstr(s):
 
 
 def send(s, typ, payload=b"", ident=0, fds=None):
+    """One message; the queue may have cut us off already: no matter."""
     msg = struct.pack("=III", typ, ident, len(payload)) + payload
-    if fds:
-        s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                           struct.pack("=i", fds))])
-    else:
-        s.send(msg)
+    try:
+        if fds:
+            s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                               struct.pack("=i", fds))])
+        else:
+            s.send(msg)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 
 
 def one_rcpt(addr):
@@ -78,7 +82,12 @@ def ticket(s):
     r, _, _ = select.select([s], [], [], 2.0)
     if not r:
         return "none"
-    d = s.recv(70000)
+    try:
+        d = s.recv(70000)
+    except ConnectionResetError:
+        return "none"
+    if len(d) < 16:
+        return "none"
     typ, _, n = struct.unpack("=III", d[:12])
     if typ != QM_TICKET:
         return "none"
