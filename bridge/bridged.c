@@ -1,12 +1,14 @@
 /*
  * bridged.c - the hub daemon's start-up (bridged(8)).  As root: read
  * the config, find the hub's user (bridge.conf's user, else _bridge;
- * never root), give it the spool directory, take the pidfile lock and
- * bind every listener.  Then drop to that user for good and, only as
- * that user, prepare and recover every customer's queue, go to the
- * background unless -d, write the pidfile, make the shared usage
- * table, settle what a crash left of bundling, open the control
- * socket and hand over to the master loop (master.c).
+ * never root), open bridged's own executable, give the user the spool
+ * directory, take the pidfile lock and bind every listener.  Then drop
+ * to that user for good, go to the background unless -d, write the
+ * pidfile, make the shared usage table, start the queue process (which
+ * prepares and recovers every customer's queue, as that user, before
+ * it is ready: queued.c), settle what a crash left of bundling, open
+ * the control socket and hand over to the master loop (master.c).
+ * "bridged -x queue" is the queue process itself (never by hand).
  *
  * Invariants: nothing inside the spool is read, written or followed
  * as root (only the pidfile, which is replaced when it is not a plain

@@ -1,7 +1,9 @@
 /*
  * master.c - bridged's master process: it owns the listening sockets,
  * forks one child per connection (the child runs smtpd_session or
- * odmr_session with blocking reads under poll timeouts), counts
+ * odmr_session with blocking reads under poll timeouts; an SMTP, LMTP
+ * or enqueue session gets a socket to the queue process, qproc.c, with
+ * the peer address accept() gave handed over to the queue), counts
  * children against max-clients, reaps them, reloads the config on
  * SIGHUP and shuts down on SIGTERM/SIGINT.  Signals reach the loop
  * through a self-pipe.  It also takes requests: ETRN datagrams from
