@@ -28,7 +28,6 @@
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <netdb.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -442,8 +441,8 @@ child_main(struct master *m, int fd, int qfd, int kind,
 	smtpd_client_set(&cl, sa, salen, 1);
 	cl.lmtp = kind == LK_LMTP || kind == LK_ENQUEUE;
 	cl.enqueue = kind == LK_ENQUEUE;
-	if (cl.enqueue)
-		strlcpy_(cl.addr, peer, sizeof(cl.addr));
+	/* the address the queue process was told, to the letter */
+	strlcpy_(cl.addr, peer, sizeof(cl.addr));
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = m->conf;
 	ctx.usage = m->usage;
@@ -471,26 +470,29 @@ too_many(struct master *m, int fd, const char *what)
 }
 
 /*
- * peer_name - the client as the kernel says: the numeric address,
- * "unix" on a unix socket, "uid N" (SO_PEERCRED) on the enqueue one.
+ * peer_name - the client as the kernel says: its numeric address or
+ * "unix" (smtpd_client_set, without the reverse lookup), "uid N"
+ * (SO_PEERCRED) on the enqueue socket.  The session gets this very
+ * string, so what the queue process checks is what the session writes.
  */
 static void
 peer_name(int fd, int kind, const struct sockaddr *sa, socklen_t salen,
     char *buf, size_t len)
 {
+	struct smtpd_client cl;
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
 
-	strlcpy_(buf, "unix", len);
 	if (kind == LK_ENQUEUE) {
 		if (chan_peer(fd, &uid, &gid, &pid) == 0)
 			snprintf(buf, len, "uid %ld", (long)uid);
 		else
 			strlcpy_(buf, "uid unknown", len);
-	} else if (sa != NULL && sa->sa_family != AF_UNIX &&
-	    getnameinfo(sa, salen, buf, len, NULL, 0, NI_NUMERICHOST) != 0)
-		strlcpy_(buf, "unknown", len);
+		return;
+	}
+	smtpd_client_set(&cl, sa, salen, 0);
+	strlcpy_(buf, cl.addr, len);
 }
 
 /* spawn - fork the session for fd with every master signal held. */

@@ -168,7 +168,8 @@ bad:
 
 /*
  * chan_recv - the next message: 1 with *m filled, 0 at end of file
- * (an empty datagram, which no sender here makes, reads as one too),
+ * (an empty datagram, which no sender here makes, reads as one too, and
+ * so does a peer that closed with messages of ours unread),
  * -1 with errno (EMSGSIZE: longer than CHAN_MAX; EPROTO: header and
  * datagram disagree, or not exactly zero or one descriptor).  A
  * refused message's descriptors are closed.  m->fd is close-on-exec.
@@ -199,6 +200,8 @@ chan_recv(int sock, struct chan_msg *m)
 	do
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	while (n == -1 && errno == EINTR);
+	if (n == -1 && errno == ECONNRESET)
+		return 0;	/* the peer closed with our messages unread */
 	if (n == -1)
 		return -1;
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {

@@ -52,6 +52,10 @@ struct intake {
 	const struct bridge_conf *conf;
 	struct usage *usage;
 	struct qlink *q;		/* where the entries go */
+	struct qcw **cws;		/* commit_all's: a slot per group */
+	enum result *cres;
+	char   *cerrs;			/* CERR octets per group */
+	int    *cgi;
 	int	active;			/* MAIL accepted */
 	char	protocol[8];
 	char	helo[256];
@@ -100,20 +104,26 @@ reply_class(const struct intake_reply *r)
 	return r->code < 400 ? RS_OK : r->code < 500 ? RS_TEMP : RS_PERM;
 }
 
+#define CERR	256	/* a commit error per group */
+
 struct intake *
 intake_new(const struct bridge_conf *c, struct usage *u)
 {
 	struct intake *in;
+	size_t n;
 
 	if ((in = calloc(1, sizeof(*in))) == NULL)
 		return NULL;
 	in->conf = c;
 	in->usage = u;
-	if ((in->cust = calloc((size_t)c->ncustomers + 1,
-	    sizeof(*in->cust))) == NULL ||
+	n = (size_t)c->ncustomers + 1;
+	if ((in->cust = calloc(n, sizeof(*in->cust))) == NULL ||
+	    (in->cws = calloc(n, sizeof(*in->cws))) == NULL ||
+	    (in->cres = calloc(n, sizeof(*in->cres))) == NULL ||
+	    (in->cerrs = calloc(n, CERR)) == NULL ||
+	    (in->cgi = calloc(n, sizeof(*in->cgi))) == NULL ||
 	    (in->q = qlink_direct(c->spool)) == NULL) {
-		free(in->cust);
-		free(in);
+		intake_free(in);
 		return NULL;
 	}
 	return in;
@@ -137,11 +147,16 @@ intake_free(struct intake *in)
 {
 	if (in == NULL)
 		return;
-	intake_reset(in);
+	if (in->cust != NULL)
+		intake_reset(in);
 	free(in->rcpt);
 	free(in->envr);
 	free(in->rdsn);
 	free(in->cust);
+	free(in->cws);
+	free(in->cres);
+	free(in->cerrs);
+	free(in->cgi);
 	qlink_free(in->q);
 	free(in);
 }
@@ -653,52 +668,30 @@ static void
 commit_all(struct intake *in, int all)
 {
 	struct intake_cust *ic;
-	struct qcw **ws;
-	enum result *res;
-	char *errs;
-	int g, i, n = 0, *gi;
+	int g, i, n = 0;
 	uint64_t total = qc_size(in->cust[0].w);
 
-	ws = calloc((size_t)in->ncust, sizeof(*ws));
-	res = calloc((size_t)in->ncust, sizeof(*res));
-	errs = calloc((size_t)in->ncust, 256);
-	gi = calloc((size_t)in->ncust, sizeof(*gi));
-	if (ws == NULL || res == NULL || errs == NULL || gi == NULL) {
-		free(gi);
-		free(ws);
-		free(res);
-		free(errs);
-		for (g = 0; g < in->ncust; g++)
-			if (in->cust[g].reply.code == 0)
-				reply_set(&in->cust[g].reply, 451, "4.3.0",
-				    "Out of memory");
-		return;
-	}
 	for (g = 0; g < in->ncust; g++) {
 		ic = &in->cust[g];
 		if (ic->w == NULL || ic->reply.code != 0)
 			continue;
-		gi[n] = g;
-		ws[n++] = ic->w;
+		in->cgi[n] = g;
+		in->cws[n++] = ic->w;
 		ic->w = NULL;
 	}
-	qc_commit(ws, n, all, res, errs, 256);
+	qc_commit(in->cws, n, all, in->cres, in->cerrs, CERR);
 	for (i = 0; i < n; i++) {
-		ic = &in->cust[gi[i]];
-		if (res[i] == RS_OK) {
+		ic = &in->cust[in->cgi[i]];
+		if (in->cres[i] == RS_OK) {
 			ic->committed = 1;
 			usage_add(in->usage, in->conf, ic->cu, total);
 		} else {
 			log_warnx("%s: commit for %s failed: %s", in->qid,
-			    ic->cu->name, errs + (size_t)i * 256);
+			    ic->cu->name, in->cerrs + (size_t)i * CERR);
 			reply_set(&ic->reply, 451, "4.3.0",
 			    "Error: queue file write error");
 		}
 	}
-	free(gi);
-	free(ws);
-	free(res);
-	free(errs);
 }
 
 /* log_accepted - the Postfix-style line for a queued message. */

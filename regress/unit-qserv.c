@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -37,9 +38,9 @@ static char spool[4096];
 static char *custs[] = { "acme", "ship" };
 static struct chan_msg m;
 
-/* count - entries in q/<c>/<sub>. */
+/* entries - files in q/<c>/<sub>, removed too with drop; -1 if none. */
 static int
-count(const char *c, const char *sub)
+entries(const char *c, const char *sub, int drop)
 {
 	char path[4200];
 	struct dirent *de;
@@ -50,21 +51,38 @@ count(const char *c, const char *sub)
 	if ((d = opendir(path)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
+		if (de->d_name[0] != '.') {
 			n++;
+			if (drop && unlinkat(dirfd(d), de->d_name, 0) == -1)
+				ok(0, "remove %s/%s", path, de->d_name);
+		}
 	closedir(d);
 	return n;
 }
 
+static int
+count(const char *c, const char *sub)
+{
+	return entries(c, sub, 0);
+}
+
+/* clear - empty new/ and tmp/ of both queues. */
 static void
 clear(void)
 {
-	char cmd[9000];
+	entries("acme", "new", 1);
+	entries("acme", "tmp", 1);
+	entries("ship", "new", 1);
+	entries("ship", "tmp", 1);
+}
 
-	snprintf(cmd, sizeof(cmd), "rm -f %s/q/*/new/* %s/q/*/tmp/*", spool,
-	    spool);
-	if (system(cmd) != 0)
-		ok(0, "clear the queues");
+static int
+rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(p);
 }
 
 /* env - a small envelope for customer c. */
@@ -137,6 +155,22 @@ raw_rcpt(int sock, const char *addr)
 	chan_put_u32(&w, 0);
 	chan_put_str(&w, NULL);
 	chan_send(sock, QM_RCPT, 0, w.p, w.len, -1);
+}
+
+/* raw_alice - a whole envelope, for alice@acme.example. */
+static void
+raw_alice(int sock)
+{
+	raw_env(sock, "acme", "c [127.0.0.1]", 1);
+	raw_rcpt(sock, "alice@acme.example");
+}
+
+/* end - the session over, on both sides. */
+static void
+end(struct qsclient *c, int sock)
+{
+	qserv_close(c);
+	close(sock);
 }
 
 /* serve - let the queue read what is there: what qserv_input said. */
@@ -236,8 +270,7 @@ test_hostile(void)
 		ok(access(path, F_OK) == 0, "under the ticket's id");
 	}
 	is_int(count("acme", "tmp"), 0, "tmp/ is empty");
-	qserv_close(c);
-	close(s);
+	end(c, s);
 	clear();
 
 	/* another peer's address */
@@ -246,15 +279,13 @@ test_hostile(void)
 	is_int(serve(qs, c), -1, "a client line with another address: cut off");
 	ok(strstr(log_last_warning(), "claims another peer address") != NULL,
 	    "and logged: %s", log_last_warning());
-	qserv_close(c);
-	close(s);
+	end(c, s);
 
 	/* a peer address as a suffix of a longer one */
 	c = session(qs, &s);
 	raw_env(s, "acme", "x [10.127.0.0.1]", 1);
 	is_int(serve(qs, c), -1, "an address ending in the peer's: cut off");
-	qserv_close(c);
-	close(s);
+	end(c, s);
 
 	/* data for an entry it never opened */
 	c = session(qs, &s);
@@ -262,8 +293,7 @@ test_hostile(void)
 	is_int(serve(qs, c), -1, "data for entry 3, never opened: cut off");
 	ok(strstr(log_last_warning(), "does not have") != NULL,
 	    "and logged: %s", log_last_warning());
-	qserv_close(c);
-	close(s);
+	end(c, s);
 
 	/* commit of an entry it never opened */
 	c = session(qs, &s);
@@ -273,8 +303,7 @@ test_hostile(void)
 		chan_send(s, QM_COMMIT, 0, p, sizeof(p), -1);
 	}
 	is_int(serve(qs, c), -1, "commit without an open entry: cut off");
-	qserv_close(c);
-	close(s);
+	end(c, s);
 
 	/* a second envelope before the first is complete */
 	c = session(qs, &s);
@@ -284,17 +313,14 @@ test_hostile(void)
 	is_int(serve(qs, c), -1, "a second envelope, one of two recipients "
 	    "sent: cut off");
 	is_int(count("acme", "tmp"), 0, "nothing was opened");
-	qserv_close(c);
-	close(s);
+	end(c, s);
 
 	/* more recipients than announced */
 	c = session(qs, &s);
-	raw_env(s, "acme", "c [127.0.0.1]", 1);
-	raw_rcpt(s, "alice@acme.example");
+	raw_alice(s);
 	raw_rcpt(s, "bob@acme.example");
 	is_int(serve(qs, c), -1, "a recipient more than announced: cut off");
-	qserv_close(c);
-	close(s);
+	end(c, s);
 
 	/* a customer that does not exist: an answer, not a cut */
 	c = session(qs, &s);
@@ -311,27 +337,23 @@ test_hostile(void)
 	/* a path in the customer name */
 	raw_env(s, "../acme", "c [127.0.0.1]", 1);
 	is_int(serve(qs, c), -1, "a customer name with a path: cut off");
-	qserv_close(c);
-	close(s);
+	end(c, s);
 
 	/* a descriptor */
 	c = session(qs, &s);
 	chan_send(s, QM_ABORT, 0, &(uint32_t){ 1 }, 4, 0);
 	is_int(serve(qs, c), -1, "a message with a descriptor: cut off");
-	qserv_close(c);
-	close(s);
+	end(c, s);
 
 	/* an unknown message type */
 	c = session(qs, &s);
 	chan_send(s, 77, 0, NULL, 0, -1);
 	is_int(serve(qs, c), -1, "an unknown message: cut off");
-	qserv_close(c);
-	close(s);
+	end(c, s);
 
 	/* going away with an entry open: its tmp file goes */
 	c = session(qs, &s);
-	raw_env(s, "acme", "c [127.0.0.1]", 1);
-	raw_rcpt(s, "alice@acme.example");
+	raw_alice(s);
 	serve(qs, c);
 	opened(s, &entry, id, sizeof(id));
 	chan_send(s, QM_DATA, entry, "half a mess", 11, -1);
@@ -344,8 +366,7 @@ test_hostile(void)
 
 	/* over the size limit (1000 octets here) */
 	c = session(qs, &s);
-	raw_env(s, "acme", "c [127.0.0.1]", 1);
-	raw_rcpt(s, "alice@acme.example");
+	raw_alice(s);
 	serve(qs, c);
 	opened(s, &entry, id, sizeof(id));
 	{
@@ -365,47 +386,39 @@ test_hostile(void)
 	}
 	is_int(count("acme", "new") + count("acme", "tmp"), 0,
 	    "and nothing kept");
-	qserv_close(c);
-	close(s);
+	end(c, s);
 
 	/* an id of its own choosing (one already queued, say) */
 	c = session(qs, &s);
 	raw_id = "661BA4F3015BB.4CE9.1";
-	raw_env(s, "acme", "c [127.0.0.1]", 1);
-	raw_rcpt(s, "alice@acme.example");
+	raw_alice(s);
 	raw_id = NULL;
 	is_int(serve(qs, c), -1, "an id it was not given: cut off");
 	ok(strstr(log_last_warning(), "an id it was not given") != NULL,
 	    "and logged: %s", log_last_warning());
-	qserv_close(c);
-	close(s);
+	end(c, s);
 
 	/* the ticket used twice */
 	c = session(qs, &s);
-	raw_env(s, "acme", "c [127.0.0.1]", 1);
-	raw_rcpt(s, "alice@acme.example");
+	raw_alice(s);
 	serve(qs, c);
 	raw_env(s, "acme", "c [127.0.0.1]", 1);	/* entry 1 again, too */
 	raw_rcpt(s, "alice@acme.example");
 	is_int(serve(qs, c), -1, "a second open under a number in use: cut off");
-	qserv_close(c);
-	close(s);
+	end(c, s);
 	c = session(qs, &s);
 	strlcpy_(id, tick, sizeof(id));
-	raw_env(s, "acme", "c [127.0.0.1]", 1);
-	raw_rcpt(s, "alice@acme.example");
+	raw_alice(s);
 	serve(qs, c);
 	commit1(s, 1);
 	serve(qs, c);
 	read_ticket(s);
 	committed(s);
 	raw_id = id;		/* the spent ticket */
-	raw_env(s, "acme", "c [127.0.0.1]", 1);
-	raw_rcpt(s, "alice@acme.example");
+	raw_alice(s);
 	raw_id = NULL;
 	is_int(serve(qs, c), -1, "a spent ticket: cut off");
-	qserv_close(c);
-	close(s);
+	end(c, s);
 	clear();
 	(void)sv;
 	qserv_free(qs);
@@ -537,8 +550,6 @@ int
 main(void)
 {
 	char tmpl[] = "/tmp/unit-qserv.XXXXXX";
-	char cmd[4200];
-
 	signal(SIGPIPE, SIG_IGN);
 	log_init("unit-qserv", LOG_TO_STDERR);
 	if (mkdtemp(tmpl) == NULL)
@@ -550,8 +561,8 @@ main(void)
 	test_hostile();
 	test_client();
 	test_sweep();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
-	if (system(cmd) != 0)
+	if (chdir("/") == -1 ||
+	    nftw(tmpl, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		ok(0, "remove %s", tmpl);
 	return done_testing();
 }

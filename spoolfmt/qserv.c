@@ -664,8 +664,6 @@ qserv_input(struct qserv *qs, struct qsclient *c)
 			return 0;
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && errno == ECONNRESET)
-			return -1;	/* gone with a ticket unread: the end */
 		if (n == -1)
 			return refuse(c, strerror(errno));
 		if (n == 0)
