@@ -9,7 +9,10 @@
  * command); then its copies are read in order and grouped back into
  * messages by the queue id in each copy's X-Mailbridge-Envelope: field
  * (dsnenv.h), which also gives the arrival, ENVID, RET and each
- * recipient's NOTIFY and ORCPT: one failed DSN per message for the
+ * recipient's NOTIFY and ORCPT: one delayed DSN per message (with the
+ * recipients of its due copies in other customers' outboxes, or left
+ * to the sweep of a due copy in a queue; qexpire.h), its queue id then
+ * recorded in the bundle's marker; one failed DSN per message for the
  * recipients whose NOTIFY asks for it, carrying the whole message for
  * RET=FULL (up to DSN_FULL_MAX).  Copies from bundles written before
  * the field existed are grouped by sender and header, one after the
@@ -42,6 +45,7 @@
 #include "dsnenv.h"
 #include "log.h"
 #include "qexpire.h"
+#include "qint.h"
 
 #define HEAD_MAX	(DSN_HEADERS_MAX + 4)
 #define WARNED_SUFFIX	".warned"	/* bundle-tmp/<c>/NAME.warned */
@@ -70,6 +74,27 @@ struct bsweep {
 	char	diag[200];
 	int	failed;			/* a DSN was not queued */
 	int	messages;
+	struct strv done;		/* delayed: the messages warned about */
+	int	newly;			/* ... of them by this sweep */
+	int	deferred;		/* a message left to another's sweep */
+};
+
+/*
+ * Another customer's copy of a message, in a bundle in its outbox,
+ * that is due for a delayed DSN too: its queue is locked until the
+ * DSN is committed and the copy marked.
+ */
+struct bcopy {
+	char	customer[64];
+	char	name[BUNDLE_NAME_MAX];
+	int	lock;
+	struct group g;
+	time_t	retry_until;
+};
+
+struct bexpire_copies {
+	int	n;
+	struct bcopy v[BEXPIRE_COPIES_MAX];
 };
 
 /* head_len - octets of the header section of p (n octets), cut at n. */
@@ -167,66 +192,6 @@ group_select(struct bsweep *b, const struct group *g, struct dsn_rcpt *rc)
 }
 
 /*
- * group_report - the failed (or delayed) DSN for one gathered message;
- * no delayed one when the message was warned about while queued.
- */
-static void
-group_report(struct bsweep *b, struct group *g)
-{
-	const struct qexpire_opts *o = b->o;
-	const char *qid = g->env.qid[0] ? g->env.qid : NULL;
-	const char *what = dsn_action_name(b->kind);
-	struct dsn_report r;
-	struct dsn_rcpt *rc;
-	char dqid[QID_LEN], err[256];
-	const char *to;
-	int n;
-
-	b->messages++;
-	if (b->kind == DSN_DELAYED && g->env.warned != 0)
-		return;
-	if ((rc = calloc((size_t)g->nrcpts, sizeof(*rc))) == NULL) {
-		b->failed = 1;
-		return;
-	}
-	n = group_select(b, g, rc);
-	to = dsn_recipient(g->sender, o->postmaster, g->orig, g->origlen);
-	if (n == 0 || to == NULL) {
-		log_info("%s: bundle %s: message %s from <%s>: no %s DSN: %s",
-		    o->customer, b->name, qid ? qid : "-", g->sender, what,
-		    n == 0 ? "NOTIFY does not ask for one" : g->sender[0] ?
-		    "automatic message and no postmaster" : "null sender");
-		free(rc);
-		return;
-	}
-	memset(&r, 0, sizeof(r));
-	r.reporting_mta = o->hostname;
-	r.to = to;
-	r.orig_sender = g->sender;
-	r.queue_id = qid;
-	r.arrival = g->env.arrival ? g->env.arrival : qid ? qid_time(qid) : 0;
-	r.now = o->now;
-	r.rcpts = rc;
-	r.nrcpts = n;
-	r.orig = g->orig;
-	r.origlen = g->full && b->kind == DSN_FAILED ? g->origlen : g->headlen;
-	r.envid = g->env.envid[0] ? g->env.envid : NULL;
-	r.ret_full = g->full && b->kind == DSN_FAILED;
-	if (dsn_queue(o->spool, &r, dqid, sizeof(dqid), err, sizeof(err)) !=
-	    RS_OK) {
-		log_warnx("%s: bundle %s: DSN to <%s> not queued: %s",
-		    o->customer, b->name, to, err);
-		b->failed = 1;
-	} else {
-		log_info("%s: bundle %s: message %s: %s DSN %s queued for "
-		    "<%s>, %d recipient%s", o->customer, b->name,
-		    qid ? qid : "-", what, dqid, to, n, n == 1 ? "" : "s");
-		b->st->dsns++;
-	}
-	free(rc);
-}
-
-/*
  * same_message - is copy m (envelope e) another copy of g's message?
  * By the queue id in the envelopes; copies written before bundles had
  * envelopes: the same sender and the same header, one after the other.
@@ -279,6 +244,484 @@ group_rcpt(struct group *g, const struct bundle_msg *m,
 		g->nrcpts++;
 	}
 	return 0;
+}
+
+/* --- markers: which messages of a published bundle were warned about */
+
+/* marker - "<spool>/bundle-tmp/<customer>/NAME.warned" (or its tmp). */
+static int
+marker(char *buf, size_t len, const char *spool, const char *customer,
+    const char *name, int tmp)
+{
+	return path_build(buf, len, "%s/bundle-tmp/%s/%s%s%s", spool,
+	    customer, name, tmp ? ".tmp" : "", WARNED_SUFFIX);
+}
+
+/*
+ * marker_read - what the marker of customer's bundle name says: 1 the
+ * whole bundle was warned about ("warned" line), 0 the messages whose
+ * queue ids it lists ("qid" lines, into ids, may be none), -1 no
+ * marker or none this reader understands (the sweep decides again).
+ */
+static int
+marker_read(const char *spool, const char *customer, const char *name,
+    struct strv *ids)
+{
+	char path[PATH_MAX], *line = NULL, *sp;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *fp;
+	int rv = -1, fd;
+
+	if (marker(path, sizeof(path), spool, customer, name, 0) == -1 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((n = getline(&line, &cap, fp)) > 0) {
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (rv == -1) {
+			if (strcmp(line, "MBW 1") != 0)
+				break;
+			rv = 0;
+		} else if (strncmp(line, "warned ", 7) == 0)
+			rv = 1;
+		else if (strncmp(line, "qid ", 4) == 0) {
+			if ((sp = strchr(line + 4, ' ')) != NULL)
+				*sp = '\0';
+			if (qid_is_valid(line + 4) &&
+			    strv_add(ids, line + 4) == -1) {
+				rv = -1;
+				break;
+			}
+		}
+	}
+	free(line);
+	fclose(fp);
+	return rv;
+}
+
+/*
+ * marker_write - the marker of customer's bundle name, durably (tmp,
+ * fsync, rename, fsync): whole, or the messages in ids.  0 or -1.
+ */
+static int
+marker_write(const char *spool, const char *customer, const char *name,
+    int whole, const struct strv *ids, time_t now)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	size_t i;
+	int fd, bad;
+
+	if (marker(path, sizeof(path), spool, customer, name, 0) == -1 ||
+	    marker(tmp, sizeof(tmp), spool, customer, name, 1) == -1 ||
+	    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		return -1;
+	bad = dprintf(fd, "MBW 1\nbundle %s\n", name) < 0;
+	for (i = 0; i < ids->n && !bad; i++)
+		bad = dprintf(fd, "qid %s %lld\n", ids->v[i],
+		    (long long)now) < 0;
+	if (whole && !bad)
+		bad = dprintf(fd, "warned %lld\n", (long long)now) < 0;
+	bad = bad || fsync(fd) == -1;
+	if (close(fd) == -1 || bad || rename(tmp, path) == -1 ||
+	    io_fsync_parent(path) == -1) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+strv_has(const struct strv *sv, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sv->n; i++)
+		if (strcmp(sv->v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* --- the copies of one message in other customers' outboxes -------- */
+
+/*
+ * warn_due - is a copy of age seconds due for a delayed DSN by warn
+ * and expire (one customer's lifetimes)?
+ */
+static int
+warn_due(long age, long warn, long expire)
+{
+	return warn > 0 && age >= warn && (expire == 0 ||
+	    (warn < expire && age < expire));
+}
+
+/*
+ * find_copy - the copy (its recipients) of message qid in bundle dir/name
+ * into g.  1 found and not warned about while queued; 0 not there (or
+ * warned); -1 the bundle could not be read.
+ */
+static int
+find_copy(const char *spool, const char *dir, const char *name,
+    const char *qid, struct group *g)
+{
+	struct bundle_reader *r;
+	struct bundle_msg m;
+	struct dsnenv e;
+	char path[PATH_MAX], err[256];
+	int rc, fd, found = 0;
+
+	if (path_build(path, sizeof(path), "%s/%s", dir, name) == -1 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	if ((r = bundle_reader_open(fd, spool)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((rc = bundle_read_next(r, &m, err, sizeof(err))) == 1) {
+		if (bundle_read_body(r, &m, 1, err, sizeof(err)) == -1) {
+			bundle_msg_free(&m);
+			rc = -1;
+			break;
+		}
+		if (m.env == NULL || dsnenv_parse(m.env, m.envlen, &e) == -1 ||
+		    strcmp(e.qid, qid) != 0) {
+			bundle_msg_free(&m);
+			if (found)	/* a message's copies come together */
+				break;
+			continue;
+		}
+		if (m.nrcpts != 1)
+			e.notify = 0;
+		if (!found && (g->sender = strdup(m.sender)) != NULL)
+			g->env = e;
+		found = 1;
+		if (g->sender == NULL || group_rcpt(g, &m, &e) == -1)
+			rc = -1;
+		bundle_msg_free(&m);
+		if (rc == -1)
+			break;
+	}
+	bundle_reader_close(r);
+	close(fd);
+	if (rc == -1 || !found || g->env.warned != 0) {
+		group_free(g);
+		return rc == -1 ? -1 : 0;
+	}
+	return 1;
+}
+
+/*
+ * outbox_copy - customer's copy of message qid (arrived at arrival) in
+ * a bundle of its outbox that is due by that customer's lifetimes and
+ * not warned about, locked, into c.  0 or -1.
+ */
+static int
+outbox_copy(const struct qexpire_opts *o, const char *customer,
+    const char *qid, time_t arrival, struct bcopy *c)
+{
+	struct strv ids;
+	char dir[PATH_MAX], **names;
+	long warn, expire;
+	size_t n, i;
+	int m, rv = -1;
+
+	if (o->lifetimes(o->lifetimes_arg, customer, &warn, &expire) == -1 ||
+	    bundler_outbox(dir, sizeof(dir), o->spool, customer) == -1 ||
+	    bundle_list(dir, &names, &n) == -1)
+		return -1;
+	c->lock = -1;
+	for (i = 0; i < n && rv == -1; i++) {
+		if (qid_time(names[i]) + 1 < arrival ||	/* made before it */
+		    !warn_due((long)(o->now - qid_time(names[i])), warn,
+		    expire))
+			continue;
+		if (c->lock == -1 && (c->lock = spool_lock_wait(o->spool,
+		    customer, QEXPIRE_LOCK_TRIES)) == -1)
+			break;		/* left to its own sweep */
+		memset(&ids, 0, sizeof(ids));
+		m = marker_read(o->spool, customer, names[i], &ids);
+		if (m != 1 && !strv_has(&ids, qid) && find_copy(o->spool,
+		    dir, names[i], qid, &c->g) == 1) {
+			strlcpy_(c->customer, customer, sizeof(c->customer));
+			strlcpy_(c->name, names[i], sizeof(c->name));
+			c->retry_until = expire > 0 ?
+			    qid_time(names[i]) + expire : 0;
+			rv = 0;
+		}
+		strv_free(ids.v, ids.n);
+	}
+	strv_free(names, n);
+	if (rv == -1 && c->lock != -1)
+		close(c->lock);
+	return rv;
+}
+
+struct bexpire_copies *
+bexpire_copies(const struct qexpire_opts *o, const char *qid,
+    time_t arrival)
+{
+	struct bexpire_copies *bc;
+	char **queues;
+	int nq, i;
+
+	if (o->lifetimes == NULL || spool_customers(o->spool, &queues,
+	    &nq) == -1)
+		return NULL;
+	if ((bc = calloc(1, sizeof(*bc))) != NULL)
+		for (i = 0; i < nq && bc->n < BEXPIRE_COPIES_MAX; i++)
+			if (strcmp(queues[i], o->customer) != 0 &&
+			    strcmp(queues[i], DSN_QUEUE) != 0 &&
+			    outbox_copy(o, queues[i], qid, arrival,
+			    &bc->v[bc->n]) == 0)
+				bc->n++;
+	spool_customers_free(queues, nq);
+	if (bc != NULL && bc->n == 0) {
+		free(bc);
+		bc = NULL;
+	}
+	return bc;
+}
+
+int
+bexpire_copies_rcpts(const struct bexpire_copies *bc)
+{
+	int i, n = 0;
+
+	for (i = 0; bc != NULL && i < bc->n; i++)
+		n += bc->v[i].g.nrcpts;
+	return n;
+}
+
+int
+bexpire_copies_select(const struct bexpire_copies *bc, const char *diag,
+    struct dsn_rcpt *rc)
+{
+	const struct group *g;
+	int i, k, n = 0;
+
+	for (i = 0; bc != NULL && i < bc->n; i++) {
+		g = &bc->v[i].g;
+		for (k = 0; k < g->nrcpts; k++) {
+			if (!dsnenv_notify(g->notify[k], QN_DELAY))
+				continue;
+			memset(&rc[n], 0, sizeof(rc[n]));
+			rc[n].addr = g->rcpts[k];
+			rc[n].action = DSN_DELAYED;
+			rc[n].status = QEXPIRE_DELAY_STATUS;
+			rc[n].retry_until = bc->v[i].retry_until;
+			rc[n].diag = diag;
+			rc[n].orcpt = g->orcpt[k];
+			n++;
+		}
+	}
+	return n;
+}
+
+const char *
+bexpire_copies_first(const struct bexpire_copies *bc)
+{
+	const char *first = NULL;
+	int i;
+
+	for (i = 0; bc != NULL && i < bc->n; i++)
+		if (first == NULL || strcmp(bc->v[i].customer, first) < 0)
+			first = bc->v[i].customer;
+	return first;
+}
+
+void
+bexpire_copies_mark(const struct qexpire_opts *o,
+    const struct bexpire_copies *bc, const char *qid)
+{
+	const struct bcopy *c;
+	struct strv ids;
+	int i, m;
+
+	for (i = 0; bc != NULL && i < bc->n; i++) {
+		c = &bc->v[i];
+		memset(&ids, 0, sizeof(ids));
+		m = marker_read(o->spool, c->customer, c->name, &ids);
+		if (m != 1 && (strv_add(&ids, qid) == -1 ||
+		    marker_write(o->spool, c->customer, c->name, 0, &ids,
+		    o->now) == -1))
+			log_warn("%s: bundle %s: %s: delayed DSN queued but "
+			    "not recorded; it may be sent again", c->customer,
+			    c->name, qid);
+		strv_free(ids.v, ids.n);
+	}
+}
+
+void
+bexpire_copies_free(struct bexpire_copies *bc)
+{
+	int i;
+
+	for (i = 0; bc != NULL && i < bc->n; i++) {
+		group_free(&bc->v[i].g);
+		close(bc->v[i].lock);
+	}
+	free(bc);
+}
+
+/*
+ * queue_copy_due - is a copy of message qid in another customer's
+ * queue due for a delayed DSN by that customer's lifetimes?  Then that
+ * queue's sweep sends it, with this copy in it (qexpire.c).
+ */
+static int
+queue_copy_due(const struct qexpire_opts *o, const char *qid)
+{
+	char path[PATH_MAX], **queues;
+	long warn, expire;
+	struct qenv env;
+	int nq, i, due = 0;
+
+	if (o->lifetimes == NULL || spool_customers(o->spool, &queues,
+	    &nq) == -1)
+		return 0;
+	for (i = 0; i < nq && !due; i++) {
+		if (strcmp(queues[i], o->customer) == 0 ||
+		    strcmp(queues[i], DSN_QUEUE) == 0 ||
+		    q_path(path, sizeof(path), o->spool, queues[i], "new",
+		    qid) == -1 || access(path, F_OK) == -1 ||
+		    o->lifetimes(o->lifetimes_arg, queues[i], &warn,
+		    &expire) == -1 ||
+		    qenv_read(path, &env, NULL, NULL, 0) != RS_OK)
+			continue;
+		due = env.warned == 0 && strcmp(env.customer, queues[i]) == 0 &&
+		    warn_due((long)(o->now - env.arrival), warn, expire);
+		qenv_free(&env);
+	}
+	spool_customers_free(queues, nq);
+	return due;
+}
+
+/*
+ * other_copies - for a delayed DSN about message qid: the copies of it
+ * in other customers' outboxes that are due too, locked, into *bc.  1
+ * when another customer's sweep is to send it: a copy in a queue is
+ * due (queues go first), or one in an outbox whose customer sorts
+ * first.
+ */
+static int
+other_copies(struct bsweep *b, const char *qid, time_t arrival,
+    struct bexpire_copies **bc)
+{
+	const char *first;
+
+	*bc = NULL;
+	if (queue_copy_due(b->o, qid))
+		return 1;
+	*bc = bexpire_copies(b->o, qid, arrival);
+	if ((first = bexpire_copies_first(*bc)) != NULL &&
+	    strcmp(first, b->o->customer) < 0) {
+		bexpire_copies_free(*bc);
+		*bc = NULL;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * decided - the delayed DSN about qid is queued (or nobody was owed
+ * one): this bundle's sweep and the other copies' markers say so.
+ */
+static void
+decided(struct bsweep *b, const char *qid, const struct bexpire_copies *bc)
+{
+	if (b->kind != DSN_DELAYED || qid == NULL)
+		return;
+	if (strv_add(&b->done, qid) == -1)
+		b->failed = 1;
+	b->newly++;
+	bexpire_copies_mark(b->o, bc, qid);
+}
+
+/*
+ * group_report - the failed (or delayed) DSN for one gathered message;
+ * no delayed one when the message was warned about while queued or by
+ * another copy's sweep.  A delayed DSN names the recipients of the
+ * message's due copies in other customers' outboxes too, and is left
+ * to another customer's sweep when other_copies says so.
+ */
+static void
+group_report(struct bsweep *b, struct group *g)
+{
+	const struct qexpire_opts *o = b->o;
+	const char *qid = g->env.qid[0] ? g->env.qid : NULL;
+	const char *what = dsn_action_name(b->kind);
+	struct bexpire_copies *bc = NULL;
+	struct dsn_report r;
+	struct dsn_rcpt *rc;
+	char dqid[QID_LEN], err[256];
+	const char *to;
+	time_t arrival;
+	int n;
+
+	b->messages++;
+	arrival = g->env.arrival ? g->env.arrival : qid ? qid_time(qid) : 0;
+	if (b->kind == DSN_DELAYED && (g->env.warned != 0 ||
+	    (qid != NULL && strv_has(&b->done, qid))))
+		return;
+	if (b->kind == DSN_DELAYED && qid != NULL &&
+	    other_copies(b, qid, arrival, &bc) == 1) {
+		log_debug("%s: bundle %s: message %s: delayed DSN left to the "
+		    "sweep of another customer's copy", o->customer, b->name,
+		    qid);
+		b->deferred = 1;
+		return;
+	}
+	if ((rc = calloc((size_t)(g->nrcpts + bexpire_copies_rcpts(bc)),
+	    sizeof(*rc))) == NULL) {
+		bexpire_copies_free(bc);
+		b->failed = 1;
+		return;
+	}
+	n = group_select(b, g, rc);
+	n += bexpire_copies_select(bc, b->diag, rc + n);
+	to = dsn_recipient(g->sender, o->postmaster, g->orig, g->origlen);
+	if (n == 0 || to == NULL) {
+		log_info("%s: bundle %s: message %s from <%s>: no %s DSN: %s",
+		    o->customer, b->name, qid ? qid : "-", g->sender, what,
+		    n == 0 ? "NOTIFY does not ask for one" : g->sender[0] ?
+		    "automatic message and no postmaster" : "null sender");
+		decided(b, qid, bc);
+		goto out;
+	}
+	memset(&r, 0, sizeof(r));
+	r.reporting_mta = o->hostname;
+	r.to = to;
+	r.orig_sender = g->sender;
+	r.queue_id = qid;
+	r.arrival = arrival;
+	r.now = o->now;
+	r.rcpts = rc;
+	r.nrcpts = n;
+	r.orig = g->orig;
+	r.origlen = g->full && b->kind == DSN_FAILED ? g->origlen : g->headlen;
+	r.envid = g->env.envid[0] ? g->env.envid : NULL;
+	r.ret_full = g->full && b->kind == DSN_FAILED;
+	if (dsn_queue(o->spool, &r, dqid, sizeof(dqid), err, sizeof(err)) !=
+	    RS_OK) {
+		log_warnx("%s: bundle %s: DSN to <%s> not queued: %s",
+		    o->customer, b->name, to, err);
+		b->failed = 1;
+	} else {
+		log_info("%s: bundle %s: message %s: %s DSN %s queued for "
+		    "<%s>, %d recipient%s%s", o->customer, b->name,
+		    qid ? qid : "-", what, dqid, to, n, n == 1 ? "" : "s",
+		    bc != NULL ? " in the copies of several customers" : "");
+		b->st->dsns++;
+		decided(b, qid, bc);
+	}
+out:
+	free(rc);
+	bexpire_copies_free(bc);
 }
 
 /* group_add - add copy m to g, or report g and start a new one. */
@@ -427,39 +870,11 @@ expire_bundle(const struct qexpire_opts *o, const char *dir,
 	st->bundles++;
 }
 
-/* marker - "<spool>/bundle-tmp/<customer>/NAME.warned". */
-static int
-marker(char *buf, size_t len, const struct qexpire_opts *o,
-    const char *name)
-{
-	return path_build(buf, len, "%s/bundle-tmp/%s/%s%s", o->spool,
-	    o->customer, name, WARNED_SUFFIX);
-}
-
-/* mark_warned - the bundle's delayed DSNs are committed: say so. */
-static int
-mark_warned(const struct qexpire_opts *o, const char *name)
-{
-	char path[PATH_MAX];
-	int fd, bad;
-
-	if (marker(path, sizeof(path), o, name) == -1 ||
-	    (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) == -1)
-		return -1;
-	bad = dprintf(fd, "MBW 1\nbundle %s\nwarned %lld\n", name,
-	    (long long)o->now) < 0 || fsync(fd) == -1;
-	if (close(fd) == -1 || bad || io_fsync_parent(path) == -1) {
-		unlink(path);
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * warn_bundle - a bundle waiting past warn-after: one delayed DSN for
- * each message in it not warned about while it was queued, then the
- * marker, so it happens once.
+ * each message in it not warned about yet (while it was queued, or by
+ * the sweep of another copy, as its marker says), then the marker:
+ * whole once no message was left to another customer's sweep.
  */
 static void
 warn_bundle(const struct qexpire_opts *o, const char *dir,
@@ -467,20 +882,18 @@ warn_bundle(const struct qexpire_opts *o, const char *dir,
 {
 	struct bsweep b;
 	char path[PATH_MAX], err[256], d1[32];
-	int fd;
+	int fd, rv;
 
-	if (marker(path, sizeof(path), o, name) == -1 ||
-	    access(path, F_OK) == 0 ||
-	    path_build(path, sizeof(path), "%s/%s", dir, name) == -1)
-		return;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
-		return;			/* fetched meanwhile */
+	memset(&b, 0, sizeof(b));
+	if (marker_read(o->spool, o->customer, name, &b.done) == 1 ||
+	    path_build(path, sizeof(path), "%s/%s", dir, name) == -1 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		goto out;		/* done, or fetched meanwhile */
 	if (bundle_verify_fd(fd, NULL, err, sizeof(err)) == -1) {
 		close(fd);
 		move_aside(o, dir, name, err, st);
-		return;
+		goto out;
 	}
-	memset(&b, 0, sizeof(b));
 	b.o = o;
 	b.st = st;
 	b.name = name;
@@ -490,20 +903,24 @@ warn_bundle(const struct qexpire_opts *o, const char *dir,
 	snprintf(b.diag, sizeof(b.diag), "X-Mailbridge; not yet delivered: "
 	    "the recipient's site has not collected it after %s",
 	    duration_format(o->warn_after, d1, sizeof(d1)));
-	if (read_all(&b, fd) == -1) {
-		close(fd);
-		st->skipped++;
-		return;
-	}
+	rv = read_all(&b, fd);
 	close(fd);
+	if (rv == -1)
+		st->skipped++;
+	if (rv == -1 && b.newly == 0)
+		goto out;
 	spool_crash_point("bundle-warn-dsns-committed");
-	if (mark_warned(o, name) == -1) {
+	if ((b.newly > 0 || (rv == 0 && !b.deferred)) && marker_write(o->spool,
+	    o->customer, name, rv == 0 && !b.deferred, &b.done, o->now) == -1) {
 		log_warn("%s: bundle %s: delayed DSNs queued but not recorded; "
 		    "they may be sent again", o->customer, name);
 		st->skipped++;
-		return;
+		goto out;
 	}
-	st->warned++;
+	if (b.newly > 0)
+		st->warned++;
+out:
+	strv_free(b.done.v, b.done.n);
 }
 
 /* drop_markers - the markers of bundles no longer in the outbox. */

@@ -299,6 +299,19 @@ spool_lock(const char *spool, const char *customer, int *busy)
 	return fd;
 }
 
+int
+spool_lock_wait(const char *spool, const char *customer, int tries)
+{
+	int i, fd, busy;
+
+	for (i = 0; i < tries; i++) {
+		if ((fd = spool_lock(spool, customer, &busy)) != -1 || !busy)
+			return fd;
+		usleep(50000);
+	}
+	return -1;
+}
+
 enum result
 spool_prepare(const char *spool, const char *customer)
 {

@@ -28,7 +28,6 @@
 
 #define HEAD_READ	(DSN_HEADERS_MAX + 4)	/* octets read for headers */
 #define SIBS_MAX	32	/* other queues' copies taken along */
-#define SIB_TRIES	20	/* tries for a copy's lock, 50 ms apart */
 
 struct sweep {
 	const struct qexpire_opts *o;
@@ -149,7 +148,8 @@ read_orig(const char *path, const struct qenv *env, off_t off,
 static int
 report(const struct qexpire_opts *o, const struct qenv *env,
     const char *path, off_t off, enum dsn_action kind, const char *diag,
-    struct qexpire_stats *st, const struct sib *sv, int nsv)
+    struct qexpire_stats *st, const struct sib *sv, int nsv,
+    const struct bexpire_copies *bc)
 {
 	struct dsn_report r;
 	struct dsn_rcpt *rc;
@@ -165,6 +165,7 @@ report(const struct qexpire_opts *o, const struct qenv *env,
 	}
 	for (k = 0; k < nsv; k++)
 		room += (size_t)sv[k].env.nrcpts;
+	room += (size_t)bexpire_copies_rcpts(bc);
 	if ((rc = calloc(room, sizeof(*rc))) == NULL) {
 		free(msg);
 		return -1;
@@ -172,6 +173,7 @@ report(const struct qexpire_opts *o, const struct qenv *env,
 	n = qexpire_select(o, env, kind, diag, rc);
 	for (k = 0; k < nsv; k++)
 		n += qexpire_select(&sv[k].o, &sv[k].env, kind, diag, rc + n);
+	n += bexpire_copies_select(bc, diag, rc + n);
 	to = dsn_recipient(env->sender, o->postmaster, msg, len);
 	if (n == 0 || to == NULL) {
 		log_info("%s: no %s DSN: %s", env->id, kind == DSN_FAILED ?
@@ -203,8 +205,8 @@ report(const struct qexpire_opts *o, const struct qenv *env,
 	}
 	log_info("%s: %s DSN %s queued for <%s>, %d recipient%s%s", env->id,
 	    kind == DSN_FAILED ? "failed" : "delayed", qid, to, n,
-	    n == 1 ? "" : "s", nsv > 0 ? " in the copies of several "
-	    "customers" : "");
+	    n == 1 ? "" : "s", nsv > 0 || bc != NULL ? " in the copies of "
+	    "several customers" : "");
 	st->dsns++;
 	rv = 1;
 out:
@@ -274,7 +276,7 @@ expire_entry(const struct qexpire_opts *o, const struct qenv *env,
 		    "expired: the recipient's site did not collect it "
 		    "within %s", d1);
 		if (report(o, env, path, off, DSN_FAILED, diag, st, NULL,
-		    0) == -1) {
+		    0, NULL) == -1) {
 			st->skipped++;
 			return;
 		}
@@ -309,20 +311,6 @@ copy_due(const struct qexpire_opts *o, const char *customer,
 	    (so->warn_after < so->expire_after && age < so->expire_after));
 }
 
-/* sib_lock - customer's queue lock, tried for about a second; -1. */
-static int
-sib_lock(const char *spool, const char *customer)
-{
-	int i, fd, busy;
-
-	for (i = 0; i < SIB_TRIES; i++) {
-		if ((fd = spool_lock(spool, customer, &busy)) != -1 || !busy)
-			return fd;
-		usleep(50000);
-	}
-	return -1;
-}
-
 static void
 sibs_free(struct sib *sv, int n)
 {
@@ -343,7 +331,8 @@ sib_take(struct sweep *a, const char *customer, const char *id,
 	char path[PATH_MAX];
 
 	if (q_path(path, sizeof(path), o->spool, customer, "new", id) == -1 ||
-	    (sb->lock = sib_lock(o->spool, customer)) == -1)
+	    (sb->lock = spool_lock_wait(o->spool, customer,
+	    QEXPIRE_LOCK_TRIES)) == -1)
 		return -1;
 	if (qenv_read(path, &sb->env, NULL, NULL, 0) != RS_OK) {
 		close(sb->lock);
@@ -425,12 +414,13 @@ mark(const struct qexpire_opts *o, struct qenv *env, int rv,
 
 /*
  * warn_entry - one delayed DSN for the message, its copies in other
- * queues included, then each copy records it.
+ * queues and outboxes included, then each copy records it.
  */
 static void
 warn_entry(struct sweep *a, struct qenv *env, const char *path, off_t off)
 {
 	const struct qexpire_opts *o = a->o;
+	struct bexpire_copies *bc;
 	struct sib sv[SIBS_MAX];
 	char diag[200], d1[32];
 	int rv, nsv, i;
@@ -443,10 +433,12 @@ warn_entry(struct sweep *a, struct qenv *env, const char *path, off_t off)
 	snprintf(diag, sizeof(diag), "X-Mailbridge; not yet delivered: the "
 	    "recipient's site has not collected it after %s",
 	    duration_format(o->warn_after, d1, sizeof(d1)));
+	bc = bexpire_copies(o, env->id, env->arrival);
 	if ((rv = report(o, env, path, off, DSN_DELAYED, diag, a->st, sv,
-	    nsv)) == -1) {
+	    nsv, bc)) == -1) {
 		a->st->skipped++;
 		sibs_free(sv, nsv);
+		bexpire_copies_free(bc);
 		return;
 	}
 	if (rv == 1)
@@ -454,7 +446,9 @@ warn_entry(struct sweep *a, struct qenv *env, const char *path, off_t off)
 	mark(o, env, rv, a->st);
 	for (i = 0; i < nsv; i++)
 		mark(&sv[i].o, &sv[i].env, rv, a->st);
+	bexpire_copies_mark(o, bc, env->id);
 	sibs_free(sv, nsv);
+	bexpire_copies_free(bc);
 }
 
 /* one_entry - spool_list callback: look at one entry. */

@@ -14,16 +14,22 @@
  *     NOTIFY includes DELAY (or who gave none), committed first, then
  *     the entry is rewritten with "warned" (tmp, fsync, rename, fsync),
  *     also when nobody was owed one, so the decision is made and logged
- *     once.  The copies of the message in other customers' queues that
- *     are due by their own lifetimes go into the same DSN and are
- *     marked too (under their queue's lock, tried for a second); the
- *     queue whose name sorts first among the due copies sends it.
+ *     once.  The copies of the message (same queue id) for other
+ *     customers that are due by their own lifetimes, in their queues
+ *     or in bundles in their outboxes (bexpire_copies), go into the
+ *     same DSN and are marked too (under their queue's lock, tried for
+ *     a second); the queue whose name sorts first among the due queued
+ *     copies sends it, a bundled copy only when no queued one is due.
  *   - In the _dsn queue itself nothing is warned about, and an expired
  *     DSN goes to the postmaster (dsn_postmaster_copy) or, when it was
  *     the postmaster's copy, is dropped with a log line: DSNs are never
  *     sent about DSNs to anyone else, and never loop.
  * A bundle in <spool>/outbox/<customer>/ whose creation time (in its
  * name; at most bundle-delay after its newest message arrived) is
+ * warn_after old gets a delayed DSN for each message in it that was not
+ * warned about (the copy's WARNED=, or the bundle's marker, which other
+ * copies' sweeps add to), gathered with the message's other due copies
+ * as above.  A bundle whose creation time is
  * expire_after old is read and each message in it (its copies, grouped
  * by the queue id of their X-Mailbridge-Envelope: fields) gets a failed
  * DSN honouring the envelope as for a queue entry; the bundle is
@@ -49,6 +55,7 @@
 
 #define QEXPIRE_DELAY_STATUS	"4.4.1"
 #define QEXPIRE_FAIL_STATUS	"4.4.7"
+#define QEXPIRE_LOCK_TRIES	20	/* another queue's lock: ~1 s */
 
 struct qexpire_opts {
 	const char *spool;

@@ -213,6 +213,12 @@ enum result spool_prepare(const char *spool, const char *customer);
  */
 int	spool_lock(const char *spool, const char *customer, int *busy);
 /*
+ * spool_lock_wait - spool_lock tried up to tries times, 50 ms apart,
+ * while somebody else holds it (another queue's lock taken by a sweep
+ * that holds its own: never waits for long, so never deadlocks); -1.
+ */
+int	spool_lock_wait(const char *spool, const char *customer, int tries);
+/*
  * spool_sweep_tmp - remove the leftovers in <spool>/q/<customer>/tmp/
  * that no live writer holds (each holds an flock on its tmp file), one
  * log line each; what is not a plain file of ours stays, logged.
