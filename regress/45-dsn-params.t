@@ -116,14 +116,24 @@ ok $? "twelve delayed DSNs leave through the relayhost"
 sleep 2
 
 # ---- the bundle waits past warn-after, then past expire-after ----
-# age_bundle SECONDS: the bundle's name (its time) moved back
+# age_bundle SECONDS: the bundle's name (its time) and its copies'
+# ARRIVAL= moved back (lifetimes are timed from the arrival)
 age_bundle() {
 	python3 - "$OUT" "$1" <<'EOF'
-import os, sys
-d = sys.argv[1]
+import gzip, os, re, sys
+d, back = sys.argv[1], int(sys.argv[2])
+def older(m):
+    new = str(int(m.group(2)) - back).encode()
+    assert len(new) == len(m.group(2))
+    return m.group(1) + new
 for n in os.listdir(d):
-    t = int(n[:13], 16) - int(sys.argv[2]) * 1000000
-    os.rename(os.path.join(d, n), os.path.join(d, '%013x%s' % (t, n[13:])))
+    p = os.path.join(d, n)
+    data = re.sub(rb"(ARRIVAL=)(\d+)", older,
+                  gzip.decompress(open(p, "rb").read()))
+    with open(p, "wb") as f:
+        f.write(gzip.compress(data))
+    t = int(n[:13], 16) - back * 1000000
+    os.rename(p, os.path.join(d, '%013x%s' % (t, n[13:])))
 EOF
 }
 age_bundle 1900

@@ -2,10 +2,15 @@
  * bexpire.c - the outbox part of the lifetime sweeper (see qexpire.h):
  * bundles published for a uucp or ssh customer that nobody took.
  *
- * A bundle's age is the time in its name (bundle_name_new: when the
- * bundler made it, at most bundle-delay after its newest message
- * arrived), so names sort oldest first and the scan stops at the first
- * young one.  An old bundle is verified whole first (gzip CRC, every
+ * Lifetimes are timed from the messages' arrival (each copy's
+ * ARRIVAL=), not from the bundle's creation (the time in its name,
+ * which is no earlier than its newest message's arrival): a message
+ * is warned about warn_after after it arrived, and the bundle (all or
+ * nothing) expires expire_after after its newest message arrived, or
+ * at once when it was made that long ago.  Every bundle's first copy
+ * (the bundler packs the oldest first) is read to see whether anything
+ * in it is due; only then all of it.  A due bundle is verified whole
+ * first (gzip CRC, every
  * command); then its copies are read in order and grouped back into
  * messages by the queue id in each copy's X-Mailbridge-Envelope: field
  * (dsnenv.h), which also gives the arrival, ENVID, RET and each
@@ -76,7 +81,8 @@ struct bsweep {
 	int	messages;
 	struct strv done;		/* delayed: the messages warned about */
 	int	newly;			/* ... of them by this sweep */
-	int	deferred;		/* a message left to another's sweep */
+	int	deferred;		/* a message left for later, or to
+					   another customer's sweep */
 };
 
 /*
@@ -361,13 +367,74 @@ warn_due(long age, long warn, long expire)
 }
 
 /*
+ * copy_arrival - when the message of a copy in bundle name arrived: its
+ * ARRIVAL=, else the time of its queue id, else (a copy from before
+ * bundles had envelopes) the bundle's.
+ */
+static time_t
+copy_arrival(const struct dsnenv *e, const char *name)
+{
+	if (e->arrival != 0)
+		return e->arrival;
+	return qid_time(e->qid[0] != '\0' ? e->qid : name);
+}
+
+/*
+ * bundle_times - when the first copy's message of bundle dir/name
+ * arrived (*oldest: the bundler packs the oldest first) and, unless
+ * first_only, the newest arrival of all; 0, or -1 when it could not be
+ * read.
+ */
+static int
+bundle_times(const struct qexpire_opts *o, const char *dir,
+    const char *name, int first_only, time_t *oldest, time_t *newest)
+{
+	struct bundle_reader *r;
+	struct bundle_msg m;
+	struct dsnenv e;
+	char path[PATH_MAX], err[256];
+	time_t t;
+	int rc, fd, seen = 0;
+
+	if (path_build(path, sizeof(path), "%s/%s", dir, name) == -1 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	if ((r = bundle_reader_open(fd, o->spool)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((rc = bundle_read_next(r, &m, err, sizeof(err))) == 1) {
+		if (bundle_read_body(r, &m, 1, err, sizeof(err)) == -1) {
+			bundle_msg_free(&m);
+			rc = -1;
+			break;
+		}
+		if (m.env == NULL || dsnenv_parse(m.env, m.envlen, &e) == -1)
+			memset(&e, 0, sizeof(e));
+		bundle_msg_free(&m);
+		t = copy_arrival(&e, name);
+		if (!seen)
+			*oldest = *newest = t;
+		else if (t > *newest)
+			*newest = t;
+		seen = 1;
+		if (first_only)
+			break;
+	}
+	bundle_reader_close(r);
+	close(fd);
+	return rc == -1 || !seen ? -1 : 0;
+}
+
+/*
  * find_copy - the copy (its recipients) of message qid in bundle dir/name
- * into g.  1 found and not warned about while queued; 0 not there (or
- * warned); -1 the bundle could not be read.
+ * into g, and the newest arrival of the bundle's messages (when it will
+ * expire) into *newest.  1 found and not warned about while queued; 0
+ * not there (or warned); -1 the bundle could not be read.
  */
 static int
 find_copy(const char *spool, const char *dir, const char *name,
-    const char *qid, struct group *g)
+    const char *qid, struct group *g, time_t *newest)
 {
 	struct bundle_reader *r;
 	struct bundle_msg m;
@@ -375,6 +442,7 @@ find_copy(const char *spool, const char *dir, const char *name,
 	char path[PATH_MAX], err[256];
 	int rc, fd, found = 0;
 
+	*newest = 0;
 	if (path_build(path, sizeof(path), "%s/%s", dir, name) == -1 ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 		return -1;
@@ -388,11 +456,12 @@ find_copy(const char *spool, const char *dir, const char *name,
 			rc = -1;
 			break;
 		}
-		if (m.env == NULL || dsnenv_parse(m.env, m.envlen, &e) == -1 ||
-		    strcmp(e.qid, qid) != 0) {
+		if (m.env == NULL || dsnenv_parse(m.env, m.envlen, &e) == -1)
+			memset(&e, 0, sizeof(e));
+		if (copy_arrival(&e, name) > *newest)
+			*newest = copy_arrival(&e, name);
+		if (strcmp(e.qid, qid) != 0 || e.qid[0] == '\0') {
 			bundle_msg_free(&m);
-			if (found)	/* a message's copies come together */
-				break;
 			continue;
 		}
 		if (m.nrcpts != 1)
@@ -417,8 +486,9 @@ find_copy(const char *spool, const char *dir, const char *name,
 
 /*
  * outbox_copy - customer's copy of message qid (arrived at arrival) in
- * a bundle of its outbox that is due by that customer's lifetimes and
- * not warned about, locked, into c.  0 or -1.
+ * a bundle of its outbox, when it is due by that customer's lifetimes
+ * (timed from the arrival) and not warned about, locked, into c.  0 or
+ * -1.
  */
 static int
 outbox_copy(const struct qexpire_opts *o, const char *customer,
@@ -427,18 +497,18 @@ outbox_copy(const struct qexpire_opts *o, const char *customer,
 	struct strv ids;
 	char dir[PATH_MAX], **names;
 	long warn, expire;
+	time_t newest;
 	size_t n, i;
 	int m, rv = -1;
 
 	if (o->lifetimes(o->lifetimes_arg, customer, &warn, &expire) == -1 ||
+	    !warn_due((long)(o->now - arrival), warn, expire) ||
 	    bundler_outbox(dir, sizeof(dir), o->spool, customer) == -1 ||
 	    bundle_list(dir, &names, &n) == -1)
 		return -1;
 	c->lock = -1;
 	for (i = 0; i < n && rv == -1; i++) {
-		if (qid_time(names[i]) + 1 < arrival ||	/* made before it */
-		    !warn_due((long)(o->now - qid_time(names[i])), warn,
-		    expire))
+		if (qid_time(names[i]) + 1 < arrival)	/* made before it */
 			continue;
 		if (c->lock == -1 && (c->lock = spool_lock_wait(o->spool,
 		    customer, QEXPIRE_LOCK_TRIES)) == -1)
@@ -446,11 +516,10 @@ outbox_copy(const struct qexpire_opts *o, const char *customer,
 		memset(&ids, 0, sizeof(ids));
 		m = marker_read(o->spool, customer, names[i], &ids);
 		if (m != 1 && !strv_has(&ids, qid) && find_copy(o->spool,
-		    dir, names[i], qid, &c->g) == 1) {
+		    dir, names[i], qid, &c->g, &newest) == 1) {
 			strlcpy_(c->customer, customer, sizeof(c->customer));
 			strlcpy_(c->name, names[i], sizeof(c->name));
-			c->retry_until = expire > 0 ?
-			    qid_time(names[i]) + expire : 0;
+			c->retry_until = expire > 0 ? newest + expire : 0;
 			rv = 0;
 		}
 		strv_free(ids.v, ids.n);
@@ -664,10 +733,15 @@ group_report(struct bsweep *b, struct group *g)
 	int n;
 
 	b->messages++;
-	arrival = g->env.arrival ? g->env.arrival : qid ? qid_time(qid) : 0;
+	arrival = copy_arrival(&g->env, b->name);
 	if (b->kind == DSN_DELAYED && (g->env.warned != 0 ||
 	    (qid != NULL && strv_has(&b->done, qid))))
 		return;
+	if (b->kind == DSN_DELAYED && (long)(o->now - arrival) <
+	    o->warn_after) {
+		b->deferred = 1;	/* not late yet: a later sweep */
+		return;
+	}
 	if (b->kind == DSN_DELAYED && qid != NULL &&
 	    other_copies(b, qid, arrival, &bc) == 1) {
 		log_debug("%s: bundle %s: message %s: delayed DSN left to the "
@@ -878,7 +952,7 @@ expire_bundle(const struct qexpire_opts *o, const char *dir,
  */
 static void
 warn_bundle(const struct qexpire_opts *o, const char *dir,
-    const char *name, struct qexpire_stats *st)
+    const char *name, time_t newest, struct qexpire_stats *st)
 {
 	struct bsweep b;
 	char path[PATH_MAX], err[256], d1[32];
@@ -899,7 +973,7 @@ warn_bundle(const struct qexpire_opts *o, const char *dir,
 	b.name = name;
 	b.kind = DSN_DELAYED;
 	if (o->expire_after > 0)
-		b.retry_until = qid_time(name) + o->expire_after;
+		b.retry_until = newest + o->expire_after;
 	snprintf(b.diag, sizeof(b.diag), "X-Mailbridge; not yet delivered: "
 	    "the recipient's site has not collected it after %s",
 	    duration_format(o->warn_after, d1, sizeof(d1)));
@@ -951,12 +1025,53 @@ drop_markers(const struct qexpire_opts *o, char **names, size_t n)
 	closedir(dp);
 }
 
+/*
+ * outbox_one - one bundle of the outbox: expired once its newest
+ * message arrived expire_after ago (so no message's lifetime is cut
+ * short; a bundle made that long ago surely is), else delayed DSNs for
+ * its messages that arrived warn_after ago.  Times are the messages'
+ * arrivals, not the bundle's creation: the first copy (the oldest)
+ * tells whether to read it all.
+ */
+static void
+outbox_one(const struct qexpire_opts *o, const char *dir, const char *name,
+    int warn, struct qexpire_stats *st)
+{
+	struct strv ids;
+	time_t first, newest;
+	long age;
+	int m;
+
+	age = (long)(o->now - qid_time(name));
+	if (o->expire_after > 0 && age >= o->expire_after) {
+		expire_bundle(o, dir, name, st);
+		return;
+	}
+	if (bundle_times(o, dir, name, 1, &first, &newest) == -1)
+		return;			/* fetched, or damaged: by age, later */
+	age = (long)(o->now - first);
+	if (o->expire_after == 0 || age < o->expire_after) {
+		if (!warn || age < o->warn_after)
+			return;
+		memset(&ids, 0, sizeof(ids));
+		m = marker_read(o->spool, o->customer, name, &ids);
+		strv_free(ids.v, ids.n);
+		if (m == 1)
+			return;
+	}
+	if (bundle_times(o, dir, name, 0, &first, &newest) == -1)
+		newest = first;
+	if (o->expire_after > 0 && (long)(o->now - newest) >= o->expire_after)
+		expire_bundle(o, dir, name, st);
+	else if (warn)
+		warn_bundle(o, dir, name, newest, st);
+}
+
 enum result
 bexpire_outbox(const struct qexpire_opts *o, struct qexpire_stats *st)
 {
 	char dir[PATH_MAX], **names;
 	size_t n, i;
-	long age;
 	int warn = o->warn_after > 0 && (o->expire_after == 0 ||
 	    o->warn_after < o->expire_after);
 
@@ -965,15 +1080,8 @@ bexpire_outbox(const struct qexpire_opts *o, struct qexpire_stats *st)
 		log_warn("%s: expire: outbox", o->customer);
 		return RS_TEMP;
 	}
-	for (i = 0; i < n; i++) {
-		age = (long)(o->now - qid_time(names[i]));
-		if (o->expire_after > 0 && age >= o->expire_after)
-			expire_bundle(o, dir, names[i], st);
-		else if (warn && age >= o->warn_after)
-			warn_bundle(o, dir, names[i], st);
-		else
-			break;		/* the rest are younger */
-	}
+	for (i = 0; i < n; i++)
+		outbox_one(o, dir, names[i], warn, st);
 	strv_free(names, n);
 	if (bundle_list(dir, &names, &n) == 0) {
 		drop_markers(o, names, n);

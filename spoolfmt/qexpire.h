@@ -24,13 +24,13 @@
  *     DSN goes to the postmaster (dsn_postmaster_copy) or, when it was
  *     the postmaster's copy, is dropped with a log line: DSNs are never
  *     sent about DSNs to anyone else, and never loop.
- * A bundle in <spool>/outbox/<customer>/ whose creation time (in its
- * name; at most bundle-delay after its newest message arrived) is
- * warn_after old gets a delayed DSN for each message in it that was not
- * warned about (the copy's WARNED=, or the bundle's marker, which other
- * copies' sweeps add to), gathered with the message's other due copies
- * as above.  A bundle whose creation time is
- * expire_after old is read and each message in it (its copies, grouped
+ * In a bundle in <spool>/outbox/<customer>/, each message that arrived
+ * warn_after ago (the copies' ARRIVAL=, not the bundle's creation) gets
+ * a delayed DSN unless it was warned about (the copy's WARNED=, or the
+ * bundle's marker, which other copies' sweeps add to), gathered with
+ * the message's other due copies as above.  A bundle whose newest
+ * message arrived expire_after ago (or that was made that long ago)
+ * is read and each message in it (its copies, grouped
  * by the queue id of their X-Mailbridge-Envelope: fields) gets a failed
  * DSN honouring the envelope as for a queue entry; the bundle is
  * removed once they are all committed.  A bundle that does
