@@ -8,7 +8,8 @@
  * prepares and recovers every customer's queue, as that user, before
  * it is ready: queued.c), settle what a crash left of bundling, open
  * the control socket and hand over to the master loop (master.c).
- * "bridged -x queue" is the queue process itself (never by hand).
+ * "bridged -x queue" is the queue process itself, "bridged -x lookup"
+ * the lookup process (never by hand).
  *
  * Invariants: nothing inside the spool is read, written or followed
  * as root (only the pidfile, which is replaced when it is not a plain
@@ -43,6 +44,7 @@
 #include "queue.h"
 #include "util.h"
 #include "master.h"
+#include "lookupd.h"
 #include "queued.h"
 
 #ifndef PREFIX
@@ -337,6 +339,8 @@ main(int argc, char *argv[])
 	log_set_debug(fg);
 	if (proc != NULL && strcmp(proc, "queue") == 0 && getuid() != 0)
 		queue_main(restarted);		/* the master's child */
+	if (proc != NULL && strcmp(proc, "lookup") == 0 && getuid() != 0)
+		lookup_main(path);		/* the master's child */
 	if (proc != NULL)
 		log_fatalx(EXIT_USAGE, "-x %s: not a process of bridged (and "
 		    "never started by hand)", proc);
@@ -345,7 +349,7 @@ main(int argc, char *argv[])
 	setenv("RES_OPTIONS", "timeout:3 attempts:1", 0);
 	memset(&m, 0, sizeof(m));
 	m.pidfd = -1;
-	m.reqfd[0] = m.reqfd[1] = -1;
+	m.selffd = -1;
 	m.ctlfd = -1;
 	/* kept absolute: SIGHUP reloads it after the chdir to the spool */
 	if (strcmp(path, CONF_BUILTIN) != 0 && (m.conf_path = realpath(path,
@@ -373,9 +377,9 @@ main(int argc, char *argv[])
 		log_warn("usage table: quotas read the spool per message");
 	if (master_signals(&m) == -1)
 		log_fatal(EXIT_OSERR, "signals");
-	if (master_queue(&m, selffd, fg) == -1)
-		log_fatalx(EXIT_OSERR, "the queue process did not start; not "
-		    "started");
+	if (master_procs(&m, selffd, fg) == -1)
+		log_fatalx(EXIT_OSERR, "the lookup or queue process did not "
+		    "start; not started");
 	bundles_recover(m.conf);
 	if (master_control(&m) == -1)
 		log_fatalx(EXIT_OSERR, "cannot set up the jobs; not started");

@@ -1,22 +1,26 @@
 /*
  * master.c - bridged's master process: it owns the listening sockets,
  * forks one child per connection (the child runs smtpd_session or
- * odmr_session with blocking reads under poll timeouts; an SMTP, LMTP
- * or enqueue session gets a socket to the queue process, qproc.c, with
- * the peer address accept() gave handed over to the queue), counts
+ * odmr_session with blocking reads under poll timeouts; every session
+ * gets a socket to the lookup process and an SMTP, LMTP or enqueue one
+ * a socket to the queue process, with the serial and the peer address
+ * accept() gave handed over to them), counts
  * children against max-clients, reaps them, reloads the config on
  * SIGHUP and shuts down on SIGTERM/SIGINT.  Signals reach the loop
- * through a self-pipe.  It also takes requests: ETRN datagrams from
- * the sessions ("flush CUSTOMER ADDRESS [DOMAIN]" on a socket pair made
- * before any session) and lines from bridgectl on the control socket, and
- * runs the background jobs (jobs.c) they and the clock ask for.
+ * through a self-pipe.  It starts the lookup and queue processes
+ * (proc.c) and hands each session's sockets to them.  It also takes
+ * requests: the flushes of the ETRNs the lookup process authorised
+ * ("flush CUSTOMER ADDRESS [DOMAIN]", LM_FLUSH) and lines from
+ * bridgectl on the control socket, and runs the background jobs
+ * (jobs.c) they and the clock ask for.
  *
  * Invariants: the master never reads from a client, so no client can
  * delay another (control connections are read without blocking and
- * dropped after CTL_WAIT seconds); it trusts nothing a session sends:
- * the customer must exist, the address must be numeric and a domain
- * normalised and the customer's; a child
- * keeps the config and usage table it was forked with; a failed
+ * dropped after CTL_WAIT seconds); it takes no request from a session,
+ * and checks the lookup's flush requests again: the customer must
+ * exist, the address must be numeric and a domain normalised and the
+ * customer's; a child keeps the config it was forked with (its
+ * decisions are the lookup's, which reloads with the master); a failed
  * reload changes nothing; at shutdown children and workers get SIGTERM
  * and up to SHUTDOWN_WAIT seconds to finish or abort.  Only the
  * master's own children are reaped, each by the table it is in.
@@ -44,7 +48,10 @@
 #include "chan.h"
 #include "jobs.h"
 #include "log.h"
+#include "lookup.h"
+#include "lproto.h"
 #include "odmr.h"
+#include "qproto.h"
 #include "queue.h"
 #include "util.h"
 #include "master.h"
@@ -343,7 +350,8 @@ reap(struct master *m)
 	int st, i, session, worker = 0;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		if (qproc_reaped(&m->q, pid, st))
+		if (proc_reaped(&m->qp, pid, st) ||
+		    proc_reaped(&m->lp, pid, st))
 			continue;
 		session = 0;
 		for (i = 0; i < m->nkids; i++)
@@ -366,7 +374,7 @@ reap(struct master *m)
 
 /* close_master_fds - in any child: every descriptor of the master. */
 static void
-close_master_fds(struct master *m, int keep_req)
+close_master_fds(struct master *m)
 {
 	int i;
 
@@ -377,16 +385,15 @@ close_master_fds(struct master *m, int keep_req)
 	close(m->sigpipe[1]);
 	if (m->pidfd != -1)
 		close(m->pidfd);
-	if (m->reqfd[0] != -1)
-		close(m->reqfd[0]);
-	if (m->reqfd[1] != -1 && !keep_req)
-		close(m->reqfd[1]);
+	if (m->selffd != -1)
+		close(m->selffd);
 	if (m->ctlfd != -1)
 		close(m->ctlfd);
 	for (i = 0; i < CTL_CONNS; i++)
 		if (m->ctl[i].fd != -1)
 			close(m->ctl[i].fd);
-	qproc_close_child(&m->q);
+	proc_close_child(&m->qp);
+	proc_close_child(&m->lp);
 }
 
 /*
@@ -402,7 +409,7 @@ worker_setup(void *arg)
 	struct sigaction act;
 	size_t i;
 
-	close_master_fds(m, 0);
+	close_master_fds(m);
 	memset(&act, 0, sizeof(act));
 	sigemptyset(&act.sa_mask);
 	act.sa_handler = SIG_DFL;
@@ -415,7 +422,7 @@ worker_setup(void *arg)
  * and SIGINT set the stop flag and are let in only while waiting.
  */
 static void __attribute__((noreturn))
-child_main(struct master *m, int fd, int qfd, int kind,
+child_main(struct master *m, int fd, int qfd, int lfd, int kind,
     const struct sockaddr *sa, socklen_t salen, const char *peer,
     const sigset_t *oldmask)
 {
@@ -424,7 +431,7 @@ child_main(struct master *m, int fd, int qfd, int kind,
 	struct sigaction act;
 	sigset_t waitmask;
 
-	close_master_fds(m, 1);
+	close_master_fds(m);
 	memset(&act, 0, sizeof(act));
 	sigemptyset(&act.sa_mask);
 	act.sa_handler = SIG_DFL;
@@ -448,7 +455,8 @@ child_main(struct master *m, int fd, int qfd, int kind,
 	ctx.usage = m->usage;
 	ctx.stop = &child_stop;
 	ctx.waitmask = &waitmask;
-	ctx.reqfd = kind == LK_SMTP ? m->reqfd[1] : -1;
+	ctx.reqfd = -1;
+	ctx.lookupfd = lfd;
 	ctx.queuefd = qfd;
 	if (kind == LK_ODMR)
 		_exit(odmr_session(&ctx, fd, &cl) == 0 ? 0 : 1);
@@ -495,6 +503,45 @@ peer_name(int fd, int kind, const struct sockaddr *sa, socklen_t salen,
 	strlcpy_(buf, cl.addr, len);
 }
 
+/* lookup_kinds - the lookup process's name for each listener kind. */
+static const int lookup_kinds[LK_NKINDS] = {
+	[LK_SMTP] = LOOKUP_SMTP, [LK_LMTP] = LOOKUP_LMTP,
+	[LK_ODMR] = LOOKUP_ODMR, [LK_ENQUEUE] = LOOKUP_PIPE
+};
+
+/*
+ * hand_over - the session's sockets to the lookup process and (but
+ * for ODMR, which queues nothing) the queue process, both told its
+ * serial and the peer address the kernel gave; -1 when either cannot
+ * take it now.
+ */
+static int
+hand_over(struct master *m, int kind, const char *peer, int *qfd, int *lfd)
+{
+	unsigned char buf[128];
+	struct chan_wr w;
+	uint32_t serial = ++m->serial;
+
+	*qfd = *lfd = -1;
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, serial);
+	chan_put_str(&w, peer);
+	if (kind != LK_ODMR && (*qfd = proc_session(&m->qp, QM_CLIENT, w.p,
+	    w.len)) == -1)
+		return -1;
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, serial);
+	chan_put_u32(&w, (uint32_t)lookup_kinds[kind]);
+	chan_put_str(&w, peer);
+	if ((*lfd = proc_session(&m->lp, LM_CLIENT, w.p, w.len)) == -1) {
+		if (*qfd != -1)
+			close(*qfd);
+		*qfd = -1;
+		return -1;
+	}
+	return 0;
+}
+
 /* spawn - fork the session for fd with every master signal held. */
 static void
 spawn(struct master *m, int fd, int kind, const struct sockaddr *sa,
@@ -503,11 +550,10 @@ spawn(struct master *m, int fd, int kind, const struct sockaddr *sa,
 	sigset_t all, old;
 	char peer[64];
 	pid_t pid;
-	int qfd = -1;
+	int qfd, lfd;
 
 	peer_name(fd, kind, sa, salen, peer, sizeof(peer));
-	/* ODMR sessions deliver, they queue nothing */
-	if (kind != LK_ODMR && (qfd = qproc_session(&m->q, peer)) == -1) {
+	if (hand_over(m, kind, peer, &qfd, &lfd) == -1) {
 		too_many(m, fd, "queue busy");
 		return;
 	}
@@ -515,7 +561,7 @@ spawn(struct master *m, int fd, int kind, const struct sockaddr *sa,
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		child_main(m, fd, qfd, kind, sa, salen, peer, &old);
+		child_main(m, fd, qfd, lfd, kind, sa, salen, peer, &old);
 	if (pid == -1)
 		log_warn("fork");
 	else
@@ -524,6 +570,7 @@ spawn(struct master *m, int fd, int kind, const struct sockaddr *sa,
 	close(fd);
 	if (qfd != -1)
 		close(qfd);
+	close(lfd);
 }
 
 static void
@@ -587,8 +634,8 @@ domain_ok(const struct bridge_conf *c, const struct customer *cu,
 }
 
 /*
- * request - one datagram "flush CUSTOMER ADDRESS [DOMAIN]" from a
- * session (smtpd.h).
+ * request - "flush CUSTOMER ADDRESS [DOMAIN]" (smtpd.h) from the lookup
+ * process, which authorised the ETRN: checked again all the same.
  */
 static void
 request(struct master *m, char *buf)
@@ -605,31 +652,10 @@ request(struct master *m, char *buf)
 	    addr == NULL || rest != NULL || !name_is_safe(name) ||
 	    (cu = conf_customer(m->conf, name)) == NULL ||
 	    !addr_numeric(addr) || !domain_ok(m->conf, cu, domain)) {
-		log_warnx("bad request from a session ignored");
+		log_warnx("bad request from the lookup process ignored");
 		return;
 	}
 	(void)jobs_etrn(m->jobs, m->conf, name, addr, domain, time(NULL));
-}
-
-static void
-requests(struct master *m)
-{
-	char buf[SMTPD_REQ_MAX + 1];
-	ssize_t n;
-	int k;
-
-	for (k = 0; k < REQ_BURST; k++) {
-		n = recv(m->reqfd[0], buf, sizeof(buf) - 1, MSG_DONTWAIT);
-		if (n < 0)
-			return;
-		if (n == 0 || (size_t)n >= sizeof(buf) - 1 ||
-		    memchr(buf, '\0', (size_t)n) != NULL) {
-			log_warnx("bad request from a session ignored");
-			continue;
-		}
-		buf[n] = '\0';
-		request(m, buf);
-	}
 }
 
 /* ---- the control socket (bridgectl) ---- */
@@ -644,11 +670,6 @@ master_control(struct master *m)
 	m->ctlfd = -1;
 	for (i = 0; i < CTL_CONNS; i++)
 		m->ctl[i].fd = -1;
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
-	    m->reqfd) == -1) {
-		log_warn("request socket pair");
-		return -1;
-	}
 	if ((m->jobs = jobs_new(worker_setup, m)) == NULL) {
 		log_warn("job table");
 		return -1;
@@ -804,8 +825,10 @@ reload(struct master *m)
 	m->conf = nc;
 	if (m->jobs != NULL)
 		jobs_plan(m->jobs, nc, time(NULL));
-	if (qproc_config(&m->q, nc) == -1)
+	if (proc_config(&m->qp, nc) == -1)
 		log_warn("reload: the queue process's customer list");
+	if (proc_config(&m->lp, nc) == -1)
+		log_warn("reload: the lookup process");
 	log_info("reloaded: %d customers, %d listeners", nc->ncustomers,
 	    m->nl);
 }
@@ -867,9 +890,10 @@ shutdown_all(struct master *m)
 	for (i = running(m); i > 0 && waitpid(-1, NULL, 0) > 0; i--)
 		;
 	/* the sessions are gone: the queue removes what they left open */
-	qproc_stop(&m->q);
+	proc_stop(&m->qp);
+	proc_stop(&m->lp);
 	deadline = time_mono() + SHUTDOWN_WAIT;
-	while (m->q.pid != 0 && time_mono() < deadline) {
+	while ((m->qp.pid != 0 || m->lp.pid != 0) && time_mono() < deadline) {
 		pfd.fd = m->sigpipe[0];
 		pfd.events = POLLIN;
 		poll(&pfd, 1, 100);
@@ -877,10 +901,15 @@ shutdown_all(struct master *m)
 			;
 		reap(m);
 	}
-	if (m->q.pid != 0) {
+	if (m->qp.pid != 0) {
 		log_warnx("queue process did not stop: killed");
-		kill(m->q.pid, SIGKILL);
-		waitpid(m->q.pid, NULL, 0);
+		kill(m->qp.pid, SIGKILL);
+		waitpid(m->qp.pid, NULL, 0);
+	}
+	if (m->lp.pid != 0) {
+		log_warnx("lookup process did not stop: killed");
+		kill(m->lp.pid, SIGKILL);
+		waitpid(m->lp.pid, NULL, 0);
 	}
 	if (m->pidfile != NULL)
 		unlink(m->pidfile);
@@ -912,7 +941,7 @@ signals(struct master *m)
 }
 
 /* Slots of the poll table in front of the listeners. */
-enum { P_SIG, P_REQ, P_CTL, P_QUEUE, P_CONN,
+enum { P_SIG, P_LOOKUP, P_CTL, P_QUEUE, P_CONN,
 	P_LISTEN = P_CONN + CTL_CONNS };
 
 /* poll_table - fill pfd (room for P_LISTEN + m->nl); -1 fds are skipped. */
@@ -926,9 +955,9 @@ poll_table(struct master *m, struct pollfd *pfd)
 		pfd[i].revents = 0;
 	}
 	pfd[P_SIG].fd = m->sigpipe[0];
-	pfd[P_REQ].fd = m->jobs != NULL ? m->reqfd[0] : -1;
+	pfd[P_LOOKUP].fd = proc_poll(&m->lp, &pfd[P_LOOKUP].events);
 	pfd[P_CTL].fd = m->ctlfd;
-	pfd[P_QUEUE].fd = qproc_poll(&m->q, &pfd[P_QUEUE].events);
+	pfd[P_QUEUE].fd = proc_poll(&m->qp, &pfd[P_QUEUE].events);
 	for (i = 0; i < CTL_CONNS; i++)
 		pfd[P_CONN + i].fd = m->ctl[i].fd;
 	for (i = 0; i < m->nl; i++)
@@ -943,7 +972,9 @@ wait_ms(struct master *m, double next_usage)
 	long jn;
 	int i;
 
-	if ((qn = qproc_tick(&m->q, m->conf)) >= 0 && qn < left)
+	if ((qn = proc_tick(&m->qp, m->conf)) >= 0 && qn < left)
+		left = qn;
+	if ((qn = proc_tick(&m->lp, m->conf)) >= 0 && qn < left)
 		left = qn;
 	if (m->jobs != NULL && (jn = jobs_next(m->jobs, time(NULL))) < left)
 		left = (double)jn + 0.05;
@@ -984,10 +1015,10 @@ master_loop(struct master *m)
 			continue;
 		if ((pfd[P_SIG].revents & POLLIN) && signals(m))
 			shutdown_all(m);
-		if (pfd[P_REQ].revents & POLLIN)
-			requests(m);
+		if (pfd[P_LOOKUP].fd != -1 && pfd[P_LOOKUP].revents != 0)
+			proc_io(&m->lp);
 		if (pfd[P_QUEUE].fd != -1 && pfd[P_QUEUE].revents != 0)
-			qproc_io(&m->q);
+			proc_io(&m->qp);
 		for (i = 0; i < CTL_CONNS; i++)
 			if (m->ctl[i].fd != -1 &&
 			    pfd[P_CONN + i].fd == m->ctl[i].fd &&
@@ -1002,9 +1033,114 @@ master_loop(struct master *m)
 	}
 }
 
-int
-master_queue(struct master *m, int selffd, int fg)
+/* ---- the queue and lookup processes (proc.h) ---- */
+
+/* queue_configure - QM_CONFIG messages for the whole customer list. */
+static int
+queue_configure(struct proc *p, const struct bridge_conf *c, int start)
 {
-	qproc_init(&m->q, selffd, fg, worker_setup, m);
-	return qproc_start(&m->q, m->conf, 1);
+	static unsigned char buf[CHAN_MAX];
+	struct master *m = p->arg;
+	struct chan_wr w;
+	size_t room;
+	int i = 0, j, first = 1;
+
+	(void)start;
+	do {
+		/* the names that fit after the fixed fields */
+		room = CHAN_MAX - 4 * 4 - 8 - 8 - 4 - VERDICT_KEY - 4 -
+		    strlen(c->spool);
+		for (j = i; j < c->ncustomers &&
+		    4 + strlen(c->customers[j].name) <= room; j++)
+			room -= 4 + strlen(c->customers[j].name);
+		chan_wr_init(&w, buf, sizeof(buf));
+		chan_put_u32(&w, (uint32_t)first);
+		chan_put_u32(&w, (uint32_t)(j >= c->ncustomers));
+		chan_put_str(&w, c->spool);
+		chan_put_u64(&w, c->smtp.max_size);
+		chan_put_u64(&w, c->queue.min_free);
+		chan_put_bytes(&w, m->key, VERDICT_KEY);
+		chan_put_u32(&w, (uint32_t)(j - i));
+		for (; i < j; i++)
+			chan_put_str(&w, c->customers[i].name);
+		if (w.err) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		if (chan_queue(&p->ch, QM_CONFIG, 0, w.p, w.len, -1) == -1)
+			return -1;
+		first = 0;
+	} while (i < c->ncustomers);
+	return 0;
+}
+
+/*
+ * lookup_configure - the key at a start (it reads the config itself),
+ * LM_RELOAD after one; then the usage table.
+ */
+static int
+lookup_configure(struct proc *p, const struct bridge_conf *c, int start)
+{
+	unsigned char buf[64];
+	struct master *m = p->arg;
+	struct chan_wr w;
+	int fd;
+
+	(void)c;
+	if (start) {
+		chan_wr_init(&w, buf, sizeof(buf));
+		chan_put_bytes(&w, m->key, VERDICT_KEY);
+		if (chan_queue(&p->ch, LM_KEY, 0, w.p, w.len, -1) == -1)
+			return -1;
+	} else if (chan_queue(&p->ch, LM_RELOAD, 0, NULL, 0, -1) == -1)
+		return -1;
+	if (usage_fd(m->usage) == -1)
+		return 0;
+	if ((fd = fcntl(usage_fd(m->usage), F_DUPFD_CLOEXEC, 0)) == -1)
+		return -1;
+	if (chan_queue(&p->ch, LM_USAGE, 0, NULL, 0, fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* lookup_message - the lookup process's flush requests. */
+static void
+lookup_message(struct proc *p, struct chan_msg *msg)
+{
+	struct master *m = p->arg;
+	char buf[SMTPD_REQ_MAX + 1];
+
+	if (msg->type != LM_FLUSH || msg->len == 0 || msg->len >= sizeof(buf) ||
+	    memchr(msg->data, '\0', msg->len) != NULL || m->jobs == NULL) {
+		log_warnx("lookup process: unexpected message %u", msg->type);
+		return;
+	}
+	memcpy(buf, msg->data, msg->len);
+	buf[msg->len] = '\0';
+	request(m, buf);
+}
+
+static const struct proc_kind queue_kind = {
+	"queue", QM_READY, queue_configure, NULL
+};
+static const struct proc_kind lookup_kind = {
+	"lookup", LM_READY, lookup_configure, lookup_message
+};
+
+int
+master_procs(struct master *m, int selffd, int fg)
+{
+	if (verdict_key_new(m->key) == -1) {
+		log_warnx("no randomness for the verdict key");
+		return -1;
+	}
+	m->selffd = selffd;
+	proc_init(&m->qp, &queue_kind, selffd, fg, NULL, worker_setup, m);
+	proc_init(&m->lp, &lookup_kind, selffd, fg, m->conf_path,
+	    worker_setup, m);
+	if (proc_start(&m->lp, m->conf, 1) == -1)
+		return -1;
+	return proc_start(&m->qp, m->conf, 1);
 }

@@ -11,8 +11,9 @@
 #include <sys/types.h>
 
 #include "conf.h"
-#include "qproc.h"
+#include "proc.h"
 #include "smtpd.h"
+#include "verdict.h"
 
 enum listener_kind {
 	LK_SMTP = 0,
@@ -57,12 +58,15 @@ struct master {
 	int	sigpipe[2];
 	int	pidfd;			/* the locked pidfile, or -1 */
 	char   *pidfile;		/* its path, or NULL */
-	int	reqfd[2];		/* datagrams: sessions [1] -> [0] */
+	int	selffd;			/* bridged's executable (proc.h) */
 	int	ctlfd;			/* <spool>/control, or -1 */
 	char   *ctlpath;
 	struct ctlconn ctl[CTL_CONNS];
 	struct jobs *jobs;
-	struct qproc q;			/* the queue process */
+	struct proc qp;			/* the queue process */
+	struct proc lp;			/* the lookup process */
+	uint32_t serial;		/* sessions handed over */
+	unsigned char key[VERDICT_KEY];	/* of the lookup's verdicts */
 };
 
 /* master_listen - bind every listener of conf; -1 if any fails. */
@@ -77,11 +81,12 @@ int	master_signals(struct master *m);
  */
 int	master_control(struct master *m);
 /*
- * master_queue - start the queue process (qproc.h) from the executable
- * open on selffd and wait until it has recovered the spool; -1 when it
- * could not.
+ * master_procs - start the lookup and the queue process (proc.h) from
+ * the executable open on selffd, with a fresh verdict key, and wait
+ * until the lookup has read the config and the queue has recovered the
+ * spool; -1 when either could not.
  */
-int	master_queue(struct master *m, int selffd, int fg);
+int	master_procs(struct master *m, int selffd, int fg);
 /* master_loop - accept, fork, reap, reload, until SIGTERM/SIGINT. */
 void	master_loop(struct master *m);
 

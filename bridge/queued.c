@@ -36,6 +36,7 @@
 #include "qserv.h"
 #include "queue.h"
 #include "util.h"
+#include "verdict.h"
 #include "queued.h"
 
 #define QUEUED_DRAIN	30	/* seconds the sessions get at a stop */
@@ -206,13 +207,16 @@ on_stop(int sig)
 struct qconf {
 	char	spool[4096];
 	uint64_t max_size;
+	uint64_t min_free;
+	unsigned char key[VERDICT_KEY];	/* the lookup's verdicts */
 	struct strv names;
 	int	complete;
 };
 
 /*
  * on_config - one QM_CONFIG: u32 first, u32 last, str spool, u64
- * max_size, u32 k, then k customer names.  1 when a list is complete.
+ * max_size, u64 min_free, the verdict key, u32 k, then k customer names.  1 when a
+ * list is complete.
  */
 static int
 on_config(struct qconf *qc, const struct chan_msg *m)
@@ -230,6 +234,9 @@ on_config(struct qconf *qc, const struct chan_msg *m)
 	}
 	chan_get_str(&r, qc->spool, sizeof(qc->spool));
 	qc->max_size = chan_get_u64(&r);
+	qc->min_free = chan_get_u64(&r);
+	if (chan_get_bytes(&r, qc->key, sizeof(qc->key)) != sizeof(qc->key))
+		r.err = 1;
 	k = chan_get_u32(&r);
 	for (i = 0; i < k && !r.err; i++) {
 		chan_get_str(&r, name, sizeof(name));
@@ -337,6 +344,8 @@ from_master(int mfd, struct chan_msg *m, struct qserv *qs, struct qconf *qc,
 			    qserv_set(qs, qc->names.v, (int)qc->names.n,
 			    qc->max_size) == -1)
 				log_warn("queue: new customer list");
+			qserv_key(qs, qc->key);
+			qserv_min_free(qs, qc->min_free);
 			continue;
 		}
 		chan_rd_init(&r, m);
@@ -384,6 +393,8 @@ queue_main(int restarted)
 	if ((qs = qserv_new(qc.spool, qc.names.v, (int)qc.names.n,
 	    qc.max_size)) == NULL)
 		log_fatal(EXIT_OSERR, "queue");
+	qserv_key(qs, qc.key);
+	qserv_min_free(qs, qc.min_free);
 	pool_start();
 	qserv_set_runner(qs, pool_run, NULL);
 	pid = (uint32_t)getpid();

@@ -336,3 +336,18 @@ duration_format(long secs, char *buf, size_t len)
 		snprintf(buf, len, "%lds", secs);
 	return buf;
 }
+
+const char *
+text_shown(const char *p, size_t len, char *buf, size_t size)
+{
+	size_t i, o = 0;
+
+	if (len > 0 && p[0] == '<')
+		p++, len--;
+	if (len > 0 && p[len - 1] == '>')
+		len--;
+	for (i = 0; i < len && o + 1 < size && o < 100; i++)
+		buf[o++] = p[i] > ' ' && p[i] < 127 ? p[i] : '?';
+	buf[o] = '\0';
+	return buf;
+}

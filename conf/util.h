@@ -61,6 +61,11 @@ size_t	strlcpy_(char *dst, const char *src, size_t size);
 /* sock_dir_safe - may a unix socket live in dir?  -1 with why if not. */
 int	sock_dir_safe(const char *dir, int missing_ok, char *why,
 	    size_t whylen);
+/*
+ * text_shown - a printable copy of what a client wrote (len octets,
+ * its <> dropped, at most 100 characters), for replies.
+ */
+const char *text_shown(const char *p, size_t len, char *buf, size_t size);
 /* err_set - snprintf a reason into err, which may be NULL (len 0). */
 void	err_set(char *err, size_t len, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));

@@ -155,19 +155,14 @@ challenge_new(const char *hostname, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-/*
- * answer_line - read the client's answer to a 334 into buf (CRLF
- * removed); "" for a line that is too long, lacks its CR or holds a
- * NUL or a bare CR.  -1 when the connection broke.
- */
-static int
-answer_line(struct cram_server *cs, char *buf, size_t len)
+int
+cram_read_answer(struct sio *io, size_t linemax, char *buf, size_t len)
 {
 	const char *p;
 	size_t n;
 	int st, part = 0;
 
-	while ((st = sio_getline(cs->io, cs->linemax, &p, &n)) == SIO_PART)
+	while ((st = sio_getline(io, linemax, &p, &n)) == SIO_PART)
 		part = 1;
 	if (st != SIO_LINE)
 		return -1;
@@ -187,8 +182,9 @@ answer_line(struct cram_server *cs, char *buf, size_t len)
  * (when there is one), why (len octets) what was wrong.
  */
 static int
-check(struct cram_server *cs, const char *challenge, char *answer,
-    const struct customer **who, char *why, size_t len)
+check(struct cram_server *cs, const struct bridge_conf *c,
+    const char *challenge, char *answer, const struct customer **who,
+    char *why, size_t len)
 {
 	char secret[CRAM_SECRET_MAX], want[33], *sp, *digest;
 	const struct customer *cu;
@@ -204,8 +200,7 @@ check(struct cram_server *cs, const char *challenge, char *answer,
 	digest = sp + 1;
 	for (i = 0; digest[i] != '\0'; i++)
 		digest[i] = (char)tolower((unsigned char)digest[i]);
-	if (!name_is_safe(answer) ||
-	    (cu = conf_customer(cs->conf, answer)) == NULL) {
+	if (!name_is_safe(answer) || (cu = conf_customer(c, answer)) == NULL) {
 		strlcpy_(why, "unknown user", len);
 		return 0;
 	}
@@ -249,16 +244,16 @@ refuse(struct cram_reply *r, int code, const char *status, const char *text)
 
 /* failed - log a failed AUTH and count it: 535, or 421 at the limit. */
 static enum cram_outcome
-failed(struct cram_server *cs, const struct customer *who, const char *why,
+failed(struct cram_server *cs, const struct bridge_conf *c,
+    const char *client, const struct customer *who, const char *why,
     int code, struct cram_reply *r)
 {
-	log_info("%s: %s[%s]: AUTH CRAM-MD5 failed%s%s: %s", cs->tag,
-	    cs->cl->name, cs->cl->addr, who != NULL ? " for " : "",
-	    who != NULL ? who->name : "", why);
+	log_info("%s: %s: AUTH CRAM-MD5 failed%s%s: %s", cs->tag, client,
+	    who != NULL ? " for " : "", who != NULL ? who->name : "", why);
 	if (++cs->fails >= CRAM_FAILS) {
 		settle(r, CRAM_CLOSE, 421, "4.7.0", "");
 		snprintf(r->text, sizeof(r->text), "%s Error: too many failed "
-		    "authentications", cs->conf->hostname);
+		    "authentications", c->hostname);
 		return CRAM_CLOSE;
 	}
 	if (code == 501)
@@ -267,13 +262,11 @@ failed(struct cram_server *cs, const struct customer *who, const char *why,
 }
 
 enum cram_outcome
-cram_serve(struct cram_server *cs, const char *arg, struct cram_reply *r)
+cram_start(struct cram_server *cs, const struct bridge_conf *c,
+    const char *arg, struct cram_reply *r)
 {
-	char challenge[CRAM_CHALLENGE_MAX], b64[CRAM_CHALLENGE_MAX * 4 / 3 + 4];
-	char line[CRAM_ANSWER_MAX + 1], answer[CRAM_ANSWER_MAX], why[300];
-	const struct customer *cu;
-
-	if (cs->auth != NULL)
+	cs->pending = 0;
+	if (cs->auth[0] != '\0')
 		return refuse(r, 503, "5.5.1", "Error: already authenticated");
 	while (*arg == ' ')
 		arg++;
@@ -284,29 +277,41 @@ cram_serve(struct cram_server *cs, const char *arg, struct cram_reply *r)
 	if (arg[8] == ' ')
 		return refuse(r, 501, "5.5.4",
 		    "CRAM-MD5 takes no initial response");
-	if (challenge_new(cs->conf->hostname, challenge, sizeof(challenge)) ==
-	    -1 || b64_encode(challenge, b64, sizeof(b64)) == -1)
+	if (challenge_new(c->hostname, cs->challenge, sizeof(cs->challenge)) ==
+	    -1 || b64_encode(cs->challenge, r->text, sizeof(r->text)) == -1)
 		return refuse(r, 454, "4.7.0",
 		    "Temporary authentication failure");
-	sio_reply(cs->io, "334 %s", b64);
-	if (answer_line(cs, line, sizeof(line)) == -1)
-		return CRAM_LOST;
+	cs->pending = 1;
+	r->code = 334;
+	r->status = "";
+	return CRAM_CHALLENGE;
+}
+
+enum cram_outcome
+cram_finish(struct cram_server *cs, const struct bridge_conf *c,
+    const char *client, const char *line, struct cram_reply *r)
+{
+	char answer[CRAM_ANSWER_MAX], why[300];
+	const struct customer *cu;
+
+	if (!cs->pending)
+		return refuse(r, 503, "5.5.1", "Error: no AUTH under way");
+	cs->pending = 0;
 	if (strcmp(line, "*") == 0)
 		return refuse(r, 501, "5.7.0", "Authentication aborted");
 	if (cram_b64_decode(line, answer, sizeof(answer)) == -1)
-		return failed(cs, NULL, "answer is not base64", 501, r);
-	switch (check(cs, challenge, answer, &cu, why, sizeof(why))) {
+		return failed(cs, c, client, NULL, "answer is not base64", 501,
+		    r);
+	switch (check(cs, c, cs->challenge, answer, &cu, why, sizeof(why))) {
 	case -1:
-		log_warnx("%s: %s[%s]: AUTH CRAM-MD5 for %s cannot be "
-		    "checked: secret %s", cs->tag, cs->cl->name, cs->cl->addr,
-		    cu->name, why);
+		log_warnx("%s: %s: AUTH CRAM-MD5 for %s cannot be checked: "
+		    "secret %s", cs->tag, client, cu->name, why);
 		return refuse(r, 454, "4.7.0",
 		    "Temporary authentication failure");
 	case 0:
-		return failed(cs, cu, why, 535, r);
+		return failed(cs, c, client, cu, why, 535, r);
 	}
-	cs->auth = cu;
-	log_info("%s: %s[%s]: authenticated as %s", cs->tag, cs->cl->name,
-	    cs->cl->addr, cu->name);
+	strlcpy_(cs->auth, cu->name, sizeof(cs->auth));
+	log_info("%s: %s: authenticated as %s", cs->tag, client, cu->name);
 	return settle(r, CRAM_OK, 235, "2.7.0", "Authentication successful");
 }

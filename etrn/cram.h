@@ -1,10 +1,11 @@
 /*
  * cram.h - AUTH CRAM-MD5 (RFC 2195 in the frame of RFC 4954) for both
- * ends.  The server half is the exchange bridged's SMTP and ODMR
- * sessions share: the 334 challenge, the client's base64 answer read
- * with the session's line limit, the check against the customer's
- * secret file, the failure log and the count of failures that ends a
- * session with 421.  The client half is etrn(1)'s answer.  The user
+ * ends.  The server half is split where the privilege is: the lookup
+ * process (lookup.h) makes the challenge, checks the answer against
+ * the customer's secret file, logs failures and counts them to the
+ * 421; the SMTP or ODMR session only sends the 334 and reads the
+ * client's answer line with its own line limit (cram_read_answer).
+ * The client half is etrn(1)'s answer.  The user
  * name is the customer's name; the secret is the first line of its
  * secret file.
  *
@@ -53,42 +54,59 @@ int	cram_b64_decode(const char *in, char *out, size_t outlen);
 int	cram_answer(const char *user, const char *secret,
 	    const char *b64challenge, char *out, size_t outlen);
 
-/* One session's side of AUTH; the caller fills all but fails, auth. */
+/*
+ * One session's side of AUTH, kept by the lookup process (lookup.h);
+ * the caller sets release and tag.
+ */
 struct cram_server {
-	const struct bridge_conf *conf;
-	struct sio *io;
-	size_t	linemax;		/* the session's command line limit */
 	unsigned release;		/* REL_* the customer must have */
 	const char *tag;		/* "odmr", "smtp": log prefix */
-	const struct smtpd_client *cl;
 	int	fails;			/* failed AUTHs so far */
-	const struct customer *auth;	/* after a successful AUTH */
+	int	pending;		/* a challenge is out */
+	char	challenge[CRAM_CHALLENGE_MAX];
+	char	auth[64];		/* the customer after a successful AUTH */
 };
 
 enum cram_outcome {
-	CRAM_OK = 0,		/* 235: *who authenticated */
+	CRAM_OK = 0,		/* 235: cs->auth authenticated */
 	CRAM_REFUSED,		/* the reply says why; the session goes on */
 	CRAM_CLOSE,		/* 421 after CRAM_FAILS failures: close */
+	CRAM_CHALLENGE,		/* 334: the reply's text is the challenge */
 	CRAM_LOST		/* the connection broke: no reply */
 };
 
 struct cram_reply {
 	int	code;
 	const char *status;
-	char	text[CRAM_CHALLENGE_MAX];	/* no code, no status */
+	char	text[CRAM_CHALLENGE_MAX * 4 / 3 + 8];	/* no code, no status */
 };
 
 /*
- * cram_serve - AUTH with argument arg: 503 after a successful AUTH,
+ * cram_start - AUTH with argument arg: 503 after a successful AUTH,
  * 504 for another mechanism, 501 for an initial response; else the
- * 334 challenge goes out and the answer is read: "*" cancels (501),
- * bad base64 is 501, a wrong user or digest 535 (421 on the
- * CRAM_FAILS-th failure); on success cs->auth is the customer.  The
- * caller checks the rest of the session state (EHLO first, no
- * transaction) and sends r through its own reply function unless the
- * connection was lost.
+ * 334 with the base64 challenge (CRAM_CHALLENGE), kept in cs for
+ * cram_finish.  The caller checks the rest of the session state (EHLO
+ * first, no transaction).
  */
-enum cram_outcome cram_serve(struct cram_server *cs, const char *arg,
+enum cram_outcome cram_start(struct cram_server *cs,
+	    const struct bridge_conf *c, const char *arg, struct cram_reply *r);
+/*
+ * cram_finish - the client's answer line to the 334 (CRLF removed; ""
+ * for a malformed one): "*" cancels (501), bad base64 is 501, a wrong
+ * user or digest 535 (421 on the CRAM_FAILS-th failure), a secret the
+ * hub cannot use 454; on success cs->auth is the customer.  client is
+ * "name[addr]" for the log.
+ */
+enum cram_outcome cram_finish(struct cram_server *cs,
+	    const struct bridge_conf *c, const char *client, const char *line,
 	    struct cram_reply *r);
+/*
+ * cram_read_answer - the session's half: read the answer to a 334
+ * from io (lines of at most linemax) into buf, CRLF removed; "" for a
+ * line that is too long, lacks its CR or holds a NUL or a bare CR.
+ * -1 when the connection broke.
+ */
+int	cram_read_answer(struct sio *io, size_t linemax, char *buf,
+	    size_t len);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * intake.c - one message from MAIL to commit, for bridged's SMTP and
  * LMTP sessions and for bridge-enqueue: free space and size at MAIL,
- * routing and the recipient list and quota at RCPT, then the message
+ * routing and the recipient list and quota at RCPT (decided by the
+ * lookup, lclient.h, whose token each recipient keeps), then the message
  * with a Received: header prepended and inbound X-Envelope-To: fields
  * dropped, one queue entry per customer (the same queue id in each),
  * and the commit of every entry before any 250.  The queue writer
@@ -14,8 +15,6 @@
  * recipient arrays live as long as the intake, so a session allocates
  * only the queue writers per message once warm.
  */
-#include <sys/statvfs.h>
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,10 +24,9 @@
 #include <time.h>
 
 #include "dsnparam.h"
+#include "lclient.h"
 #include "qclient.h"
 #include "log.h"
-#include "rcptlist.h"
-#include "routes.h"
 #include "util.h"
 #include "smtpd.h"
 
@@ -36,6 +34,7 @@ struct intake_rcpt {
 	char	addr[ADDR_PATH_MAX];	/* local@domain */
 	int	cust;			/* index into in->cust */
 	int	dup;			/* seen before for this customer */
+	unsigned char verdict[VERDICT_LEN];	/* the lookup's token */
 	struct dsn_rcptp dsn;		/* NOTIFY, ORCPT (RFC 3461) */
 };
 
@@ -52,6 +51,8 @@ struct intake {
 	const struct bridge_conf *conf;
 	struct usage *usage;
 	struct qlink *q;		/* where the entries go */
+	struct lclient *lc;		/* who decides (lclient.h) */
+	struct lclient *own_lc;		/* in-process, made here */
 	struct qcw **cws;		/* commit_all's: a slot per group */
 	enum result *cres;
 	char   *cerrs;			/* CERR octets per group */
@@ -71,6 +72,7 @@ struct intake {
 	int	ncust;
 	char  **envr;			/* recipients by customer */
 	struct qrcpt_dsn *rdsn;		/* their DSN parameters, alongside */
+	unsigned char *verdicts;	/* their tokens, alongside */
 	struct dsn_mail dsn;		/* RET, ENVID */
 	/* the message */
 	char	qid[QID_LEN];
@@ -126,7 +128,14 @@ intake_new(const struct bridge_conf *c, struct usage *u)
 		intake_free(in);
 		return NULL;
 	}
+	qlink_min_free(in->q, c->queue.min_free);
 	return in;
+}
+
+void
+intake_use_lookup(struct intake *in, struct lclient *lc)
+{
+	in->lc = lc;
 }
 
 int
@@ -152,12 +161,14 @@ intake_free(struct intake *in)
 	free(in->rcpt);
 	free(in->envr);
 	free(in->rdsn);
+	free(in->verdicts);
 	free(in->cust);
 	free(in->cws);
 	free(in->cres);
 	free(in->cerrs);
 	free(in->cgi);
 	qlink_free(in->q);
+	lclient_free(in->own_lc);
 	free(in);
 }
 
@@ -191,27 +202,12 @@ intake_qid(const struct intake *in)
 	return in->qid;
 }
 
-/* free_space_ok - statvfs of the spool leaves min-free after need. */
-static int
-free_space_ok(const struct bridge_conf *c, uint64_t need)
-{
-	struct statvfs sv;
-	uint64_t avail;
-
-	if (statvfs(c->spool, &sv) == -1) {
-		log_warn("statvfs %s", c->spool);
-		return 0;
-	}
-	avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
-	return avail >= need && avail - need >= c->queue.min_free;
-}
-
 enum result
 intake_mail(struct intake *in, const struct intake_client *cl,
     const char *sender, uint64_t declared, int body_8bit,
     struct intake_reply *r)
 {
-	uint64_t max = in->conf->smtp.max_size;
+	struct lookup_reply lr;
 
 	intake_reset(in);
 	strlcpy_(in->protocol, cl->protocol, sizeof(in->protocol));
@@ -220,21 +216,19 @@ intake_mail(struct intake *in, const struct intake_client *cl,
 	strlcpy_(in->addr, cl->addr != NULL ? cl->addr : "", sizeof(in->addr));
 	snprintf(in->client, sizeof(in->client), "%s [%s]", in->name,
 	    in->addr);
-	if (max != 0 && declared > max) {
-		reply_set(r, 552, "5.3.4",
-		    "Message size exceeds fixed limit of %llu octets",
-		    (unsigned long long)max);
-		return RS_PERM;
-	}
-	if (!free_space_ok(in->conf, declared)) {
-		reply_set(r, 452, "4.3.1", "Insufficient system storage");
+	if (in->lc == NULL && (in->lc = in->own_lc = lclient_local(in->conf,
+	    in->usage, LOOKUP_PIPE, in->addr, -1)) == NULL) {
+		reply_set(r, 451, "4.3.0", "Out of memory");
 		return RS_TEMP;
 	}
+	(void)lc_mail(in->lc, declared, &lr);
+	reply_set(r, lr.code, lr.status, "%s", lr.text);
+	if (lr.code >= 400)
+		return reply_class(r);
 	strlcpy_(in->sender, sender, sizeof(in->sender));
 	in->declared = declared;
 	in->body_8bit = body_8bit;
 	in->active = 1;
-	reply_set(r, 250, "2.1.0", "Ok");
 	return RS_OK;
 }
 
@@ -253,58 +247,31 @@ cust_group(struct intake *in, struct customer *cu)
 	return i;
 }
 
-/* rcpt_route - the customer for a parsed address, or a refusal in r. */
+/*
+ * rcpt_route - the customer for a formatted address, by the lookup's
+ * verdict (its token into tok), or a refusal in r.
+ */
 static struct customer *
-rcpt_route(struct intake *in, const struct addr *a, const char *shown,
-    struct intake_reply *r)
+rcpt_route(struct intake *in, const char *addr, const char *shown,
+    unsigned char tok[VERDICT_LEN], struct intake_reply *r)
 {
-	const struct bridge_conf *c = in->conf;
-	struct route_result rr;
+	struct lookup_reply lr;
 	struct customer *cu;
-	uint64_t used, size;
 
-	routes_lookup(c->routes, a->domain, &rr);
-	if (rr.kind == ROUTE_NONE) {
-		reply_set(r, 550, "5.7.1", "<%s>: Relay access denied", shown);
+	(void)lc_rcpt(in->lc, addr, shown, &lr);
+	reply_set(r, lr.code, lr.status, "%s", lr.text);
+	if (lr.code >= 400)
 		return NULL;
-	}
-	if (rr.kind == ROUTE_ERROR) {
-		reply_set(r, rr.code, rr.status, "<%s>: %s", shown, rr.text);
-		return NULL;
-	}
-	if ((cu = conf_customer(c, rr.customer)) == NULL) {
-		log_warnx("route %s names unknown customer %s", rr.key,
-		    rr.customer);
+	if ((cu = conf_customer(in->conf, lr.customer)) == NULL) {
+		/* the lookup has read a newer config than this session's */
 		reply_set(r, 451, "4.3.0", "<%s>: Temporary routing problem",
 		    shown);
 		return NULL;
 	}
-	if (cu->rcpts != NULL && !rcptlist_has(cu->rcpts, a->local,
-	    a->domain)) {
-		reply_set(r, 550, "5.1.1",
-		    "<%s>: Recipient address rejected: User unknown", shown);
-		return NULL;
-	}
-	if (cu->max_size != 0 && in->declared > cu->max_size) {
-		reply_set(r, 552, "5.3.4",
-		    "<%s>: Message size exceeds fixed limit of %llu octets",
-		    shown, (unsigned long long)cu->max_size);
-		return NULL;
-	}
-	if (cu->quota != 0) {
-		/* without SIZE= a customer at its quota takes nothing more */
-		size = in->declared > 0 ? in->declared : 1;
-		if (usage_get(in->usage, c, cu, &used) != RS_OK) {
-			reply_set(r, 451, "4.3.0",
-			    "<%s>: Temporary queue problem", shown);
-			return NULL;
-		}
-		if (used + size > cu->quota) {
-			reply_set(r, 452, "4.2.2",
-			    "<%s>: Mailbox full: customer over quota", shown);
-			return NULL;
-		}
-	}
+	if (lr.have_token)
+		memcpy(tok, lr.token, VERDICT_LEN);
+	else
+		memset(tok, 0, VERDICT_LEN);
 	return cu;
 }
 
@@ -315,6 +282,8 @@ intake_rcpt(struct intake *in, enum addr_status st, const struct addr *a,
 	struct intake_rcpt *ir;
 	struct customer *cu;
 	char buf[ADDR_PATH_MAX];
+	unsigned char tok[VERDICT_LEN];
+	unsigned char *v;
 	int i, n;
 
 	switch (st) {
@@ -343,7 +312,7 @@ intake_rcpt(struct intake *in, enum addr_status st, const struct addr *a,
 		return RS_TEMP;
 	}
 	addr_format(a, buf, sizeof(buf));
-	if ((cu = rcpt_route(in, a, buf, r)) == NULL)
+	if ((cu = rcpt_route(in, buf, buf, tok, r)) == NULL)
 		return reply_class(r);
 	if (in->nrcpt == in->arcpt) {
 		n = in->arcpt ? in->arcpt * 2 : 16;
@@ -355,21 +324,27 @@ intake_rcpt(struct intake *in, enum addr_status st, const struct addr *a,
 		in->arcpt = n;
 		free(in->envr);
 		free(in->rdsn);
+		free(in->verdicts);
 		in->rdsn = calloc((size_t)n, sizeof(*in->rdsn));
+		v = calloc((size_t)n, VERDICT_LEN);
 		if ((in->envr = calloc((size_t)n, sizeof(char *))) == NULL ||
-		    in->rdsn == NULL) {
+		    in->rdsn == NULL || v == NULL) {
 			free(in->envr);
 			free(in->rdsn);
+			free(v);
 			in->envr = NULL;
 			in->rdsn = NULL;
+			in->verdicts = NULL;
 			in->arcpt = 0;
 			free(in->rcpt);
 			in->rcpt = NULL;
 			reply_set(r, 451, "4.3.0", "Out of memory");
 			return RS_TEMP;
 		}
+		in->verdicts = v;
 	}
 	ir = &in->rcpt[in->nrcpt];
+	memcpy(ir->verdict, tok, VERDICT_LEN);
 	strlcpy_(ir->addr, buf, sizeof(ir->addr));
 	ir->cust = cust_group(in, cu);
 	ir->dup = 0;
@@ -424,10 +399,20 @@ group_rcpts(struct intake *in)
 			in->rdsn[k].notify = in->rcpt[i].dsn.notify;
 			in->rdsn[k].orcpt = in->rcpt[i].dsn.orcpt[0] != '\0' ?
 			    in->rcpt[i].dsn.orcpt : NULL;
+			memcpy(in->verdicts + (size_t)k * VERDICT_LEN,
+			    in->rcpt[i].verdict, VERDICT_LEN);
 			in->envr[k++] = in->rcpt[i].addr;
 			in->cust[g].nrcpts++;
 		}
 	}
+}
+
+/* group_verdicts - the tokens of group g's recipients, in their order. */
+static const unsigned char *
+group_verdicts(struct intake *in, int g)
+{
+	return in->verdicts + (size_t)(in->cust[g].rcpts - in->envr) *
+	    VERDICT_LEN;
 }
 
 /* received - the Received: header for this message into buf. */
@@ -468,7 +453,8 @@ intake_data(struct intake *in, struct intake_reply *r)
 	}
 	group_rcpts(in);
 	env_build(in, 0, &env);
-	if (qc_open(in->q, &env, &in->cust[0].w, err, sizeof(err)) != RS_OK) {
+	if (qc_open(in->q, &env, group_verdicts(in, 0), &in->cust[0].w, err,
+	    sizeof(err)) != RS_OK) {
 		log_warnx("NOQUEUE: cannot queue for %s: %s",
 		    in->cust[0].cu->name, err);
 		in->cust[0].w = NULL;
@@ -649,8 +635,8 @@ clone_all(struct intake *in)
 		if (ic->reply.code != 0)
 			continue;
 		env_build(in, g, &env);
-		if (qc_clone(in->cust[0].w, &env, &ic->w, err, sizeof(err)) !=
-		    RS_OK) {
+		if (qc_clone(in->cust[0].w, &env, group_verdicts(in, g), &ic->w,
+		    err, sizeof(err)) != RS_OK) {
 			log_warnx("%s: cannot queue for %s: %s", in->qid,
 			    ic->cu->name, err);
 			ic->w = NULL;
@@ -685,6 +671,12 @@ commit_all(struct intake *in, int all)
 		if (in->cres[i] == RS_OK) {
 			ic->committed = 1;
 			usage_add(in->usage, in->conf, ic->cu, total);
+		} else if (strcmp(in->cerrs + (size_t)i * CERR,
+		    QUEUE_NOSPACE) == 0) {
+			log_warnx("%s: commit for %s refused: %s", in->qid,
+			    ic->cu->name, QUEUE_NOSPACE);
+			reply_set(&ic->reply, 452, "4.3.1",
+			    "Insufficient system storage");
 		} else {
 			log_warnx("%s: commit for %s failed: %s", in->qid,
 			    ic->cu->name, in->cerrs + (size_t)i * CERR);
@@ -769,11 +761,7 @@ intake_end(struct intake *in, int all, struct intake_reply *r)
 		fail_all(in, &fail);
 		return finish(in, all, r);
 	}
-	if (!free_space_ok(in->conf, 0)) {
-		reply_set(&fail, 452, "4.3.1", "Insufficient system storage");
-		fail_all(in, &fail);
-		return finish(in, all, r);
-	}
+
 	cust_checks(in, qc_size(in->cust[0].w));
 	if (!all || (bad = first_failure(in)) == NULL)
 		clone_all(in);

@@ -1,11 +1,12 @@
 /*
  * odmr.c - the provider side of ODMR (RFC 2645) for one connection:
  * see odmr.h.  Commands: EHLO (HELO), AUTH CRAM-MD5, ATRN, NOOP, RSET,
- * QUIT; anything else 502.  AUTH CRAM-MD5 is cram.h's exchange, shared
- * with the SMTP listener, for customers released by ODMR.  ATRN
- * without an argument means all of the customer's domains; with one,
- * every domain must route to the authenticated customer.  Its domains
- * share one queue, so any ATRN releases the whole queue.
+ * QUIT; anything else 502.  AUTH CRAM-MD5 and the right to ATRN are
+ * the lookup process's (lclient.h): the session relays the exchange,
+ * and the lookup says which customer an ATRN releases (no argument:
+ * all of the authenticated customer's domains; with one, every domain
+ * must route to it).  Its domains share one queue, so any ATRN
+ * releases the whole queue.
  *
  * Invariants: the queue lock is taken before the 250 that turns the
  * connection round, so the reply never promises a delivery another
@@ -24,6 +25,7 @@
 
 #include "cram.h"
 #include "flush.h"
+#include "lclient.h"
 #include "log.h"
 #include "queue.h"
 #include "util.h"
@@ -39,7 +41,8 @@ struct odmr {
 	struct sio *io;
 	int	fd;
 	int	helo_done;
-	struct cram_server cram;	/* AUTH CRAM-MD5: failures, customer */
+	struct lclient *lc;		/* the lookup process: AUTH, ATRN */
+	const struct customer *cu;	/* after an authorised ATRN */
 	int	bad;
 	int	done;
 	char	cmd[CMD_MAX + 1];
@@ -67,40 +70,24 @@ reply(struct odmr *s, int code, const char *status, const char *fmt, ...)
 static void
 cmd_auth(struct odmr *s, char *arg)
 {
-	struct cram_reply r;
-	enum cram_outcome rv;
+	struct lookup_reply r;
+	char line[CRAM_ANSWER_MAX + 1];
 
 	if (!s->helo_done) {
 		reply(s, 503, "5.5.1", "Error: send EHLO first");
 		return;
 	}
-	rv = cram_serve(&s->cram, arg, &r);
-	if (rv != CRAM_LOST)
-		reply(s, r.code, r.status, "%s", r.text);
-	s->done = rv == CRAM_LOST || rv == CRAM_CLOSE;
-}
-
-/*
- * atrn_domains_ok - every comma-separated domain of arg routes to cu.
- * Returns 1, 0 (*bad names the first that does not) or -1 (syntax).
- */
-static int
-atrn_domains_ok(struct odmr *s, char *arg, const char **bad)
-{
-	struct route_result res;
-	char *d;
-
-	while ((d = strsep(&arg, ",")) != NULL) {
-		if (etrn_domain(d) == -1)
-			return -1;
-		routes_lookup(s->conf->routes, d, &res);
-		if (res.kind != ROUTE_CUSTOMER ||
-		    strcmp(res.customer, s->cram.auth->name) != 0) {
-			*bad = d;
-			return 0;
+	if (lc_auth(s->lc, arg, &r) == 0 && r.code == 334) {
+		sio_reply(s->io, "334 %s", r.text);
+		if (cram_read_answer(s->io, CMD_MAX, line, sizeof(line)) ==
+		    -1) {
+			s->done = 1;		/* lost: no reply */
+			return;
 		}
+		(void)lc_answer(s->lc, line, &r);
 	}
-	return 1;
+	reply(s, r.code, r.status, "%s", r.text);
+	s->done = r.close;
 }
 
 /* turn_round - after ATRN's 250: deliver the queue over this socket. */
@@ -131,54 +118,47 @@ turn_round(struct odmr *s, int lockfd)
 	if (smtpc_greeting(c, &r) != RS_OK ||
 	    smtpc_hello(c, s->conf->hostname, &r) != RS_OK) {
 		log_warnx("odmr: %s: %s[%s] did not take the turn: %s",
-		    s->cram.auth->name, s->cl->name, s->cl->addr, r.text);
+		    s->cu->name, s->cl->name, s->cl->addr, r.text);
 		smtpc_quit(c);
 		close(lockfd);
 		return;
 	}
-	rv = flush_customer_conn(s->conf, s->cram.auth, c, lockfd, &o, &st);
+	rv = flush_customer_conn(s->conf, s->cu, c, lockfd, &o, &st);
 	log_info("odmr: %s: %s[%s]: %ld sent, %ld deferred, %ld bounced%s",
-	    s->cram.auth->name, s->cl->name, s->cl->addr, st.sent, st.deferred,
+	    s->cu->name, s->cl->name, s->cl->addr, st.sent, st.deferred,
 	    st.bounced, rv == RS_OK ? "" : "; some stay queued");
 }
 
 static void
 cmd_atrn(struct odmr *s, char *arg)
 {
+	struct lookup_reply r;
 	struct qusage u;
-	const char *bad = NULL;
-	int lockfd, busy, rc;
+	int lockfd, busy;
 
-	if (s->cram.auth == NULL) {
-		reply(s, 530, "5.7.0", "Authentication required");
+	/* the right to the domains is the lookup's (lookup.h) */
+	if (lc_atrn(s->lc, arg, &r) == -1 || r.code != 250) {
+		reply(s, r.code, r.status, "%s", r.text);
 		return;
 	}
-	while (*arg == ' ')
-		arg++;
-	if (*arg != '\0' && (rc = atrn_domains_ok(s, arg, &bad)) != 1) {
-		if (rc == -1)
-			reply(s, 501, "5.5.4", "Syntax: ATRN [domain[,domain]...]");
-		else {
-			log_info("odmr: %s[%s]: ATRN as %s refused: %s is not "
-			    "its domain", s->cl->name, s->cl->addr,
-			    s->cram.auth->name, bad);
-			reply(s, 450, "4.7.1", "Access denied to <%s>", bad);
-		}
+	if ((s->cu = conf_customer(s->conf, r.customer)) == NULL) {
+		reply(s, 451, "4.3.0", "Unable to process ATRN now: "
+		    "configuration changing");
 		return;
 	}
-	if ((lockfd = flush_lock(s->conf, s->cram.auth, &busy)) == -1) {
+	if ((lockfd = flush_lock(s->conf, s->cu, &busy)) == -1) {
 		reply(s, 451, "4.3.0", "Unable to process ATRN now: %s",
 		    busy ? "a delivery of your mail is running" :
 		    "queue unavailable");
 		return;
 	}
-	if (spool_usage(s->conf->spool, s->cram.auth->name, &u) != RS_OK ||
+	if (spool_usage(s->conf->spool, s->cu->name, &u) != RS_OK ||
 	    u.count == 0) {
 		close(lockfd);
 		reply(s, 453, "4.3.0", "You have no mail");
 		return;
 	}
-	log_info("odmr: %s: %s[%s]: ATRN, %llu pending", s->cram.auth->name,
+	log_info("odmr: %s: %s[%s]: ATRN, %llu pending", s->cu->name,
 	    s->cl->name, s->cl->addr, (unsigned long long)u.count);
 	reply(s, 250, "2.0.0", "OK, now reversing the connection");
 	turn_round(s, lockfd);
@@ -281,12 +261,11 @@ odmr_session(const struct smtpd_ctx *ctx, int fd,
 	s.cl = cl;
 	s.fd = fd;
 	sio_init(s.io, fd, fd, c->odmr.timeout > 0 ? c->odmr.timeout : 600);
-	s.cram.conf = c;
-	s.cram.io = s.io;
-	s.cram.linemax = CMD_MAX;
-	s.cram.release = REL_ODMR;
-	s.cram.tag = "odmr";
-	s.cram.cl = cl;
+	if ((s.lc = lclient_session(ctx, cl, LOOKUP_ODMR)) == NULL) {
+		log_warn("odmr session for %s[%s]", cl->name, cl->addr);
+		free(s.io);
+		return -1;
+	}
 	s.io->stop = ctx->stop;
 	s.io->waitmask = ctx->waitmask;
 	log_debug("odmr: connect from %s[%s]", cl->name, cl->addr);
@@ -310,6 +289,7 @@ odmr_session(const struct smtpd_ctx *ctx, int fd,
 	if (s.io->olen > 0)
 		sio_flush(s.io);
 	log_debug("odmr: disconnect from %s[%s]", cl->name, cl->addr);
+	lclient_free(s.lc);
 	free(s.io);
 	return st < 0 && st != SIO_STOP && st != SIO_TIMEOUT ? -1 : 0;
 }

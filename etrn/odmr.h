@@ -1,7 +1,7 @@
 /*
  * odmr.h - the provider side of On-Demand Mail Relay (RFC 2645) for
- * bridged's per-connection child: EHLO, AUTH CRAM-MD5 (cram.h) against
- * the customer's secret file, ATRN, QUIT; on ATRN's 250 the connection
+ * bridged's per-connection child: EHLO, AUTH CRAM-MD5 and ATRN (decided
+ * by the lookup process, lookup.h), QUIT; on ATRN's 250 the connection
  * turns round and the flush engine (flush.h) delivers the customer's
  * queue over it.
  *

@@ -12,14 +12,15 @@
  * reply except the greeting and EHLO/LHLO carries an enhanced status
  * code; the session closes only after QUIT, a 421, or a dead peer.
  *
- * ETRN (RFC 1985) is answered at once: the session only checks the
- * node and the client's right to it, counts what is waiting, and asks
- * bridged's master (a datagram on ctx->reqfd) for the flush, which a
- * separate process delivers over new connections.  The right comes
- * from the client's address (etrn-from) or from AUTH CRAM-MD5 (cram.h,
- * SMTP only, offered when an ETRN customer has a secret): a session
- * authenticated as a customer may release that customer's mail from
- * anywhere.  AUTH grants nothing else: MAIL and RCPT do not look at it.
+ * What a client may do is the lookup process's to decide (lclient.h,
+ * lookup.h; in-process without one): MAIL's size and free space,
+ * each RCPT, AUTH CRAM-MD5 (SMTP only, offered when an ETRN customer
+ * has a secret) and ETRN (RFC 1985), which is answered at once: the
+ * lookup checks the node and the client's right to it (the address
+ * the master saw, against etrn-from, or the session's AUTH), counts
+ * what is waiting and asks bridged's master for the flush, which a
+ * separate process delivers over new connections.  AUTH grants
+ * nothing else: MAIL and RCPT do not look at it.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -39,6 +40,7 @@
 
 #include "cram.h"
 #include "dsnparam.h"
+#include "lclient.h"
 #include "log.h"
 #include "util.h"
 #include "smtpd.h"
@@ -46,7 +48,6 @@
 #define CMD_MAX		2048	/* command line, CRLF too: 512 + slack */
 #define DATA_MAX	SIO_IBUF	/* longer data lines come in pieces */
 #define BAD_MAX		10	/* bad commands in a row before 421 */
-#define ETRN_CUST_MAX	16	/* customers one ETRN @domain may name */
 
 struct smtpd {
 	const struct smtpd_ctx *ctx;
@@ -59,7 +60,7 @@ struct smtpd {
 	int	mail;			/* MAIL accepted */
 	int	bad;			/* consecutive bad commands */
 	int	done;			/* close after the flush */
-	struct cram_server cram;	/* AUTH CRAM-MD5: failures, customer */
+	struct lclient *lc;		/* the lookup process (lclient.h) */
 	const char *cmdname;		/* for reject logs */
 	struct dsn_mail dsnm;		/* RET=, ENVID= of this MAIL */
 	char	helo[256];
@@ -267,21 +268,6 @@ prefix(char *arg, const char *want)
 	return arg;
 }
 
-/* shown - a printable copy of what the client wrote, for replies. */
-static const char *
-shown(const char *p, size_t len, char *buf, size_t size)
-{
-	size_t i, o = 0;
-
-	if (len > 0 && p[0] == '<')
-		p++, len--;
-	if (len > 0 && p[len - 1] == '>')
-		len--;
-	for (i = 0; i < len && o + 1 < size && o < 100; i++)
-		buf[o++] = p[i] > ' ' && p[i] < 127 ? p[i] : '?';
-	buf[o] = '\0';
-	return buf;
-}
 
 /* size_value - a SIZE= value: digits only, no overflow. */
 static int
@@ -401,7 +387,7 @@ cmd_mail(struct smtpd *s, char *arg)
 	st = addr_parse_path(p, strlen(p), 1, &a, &end, &why);
 	if (st != ADDR_OK && st != ADDR_LITERAL && st != ADDR_ROUTING) {
 		reply(s, 501, "5.1.7", "<%s>: Bad sender address syntax%s%s%s",
-		    shown(p, strcspn(p, " "), buf, sizeof(buf)),
+		    text_shown(p, strcspn(p, " "), buf, sizeof(buf)),
 		    why ? " (" : "", why ? why : "", why ? ")" : "");
 		return;
 	}
@@ -452,7 +438,7 @@ cmd_rcpt(struct smtpd *s, char *arg)
 	}
 	memset(&a, 0, sizeof(a));
 	st = addr_parse_path(p, strlen(p), 0, &a, &end, &why);
-	shown(p, st == ADDR_OK ? end : strcspn(p, " "), buf, sizeof(buf));
+	text_shown(p, st == ADDR_OK ? end : strcspn(p, " "), buf, sizeof(buf));
 	strlcpy_(s->lastrcpt, buf, sizeof(s->lastrcpt));
 	if (st == ADDR_OK && rcpt_params(s, p + end, &dr) == -1)
 		return;
@@ -669,8 +655,8 @@ cmd_data(struct smtpd *s, char *arg)
 static void
 cmd_auth(struct smtpd *s, char *arg)
 {
-	struct cram_reply r;
-	enum cram_outcome rv;
+	struct lookup_reply r;
+	char line[CRAM_ANSWER_MAX + 1];
 
 	if (s->cl->lmtp) {
 		reply(s, 500, "5.5.1", "Error: command not recognized");
@@ -688,236 +674,30 @@ cmd_auth(struct smtpd *s, char *arg)
 		reply(s, 503, "5.5.1", "Error: AUTH inside a mail transaction");
 		return;
 	}
-	rv = cram_serve(&s->cram, arg, &r);
-	if (rv != CRAM_LOST)
-		reply(s, r.code, r.status, "%s", r.text);
-	s->done = rv == CRAM_LOST || rv == CRAM_CLOSE;
-}
-
-/* ---- ETRN (RFC 1985) ---- */
-
-struct etrn_req {
-	const struct customer *cu[ETRN_CUST_MAX];
-	int	n;
-};
-
-int
-etrn_domain(char *d)
-{
-	size_t len = strlen(d), label = 0, i;
-
-	if (len > 0 && d[len - 1] == '.')
-		d[--len] = '\0';
-	if (len == 0 || len > 253)
-		return -1;
-	for (i = 0; i <= len; i++) {
-		if (d[i] == '.' || d[i] == '\0') {
-			if (label == 0 || label > 63 || d[i - 1] == '-')
-				return -1;
-			label = 0;
-			continue;
-		}
-		if (!isalnum((unsigned char)d[i]) && d[i] != '-')
-			return -1;
-		if (label == 0 && d[i] == '-')
-			return -1;
-		d[i] = (char)tolower((unsigned char)d[i]);
-		label++;
-	}
-	return 0;
-}
-
-static void
-etrn_add(const struct bridge_conf *c, struct etrn_req *rq, const char *name)
-{
-	const struct customer *cu = conf_customer(c, name);
-	int i;
-
-	if (cu == NULL || rq->n >= ETRN_CUST_MAX)
-		return;
-	for (i = 0; i < rq->n; i++)
-		if (rq->cu[i] == cu)
-			return;
-	rq->cu[rq->n++] = cu;
-}
-
-struct etrn_scan {
-	const struct bridge_conf *c;
-	struct etrn_req *rq;
-	const char *domain;
-};
-
-/* etrn_key - a routes key inside the @domain of the scan? */
-static void
-etrn_key(void *arg, const char *key, const char *value, const char *file,
-    int line)
-{
-	struct etrn_scan *sc = arg;
-	size_t kl = strlen(key), dl = strlen(sc->domain);
-
-	(void)file;
-	(void)line;
-
-	if (strcmp(key, sc->domain) == 0 || (kl > dl &&
-	    key[kl - dl - 1] == '.' && strcmp(key + kl - dl, sc->domain) == 0))
-		etrn_add(sc->c, sc->rq, value);
-}
-
-/*
- * etrn_customers - the customers holding mail for domain (sub: its
- * subdomains too): where routes(5) sends it, and with sub every key
- * at or under it.
- */
-static void
-etrn_customers(const struct bridge_conf *c, const char *domain, int sub,
-    struct etrn_req *rq)
-{
-	struct route_result res;
-	struct etrn_scan sc;
-
-	routes_lookup(c->routes, domain, &res);
-	if (res.kind == ROUTE_CUSTOMER)
-		etrn_add(c, rq, res.customer);
-	if (sub) {
-		sc.c = c;
-		sc.rq = rq;
-		sc.domain = domain;
-		routes_foreach(c->routes, etrn_key, &sc);
-	}
-}
-
-/* client_sa - the client's numeric address as a sockaddr; -1 if none. */
-static int
-client_sa(const char *addr, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		return 0;
-	}
-	return -1;
-}
-
-/* etrn_denied - why the client may not release cu, or NULL. */
-static const char *
-etrn_denied(struct smtpd *s, const struct customer *cu)
-{
-	struct sockaddr_storage ss;
-
-	if (!(cu->release & REL_ETRN))
-		return "ETRN is not how this node's mail is released";
-	if (s->cram.auth == cu)
-		return NULL;
-	if (client_sa(s->cl->addr, &ss) == -1 ||
-	    !conf_client_allowed(cu, (struct sockaddr *)&ss))
-		return "client address not authorised";
-	return NULL;
-}
-
-int
-etrn_domain_owned(const struct bridge_conf *c, const struct customer *cu,
-    const char *domain)
-{
-	struct route_result res;
-
-	routes_lookup(c->routes, domain, &res);
-	return res.kind == ROUTE_CUSTOMER && strcmp(res.customer, cu->name) ==
-	    0 && strcmp(res.key, ".") != 0;
-}
-
-/*
- * etrn_send - ask the master to flush cu for this client, naming the
- * domain deliver-to = "mx" is to use when it is cu's; 0 or -1.
- */
-static int
-etrn_send(struct smtpd *s, const struct customer *cu, const char *domain)
-{
-	char buf[SMTPD_REQ_MAX];
-	int n;
-
-	if (s->ctx->reqfd <= 0)
-		return -1;
-	if (domain != NULL && !etrn_domain_owned(s->conf, cu, domain))
-		domain = NULL;		/* the flush uses the first route key */
-	n = snprintf(buf, sizeof(buf), "flush %s %s%s%s", cu->name,
-	    s->cl->addr, domain != NULL ? " " : "", domain != NULL ? domain :
-	    "");
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -1;
-	return send(s->ctx->reqfd, buf, (size_t)n, MSG_DONTWAIT |
-	    MSG_NOSIGNAL) == n ? 0 : -1;
-}
-
-/*
- * etrn_release - authorise, count, ask for the flushes, reply.  domain
- * is the domain the node names (NULL for #customer).
- */
-static void
-etrn_release(struct smtpd *s, const char *node, const char *domain,
-    struct etrn_req *rq)
-{
-	struct qusage u;
-	uint64_t total = 0, each[ETRN_CUST_MAX];
-	const char *why;
-	int i;
-
-	if (rq->n == 0) {
-		reply(s, 459, "4.7.1", "<%s>: node not allowed: no such node",
-		    node);
-		return;
-	}
-	for (i = 0; i < rq->n; i++)
-		if ((why = etrn_denied(s, rq->cu[i])) != NULL) {
-			reply(s, 459, "4.7.1", "<%s>: node not allowed: %s",
-			    node, why);
+	if (lc_auth(s->lc, arg, &r) == 0 && r.code == 334) {
+		sio_reply(s->io, "334 %s", r.text);
+		if (cram_read_answer(s->io, CMD_MAX, line, sizeof(line)) ==
+		    -1) {
+			s->done = 1;		/* lost: no reply */
 			return;
 		}
-	for (i = 0; i < rq->n; i++) {
-		each[i] = 0;
-		if (spool_usage(s->conf->spool, rq->cu[i]->name, &u) == RS_OK)
-			each[i] = u.count;
-		total += each[i];
+		(void)lc_answer(s->lc, line, &r);
 	}
-	if (total == 0) {
-		reply(s, 251, "2.0.0", "OK, no messages waiting for node %s",
-		    node);
-		return;
-	}
-	for (i = 0; i < rq->n; i++)
-		if (each[i] > 0 && etrn_send(s, rq->cu[i], domain) == -1) {
-			log_warn("etrn: %s from %s[%s]: cannot reach the "
-			    "master", rq->cu[i]->name, s->cl->name,
-			    s->cl->addr);
-			reply(s, 458, "4.3.0", "Unable to queue messages for "
-			    "node %s", node);
-			return;
-		}
-	for (i = 0; i < rq->n; i++)
-		if (each[i] > 0)
-			log_info("etrn: %s from %s[%s]: node %s, %llu "
-			    "pending%s", rq->cu[i]->name, s->cl->name,
-			    s->cl->addr, node, (unsigned long long)each[i],
-			    s->cram.auth == rq->cu[i] ? ", authenticated" : "");
-	reply(s, 253, "2.0.0", "OK, %llu pending messages for node %s started",
-	    (unsigned long long)total, node);
+	reply(s, r.code, r.status, "%s", r.text);
+	s->done = r.close;
 }
 
+/* ---- ETRN (RFC 1985): decided by the lookup process ---- */
+
 /*
- * cmd_etrn - "ETRN domain", "ETRN @domain" (and its subdomains),
- * "ETRN #customer".  Never a single label (a bare TLD such as @com).
+ * cmd_etrn - "ETRN domain", "ETRN @domain", "ETRN #customer": the
+ * session's state is checked here, the node and the right to it in
+ * the lookup process (lookup.h), which also asks for the flush.
  */
 static void
 cmd_etrn(struct smtpd *s, char *arg)
 {
-	struct etrn_req rq;
-	char node[300], dom[300], *p;
+	struct lookup_reply r;
 
 	if (s->cl->lmtp) {
 		reply(s, 500, "5.5.1", "Error: command not recognized");
@@ -937,34 +717,8 @@ cmd_etrn(struct smtpd *s, char *arg)
 		reply(s, 503, "5.5.1", "Error: ETRN inside a mail transaction");
 		return;
 	}
-	shown(arg, strlen(arg), node, sizeof(node));
-	if (strlen(arg) >= sizeof(dom) - 1 || strchr(arg, ' ') != NULL) {
-		reply(s, 501, "5.5.4", "<%s>: bad node name", node);
-		return;
-	}
-	memset(&rq, 0, sizeof(rq));
-	if (arg[0] == '#') {
-		if (!name_is_safe(arg + 1)) {
-			reply(s, 501, "5.5.4", "<%s>: bad queue name", node);
-			return;
-		}
-		etrn_add(s->conf, &rq, arg + 1);
-		etrn_release(s, node, NULL, &rq);
-		return;
-	}
-	p = arg[0] == '@' ? arg + 1 : arg;
-	strlcpy_(dom, p, sizeof(dom));
-	if (etrn_domain(dom) == -1) {
-		reply(s, 501, "5.5.4", "<%s>: bad domain name", node);
-		return;
-	}
-	if (strchr(dom, '.') == NULL) {
-		reply(s, 459, "4.7.1", "<%s>: node not allowed: a top-level "
-		    "domain or a single label", node);
-		return;
-	}
-	etrn_customers(s->conf, dom, arg[0] == '@', &rq);
-	etrn_release(s, node, dom, &rq);
+	(void)lc_etrn(s->lc, arg, &r);
+	reply(s, r.code, r.status, "%s", r.text);
 }
 
 /* dispatch - run one complete command line (CRLF already removed). */
@@ -1066,8 +820,10 @@ smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
 		free(s);
 		return -1;
 	}
-	if (ctx->queuefd > 0 &&
-	    intake_use_queue(s->in, ctx->queuefd, SMTPD_QUEUE_WAIT) == -1) {
+	if ((ctx->queuefd > 0 &&
+	    intake_use_queue(s->in, ctx->queuefd, SMTPD_QUEUE_WAIT) == -1) ||
+	    (s->lc = lclient_session(ctx, cl, cl->enqueue ? LOOKUP_PIPE :
+	    cl->lmtp ? LOOKUP_LMTP : LOOKUP_SMTP)) == NULL) {
 		log_warn("session for %s[%s]", cl->name, cl->addr);
 		intake_free(s->in);
 		free(s->io);
@@ -1082,12 +838,7 @@ smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
 	sio_init(s->io, rfd, wfd, timeout);
 	s->io->stop = ctx->stop;
 	s->io->waitmask = ctx->waitmask;
-	s->cram.conf = c;
-	s->cram.io = s->io;
-	s->cram.linemax = CMD_MAX;
-	s->cram.release = REL_ETRN;
-	s->cram.tag = "smtp";
-	s->cram.cl = cl;
+	intake_use_lookup(s->in, s->lc);
 	log_debug("connect from %s[%s]", cl->name, cl->addr);
 	sio_reply(s->io, "220 %s %s mailbridge", c->hostname,
 	    cl->lmtp ? "LMTP" : "ESMTP");
@@ -1113,6 +864,7 @@ smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
 	sio_flush(s->io);
 	log_debug("disconnect from %s[%s]", cl->name, cl->addr);
 	intake_free(s->in);
+	lclient_free(s->lc);
 	free(s->io);
 	free(s);
 	return st < 0 && st != SIO_STOP && st != SIO_TIMEOUT ? -1 : 0;

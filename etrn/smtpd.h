@@ -83,6 +83,14 @@ struct usage;
 
 /* usage_create - a shared table for c's customers, seeded from the spool. */
 struct usage *usage_create(const struct bridge_conf *c);
+/*
+ * usage_attach - the table of another process from its descriptor
+ * (usage_fd; it is the table's from now on), NULL if it is not one.
+ * Slots are matched to a config's customers by name, so a table made
+ * for another config only makes quotas read the spool.
+ */
+struct usage *usage_attach(int fd);
+int	usage_fd(const struct usage *u);
 /* usage_refresh - re-read every customer's usage from the spool. */
 void	usage_refresh(struct usage *u, const struct bridge_conf *c);
 void	usage_destroy(struct usage *u);
@@ -119,6 +127,7 @@ struct intake_client {
 };
 
 struct intake;
+struct lclient;
 
 struct intake *intake_new(const struct bridge_conf *c, struct usage *u);
 /*
@@ -127,6 +136,11 @@ struct intake *intake_new(const struct bridge_conf *c, struct usage *u);
  * timeout_ms; without it they are written into the spool directly.
  */
 int	intake_use_queue(struct intake *in, int sock, int timeout_ms);
+/*
+ * intake_use_lookup - MAIL and RCPT are decided by lc (lclient.h; not
+ * the intake's); without it, in this process.
+ */
+void	intake_use_lookup(struct intake *in, struct lclient *lc);
 void	intake_free(struct intake *in);
 /* intake_reset - forget the transaction, removing any tmp file. */
 void	intake_reset(struct intake *in);
@@ -189,15 +203,18 @@ struct smtpd_ctx {
 	struct usage *usage;		/* NULL: read the spool */
 	volatile sig_atomic_t *stop;	/* set on SIGTERM, or NULL */
 	const sigset_t *waitmask;	/* lets SIGTERM in, or NULL */
-	int	reqfd;			/* datagrams to bridged's master
-					   (ETRN); 0 or -1: none */
+	int	lookupfd;		/* the lookup process (lproto.h);
+					   0 or -1: decide in-process */
+	int	reqfd;			/* in-process: ETRN's datagrams to
+					   the master; 0 or -1: none */
 	int	queuefd;		/* the queue process (qproto.h);
 					   0 or -1: write the spool */
 };
 
 /*
- * The request an ETRN sends to the master over ctx->reqfd, one
- * datagram: "flush CUSTOMER CLIENT-ADDRESS [DOMAIN]".  DOMAIN, the
+ * The request an authorised ETRN makes of the master (the lookup
+ * process's LM_FLUSH, or in-process a datagram on ctx->reqfd): "flush
+ * CUSTOMER CLIENT-ADDRESS [DOMAIN]".  DOMAIN, the
  * customer's domain the ETRN named (normalised, etrn_domain), is where
  * deliver-to = "mx" looks up the MX; without it the customer's first
  * route key is used.
@@ -215,19 +232,4 @@ void	smtpd_client_set(struct smtpd_client *cl, const struct sockaddr *sa,
 /* smtpd_session - greet, serve until QUIT, timeout or stop; 0 or -1. */
 int	smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
 	    const struct smtpd_client *cl);
-/*
- * etrn_domain - check and normalise a domain named by ETRN or ATRN:
- * labels of letters, digits and '-' (1 to 63, no '-' at either end),
- * at most 253 octets, one trailing dot dropped, lower-cased in place.
- * -1 if it is not a domain.
- */
-int	etrn_domain(char *d);
-/*
- * etrn_domain_owned - is the normalised domain cu's own: does it route
- * to cu by its exact key or a ".parent" key (not by the "." default)?
- * Only such a domain may choose where deliver-to = "mx" sends cu's mail.
- */
-int	etrn_domain_owned(const struct bridge_conf *c,
-	    const struct customer *cu, const char *domain);
-
 #endif

@@ -1,7 +1,9 @@
 /*
- * usage.c - queued bytes per customer in one MAP_SHARED anonymous
- * table that bridged creates before forking, so every session sees
- * what the others committed without scanning a directory per message.
+ * usage.c - queued bytes per customer in one MAP_SHARED table of a
+ * memory file (memfd) that bridged creates before forking, so every
+ * session sees what the others committed without scanning a directory
+ * per message; the lookup process, exec'd, maps it from the
+ * descriptor the master passes (usage_attach).
  *
  * Invariants: slot i belongs to c->customers[i] of the config the
  * table was made for (the name is kept to check it); counters change
@@ -9,8 +11,10 @@
  * then (usage_refresh), which also accounts for removed entries.
  */
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "util.h"
@@ -23,6 +27,7 @@ struct usage_slot {
 };
 
 struct usage {
+	int	fd;			/* the memory file, or -1 */
 	size_t	maplen;
 	int	nslots;
 	struct usage_slot *slot;
@@ -39,9 +44,12 @@ usage_create(const struct bridge_conf *c)
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return NULL;
 	len = sizeof(struct usage_slot) * (size_t)(c->ncustomers + 1);
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-	    -1, 0);
-	if (m == MAP_FAILED) {
+	if ((u->fd = memfd_create("bridge-usage", MFD_CLOEXEC)) == -1 ||
+	    ftruncate(u->fd, (off_t)len) == -1 ||
+	    (m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd,
+	    0)) == MAP_FAILED) {
+		if (u->fd != -1)
+			close(u->fd);
 		free(u);
 		return NULL;
 	}
@@ -69,12 +77,45 @@ usage_refresh(struct usage *u, const struct bridge_conf *c)
 	}
 }
 
+struct usage *
+usage_attach(int fd)
+{
+	struct usage *u;
+	struct stat st;
+	void *m;
+
+	if (fstat(fd, &st) == -1 || st.st_size <= 0 ||
+	    (size_t)st.st_size % sizeof(struct usage_slot) != 0 ||
+	    (u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    fd, 0);
+	if (m == MAP_FAILED) {
+		free(u);
+		return NULL;
+	}
+	u->fd = fd;
+	u->maplen = (size_t)st.st_size;
+	u->slot = m;
+	/* the last slot is spare: see usage_create */
+	u->nslots = (int)(u->maplen / sizeof(struct usage_slot)) - 1;
+	return u;
+}
+
+int
+usage_fd(const struct usage *u)
+{
+	return u != NULL ? u->fd : -1;
+}
+
 void
 usage_destroy(struct usage *u)
 {
 	if (u == NULL)
 		return;
 	munmap(u->slot, u->maplen);
+	if (u->fd != -1)
+		close(u->fd);
 	free(u);
 }
 

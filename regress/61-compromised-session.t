@@ -1,15 +1,21 @@
 #!/bin/sh
 # 61-compromised-session.t - a session taken over (issue 10): the test
-# takes the queue socket out of a live SMTP session of the real hub
-# (pidfd_getfd, as root; regress/qhostile.py) and sends what a
-# compromised session could: a client line with another address, data
-# or a commit for an entry it never opened, recipients without an
-# envelope, the id of an entry already queued instead of its ticket, a customer name that is a path, a descriptor, an unknown
-# message.  The queue process must cut each off and log why, queue
+# takes the queue and lookup sockets out of a live SMTP session of the
+# real hub (pidfd_getfd, as root; regress/qhostile.py) and sends what a
+# compromised session could.  To the queue: a client line with another
+# address, data or a commit for an entry it never opened, recipients
+# without an envelope, the id of an entry already queued instead of its
+# ticket, a customer name that is a path, a descriptor, an unknown
+# message, a recipient without the lookup's verdict or with another
+# recipient's.  The queue process must cut each off and log why, queue
 # nothing and leave the entries already queued as they were; the
-# session's own next message then gets 451 at DATA.  A message the session
-# queues in due form gets an id the queue chose, never one that
-# replaces an entry.
+# session's own next message then gets 451 at DATA.  To the lookup: a
+# flush request of its own (only the lookup process asks the master),
+# an AUTH answer to no challenge, ATRN on the SMTP listener: cut off
+# and logged, no flush; an ETRN for a node whose etrn-from does not
+# hold the peer's address: 459, decided on the address the master saw.
+# A message the session queues in due form gets an id the queue chose,
+# never one that replaces an entry.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/regress/hubrun.sh"
 hub_require
@@ -17,7 +23,8 @@ require pgrep sha256sum
 CLIENT="python3 $TOP/regress/smtpclient.py"
 HOSTILE="python3 $TOP/regress/qhostile.py"
 
-hub_init
+hub_init 'customer "vault" { release = {"etrn"} deliver-to = {"127.0.0.1:9"} etrn-from = {"192.0.2.0/24"} }'
+echo 'vault.example		vault' >>"$HUB_ROUTES"
 hub_start || { fail "bridged started"; exit 1; }
 E='EHLO c.example\r\n'
 M='MAIL FROM:<s@example.org>\r\n'
@@ -34,7 +41,7 @@ victim=$(ls "$HUB_SPOOL/q/acme/new" | head -1)
 session_pid() {
 	for p in $(pgrep -P "$HUB_PID"); do
 		case $(tr '\0' ' ' <"/proc/$p/cmdline") in
-		*" -x queue"*) ;;
+		*" -x queue"* | *" -x lookup"*) ;;
 		*) echo "$p"; return 0 ;;
 		esac
 	done
@@ -62,7 +69,9 @@ for c in peer:"claims another peer address" \
     commit:"commit of an entry it does not have" \
     path:"bad customer name" "id $victim":"an id it was not given" \
     fd:"sent a descriptor" \
-    unknown:"unknown message"; do
+    unknown:"unknown message" \
+    notoken:"a recipient without the lookup's verdict" \
+    othertoken:"a recipient without the lookup's verdict"; do
 	case_=${c%%:*} words=${c#*:}
 	hostile $case_
 	grep -q '^closed$' "$WORK/h$n.out"
@@ -72,6 +81,28 @@ for c in peer:"claims another peer address" \
 	is "$(cat "$WORK/s$n.out")" "220 250 250 250 451 221" \
 	    "$case_: the session's own message then gets 451 at DATA"
 done
+
+# the lookup's side: cut off (the session's MAIL then gets 451), or
+# refused on the address the master recorded
+for c in lflush:"unknown message" \
+    lanswer:"an AUTH answer without a challenge" \
+    latrn:"ATRN on another listener"; do
+	case_=${c%%:*} words=${c#*:}
+	hostile $case_
+	grep -q '^closed$' "$WORK/h$n.out"
+	ok $? "$case_: the lookup cut the session off ($(tr '\n' ' ' <"$WORK/h$n.out"))"
+	grep -q "lookup: session [0-9]* (127.0.0.1): $words: cut off" "$HUB_LOG"
+	ok $? "$case_: logged \"$words\""
+	is "$(cat "$WORK/s$n.out")" "220 250 451 503 503 221" \
+	    "$case_: the session's own MAIL then gets 451"
+done
+grep -q "flush started" "$HUB_LOG"
+ok $((! $?)) "no flush was started for the session's own request"
+hostile letrn
+is "$(head -1 "$WORK/h$n.out")" "reply 459" \
+    "an ETRN for a node the peer has no right to: 459"
+! grep -q "vault: flush\|vault: ETRN" "$HUB_LOG"
+ok $? "and no flush for it"
 is "$(sums)" "$before" "the queued entries are untouched"
 is "$(ls "$HUB_SPOOL/q/acme/tmp" | wc -l)" 0 "nothing left in tmp/"
 [ ! -e "$WORK/hub/etc" ] && [ ! -e "$HUB_SPOOL/etc" ]

@@ -32,6 +32,7 @@
 #include "qproto.h"
 #include "qserv.h"
 #include "queue.h"
+#include "verdict.h"
 #include "tap.h"
 
 static char spool[4096];
@@ -105,6 +106,7 @@ env_for(struct qenv *e, const char *c, const char *client)
 
 static char tick[QID_LEN];	/* the session's ticket */
 static const char *raw_id;	/* the id raw_env sends: NULL, the ticket */
+static unsigned char raw_tok[VERDICT_LEN];	/* raw_rcpt's verdict token */
 
 /* read_ticket - the QM_TICKET the queue sent into tick: 0, or -1. */
 static int
@@ -154,6 +156,7 @@ raw_rcpt(int sock, const char *addr)
 	chan_put_str(&w, addr);
 	chan_put_u32(&w, 0);
 	chan_put_str(&w, NULL);
+	chan_put_bytes(&w, raw_tok, VERDICT_LEN);
 	chan_send(sock, QM_RCPT, 0, w.p, w.len, -1);
 }
 
@@ -421,6 +424,70 @@ test_hostile(void)
 	end(c, s);
 	clear();
 	(void)sv;
+
+	/* with a key, every recipient needs the lookup's verdict */
+	{
+		unsigned char key[VERDICT_KEY];
+
+		verdict_key_new(key);
+		qserv_key(qs, key);
+		c = session(qs, &s);
+		memset(raw_tok, 0, sizeof(raw_tok));
+		raw_alice(s);
+		is_int(serve(qs, c), -1, "with a key: a recipient without "
+		    "its token: cut off");
+		ok(strstr(log_last_warning(), "without the lookup's verdict") !=
+		    NULL, "and logged: %s", log_last_warning());
+		end(c, s);
+		c = session(qs, &s);
+		verdict_make(key, 7, "acme", "bob@acme.example", raw_tok);
+		raw_alice(s);
+		is_int(serve(qs, c), -1, "another recipient's token: cut off");
+		end(c, s);
+		c = session(qs, &s);
+		verdict_make(key, 8, "acme", "alice@acme.example", raw_tok);
+		raw_alice(s);
+		is_int(serve(qs, c), -1, "another session's token: cut off");
+		end(c, s);
+		c = session(qs, &s);
+		verdict_make(key, 7, "ship", "alice@acme.example", raw_tok);
+		raw_alice(s);
+		is_int(serve(qs, c), -1, "another customer's token: cut off");
+		end(c, s);
+		c = session(qs, &s);
+		verdict_make(key, 7, "acme", "alice@acme.example", raw_tok);
+		raw_alice(s);
+		is_int(serve(qs, c), 0, "its own token: opened");
+		end(c, s);
+		memset(raw_tok, 0, sizeof(raw_tok));
+		is_int(count("acme", "tmp"), 0, "nothing left in tmp/");
+		clear();
+
+		/* less room than min-free: the commit is refused */
+		qserv_min_free(qs, UINT64_MAX / 2);
+		c = session(qs, &s);
+		verdict_make(key, 7, "acme", "alice@acme.example", raw_tok);
+		raw_alice(s);
+		serve(qs, c);
+		opened(s, &entry, id, sizeof(id));
+		chan_send(s, QM_DATA, entry, "Subject: x\r\n\r\nhi\r\n", 18,
+		    -1);
+		{
+			uint32_t p[4] = { 0, 1, entry, 0 };
+
+			chan_send(s, QM_COMMIT, 0, p, sizeof(p), -1);
+		}
+		is_int(serve(qs, c), 0, "a commit under min-free: served");
+		ok(chan_recv(s, &m) == 1 && m.type == QM_COMMITTED &&
+		    memmem(m.data, m.len, QUEUE_NOSPACE, strlen(QUEUE_NOSPACE))
+		    != NULL, "answered: %s", QUEUE_NOSPACE);
+		is_int(count("acme", "new"), 0, "nothing in new/");
+		is_int(count("acme", "tmp"), 0, "nor in tmp/");
+		end(c, s);
+		qserv_min_free(qs, 0);
+		memset(raw_tok, 0, sizeof(raw_tok));
+		clear();
+	}
 	qserv_free(qs);
 }
 
@@ -471,13 +538,13 @@ test_client(void)
 	close(sv[1]);
 	l = qlink_chan(sv[0], 10000);
 	env_for(&e, "acme", "c.example [127.0.0.1]");
-	is_int(qc_open(l, &e, &w[0], errs[0], 256), RS_OK, "qc_open");
+	is_int(qc_open(l, &e, NULL, &w[0], errs[0], 256), RS_OK, "qc_open");
 	ok(qid_is_valid(e.id) && e.arrival > 0, "id and arrival from the queue");
 	ok(qc_write(w[0], msg, sizeof(msg)) == RS_OK &&
 	    qc_write(w[0], msg, 10) == RS_OK, "200 KB written in pieces");
 	is_int((int)qc_size(w[0]), (int)sizeof(msg) + 10, "qc_size");
 	env_for(&e2, "ship", "c.example [127.0.0.1]");
-	is_int(qc_clone(w[0], &e2, &w[1], errs[1], 256), RS_OK, "qc_clone");
+	is_int(qc_clone(w[0], &e2, NULL, &w[1], errs[1], 256), RS_OK, "qc_clone");
 	is_str(e2.id, e.id, "the copy has the same id");
 	n = qc_commit(w, 2, 1, res, errs[0], 256);
 	is_int(n, 2, "both committed");
@@ -493,10 +560,10 @@ test_client(void)
 
 	/* all or none: the second copy's new/ is gone, so the first goes */
 	env_for(&e, "acme", "c.example [127.0.0.1]");
-	qc_open(l, &e, &w[0], errs[0], 256);
+	qc_open(l, &e, NULL, &w[0], errs[0], 256);
 	qc_write(w[0], "x\r\n", 3);
 	env_for(&e2, "ship", "c.example [127.0.0.1]");
-	qc_clone(w[0], &e2, &w[1], errs[1], 256);
+	qc_clone(w[0], &e2, NULL, &w[1], errs[1], 256);
 	snprintf(path, sizeof(path), "%s/q/ship/new", spool);
 	rename(path, "ship-new-aside");
 	n = qc_commit(w, 2, 1, res, errs[0], 256);
@@ -509,7 +576,7 @@ test_client(void)
 
 	/* the queue process dies: 451-class, never a hang */
 	env_for(&e, "acme", "c.example [127.0.0.1]");
-	is_int(qc_open(l, &e, &w[0], errs[0], 256), RS_OK, "open again");
+	is_int(qc_open(l, &e, NULL, &w[0], errs[0], 256), RS_OK, "open again");
 	qc_write(w[0], "x\r\n", 3);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -517,7 +584,7 @@ test_client(void)
 	ok(n == 0 && res[0] == RS_TEMP, "queue gone: the commit is temporary");
 	ok(strstr(errs[0], "queue process") != NULL, "error: %s", errs[0]);
 	env_for(&e, "acme", "c.example [127.0.0.1]");
-	is_int(qc_open(l, &e, &w[0], errs[0], 256), RS_TEMP,
+	is_int(qc_open(l, &e, NULL, &w[0], errs[0], 256), RS_TEMP,
 	    "and so is every later open");
 	qlink_free(l);
 }

@@ -22,9 +22,11 @@
 #include "qclient.h"
 #include "qint.h"
 #include "qproto.h"
+#include "verdict.h"
 
 struct qlink {
 	char   *spool;			/* direct; NULL over the socket */
+	uint64_t min_free;		/* direct: room a commit needs */
 	int	sock;
 	int	timeout_ms;
 	int	broken;
@@ -57,6 +59,12 @@ qlink_direct(const char *spool)
 		return NULL;
 	}
 	return l;
+}
+
+void
+qlink_min_free(struct qlink *l, uint64_t min_free)
+{
+	l->min_free = min_free;
 }
 
 struct qlink *
@@ -164,19 +172,23 @@ answer(struct qlink *l, uint32_t type, char *err, size_t errlen)
 
 /* put_rcpts - u32 k and the recipients from i that fit; the next i. */
 static int
-put_rcpts(struct chan_wr *w, const struct qenv *env, int i)
+put_rcpts(struct chan_wr *w, const struct qenv *env,
+    const unsigned char *verdicts, int i)
 {
+	static const unsigned char none[VERDICT_LEN];
 	const struct qrcpt_dsn *d;
 	size_t at = w->len;
 	uint32_t count = 0;
 
 	chan_put_u32(w, 0);
-	/* a recipient takes at most 4+256+4+4+DSN text octets */
+	/* a recipient takes at most 4+256+4+4+DSN text+4+16 octets */
 	for (; i < env->nrcpts && w->len + 1400 < CHAN_MAX; i++) {
 		d = qenv_rcpt_dsn(env, env->rcpts[i]);
 		chan_put_str(w, env->rcpts[i]);
 		chan_put_u32(w, d != NULL ? d->notify : 0);
 		chan_put_str(w, d != NULL ? d->orcpt : NULL);
+		chan_put_bytes(w, verdicts != NULL ? verdicts +
+		    (size_t)i * VERDICT_LEN : none, VERDICT_LEN);
 		count++;
 	}
 	if (!w->err)
@@ -189,8 +201,9 @@ put_rcpts(struct chan_wr *w, const struct qenv *env, int i)
  * QM_RCPT messages for the rest (real mail: none).
  */
 static int
-send_env(struct qlink *l, const struct qenv *env, uint32_t entry,
-    uint32_t src, const char *id)
+send_env(struct qlink *l, const struct qenv *env,
+    const unsigned char *verdicts, uint32_t entry, uint32_t src,
+    const char *id)
 {
 	struct chan_wr w;
 	int i;
@@ -208,12 +221,12 @@ send_env(struct qlink *l, const struct qenv *env, uint32_t entry,
 	chan_put_str(&w, env->envid);
 	chan_put_u32(&w, (uint32_t)env->ret);
 	chan_put_u32(&w, (uint32_t)env->nrcpts);
-	i = put_rcpts(&w, env, 0);
+	i = put_rcpts(&w, env, verdicts, 0);
 	if (w.err || send_msg(l, QM_OPEN, 0, w.p, w.len) == -1)
 		return -1;
 	while (i < env->nrcpts) {
 		chan_wr_init(&w, l->out, CHAN_MAX);
-		i = put_rcpts(&w, env, i);
+		i = put_rcpts(&w, env, verdicts, i);
 		if (w.err || send_msg(l, QM_RCPT, 0, w.p, w.len) == -1)
 			return -1;
 	}
@@ -226,8 +239,8 @@ send_env(struct qlink *l, const struct qenv *env, uint32_t entry,
  * answered: a failure to open comes back with the commit.
  */
 static enum result
-open_entry(struct qlink *l, struct qenv *env, struct qcw *src,
-    struct qcw **wp, char *err, size_t errlen)
+open_entry(struct qlink *l, struct qenv *env, const unsigned char *verdicts,
+    struct qcw *src, struct qcw **wp, char *err, size_t errlen)
 {
 	struct qcw *w;
 	uint32_t e;
@@ -248,7 +261,7 @@ open_entry(struct qlink *l, struct qenv *env, struct qcw *src,
 	w->l = l;
 	w->entry = e + 1;
 	strlcpy_(w->id, src != NULL ? src->id : l->ticket, sizeof(w->id));
-	if (send_env(l, env, w->entry, src != NULL ? src->entry : 0,
+	if (send_env(l, env, verdicts, w->entry, src != NULL ? src->entry : 0,
 	    src != NULL ? NULL : l->ticket) == -1) {
 		free(w);
 		return broken(l, err, errlen, strerror(errno));
@@ -263,15 +276,15 @@ open_entry(struct qlink *l, struct qenv *env, struct qcw *src,
 }
 
 enum result
-qc_open(struct qlink *l, struct qenv *env, struct qcw **wp, char *err,
-    size_t errlen)
+qc_open(struct qlink *l, struct qenv *env, const unsigned char *verdicts,
+    struct qcw **wp, char *err, size_t errlen)
 {
 	struct qcw *w;
 	enum result rs;
 
 	*wp = NULL;
 	if (l->spool == NULL)
-		return open_entry(l, env, NULL, wp, err, errlen);
+		return open_entry(l, env, verdicts, NULL, wp, err, errlen);
 	qid_new(env->id, sizeof(env->id));
 	env->arrival = time(NULL);
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
@@ -337,8 +350,8 @@ qc_size(const struct qcw *w)
 }
 
 enum result
-qc_clone(struct qcw *src, struct qenv *env, struct qcw **dst, char *err,
-    size_t errlen)
+qc_clone(struct qcw *src, struct qenv *env, const unsigned char *verdicts,
+    struct qcw **dst, char *err, size_t errlen)
 {
 	struct qlink *l = src->l;
 	struct qcw *w;
@@ -348,7 +361,8 @@ qc_clone(struct qcw *src, struct qenv *env, struct qcw **dst, char *err,
 	if (l->spool == NULL) {
 		if (flush(src) == -1)
 			return broken(l, err, errlen, strerror(errno));
-		if ((rs = open_entry(l, env, src, dst, err, errlen)) == RS_OK)
+		if ((rs = open_entry(l, env, verdicts, src, dst, err,
+		    errlen)) == RS_OK)
 			(*dst)->size = src->size;
 		return rs;
 	}
@@ -384,6 +398,7 @@ commit_direct(struct qcw **ws, int n, int all, enum result *res,
     char *errs, size_t errlen)
 {
 	struct qwriter **qw;
+	uint64_t min_free = n > 0 ? ws[0]->l->min_free : 0;
 	int i, ok;
 
 	if ((qw = calloc((size_t)n, sizeof(*qw))) == NULL) {
@@ -401,7 +416,7 @@ commit_direct(struct qcw **ws, int n, int all, enum result *res,
 		cw_free(ws[i]);
 		ws[i] = NULL;
 	}
-	ok = qw_commit_set(qw, n, all, res, errs, errlen);
+	ok = qw_commit_set(qw, n, all, min_free, res, errs, errlen);
 	free(qw);
 	return ok;
 }

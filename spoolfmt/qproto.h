@@ -9,10 +9,13 @@
  *               u32 serial, str peer (numeric address, or "" for a
  *               local socket).  The peer is the kernel's (accept),
  *               never what the session says.
- *   QM_CONFIG   u32 first, u32 last, str spool, u64 max_size, u32 k,
- *               k customer names: the list comes in as many messages
- *               as it takes (first starts it, last applies it); at
- *               start before anything else, and again after a reload.
+ *   QM_CONFIG   u32 first, u32 last, str spool, u64 max_size, u64
+ *               min_free (a commit with less room is refused), the
+ *               VERDICT_KEY bytes of the lookup's verdicts (verdict.h),
+ *               u32 k, k customer names: the list comes in as many
+ *               messages as it takes (first starts it, last applies
+ *               it); at start before anything else, and again after a
+ *               reload.
  * queue -> master
  *   QM_READY    u32 pid: recovery is done, sessions may start.
  *
@@ -34,7 +37,10 @@
  *               protocol, str client ("name [addr]": addr must be the
  *               peer's), str helo, str sender, str envid, u32 ret, u32
  *               nrcpts; then u32 k and k recipients: str addr, u32
- *               notify, str orcpt.  A failure to open (an unknown
+ *               notify, str orcpt, and the VERDICT_LEN bytes of the
+ *               lookup's token for it (verdict.h): without the right
+ *               one for this session, customer and address the
+ *               session is cut off.  A failure to open (an unknown
  *               customer, a full disk) is the answer to its commit.
  *   QM_RCPT     u32 k and k recipients, when they did not all fit into
  *               the QM_OPEN; the entry is opened when nrcpts have come.

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "qint.h"
 #include "qproto.h"
+#include "verdict.h"
 #include "qserv.h"
 
 struct qsent {
@@ -73,6 +74,9 @@ struct qserv {
 	char  **cust;			/* sorted */
 	int	ncust;
 	uint64_t max_size;
+	uint64_t min_free;		/* commits need this much room */
+	int	have_key;		/* every recipient needs its token */
+	unsigned char key[VERDICT_KEY];
 	void  (*run)(struct qsjob *, void *);
 	void   *run_arg;
 	struct chan_msg m;
@@ -119,6 +123,19 @@ qserv_new(const char *spool, char *const *customers, int n,
 		return NULL;
 	}
 	return qs;
+}
+
+void
+qserv_min_free(struct qserv *qs, uint64_t min_free)
+{
+	__atomic_store_n(&qs->min_free, min_free, __ATOMIC_RELAXED);
+}
+
+void
+qserv_key(struct qserv *qs, const unsigned char *key)
+{
+	memcpy(qs->key, key, VERDICT_KEY);
+	qs->have_key = 1;
 }
 
 void
@@ -270,6 +287,7 @@ static int
 get_rcpts(struct qsclient *c, struct chan_rd *rd)
 {
 	char addr[ADDR_PATH_MAX + 1], orcpt[QENV_ORCPT_MAX + 64];
+	unsigned char tok[VERDICT_LEN];
 	struct qsenv *p = &c->pend;
 	struct qrcpt_dsn *d;
 	const char *o;
@@ -283,9 +301,14 @@ get_rcpts(struct qsclient *c, struct chan_rd *rd)
 		chan_get_str(&r, addr, sizeof(addr));
 		notify = chan_get_u32(&r);
 		o = chan_get_str(&r, orcpt, sizeof(orcpt));
-		if (r.err || notify > (QN_SUCCESS | QN_FAILURE | QN_DELAY |
+		if (chan_get_bytes(&r, tok, sizeof(tok)) != sizeof(tok) ||
+		    r.err || notify > (QN_SUCCESS | QN_FAILURE | QN_DELAY |
 		    QN_NEVER))
 			break;
+		if (c->qs->have_key && !verdict_check(c->qs->key, c->serial,
+		    p->env.customer, addr, tok))
+			return refuse(c, "a recipient without the lookup's "
+			    "verdict");
 		d = &p->env.rdsn[p->got];
 		if ((p->env.rcpts[p->got] = strdup(addr)) == NULL ||
 		    sdup(&d->orcpt, o) == -1) {
@@ -499,7 +522,9 @@ qserv_job_run(struct qsjob *j)
 		if (j->ws[i] != NULL)
 			set[ns++] = j->ws[i];
 	if (ns > 0)
-		qw_commit_set(set, (int)ns, (int)j->all, sres, serr[0], QP_ERR);
+		qw_commit_set(set, (int)ns, (int)j->all,
+		    __atomic_load_n(&j->c->qs->min_free, __ATOMIC_RELAXED),
+		    sres, serr[0], QP_ERR);
 	for (i = 0, k = 0; i < j->n; i++)
 		if (j->ws[i] != NULL) {
 			j->res[i] = sres[k];

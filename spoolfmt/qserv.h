@@ -21,6 +21,13 @@ struct qserv *qserv_new(const char *spool, char *const *customers, int n,
 /* qserv_set - the customers and size limit after a reload. */
 int	qserv_set(struct qserv *qs, char *const *customers, int n,
 	    uint64_t max_size);
+/*
+ * qserv_key - from now on every recipient must carry the lookup
+ * process's token for its session, customer and address (verdict.h).
+ */
+void	qserv_key(struct qserv *qs, const unsigned char *key);
+/* qserv_min_free - commits refused (QUEUE_NOSPACE) below this room. */
+void	qserv_min_free(struct qserv *qs, uint64_t min_free);
 void	qserv_free(struct qserv *qs);
 
 /*

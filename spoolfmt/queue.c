@@ -14,6 +14,7 @@
 #endif
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -475,12 +476,37 @@ qw_commit_if(struct qwriter *w, dev_t dev, ino_t ino, char *err,
 	return commit(w, 1, dev, ino, 0, err, errlen);
 }
 
+/* room - the file system of dir has min_free bytes free (0: no check). */
+static int
+room(const char *dir, uint64_t min_free)
+{
+	struct statvfs sv;
+
+	if (min_free == 0)
+		return 1;
+	if (statvfs(dir, &sv) == -1) {
+		log_warn("statvfs %s", dir);
+		return 0;
+	}
+	return (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize >= min_free;
+}
+
 int
-qw_commit_set(struct qwriter **ws, int n, int all, enum result *res,
-    char *errs, size_t errlen)
+qw_commit_set(struct qwriter **ws, int n, int all, uint64_t min_free,
+    enum result *res, char *errs, size_t errlen)
 {
 	int i, ok = 0, failed = 0;
 
+	if (n > 0 && !room(ws[0]->newdir, min_free)) {
+		for (i = 0; i < n; i++) {
+			err_set(errs + (size_t)i * errlen, errlen, "%s",
+			    QUEUE_NOSPACE);
+			qw_abort(ws[i]);
+			ws[i] = NULL;
+			res[i] = RS_TEMP;
+		}
+		return 0;
+	}
 	for (i = 0; i < n; i++) {
 		errs[(size_t)i * errlen] = '\0';
 		if (all && failed) {

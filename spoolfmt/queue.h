@@ -100,6 +100,9 @@ struct qenv {
 
 struct qwriter;
 
+/* The error of a commit refused for want of room (qw_commit_set). */
+#define QUEUE_NOSPACE	"insufficient system storage"
+
 /* qid_new - a fresh queue id: sortable by time, unique per host. */
 void	qid_new(char *buf, size_t len);
 /*
@@ -149,9 +152,12 @@ enum result qw_commit(struct qwriter *w, char *err, size_t errlen);
  * aborted and those already committed taken back (removed, new/
  * fsync'd), so nobody says 250 for part of a message; a copy that
  * cannot be taken back is logged and stays RS_OK.  Frees every
- * writer.  Returns how many entries are in new/ now.
+ * writer.  Returns how many entries are in new/ now.  When the spool's
+ * file system has less than min_free bytes free, none is committed:
+ * each gets RS_TEMP and the error QUEUE_NOSPACE.
  */
-int	qw_commit_set(struct qwriter **ws, int n, int all, enum result *res,
+int	qw_commit_set(struct qwriter **ws, int n, int all, uint64_t min_free,
+	    enum result *res,
 	    char *errs, size_t errlen);
 /* qw_abort - remove the tmp file and free w. */
 void	qw_abort(struct qwriter *w);

@@ -1,0 +1,273 @@
+/*
+ * lookupd.c - bridged's lookup process (bridged -x lookup, exec'd by
+ * the master as the hub's user): it reads the configuration, routes,
+ * recipient lists and secrets itself and makes every policy decision
+ * of the sessions (lookup.h) over lproto.h.  The master hands it one
+ * end of each session's socket pair with the serial and the peer
+ * address accept() gave, the key of the recipient verdicts and the
+ * usage table; it asks the master for the flushes of the ETRNs it
+ * authorised (LM_FLUSH).  One poll loop; each request is answered
+ * before the next is read.
+ *
+ * Invariants: the master's socket is fd 3; what a session says of
+ * itself is used for the log only; a session that sends what
+ * lproto.h does not allow, or does not take its answer, is cut off;
+ * a reload that fails keeps the configuration it has; SIGTERM or the
+ * master's end of file stops it.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "conf.h"
+#include "log.h"
+#include "lookup.h"
+#include "lproto.h"
+#include "util.h"
+#include "lookupd.h"
+
+#define LOOKUPD_MAX	4096	/* sessions served at once */
+#define LOOKUPD_QUEUE	256	/* flush requests waiting for the master */
+
+struct lsession {
+	int	sock;
+	struct lookup_sess ls;
+};
+
+static volatile sig_atomic_t stop;
+static struct lookup_srv srv;
+static struct bridge_conf *conf;
+static struct chan master;
+static const char *path;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void
+signals(sigset_t *waitmask)
+{
+	struct sigaction act;
+	sigset_t block;
+
+	memset(&act, 0, sizeof(act));
+	sigemptyset(&act.sa_mask);
+	act.sa_handler = on_stop;
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGINT, &act, NULL);
+	act.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &act, NULL);
+	sigaction(SIGPIPE, &act, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, waitmask);
+}
+
+/* to_master - an authorised ETRN's flush request (lookup.h). */
+static int
+to_master(void *arg, const char *req)
+{
+	(void)arg;
+	if (chan_queue(&master, LM_FLUSH, 0, req, strlen(req), -1) == -1)
+		return -1;
+	return chan_flush(&master) == -1 ? -1 : 0;
+}
+
+/* reload - LM_RELOAD: the configuration again, or the old one kept. */
+static void
+reload(void)
+{
+	struct bridge_conf *nc;
+
+	if ((nc = conf_load_logged(path)) == NULL) {
+		log_warnx("lookup: reload failed: keeping the old "
+		    "configuration");
+		return;
+	}
+	conf_free(conf);
+	conf = nc;
+	srv.conf = nc;
+}
+
+/* from_master - its messages; -1 when it has gone. */
+static int
+from_master(struct chan_msg *m, struct lsession *ss, int *nss)
+{
+	struct chan_rd r;
+	struct usage *u;
+	char peer[64];
+	uint32_t serial, kind;
+	int n, i;
+
+	for (i = 0; i < 64; i++) {
+		n = chan_recv(master.sock, m);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		chan_rd_init(&r, m);
+		switch (m->type) {
+		case LM_KEY:
+			if (chan_get_bytes(&r, srv.key, sizeof(srv.key)) !=
+			    sizeof(srv.key) || chan_get_end(&r) != 0)
+				log_fatalx(EXIT_SOFTWARE, "lookup: a "
+				    "malformed key");
+			srv.have_key = 1;
+			break;
+		case LM_USAGE:
+			if (m->fd == -1 || (u = usage_attach(m->fd)) == NULL) {
+				log_warnx("lookup: a bad usage table: quotas "
+				    "read the spool");
+				if (m->fd != -1)
+					close(m->fd);
+				break;
+			}
+			m->fd = -1;
+			usage_destroy(srv.usage);
+			srv.usage = u;
+			break;
+		case LM_RELOAD:
+			reload();
+			break;
+		case LM_CLIENT:
+			serial = chan_get_u32(&r);
+			kind = chan_get_u32(&r);
+			chan_get_str(&r, peer, sizeof(peer));
+			if (m->fd == -1 || chan_get_end(&r) != 0 ||
+			    kind > LOOKUP_PIPE) {
+				log_warnx("lookup: a malformed client from "
+				    "the master");
+				break;
+			}
+			if (*nss >= LOOKUPD_MAX ||
+			    fcntl(m->fd, F_SETFL, O_NONBLOCK) == -1) {
+				log_warnx("lookup: session %u not served",
+				    serial);
+				break;
+			}
+			ss[*nss].sock = m->fd;
+			m->fd = -1;
+			lookup_sess_init(&ss[*nss].ls, serial, (int)kind, peer);
+			(*nss)++;
+			break;
+		default:
+			log_warnx("lookup: unexpected message %u from the "
+			    "master", m->type);
+		}
+		if (m->fd != -1)
+			close(m->fd);
+	}
+	return 0;
+}
+
+/*
+ * serve - the requests one session has sent; -1 when it closed or is
+ * cut off (then its socket is to be closed).
+ */
+static int
+serve(struct lsession *s, struct chan_msg *m)
+{
+	static unsigned char buf[1024];
+	struct lookup_reply r;
+	struct chan_wr w;
+	int n, i;
+
+	for (i = 0; i < 16; i++) {
+		n = chan_recv(s->sock, m);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == EINTR))
+			return 0;
+		if (n == -1 && (errno == EPROTO || errno == EMSGSIZE))
+			log_warnx("lookup: session %u (%s): a malformed "
+			    "message: cut off", s->ls.serial, s->ls.peer);
+		if (n <= 0)
+			return -1;
+		switch (lookup_serve(&srv, &s->ls, m, &r)) {
+		case -1:
+			if (m->fd != -1)
+				close(m->fd);
+			return -1;
+		case 0:
+			continue;
+		}
+		chan_wr_init(&w, buf, sizeof(buf));
+		lookup_reply_put(&w, &r);
+		if (w.err || chan_send(s->sock, LM_REPLY, 0, w.p, w.len, -1) ==
+		    -1) {
+			log_warnx("lookup: session %u (%s): does not take its "
+			    "answers: cut off", s->ls.serial, s->ls.peer);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+lookup_main(const char *conf_path)
+{
+	static struct chan_msg m;
+	static struct lsession ss[LOOKUPD_MAX];
+	struct pollfd *pfd;
+	sigset_t waitmask;
+	int nss = 0, nold, i, k, n;
+
+	signals(&waitmask);
+	path = conf_path;
+	if ((conf = conf_load_logged(path)) == NULL)
+		log_fatalx(EXIT_CONFIG, "lookup: %s: no configuration", path);
+	srv.conf = conf;
+	srv.flush = to_master;
+	chan_init(&master, 3, LOOKUPD_QUEUE);
+	if (fcntl(master.sock, F_SETFL, O_NONBLOCK) == -1 ||
+	    chan_send(master.sock, LM_READY, 0, NULL, 0, -1) == -1)
+		log_fatal(EXIT_OSERR, "lookup: telling the master");
+	if ((pfd = calloc(LOOKUPD_MAX + 1, sizeof(*pfd))) == NULL)
+		log_fatal(EXIT_OSERR, "lookup");
+	log_debug("lookup: ready, %d customers", conf->ncustomers);
+	while (!stop) {
+		pfd[0].fd = master.sock;
+		pfd[0].events = POLLIN | (master.queued > 0 ? POLLOUT : 0);
+		for (i = 0; i < nss; i++) {
+			pfd[1 + i].fd = ss[i].sock;
+			pfd[1 + i].events = POLLIN;
+		}
+		n = ppoll(pfd, (nfds_t)(1 + nss), NULL, &waitmask);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			log_fatal(EXIT_OSERR, "lookup: poll");
+		}
+		nold = nss;
+		if (pfd[0].revents & POLLOUT)
+			(void)chan_flush(&master);
+		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    from_master(&m, ss, &nss) == -1)
+			break;
+		/* the sessions polled, in place; new ones wait a round */
+		for (i = k = 0; i < nss; i++) {
+			if (i < nold && pfd[1 + i].fd == ss[i].sock &&
+			    (pfd[1 + i].revents & (POLLIN | POLLHUP |
+			    POLLERR)) && serve(&ss[i], &m) == -1) {
+				close(ss[i].sock);
+				continue;
+			}
+			ss[k++] = ss[i];
+		}
+		nss = k;
+	}
+	log_debug("lookup: stopping");
+	_exit(EXIT_OK);
+}

@@ -1,0 +1,98 @@
+/*
+ * lookup.h - every policy decision of the hub's sessions, made in the
+ * lookup process (lookupd.c serves it over lproto.h) and nowhere else
+ * in bridged: MAIL (size limit, free space), RCPT (route, recipient
+ * list, size, quota; the verdict token the queue checks), AUTH
+ * CRAM-MD5 (the challenge and the check against the secret), ETRN
+ * (the node's customers, the client's right to them by the peer
+ * address the master recorded or by AUTH, the count, the flush asked
+ * of the master) and ATRN (the authenticated customer's domains).
+ * bridge-enqueue without a hub and the unit tests call it in-process
+ * (lclient_local).
+ *
+ * Invariants: the peer address is the master's, never the session's;
+ * AUTH state lives here, so a session cannot claim a customer; a
+ * request that does not parse is the session's end (lookup_serve -1);
+ * the state keeps customers by name, so it survives a reload.
+ */
+#ifndef LOOKUP_H
+#define LOOKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan.h"
+#include "conf.h"
+#include "cram.h"
+#include "smtpd.h"
+#include "verdict.h"
+
+enum lookup_kind {
+	LOOKUP_SMTP = 0,
+	LOOKUP_LMTP,
+	LOOKUP_ODMR,
+	LOOKUP_PIPE			/* bridge-enqueue through the hub */
+};
+
+/* What every session's decisions share. */
+struct lookup_srv {
+	const struct bridge_conf *conf;
+	struct usage *usage;		/* NULL: quotas read the spool */
+	int	have_key;
+	unsigned char key[VERDICT_KEY];
+	/* ask the master for a flush ("flush CUSTOMER ADDR [DOMAIN]"): 0/-1 */
+	int   (*flush)(void *arg, const char *req);
+	void   *flush_arg;
+};
+
+/* One session as the lookup process knows it. */
+struct lookup_sess {
+	uint32_t serial;
+	int	kind;			/* LOOKUP_* */
+	char	peer[64];		/* the master's: address, "unix", "uid N" */
+	char	name[256];		/* the session's word, for logs */
+	uint64_t declared;		/* SIZE= of the transaction */
+	struct cram_server cram;	/* AUTH: challenge, failures, customer */
+};
+
+/* The answer to one request (LM_REPLY). */
+struct lookup_reply {
+	int	code;
+	char	status[12];
+	char	text[INTAKE_TEXT_MAX];
+	int	close;
+	char	customer[64];
+	int	have_token;
+	unsigned char token[VERDICT_LEN];
+};
+
+void	lookup_sess_init(struct lookup_sess *ls, uint32_t serial, int kind,
+	    const char *peer);
+/*
+ * lookup_serve - answer request m of session ls into r.  Returns 1
+ * when r is the answer, 0 when the message wants none (LM_IDENT), -1
+ * when the session must be cut off (logged with why).
+ */
+int	lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
+	    const struct chan_msg *m, struct lookup_reply *r);
+/* lookup_reply_put - r as an LM_REPLY payload. */
+void	lookup_reply_put(struct chan_wr *w, const struct lookup_reply *r);
+/* lookup_reply_get - an LM_REPLY payload into r; 0 or -1. */
+int	lookup_reply_get(const struct chan_msg *m, struct lookup_reply *r);
+
+/*
+ * etrn_domain - check and normalise a domain named by ETRN or ATRN:
+ * labels of letters, digits and '-' (1 to 63, no '-' at either end),
+ * at most 253 octets, one trailing dot dropped, lower-cased in place.
+ * -1 if it is not a domain.
+ */
+int	etrn_domain(char *d);
+/*
+ * etrn_domain_owned - is the normalised domain cu's own: does it route
+ * to cu by its exact key or a ".parent" key (not by the "." default)?
+ * Only such a domain may choose where deliver-to = "mx" sends cu's mail.
+ */
+int	etrn_domain_owned(const struct bridge_conf *c,
+	    const struct customer *cu, const char *domain);
+
+#endif

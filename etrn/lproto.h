@@ -1,0 +1,69 @@
+/*
+ * lproto.h - what a session and bridged's master say to the lookup
+ * process (lookup.c decides, lookupd.c serves, lclient.c asks), one
+ * conf/chan.h message each.  Strings are chan_put_str (absent =
+ * NULL); u32/u64 in host order.
+ *
+ * master -> lookup
+ *   LM_CLIENT   fd: the lookup's end of a new session's socket pair;
+ *               u32 serial (the same the queue process is told), u32
+ *               kind (LOOKUP_SMTP...), str peer: the numeric address
+ *               accept() gave, "unix", or "uid N" (SO_PEERCRED).
+ *   LM_KEY      the VERDICT_KEY bytes of the recipient verdicts.
+ *   LM_USAGE    fd: the per-customer usage table (usage_fd), after
+ *               the key and again after each reload.
+ *   LM_RELOAD   read the configuration again (the master did, and it
+ *               was good).
+ * lookup -> master
+ *   LM_READY    the configuration is read: sessions may come.
+ *   LM_FLUSH    "flush CUSTOMER ADDRESS [DOMAIN]" (smtpd.h): an ETRN
+ *               the lookup process authorised; the master checks it
+ *               again before it runs the flush.
+ *
+ * session -> lookup; each but LM_IDENT is answered with one LM_REPLY
+ *   LM_IDENT    str name: the reverse DNS name the session found, for
+ *               the log only (nothing is decided on it).
+ *   LM_MAIL     u64 declared size (SIZE=, 0 if none): size limit,
+ *               free space; starts a transaction.
+ *   LM_RCPT     str address (local@domain), str shown (as written):
+ *               route, recipient list, size and quota; the reply names
+ *               the customer and carries its verdict token.
+ *   LM_AUTH     str the AUTH command's argument: a 334 with the
+ *               base64 challenge, or a refusal.
+ *   LM_ANSWER   str the client's answer line to the 334 ("" when it
+ *               was malformed): the verdict.
+ *   LM_ETRN     str the ETRN command's argument: authorised against
+ *               the peer address of LM_CLIENT and the session's AUTH,
+ *               counted, the flush asked of the master, the reply.
+ *   LM_ATRN     str the ATRN command's argument: the customer when
+ *               the session's AUTH may release it.
+ * lookup -> session
+ *   LM_REPLY    u32 code, str status, str text (no code or status),
+ *               u32 close (the session must end after it), str
+ *               customer, then the VERDICT_LEN token bytes (an
+ *               accepted LM_RCPT) or none.
+ *
+ * A message of another type, or one that does not parse, cuts the
+ * session off (logged); it answers 451/454 to its client from then on.
+ */
+#ifndef LPROTO_H
+#define LPROTO_H
+
+enum lmsg {
+	LM_CLIENT = 1,
+	LM_KEY,
+	LM_USAGE,
+	LM_RELOAD,
+	LM_READY,
+	LM_FLUSH,
+	LM_IDENT,
+	LM_MAIL,
+	LM_RCPT,
+	LM_AUTH,
+	LM_ANSWER,
+	LM_ETRN,
+	LM_ATRN,
+	LM_REPLY
+};
+
+#endif

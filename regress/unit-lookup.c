@@ -1,0 +1,429 @@
+/*
+ * unit-lookup.c - the lookup process's decisions (etrn/lookup.c) and
+ * the verdict tokens (conf/verdict.c), driven message by message as
+ * lookupd.c drives them: RCPT verdicts and their tokens, MAIL, ETRN
+ * authorised by the master's peer address or by AUTH, the flush
+ * request it makes, AUTH CRAM-MD5 with a real secret file, ATRN, and
+ * every request that must cut a session off.  No network.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "conf.h"
+#include "cram.h"
+#include "lookup.h"
+#include "lproto.h"
+#include "qclient.h"
+#include "queue.h"
+#include "rcptlist.h"
+#include "routes.h"
+#include "util.h"
+#include "verdict.h"
+#include "tap.h"
+
+static char spool[256];
+static struct customer custs[3];
+static struct cidr nets[1];
+static struct bridge_conf conf;
+static struct lookup_srv srv;
+static char flushed[SMTPD_REQ_MAX];
+static int nflush;
+
+static const char routes_text[] =
+    "acme.test      acme\n"
+    ".acme.test     acme\n"
+    "ship.test      ship\n"
+    "gone.test      error:5.1.2 this domain has moved\n";
+
+static int
+flush_cb(void *arg, const char *req)
+{
+	(void)arg;
+	strlcpy_(flushed, req, sizeof(flushed));
+	nflush++;
+	return 0;
+}
+
+static void
+setup(void)
+{
+	char path[512];
+	FILE *f;
+	int nerr = 0, i;
+
+	snprintf(spool, sizeof(spool), "/tmp/unit-lookup.XXXXXX");
+	if (mkdtemp(spool) == NULL)
+		exit(1);
+	snprintf(path, sizeof(path), "%s/acme.users", spool);
+	f = fopen(path, "w");
+	fputs("alice\nbob@acme.test\n", f);
+	fclose(f);
+	custs[0].name = "acme";
+	custs[0].rcpts = rcptlist_load(path, stderr, &nerr);
+	custs[0].release = REL_ETRN | REL_ODMR;
+	snprintf(path, sizeof(path), "%s/acme.secret", spool);
+	f = fopen(path, "w");
+	fputs("s3cret\n", f);
+	fclose(f);
+	chmod(path, 0600);
+	custs[0].secret = strdup(path);
+	cidr_parse("192.0.2.0/24", &nets[0]);
+	custs[0].etrn_from = nets;
+	custs[0].netrn_from = 1;
+	custs[1].name = "ship";
+	custs[1].release = REL_ETRN;
+	custs[1].max_size = 100;
+	custs[2].name = "full";
+	custs[2].release = REL_ETRN;
+	custs[2].quota = 1;
+	conf.hostname = "hub.test";
+	conf.spool = spool;
+	conf.smtp.max_size = 20000;
+	conf.customers = custs;
+	conf.ncustomers = 3;
+	conf.routes = routes_load_buf("routes", routes_text, stderr, &nerr);
+	if (conf.routes == NULL || nerr != 0 || custs[0].rcpts == NULL)
+		exit(1);
+	for (i = 0; i < 3; i++)
+		spool_prepare(spool, custs[i].name);
+	srv.conf = &conf;
+	srv.flush = flush_cb;
+	if (verdict_key_new(srv.key) == -1)
+		exit(1);
+	srv.have_key = 1;
+}
+
+/* ask - one request of type with string arguments a, b (NULL: none). */
+static int
+ask(struct lookup_sess *ls, uint32_t type, const char *a, const char *b,
+    struct lookup_reply *r)
+{
+	static struct chan_msg m;
+	struct chan_wr w;
+
+	chan_wr_init(&w, m.data, sizeof(m.data));
+	if (a != NULL)
+		chan_put_str(&w, a);
+	if (b != NULL)
+		chan_put_str(&w, b);
+	m.type = type;
+	m.len = (uint32_t)w.len;
+	m.fd = -1;
+	return lookup_serve(&srv, ls, &m, r);
+}
+
+static int
+mail(struct lookup_sess *ls, uint64_t size, struct lookup_reply *r)
+{
+	static struct chan_msg m;
+	struct chan_wr w;
+
+	chan_wr_init(&w, m.data, sizeof(m.data));
+	chan_put_u64(&w, size);
+	m.type = LM_MAIL;
+	m.len = (uint32_t)w.len;
+	m.fd = -1;
+	return lookup_serve(&srv, ls, &m, r);
+}
+
+static void
+test_verdict(void)
+{
+	unsigned char k1[VERDICT_KEY], k2[VERDICT_KEY], t[VERDICT_LEN];
+	char big[2000];
+
+	verdict_key_new(k1);
+	verdict_key_new(k2);
+	ok(memcmp(k1, k2, VERDICT_KEY) != 0, "two keys differ");
+	is_int(verdict_make(k1, 7, "acme", "alice@acme.test", t), 0,
+	    "verdict_make");
+	ok(verdict_check(k1, 7, "acme", "alice@acme.test", t),
+	    "the token checks");
+	ok(!verdict_check(k1, 8, "acme", "alice@acme.test", t),
+	    "not for another session");
+	ok(!verdict_check(k1, 7, "ship", "alice@acme.test", t),
+	    "not for another customer");
+	ok(!verdict_check(k1, 7, "acme", "bob@acme.test", t),
+	    "not for another recipient");
+	ok(!verdict_check(k1, 7, "acm", "ealice@acme.test", t),
+	    "not for the same octets split elsewhere");
+	ok(!verdict_check(k2, 7, "acme", "alice@acme.test", t),
+	    "not under another key");
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	is_int(verdict_make(k1, 7, "acme", big, t), -1,
+	    "an input too long is refused");
+	ok(!verdict_check(k1, 7, "acme", big, t), "and never matches");
+}
+
+static void
+test_rcpt(void)
+{
+	struct lookup_sess ls;
+	struct lookup_reply r;
+
+	lookup_sess_init(&ls, 42, LOOKUP_SMTP, "198.51.100.7");
+	is_int(mail(&ls, 0, &r), 1, "MAIL answered");
+	is_int(r.code, 250, "MAIL: 250");
+	is_int(ask(&ls, LM_RCPT, "alice@acme.test", "alice@acme.test", &r), 1,
+	    "RCPT answered");
+	is_int(r.code, 250, "a listed recipient: 250");
+	is_str(r.customer, "acme", "named its customer");
+	ok(r.have_token && verdict_check(srv.key, 42, "acme",
+	    "alice@acme.test", r.token), "with the token for session 42");
+	ask(&ls, LM_RCPT, "carol@acme.test", "Carol@acme.test", &r);
+	is_int(r.code, 550, "an unlisted recipient: 550");
+	is_str(r.status, "5.1.1", "5.1.1");
+	ok(!r.have_token && r.customer[0] == '\0', "no token, no customer");
+	ask(&ls, LM_RCPT, "x@example.org", "x@example.org", &r);
+	is_int(r.code, 550, "another domain: 550");
+	ok(strstr(r.text, "Relay access denied") != NULL, "relay denied (%s)",
+	    r.text);
+	ask(&ls, LM_RCPT, "x@gone.test", "x@gone.test", &r);
+	ok(r.code == 550 && strcmp(r.status, "5.1.2") == 0 &&
+	    strstr(r.text, "this domain has moved") != NULL,
+	    "an error route: its status and text (%d %s %s)", r.code,
+	    r.status, r.text);
+	ask(&ls, LM_RCPT, "nodomain", "nodomain", &r);
+	is_int(r.code, 501, "no @: 501");
+	mail(&ls, 200, &r);
+	ask(&ls, LM_RCPT, "x@ship.test", "x@ship.test", &r);
+	is_int(r.code, 552, "over the customer's max-size: 552");
+	mail(&ls, 30000, &r);
+	is_int(r.code, 552, "MAIL over max-size: 552");
+	srv.have_key = 0;
+	mail(&ls, 0, &r);
+	ask(&ls, LM_RCPT, "y@ship.test", "y@ship.test", &r);
+	ok(r.code == 250 && !r.have_token, "without a key: no token");
+	srv.have_key = 1;
+}
+
+/* queue_one - one message in customer's queue, written directly. */
+static void
+queue_one(const char *customer)
+{
+	struct qlink *l = qlink_direct(spool);
+	struct qcw *w;
+	struct qenv e;
+	enum result res;
+	char *rcpts[1] = { "x@acme.test" }, err[256];
+
+	memset(&e, 0, sizeof(e));
+	strlcpy_(e.customer, customer, sizeof(e.customer));
+	e.protocol = "ESMTP";
+	e.client = "c [192.0.2.9]";
+	e.sender = "s@example.org";
+	e.rcpts = rcpts;
+	e.nrcpts = 1;
+	if (qc_open(l, &e, NULL, &w, err, sizeof(err)) != RS_OK ||
+	    qc_write(w, "Subject: x\r\n\r\nx\r\n", 17) != RS_OK ||
+	    qc_commit(&w, 1, 1, &res, err, sizeof(err)) != 1)
+		fprintf(stderr, "queue_one: %s\n", err);
+	qlink_free(l);
+}
+
+static void
+test_etrn(void)
+{
+	struct lookup_sess ls;
+	struct lookup_reply r;
+
+	lookup_sess_init(&ls, 1, LOOKUP_SMTP, "192.0.2.1");
+	ask(&ls, LM_ETRN, "#acme", NULL, &r);
+	is_int(r.code, 251, "ETRN #acme from etrn-from, nothing waiting: 251");
+	queue_one("acme");
+	nflush = 0;
+	ask(&ls, LM_ETRN, "@ACME.test", NULL, &r);
+	is_int(r.code, 253, "with mail waiting: 253 (%s)", r.text);
+	is_int(nflush, 1, "one flush asked of the master");
+	is_str(flushed, "flush acme 192.0.2.1 acme.test",
+	    "for the master's address, the normalised domain");
+	ask(&ls, LM_ETRN, "#acme", NULL, &r);
+	is_str(flushed, "flush acme 192.0.2.1", "#acme names no domain");
+	lookup_sess_init(&ls, 2, LOOKUP_SMTP, "198.51.100.7");
+	nflush = 0;
+	ask(&ls, LM_ETRN, "acme.test", NULL, &r);
+	is_int(r.code, 459, "from an address outside etrn-from: 459");
+	ok(strstr(r.text, "client address not authorised") != NULL,
+	    "says why (%s)", r.text);
+	is_int(nflush, 0, "and asks for no flush");
+	ask(&ls, LM_ETRN, "com", NULL, &r);
+	is_int(r.code, 459, "a single label: 459");
+	ask(&ls, LM_ETRN, "bad!x.test", NULL, &r);
+	is_int(r.code, 501, "a bad domain: 501");
+	ask(&ls, LM_ETRN, "#../x", NULL, &r);
+	is_int(r.code, 501, "a path as queue name: 501");
+	ask(&ls, LM_ETRN, "#nosuch", NULL, &r);
+	is_int(r.code, 459, "an unknown queue: 459");
+	srv.flush = NULL;
+	lookup_sess_init(&ls, 3, LOOKUP_SMTP, "192.0.2.1");
+	ask(&ls, LM_ETRN, "#acme", NULL, &r);
+	is_int(r.code, 458, "no master to ask: 458");
+	srv.flush = flush_cb;
+}
+
+/* answer - the CRAM-MD5 answer to r's challenge with secret. */
+static void
+answer(const struct lookup_reply *r, const char *user, const char *secret,
+    char *out, size_t len)
+{
+	if (cram_answer(user, secret, r->text, out, len) == -1)
+		out[0] = '\0';
+}
+
+static void
+test_auth(void)
+{
+	struct lookup_sess ls;
+	struct lookup_reply r;
+	char line[CRAM_ANSWER_MAX];
+	int i;
+
+	lookup_sess_init(&ls, 5, LOOKUP_SMTP, "198.51.100.7");
+	is_int(ask(&ls, LM_ANSWER, "abc", NULL, &r), -1,
+	    "an answer to no challenge: cut off");
+	ask(&ls, LM_AUTH, "PLAIN", NULL, &r);
+	is_int(r.code, 504, "another mechanism: 504");
+	ask(&ls, LM_AUTH, "CRAM-MD5 xyz", NULL, &r);
+	is_int(r.code, 501, "an initial response: 501");
+	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+	is_int(r.code, 334, "CRAM-MD5: 334 with the challenge");
+	answer(&r, "acme", "s3cret", line, sizeof(line));
+	ask(&ls, LM_ANSWER, line, NULL, &r);
+	is_int(r.code, 235, "the right digest: 235");
+	is_str(ls.cram.auth, "acme", "the session is acme's now");
+	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+	is_int(r.code, 503, "AUTH again: 503");
+	nflush = 0;
+	ask(&ls, LM_ETRN, "#acme", NULL, &r);
+	is_int(r.code, 253, "authenticated, ETRN from outside etrn-from: 253");
+	is_int(nflush, 1, "and the flush is asked");
+
+	lookup_sess_init(&ls, 6, LOOKUP_SMTP, "198.51.100.7");
+	for (i = 0; i < CRAM_FAILS; i++) {
+		ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+		answer(&r, "acme", "wrong", line, sizeof(line));
+		ask(&ls, LM_ANSWER, line, NULL, &r);
+	}
+	ok(r.code == 421 && r.close, "the %d-th failure: 421 and close",
+	    CRAM_FAILS);
+	ok(ls.cram.auth[0] == '\0', "not authenticated");
+	lookup_sess_init(&ls, 7, LOOKUP_SMTP, "198.51.100.7");
+	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+	ask(&ls, LM_ANSWER, "*", NULL, &r);
+	is_int(r.code, 501, "\"*\" cancels: 501");
+	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+	ask(&ls, LM_ANSWER, "", NULL, &r);
+	is_int(r.code, 501, "a malformed answer line: 501");
+	lookup_sess_init(&ls, 8, LOOKUP_LMTP, "unix");
+	is_int(ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r), -1,
+	    "AUTH on the LMTP socket: cut off");
+}
+
+static void
+test_atrn(void)
+{
+	struct lookup_sess ls;
+	struct lookup_reply r;
+	char line[CRAM_ANSWER_MAX];
+
+	lookup_sess_init(&ls, 9, LOOKUP_ODMR, "198.51.100.7");
+	ask(&ls, LM_ATRN, "", NULL, &r);
+	is_int(r.code, 530, "ATRN before AUTH: 530");
+	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+	answer(&r, "acme", "s3cret", line, sizeof(line));
+	ask(&ls, LM_ANSWER, line, NULL, &r);
+	is_int(r.code, 235, "ODMR AUTH: 235");
+	ask(&ls, LM_ATRN, "", NULL, &r);
+	ok(r.code == 250 && strcmp(r.customer, "acme") == 0,
+	    "ATRN, no domain: the customer's whole queue");
+	ask(&ls, LM_ATRN, "acme.test,Sub.Acme.Test", NULL, &r);
+	ok(r.code == 250 && strcmp(r.customer, "acme") == 0,
+	    "ATRN of its domains: 250 (%d %s)", r.code, r.text);
+	ask(&ls, LM_ATRN, "acme.test,ship.test", NULL, &r);
+	is_int(r.code, 450, "a domain of another customer's: 450");
+	ok(r.customer[0] == '\0', "no customer");
+	ask(&ls, LM_ATRN, "bad!", NULL, &r);
+	is_int(r.code, 501, "a bad domain: 501");
+	is_int(ask(&ls, LM_ETRN, "#acme", NULL, &r), -1,
+	    "ETRN on the ODMR listener: cut off");
+	lookup_sess_init(&ls, 10, LOOKUP_SMTP, "192.0.2.1");
+	is_int(ask(&ls, LM_ATRN, "", NULL, &r), -1,
+	    "ATRN on the SMTP listener: cut off");
+	is_int(ask(&ls, LM_FLUSH, "flush acme 192.0.2.66", NULL, &r), -1,
+	    "a flush request from a session: cut off");
+	is_int(ask(&ls, 999, NULL, NULL, &r), -1, "an unknown message: cut off");
+	is_int(ask(&ls, LM_MAIL, "x", NULL, &r), -1, "a malformed MAIL: cut off");
+}
+
+static void
+test_wire(void)
+{
+	static struct chan_msg m;
+	struct lookup_reply r, g;
+	struct chan_wr w;
+
+	memset(&r, 0, sizeof(r));
+	r.code = 250;
+	strlcpy_(r.status, "2.1.5", sizeof(r.status));
+	strlcpy_(r.text, "Ok", sizeof(r.text));
+	strlcpy_(r.customer, "acme", sizeof(r.customer));
+	r.have_token = 1;
+	memset(r.token, 0xab, VERDICT_LEN);
+	chan_wr_init(&w, m.data, sizeof(m.data));
+	lookup_reply_put(&w, &r);
+	m.type = LM_REPLY;
+	m.len = (uint32_t)w.len;
+	m.fd = -1;
+	is_int(lookup_reply_get(&m, &g), 0, "a reply round trip");
+	ok(g.code == 250 && strcmp(g.status, "2.1.5") == 0 &&
+	    strcmp(g.customer, "acme") == 0 && g.have_token &&
+	    memcmp(g.token, r.token, VERDICT_LEN) == 0, "intact");
+	m.len -= 3;
+	is_int(lookup_reply_get(&m, &g), -1, "a short reply is refused");
+	m.len += 3;
+	m.type = LM_RCPT;
+	is_int(lookup_reply_get(&m, &g), -1, "another type is refused");
+	r.code = 999;
+	chan_wr_init(&w, m.data, sizeof(m.data));
+	lookup_reply_put(&w, &r);
+	m.type = LM_REPLY;
+	m.len = (uint32_t)w.len;
+	is_int(lookup_reply_get(&m, &g), -1, "a code out of range is refused");
+}
+
+static int
+rm(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(p);
+}
+
+int
+main(void)
+{
+	int rv;
+
+	if (getenv("TEST_VERBOSE") == NULL)
+		freopen("/dev/null", "w", stderr);
+	setup();
+	test_verdict();
+	test_rcpt();
+	test_etrn();
+	test_auth();
+	test_atrn();
+	test_wire();
+	rv = done_testing();
+	nftw(spool, rm, 16, FTW_DEPTH | FTW_PHYS);
+	return rv;
+}
