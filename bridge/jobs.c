@@ -66,7 +66,8 @@ struct job {
 	time_t	next_expire;		/* 0: no lifetime sweeps */
 	time_t	next_asked;		/* a rate-limited ETRN's flush */
 	int	want_expire;		/* a sweep is due */
-	int	dsn_fails;		/* _dsn: runs in a row that left mail */
+	char	dsn_seen[QID_LEN];	/* _dsn: the newest DSN when its last
+					   run started */
 	int	quiet;			/* a timer's run: log at debug level */
 };
 
@@ -137,6 +138,24 @@ bundled(const struct customer *cu)
 	return (cu->release & (REL_UUCP | REL_SSH)) != 0;
 }
 
+/* keep_last - spool_list callback: the last (newest) id into arg. */
+static int
+keep_last(void *arg, const char *id, const char *path)
+{
+	(void)path;
+	strlcpy_(arg, id, QID_LEN);
+	return 0;
+}
+
+/* dsn_newest - the newest DSN's id into buf (QID_LEN; "": none). */
+static int
+dsn_newest(const struct bridge_conf *c, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	return len < QID_LEN || spool_list(c->spool, DSN_QUEUE, keep_last,
+	    buf) != 0 ? -1 : 0;
+}
+
 /* bundle_tick - how often the customer's bundling is looked at. */
 static long
 bundle_tick(const struct customer *cu)
@@ -166,6 +185,7 @@ jobs_plan(struct jobs *j, const struct bridge_conf *c, time_t now)
 	}
 	if ((jb = slot(j, DSN_QUEUE)) != NULL) {
 		jb->next_dsn = c->relayhost != NULL ? now : 0;
+		dsn_newest(c, jb->dsn_seen, sizeof(jb->dsn_seen));
 		jb->next_expire = now + expire_tick(c, DSN_QUEUE);
 	}
 }
@@ -204,11 +224,15 @@ run_dsn(const struct bridge_conf *c)
 {
 	struct customer cu;
 	struct flush_target t;
+	struct flush_opts o;
 	char *hosts[1], err[256];
 	enum result rv;
 
 	if (c->relayhost == NULL)
 		_exit(EXIT_OK);
+	flush_opts_default(&o);
+	o.backoff = JOBS_DSN_BACKOFF;	/* each DSN on its own schedule */
+	o.backoff_max = JOBS_DSN_BACKOFF_MAX;
 	memset(&cu, 0, sizeof(cu));
 	cu.name = (char *)DSN_QUEUE;
 	cu.deliver_mode = DELIVER_HOSTS;
@@ -219,7 +243,7 @@ run_dsn(const struct bridge_conf *c)
 	if (flush_target_conf(c, &cu, NULL, NULL, &t, err, sizeof(err)) !=
 	    RS_OK)
 		_exit(EXIT_CONFIG);
-	rv = flush_customer(c, &cu, &t, NULL, NULL);
+	rv = flush_customer(c, &cu, &t, &o, NULL);
 	_exit(rv == RS_OK ? EXIT_OK : EXIT_TEMPFAIL);
 }
 
@@ -326,6 +350,8 @@ start_flush(struct jobs *j, const struct bridge_conf *c, struct job *jb)
 	if (cu != NULL && cu->deliver_mode == DELIVER_MX)
 		strlcpy_(jb->run_domain, jb->domain, sizeof(jb->run_domain));
 	jb->domain[0] = '\0';		/* a retry later uses the first one */
+	if (dsn)
+		dsn_newest(c, jb->dsn_seen, sizeof(jb->dsn_seen));
 	if (start(j, c, jb, dsn ? JOB_DSN : JOB_FLUSH,
 	    jb->want_flush == 2 ? TIMER : ASKED) == -1)
 		return -1;
@@ -496,16 +522,6 @@ jobs_bundle(struct jobs *j, const struct bridge_conf *c, const char *customer,
 
 /* ---- the clock and the ends of workers ---- */
 
-/* dsn_waiting - a relayhost and delivery reports for it (one readdir). */
-static int
-dsn_waiting(const struct bridge_conf *c)
-{
-	struct qusage u;
-
-	return c->relayhost != NULL &&
-	    spool_usage(c->spool, DSN_QUEUE, &u) == RS_OK && u.count > 0;
-}
-
 /* queue_waiting - does the customer's queue hold entries? */
 static int
 queue_waiting(const struct bridge_conf *c, const char *name)
@@ -516,33 +532,47 @@ queue_waiting(const struct bridge_conf *c, const char *name)
 }
 
 /*
- * dsn_schedule - after a DSN run: the next look in JOBS_DSN_TICK when
- * it delivered everything; else a backoff that doubles with each such
- * run in a row, and nothing asked for meanwhile starts one sooner.
+ * dsn_schedule - when the DSN queue is looked at next: at the soonest
+ * next-attempt of its entries (each DSN keeps its own backoff, set by
+ * the run that left it queued), not sooner than JOBS_DSN_TICK after a
+ * run (after_run), and once a minute while it is empty.
  */
 static void
-dsn_schedule(struct job *jb, int delivered, time_t now)
+dsn_schedule(struct job *jb, const struct bridge_conf *c, int after_run,
+    time_t now)
 {
-	long backoff;
-	int k;
+	struct qschedule s;
 
-	if (delivered) {
-		jb->dsn_fails = 0;
-		jb->next_dsn = now + JOBS_DSN_TICK;
+	if (c->relayhost == NULL ||
+	    spool_schedule(c->spool, DSN_QUEUE, &s) != RS_OK || s.count == 0) {
+		jb->next_dsn = c->relayhost != NULL ? now + JOBS_DSN_TICK : 0;
 		return;
 	}
-	if (jb->dsn_fails < 30)
-		jb->dsn_fails++;
-	backoff = JOBS_DSN_BACKOFF;
-	for (k = 1; k < jb->dsn_fails && backoff < JOBS_DSN_BACKOFF_MAX; k++)
-		backoff *= 2;
-	if (backoff > JOBS_DSN_BACKOFF_MAX)
-		backoff = JOBS_DSN_BACKOFF_MAX;
-	jb->next_dsn = now + backoff;
-	jb->want_flush = 0;
-	log_info("%s: delivery reports still waiting; next attempt in %ld s "
-	    "(%d run%s in a row left some)", jb->name, backoff, jb->dsn_fails,
-	    jb->dsn_fails == 1 ? "" : "s");
+	jb->next_dsn = s.soonest;
+	if (after_run && jb->next_dsn < now + JOBS_DSN_TICK)
+		jb->next_dsn = now + JOBS_DSN_TICK;
+	if (jb->next_dsn <= now) {
+		jb->want_flush = 1;
+		jb->next_dsn = now + JOBS_DSN_TICK;
+	}
+	if (after_run)
+		log_info("%s: %u delivery report%s waiting; the next due in "
+		    "%ld s", jb->name, s.count, s.count == 1 ? "" : "s",
+		    (long)(jb->next_dsn - now));
+}
+
+/*
+ * dsn_fresh - a DSN queued since the last run started (a flush or a
+ * sweep made it): it is due at once, whatever the others wait for.
+ */
+static int
+dsn_fresh(const struct bridge_conf *c, const struct job *dsn)
+{
+	char newest[QID_LEN];
+
+	return c->relayhost != NULL &&
+	    dsn_newest(c, newest, sizeof(newest)) == 0 &&
+	    strcmp(newest, dsn->dsn_seen) > 0;
 }
 
 int
@@ -569,13 +599,16 @@ jobs_reaped(struct jobs *j, const struct bridge_conf *c, pid_t pid,
 	    log_debug : log_info)("%s: %s ended, pid %ld, %s%s", jb->name,
 	    kind_names[jb->kind], (long)pid, how,
 	    jb->kind == JOB_FLUSH && jb->want_flush ? ", again" : "");
-	if (jb->kind == JOB_DSN)
-		dsn_schedule(jb, WIFEXITED(status) &&
-		    WEXITSTATUS(status) == EXIT_OK, time(NULL));
+	if (jb->kind == JOB_DSN) {
+		jb->want_flush = 0;
+		dsn_schedule(jb, c, 1, time(NULL));
+		if (dsn_fresh(c, jb))
+			jb->want_flush = 1;
+	}
 	if ((jb->kind == JOB_FLUSH || jb->kind == JOB_EXPIRE) &&
 	    (dsn = slot(j, DSN_QUEUE)) != NULL) {
 		jb = &j->v[i];		/* slot() may have moved the table */
-		if (dsn->dsn_fails == 0 && dsn_waiting(c))
+		if (dsn_fresh(c, dsn))
 			dsn->want_flush = 1;	/* DSNs were queued */
 	}
 	jb->pid = 0;
@@ -639,9 +672,10 @@ jobs_run(struct jobs *j, const struct bridge_conf *c, time_t now)
 	}
 	if ((jb = slot(j, DSN_QUEUE)) != NULL && c->relayhost != NULL &&
 	    jb->next_dsn != 0 && now >= jb->next_dsn) {
-		jb->next_dsn = now + JOBS_DSN_TICK;
-		if (jb->want_flush == 0 && dsn_waiting(c))
-			jb->want_flush = 1;
+		if (jb->pid != 0)
+			jb->next_dsn = now + JOBS_DSN_TICK;
+		else
+			dsn_schedule(jb, c, 0, now);
 	}
 	if ((jb = slot(j, DSN_QUEUE)) != NULL)
 		tick_expire(jb, c, now);

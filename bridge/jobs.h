@@ -15,11 +15,14 @@
  * Requests come from ETRN (through the sessions), the control socket
  * and the clock (retry = ..., the bundling timers, the DSN timer, the
  * expire timers: every expire_tick seconds per queue, _dsn included).
- * The DSN queue has its own schedule: a look every JOBS_DSN_TICK while
- * reports wait, at once when a flush or sweep queued some, and after a
- * run that left some (the relayhost down or refusing) not before its
- * backoff, JOBS_DSN_BACKOFF doubled per such run up to
- * JOBS_DSN_BACKOFF_MAX, whatever else queues reports meanwhile.  A
+ * The DSN queue has its own schedule, and each report in it its own
+ * (its entry's attempts and next-attempt, spoolfmt(5)): a report the
+ * relayhost did not take (down, or 4xx) waits JOBS_DSN_BACKOFF doubled
+ * per attempt up to JOBS_DSN_BACKOFF_MAX, and a run sends only the
+ * reports whose time has come.  A run starts at once when a flush or
+ * sweep queued a report newer than the last run saw, else at the
+ * soonest next-attempt, never sooner than JOBS_DSN_TICK after the last
+ * run, and a look every JOBS_DSN_TICK while it is empty.  A
  * flush asked for while one runs sets "again": the worker runs once
  * more when it ends, never twice at once.  ETRN is rate-limited per
  * client and customer: within JOBS_ETRN_WINDOW of an accepted request
@@ -46,8 +49,8 @@
 #define JOBS_ETRN_WINDOW	10	/* seconds: one ETRN per client and customer */
 #define JOBS_BUNDLE_TICK	30	/* seconds between bundling checks (at most) */
 #define JOBS_DSN_TICK		60	/* seconds between looks at _dsn */
-#define JOBS_DSN_BACKOFF	300	/* after a run that left reports: doubled
-					   for each such run in a row... */
+#define JOBS_DSN_BACKOFF	300	/* a report left queued waits this, doubled
+					   for each attempt it had... */
 #define JOBS_DSN_BACKOFF_MAX	3600	/* ...up to this */
 
 /* What a request led to. */

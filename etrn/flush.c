@@ -166,7 +166,57 @@ ids_add(void *arg, const char *id, const char *path)
 	return strv_add(arg, id);
 }
 
+/* A list of entries and, with a backoff, only the due ones. */
+struct due {
+	struct strv *ids;
+	time_t	now;
+};
+
+/* due_add - spool_list callback: keep the id if its time has come. */
+static int
+due_add(void *arg, const char *id, const char *path)
+{
+	struct due *d = arg;
+	struct qenv env;
+	int wait;
+
+	if (qenv_read(path, &env, NULL, NULL, 0) != RS_OK)
+		return errno == ENOENT ? 0 : strv_add(d->ids, id);
+	wait = env.next_attempt > d->now;
+	qenv_free(&env);
+	return wait ? 0 : strv_add(d->ids, id);
+}
+
 /* ---- one entry ---- */
+
+/* backoff_for - o's backoff for an entry that has had attempts tries. */
+static long
+backoff_for(const struct flush_opts *o, int attempts)
+{
+	long b = o->backoff;
+	int k;
+
+	for (k = 1; k < attempts && b < o->backoff_max; k++)
+		b *= 2;
+	return b > o->backoff_max && o->backoff_max > 0 ? o->backoff_max : b;
+}
+
+/*
+ * schedule - with a backoff, an entry left queued after its attempt
+ * number env->attempts gets its own next-attempt; logged once.
+ */
+static void
+schedule(const struct flush_opts *o, struct qenv *env, time_t now)
+{
+	long b;
+
+	if (o->backoff <= 0)
+		return;
+	b = backoff_for(o, env->attempts);
+	env->next_attempt = now + b;
+	log_info("%s: attempt %d left it queued; next attempt in %ld s",
+	    env->id, env->attempts, b);
+}
 
 static void
 item_free(struct item *it)
@@ -515,6 +565,7 @@ settle_entry(struct worker *w, struct item *it, int nleft, int answered,
 	it->env.nrcpts = n;
 	it->env.attempts++;
 	it->env.last_attempt = now;
+	schedule(w->o, &it->env, now);
 	if (qenv_rewrite(w->conf->spool, &it->env, err, sizeof(err)) != RS_OK)
 		log_warnx("%s: rewrite: %s", it->env.id, err);
 	else if (n < nall)
@@ -816,18 +867,51 @@ flush_lock(const struct bridge_conf *conf, const struct customer *cu,
 	return spool_lock(conf->spool, cu->name, busy);
 }
 
-/* flush_list - the customer's entries in id order; -1 if unreadable. */
+/*
+ * flush_list - the customer's entries in id order (with a backoff, the
+ * ones whose next-attempt has come); -1 if unreadable.
+ */
 static int
 flush_list(const struct bridge_conf *conf, const struct customer *cu,
-    struct strv *ids)
+    const struct flush_opts *o, struct strv *ids)
 {
+	struct due d = { ids, time(NULL) };
+
 	memset(ids, 0, sizeof(*ids));
-	if (spool_list(conf->spool, cu->name, ids_add, ids) != 0) {
+	if (spool_list(conf->spool, cu->name, o->backoff > 0 ? due_add :
+	    ids_add, o->backoff > 0 ? (void *)&d : (void *)ids) != 0) {
 		log_warnx("%s: flush: cannot list the queue", cu->name);
 		strv_free(ids->v, ids->n);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * unsent - with a backoff, the due entries from index from on that no
+ * connection took (the relay host down) had their attempt too: each
+ * gets attempts + 1 and its own next-attempt.
+ */
+static void
+unsent(const struct bridge_conf *conf, const struct customer *cu,
+    const struct flush_opts *o, const struct strv *ids, size_t from)
+{
+	char path[PATH_MAX], err[256];
+	struct qenv env;
+	time_t now = time(NULL);
+
+	for (; o->backoff > 0 && from < ids->n; from++) {
+		if (q_path(path, sizeof(path), conf->spool, cu->name, "new",
+		    ids->v[from]) == -1 ||
+		    qenv_read(path, &env, NULL, NULL, 0) != RS_OK)
+			continue;
+		env.attempts++;
+		env.last_attempt = now;
+		schedule(o, &env, now);
+		if (qenv_rewrite(conf->spool, &env, err, sizeof(err)) != RS_OK)
+			log_warnx("%s: rewrite: %s", env.id, err);
+		qenv_free(&env);
+	}
 }
 
 static void
@@ -855,14 +939,14 @@ flush_customer_conn(const struct bridge_conf *conf,
 
 	if (stp != NULL)
 		memset(stp, 0, sizeof(*stp));
-	if (!name_is_safe(cu->name) || flush_list(conf, cu, &ids) == -1) {
-		close(lockfd);
-		smtpc_close(c);
-		return RS_TEMP;
-	}
 	if (o == NULL) {
 		flush_opts_default(&def);
 		o = &def;
+	}
+	if (!name_is_safe(cu->name) || flush_list(conf, cu, o, &ids) == -1) {
+		close(lockfd);
+		smtpc_close(c);
+		return RS_TEMP;
 	}
 	memset(&t, 0, sizeof(t));
 	t.one[0] = smtpc_relay(c);
@@ -906,7 +990,7 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 	struct flush_stats st;
 	struct worker w;
 	struct strv ids;
-	size_t next, *shared;
+	size_t next, *shared, claimed = 0;
 	int lockfd, n, max, busy;
 
 	memset(&st, 0, sizeof(st));
@@ -927,7 +1011,7 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 			stp->busy = busy;
 		return busy || errno != ENOENT ? RS_TEMP : RS_OK;
 	}
-	if (flush_list(conf, cu, &ids) == -1) {
+	if (flush_list(conf, cu, o, &ids) == -1) {
 		close(lockfd);
 		return RS_TEMP;
 	}
@@ -956,6 +1040,7 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 		w.claim = &next;
 		worker_run(&w);
 		st = w.st;
+		claimed = next;
 	} else if (n >= 1) {
 		shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -965,9 +1050,11 @@ flush_customer(const struct bridge_conf *conf, const struct customer *cu,
 			*shared = 0;
 			w.claim = shared;
 			run_forked(&w, n, max, &st);
+			claimed = *shared;
 			munmap(shared, sizeof(*shared));
 		}
 	}
+	unsent(conf, cu, o, &ids, claimed);
 	close(lockfd);
 	flush_log(cu, &ids, &st);
 	if (stp != NULL)

@@ -6,7 +6,8 @@
  * flush-connections connections at once, widened up to
  * flush-connections-max while each message costs a round trip that
  * leaves the link idle (see flush.c).  Per recipient: 2xx is done;
- * 4xx stays queued (attempts + 1); 5xx is returned to the sender with a
+ * 4xx stays queued (attempts + 1; with flush_opts.backoff, also its own
+ * next-attempt); 5xx is returned to the sender with a
  * DSN (dsn.h) and is done.  An entry is rewritten with the recipients
  * left, or removed once none is left, only after any DSN it needs is
  * committed; so a crash loses nothing and re-sends at most what was in
@@ -41,6 +42,15 @@ struct flush_opts {
 	int	connections;		/* 0: the customer's flush-connections */
 	int	connections_max;	/* 0: the customer's ...-max, or
 					   connections when that is set */
+	/*
+	 * > 0: every entry keeps its own schedule (its next-attempt):
+	 * one whose time has not come is left alone; one left queued
+	 * (4xx, or no connection) gets next-attempt = now + backoff,
+	 * doubled per attempt it has had, up to backoff_max.  0: every
+	 * entry is tried (the customer asked).
+	 */
+	long	backoff;
+	long	backoff_max;
 };
 
 struct flush_stats {

@@ -618,6 +618,37 @@ spool_list(const char *spool, const char *customer,
 	return rc;
 }
 
+/* sched_one - spool_list callback: one entry's next-attempt. */
+static int
+sched_one(void *arg, const char *id, const char *path)
+{
+	struct qschedule *s = arg;
+	struct qenv env;
+	time_t t = 0;
+
+	if (qenv_read(path, &env, NULL, NULL, 0) == RS_OK) {
+		t = env.next_attempt;
+		qenv_free(&env);
+	} else if (errno == ENOENT)
+		return 0;		/* delivered meanwhile */
+	if (s->count == 0 || t < s->soonest)
+		s->soonest = t;
+	s->count++;
+	if (strcmp(id, s->newest) > 0)
+		strlcpy_(s->newest, id, sizeof(s->newest));
+	return 0;
+}
+
+enum result
+spool_schedule(const char *spool, const char *customer,
+    struct qschedule *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (spool_list(spool, customer, sched_one, s) != 0)
+		return errno == ENOENT ? RS_OK : RS_TEMP;
+	return RS_OK;
+}
+
 int
 spool_customers(const char *spool, char ***list, int *n)
 {

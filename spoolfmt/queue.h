@@ -262,6 +262,21 @@ struct qusage {
 /* spool_usage - one readdir + stat pass over new/. */
 enum result spool_usage(const char *spool, const char *customer,
 	    struct qusage *u);
+/* What spool_schedule found: the entries' own retry times. */
+struct qschedule {
+	unsigned count;			/* entries */
+	time_t	soonest;		/* the earliest next-attempt; 0: one
+					   has none (due whenever asked) */
+	char	newest[QID_LEN];	/* the greatest id; "" when none */
+};
+/*
+ * spool_schedule - read every entry's envelope of customer (a small
+ * queue: the DSN queue) for when it wants its next attempt.  RS_OK
+ * (also for a queue that does not exist), RS_TEMP when it cannot be
+ * listed.  Unreadable entries count as due.
+ */
+enum result spool_schedule(const char *spool, const char *customer,
+	    struct qschedule *s);
 /*
  * spool_list - call fn for each committed entry of customer in id
  * (arrival) order.  Stops early and returns fn's value if non-zero.
