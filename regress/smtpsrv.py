@@ -8,10 +8,12 @@
 # seconds without a connection.  With --max-conns N a connection
 # beyond N at once is greeted with 421 and closed.  DIR/conns holds
 # "peak P total T refused R" (connections at once, accepted, turned
-# away), rewritten as they change.
+# away), rewritten as they change.  With --max-msgs N it goes down
+# after the Nth message it takes: its 250 is sent, then the connection
+# and the listener are closed and it exits.
 #
 # usage: smtpsrv.py PORT DIR [--chunking] [--delay S] [--idle S]
-#                   [--max-conns N]
+#                   [--max-conns N] [--max-msgs N]
 import os
 import socket
 import sys
@@ -25,6 +27,8 @@ delay = float(args[args.index("--delay") + 1]) if "--delay" in args else 0.0
 idle = float(args[args.index("--idle") + 1]) if "--idle" in args else 300.0
 maxconns = int(args[args.index("--max-conns") + 1]) \
     if "--max-conns" in args else 0
+maxmsgs = int(args[args.index("--max-msgs") + 1]) \
+    if "--max-msgs" in args else 0
 lock = threading.Lock()
 count = [0]
 conns = {"active": 0, "peak": 0, "total": 0, "refused": 0}
@@ -64,6 +68,15 @@ def store(mail, rcpts, data):
     with open(tmp, "wb") as f:
         f.write(data)
     os.rename(tmp, os.path.join(outdir, "%d.msg" % n))
+    return n
+
+
+def taken(conn, n):
+    """The 250 for message n; past --max-msgs, down at once."""
+    conn.sendall(b"250 2.0.0 Ok: queued\r\n")
+    if maxmsgs and n >= maxmsgs:
+        conn.close()
+        os._exit(0)
 
 
 def serve(conn):
@@ -111,8 +124,7 @@ def serve(conn):
                     break
                 data += ln[1:] if ln.startswith(b".") else ln
             time.sleep(delay)
-            store(mail, rcpts, data)
-            w("250 2.0.0 Ok: queued\r\n")
+            taken(conn, store(mail, rcpts, data))
             mail, rcpts = None, []
         elif u.startswith("BDAT "):
             n = int(cmd.split()[1])
@@ -123,8 +135,7 @@ def serve(conn):
                 w("554 5.5.1 no valid recipients\r\n")
                 continue
             time.sleep(delay)
-            store(mail, rcpts, data)
-            w("250 2.0.0 Ok: queued\r\n")
+            taken(conn, store(mail, rcpts, data))
             mail, rcpts = None, []
         elif u == "RSET":
             mail, rcpts = None, []

@@ -3,7 +3,8 @@
  * "MSG RCPT WHAT\n" with decimal numbers; a line that is malformed or
  * cut short by a crash is ignored (and a missing final newline is
  * written first, so the next record starts a line of its own).  The
- * finished copies are kept in memory as a sorted array of keys.
+ * finished copies, and those taken with a DSN still owed, are kept in
+ * memory as sorted arrays of keys.
  */
 #include <sys/stat.h>
 
@@ -21,11 +22,17 @@
 
 #define JLINE_MAX	64
 
+/* A sorted set of copies, msg << 16 | rcpt. */
+struct keys {
+	uint64_t *v;
+	size_t	n, cap;
+};
+
 struct journal {
 	int	fd;
 	char	path[PATH_MAX];
-	uint64_t *keys;		/* msg << 16 | rcpt, sorted */
-	size_t	n, cap;
+	struct keys done;	/* finished */
+	struct keys taken;	/* taken, their DSN still owed */
 };
 
 static uint64_t
@@ -36,13 +43,13 @@ key(unsigned msg, unsigned rcpt)
 
 /* find - index of k, or where it would go. */
 static size_t
-find(const struct journal *j, uint64_t k)
+find(const struct keys *s, uint64_t k)
 {
-	size_t lo = 0, hi = j->n, mid;
+	size_t lo = 0, hi = s->n, mid;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (j->keys[mid] < k)
+		if (s->v[mid] < k)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -51,23 +58,38 @@ find(const struct journal *j, uint64_t k)
 }
 
 static int
-add(struct journal *j, uint64_t k)
+has(const struct keys *s, uint64_t k)
 {
-	size_t at = find(j, k);
+	size_t at = find(s, k);
+
+	return at < s->n && s->v[at] == k;
+}
+
+static int
+add(struct keys *s, uint64_t k)
+{
+	size_t at = find(s, k);
 	uint64_t *nk;
 
-	if (at < j->n && j->keys[at] == k)
+	if (at < s->n && s->v[at] == k)
 		return 0;
-	if (j->n == j->cap) {
-		j->cap = j->cap ? j->cap * 2 : 256;
-		if ((nk = realloc(j->keys, j->cap * sizeof(*nk))) == NULL)
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		if ((nk = realloc(s->v, s->cap * sizeof(*nk))) == NULL)
 			return -1;
-		j->keys = nk;
+		s->v = nk;
 	}
-	memmove(j->keys + at + 1, j->keys + at, (j->n - at) * sizeof(*nk));
-	j->keys[at] = k;
-	j->n++;
+	memmove(s->v + at + 1, s->v + at, (s->n - at) * sizeof(*nk));
+	s->v[at] = k;
+	s->n++;
 	return 0;
+}
+
+/* note - copy k is what says ("taken", or finished); 0 or -1. */
+static int
+note(struct journal *j, uint64_t k, const char *what)
+{
+	return add(strcmp(what, "taken") == 0 ? &j->taken : &j->done, k);
 }
 
 static int
@@ -95,9 +117,9 @@ load_line(struct journal *j, const char *line)
 	if (parse_num(line, &e, UINT_MAX, &msg) == -1 || *e != ' ' ||
 	    parse_num(e + 1, &e, 0xffff, &rcpt) == -1 || *e != ' ' ||
 	    (strcmp(e + 1, "ok") != 0 && strcmp(e + 1, "bounced") != 0 &&
-	    strcmp(e + 1, "failed") != 0))
+	    strcmp(e + 1, "failed") != 0 && strcmp(e + 1, "taken") != 0))
 		return;
-	add(j, key(msg, rcpt));
+	note(j, key(msg, rcpt), e + 1);
 }
 
 static int
@@ -160,10 +182,14 @@ journal_open(const char *path, char *err, size_t errlen)
 int
 journal_done(const struct journal *j, unsigned msg, unsigned rcpt)
 {
-	uint64_t k = key(msg, rcpt);
-	size_t at = find(j, k);
+	return has(&j->done, key(msg, rcpt));
+}
 
-	return at < j->n && j->keys[at] == k;
+int
+journal_taken(const struct journal *j, unsigned msg, unsigned rcpt)
+{
+	return has(&j->done, key(msg, rcpt)) ||
+	    has(&j->taken, key(msg, rcpt));
 }
 
 int
@@ -180,13 +206,13 @@ journal_record(struct journal *j, unsigned msg, unsigned rcpt,
 	}
 	if (io_write_all(j->fd, line, (size_t)n) == -1 || fsync(j->fd) == -1)
 		return -1;
-	return add(j, key(msg, rcpt));
+	return note(j, key(msg, rcpt), what);
 }
 
 size_t
 journal_count(const struct journal *j)
 {
-	return j->n;
+	return j->done.n;
 }
 
 void
@@ -196,6 +222,7 @@ journal_close(struct journal *j)
 		return;
 	if (j->fd != -1)
 		close(j->fd);
-	free(j->keys);
+	free(j->done.v);
+	free(j->taken.v);
 	free(j);
 }

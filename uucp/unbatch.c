@@ -6,9 +6,10 @@
  * is injected, with the DSN parameters of its envelope field (bundle(5))
  * where the MTA takes them; a copy is recorded in the journal only after
  * the local MTA accepted it (or its sender was sent a DSN, or no DSN is
- * owed or may be sent); a "relayed" DSN for NOTIFY=SUCCESS follows a
- * copy the MTA took without its parameters, after the record, and is
- * never retried; the bundle leaves the spool only when every copy is recorded
+ * owed or may be sent); a copy the MTA took without its parameters
+ * that asked for NOTIFY=SUCCESS is recorded "taken" first and finished
+ * once its "relayed" DSN is injected, retried (never the copy) until
+ * then; the bundle leaves the spool only when every copy is recorded
  * (removed) or when it is damaged (moved to quarantine/).  Nothing is
  * removed on a temporary failure.
  */
@@ -359,7 +360,14 @@ copy_env(struct run *ru, const struct bundle_msg *m, struct dsnenv *e)
 	return e;
 }
 
-/* inject_copies - the pending copies of m (idx[] into m->rcpts). */
+/*
+ * inject_copies - the pending copies of m (idx[] into m->rcpts): the
+ * ones the MTA has not taken yet are injected; a copy it takes without
+ * its DSN parameters that asked for NOTIFY=SUCCESS is journaled
+ * "taken" until its relayed DSN is sent, so a DSN the MTA cannot take
+ * now (down, or 4xx) is sent on a later run, and the copy is not
+ * injected again.
+ */
 static void
 inject_copies(struct unbatch *ub, struct run *ru, const struct bundle_msg *m,
     const unsigned *idx, int n)
@@ -367,41 +375,75 @@ inject_copies(struct unbatch *ub, struct run *ru, const struct bundle_msg *m,
 	struct inject_rcpt *ir;
 	struct dsnenv de;
 	const struct dsnenv *e;
-	int i, nperm = 0, nsucc = 0, down = 0, settled;
+	unsigned *at;
+	int i, k = 0, nperm = 0, nsucc = 0, down = 0, settled;
 
-	if ((ir = calloc((size_t)n, sizeof(*ir))) == NULL) {
+	ir = calloc((size_t)n, sizeof(*ir));
+	at = calloc((size_t)n, sizeof(*at));
+	if (ir == NULL || at == NULL) {
+		free(ir);
+		free(at);
 		ru->stop = 1;
 		return;
 	}
 	e = copy_env(ru, m, &de);
-	for (i = 0; i < n; i++) {
-		ir[i].addr = m->rcpts[idx[i]];
+	for (i = 0; i < n; i++)		/* not taken first, then taken */
+		if (!journal_taken(ru->j, m->index, idx[i]))
+			at[k++] = idx[i];
+	for (i = 0; i < n; i++)
+		if (journal_taken(ru->j, m->index, idx[i]))
+			at[k++] = idx[i];
+	for (i = 0, k = 0; i < n; i++) {
+		ir[i].addr = m->rcpts[at[i]];
 		ir[i].env = e;
+		if (!journal_taken(ru->j, m->index, at[i]))
+			k++;
+		else {
+			ir[i].rs = RS_OK;	/* earlier; its DSN is owed */
+			nsucc += leafdsn_rcpt_wants(&ir[i], DSN_RELAYED);
+			log_info("%s: message %u: to=<%s>: taken by an earlier "
+			    "run, its DSN still owed", ru->name, m->index,
+			    ir[i].addr);
+		}
 	}
-	inject_message(ub->ij, m->sender, ir, n, m, &down);
-	for (i = 0; i < n; i++) {
+	if (k > 0)
+		inject_message(ub->ij, m->sender, ir, k, m, &down);
+	for (i = 0; i < k; i++) {
 		log_info("%s: message %u: from=<%s>, to=<%s>, status=%s (%s)",
 		    ru->name, m->index, m->sender, ir[i].addr,
 		    status_word(ir[i].rs), ir[i].diag);
 		if (ir[i].rs == RS_OK) {
-			record(ru, m->index, idx[i], "ok");
 			ru->sent++;
-			nsucc += leafdsn_rcpt_wants(&ir[i], DSN_RELAYED);
+			if (leafdsn_rcpt_wants(&ir[i], DSN_RELAYED)) {
+				record(ru, m->index, at[i], "taken");
+				nsucc++;
+			} else
+				record(ru, m->index, at[i], "ok");
 		} else if (ir[i].rs == RS_PERM)
 			nperm++;
 		else
 			ru->deferred++;
 	}
-	if (nsucc > 0)
-		notify(ub, ru, m, e, ir, n, ub->lc->inject.method ==
-		    INJECT_LMTP ? DSN_DELIVERED : DSN_RELAYED);
+	if (nsucc > 0) {
+		settled = down ? 0 : notify(ub, ru, m, e, ir, n,
+		    ub->lc->inject.method == INJECT_LMTP ? DSN_DELIVERED :
+		    DSN_RELAYED);
+		for (i = 0; i < n; i++) {
+			if (!leafdsn_rcpt_wants(&ir[i], DSN_RELAYED))
+				continue;
+			if (settled)
+				record(ru, m->index, at[i], "ok");
+			else
+				ru->deferred++;	/* the DSN next time */
+		}
+	}
 	if (nperm > 0) {
 		settled = notify(ub, ru, m, e, ir, n, DSN_FAILED);
 		for (i = 0; i < n; i++) {
 			if (ir[i].rs != RS_PERM)
 				continue;
 			if (settled) {
-				record(ru, m->index, idx[i], settled == 1 ?
+				record(ru, m->index, at[i], settled == 1 ?
 				    "bounced" : "failed");
 				ru->bounced++;
 			} else
@@ -411,6 +453,7 @@ inject_copies(struct unbatch *ub, struct run *ru, const struct bundle_msg *m,
 	if (down)
 		ru->down = 1;
 	free(ir);
+	free(at);
 }
 
 /* inject_all - every copy the journal does not list; 0 or -1 (stop). */
