@@ -147,6 +147,39 @@ test_parse(void)
 		    sizeof(DSNENV_HEADER), &b2) == 0 && b2.warned == e.warned,
 		    "... and written back");
 	}
+	{
+		char h[DSNENV_HEADER_MAX], p[DSNENV_PARAMS_MAX];
+		struct dsnenv b2;
+		int n;
+
+		memset(&e, 0, sizeof(e));
+		strlcpy_(e.qid, "0065A1B2C3D4E.1A2B.3", sizeof(e.qid));
+		e.notify = QN_DELAY;
+		strlcpy_(e.remote, "mx.ship.example", sizeof(e.remote));
+		strlcpy_(e.reply, "451 4.2.0 <a@b>: try again, 100% = later",
+		    sizeof(e.reply));
+		n = dsnenv_header(&e, h, sizeof(h));
+		ok(n > 0 && strstr(h, " REMOTE=mx.ship.example") != NULL &&
+		    strstr(h, " REPLY=451+204.2.0+20<a@b>:+20try+20again,"
+		    "+20100%+20+3D+20later") != NULL &&
+		    dsnenv_parse(h + sizeof(DSNENV_HEADER), (size_t)n -
+		    sizeof(DSNENV_HEADER), &b2) == 0 &&
+		    strcmp(b2.remote, e.remote) == 0 &&
+		    strcmp(b2.reply, e.reply) == 0,
+		    "the last 4xx: REMOTE and REPLY written and read back");
+		ok(dsnenv_rcpt_params(&e, p, sizeof(p)) == 0 &&
+		    strstr(p, "REMOTE") == NULL && strstr(p, "REPLY") == NULL,
+		    "... never on RCPT");
+		memset(e.reply, 'x', sizeof(e.reply) - 1);
+		e.reply[sizeof(e.reply) - 1] = '\0';
+		memset(e.orcpt, 0, sizeof(e.orcpt));
+		memcpy(e.orcpt, "rfc822;", 7);
+		memset(e.orcpt + 7, '+', QENV_ORCPT_MAX);
+		n = dsnenv_header(&e, h, sizeof(h));
+		ok(n > 0 && (size_t)n < DSNENV_HEADER_MAX &&
+		    strstr(h, "REPLY=") != NULL, "a 300-octet reply with the "
+		    "longest ORCPT still fits");
+	}
 	s = " NOTIFY=NEVER NOTIFY=NEVER";
 	ok(dsnenv_parse(s, strlen(s), &e) == -1 && e.notify == 0,
 	    "a repeated keyword refuses the field and clears it");

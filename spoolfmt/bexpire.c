@@ -64,6 +64,8 @@ struct group {
 	char  **rcpts;
 	unsigned *notify;		/* each copy's NOTIFY */
 	char  **orcpt;			/* each copy's ORCPT, or NULL */
+	char  **remote;			/* each copy's last 4xx: host, */
+	char  **reply;			/* and reply; or NULL */
 	char   *orig;			/* the first copy, from its header on */
 	size_t	origlen;
 	size_t	headlen;		/* octets of its header in orig */
@@ -165,13 +167,34 @@ group_free(struct group *g)
 	for (i = 0; i < g->nrcpts; i++) {
 		free(g->rcpts[i]);
 		free(g->orcpt[i]);
+		free(g->remote[i]);
+		free(g->reply[i]);
 	}
 	free(g->rcpts);
 	free(g->orcpt);
+	free(g->remote);
+	free(g->reply);
 	free(g->notify);
 	free(g->sender);
 	free(g->orig);
 	memset(g, 0, sizeof(*g));
+}
+
+/*
+ * last_reply - recipient i of g had a 4xx reply recorded before it was
+ * bundled: that reply is rc's Diagnostic-Code and its host Remote-MTA
+ * (and, in a delayed DSN, its status code), as for a queued entry.
+ */
+static void
+last_reply(struct dsn_rcpt *rc, const struct group *g, int i)
+{
+	if (g->reply[i] == NULL)
+		return;
+	rc->remote_mta = g->remote[i];
+	rc->diag = g->reply[i];
+	if (rc->action == DSN_DELAYED && dsn_reply_status(g->reply[i],
+	    rc->status_buf, sizeof(rc->status_buf)) != NULL)
+		rc->status = rc->status_buf;
 }
 
 /* group_select - the recipients of g whose NOTIFY asks for b->kind. */
@@ -192,6 +215,7 @@ group_select(struct bsweep *b, const struct group *g, struct dsn_rcpt *rc)
 		rc[n].retry_until = failed ? 0 : b->retry_until;
 		rc[n].diag = b->diag;
 		rc[n].orcpt = g->orcpt[i];
+		last_reply(&rc[n], g, i);
 		n++;
 	}
 	return n;
@@ -238,16 +262,20 @@ group_rcpt(struct group *g, const struct bundle_msg *m,
 		if (grow(&g->rcpts, k, sizeof(*g->rcpts)) == -1 ||
 		    grow(&g->orcpt, k, sizeof(*g->orcpt)) == -1 ||
 		    grow(&g->notify, k, sizeof(*g->notify)) == -1 ||
+		    grow(&g->remote, k, sizeof(*g->remote)) == -1 ||
+		    grow(&g->reply, k, sizeof(*g->reply)) == -1 ||
 		    (g->rcpts[k] = strdup(m->rcpts[i])) == NULL)
 			return -1;
 		g->notify[k] = e->notify;
-		g->orcpt[k] = NULL;
+		g->orcpt[k] = g->remote[k] = g->reply[k] = NULL;
+		g->nrcpts++;		/* group_free frees what is set */
 		if (e->orcpt[0] != '\0' &&
-		    (g->orcpt[k] = strdup(e->orcpt)) == NULL) {
-			free(g->rcpts[k]);
+		    (g->orcpt[k] = strdup(e->orcpt)) == NULL)
 			return -1;
-		}
-		g->nrcpts++;
+		if (e->reply[0] != '\0' &&
+		    ((g->remote[k] = strdup(e->remote)) == NULL ||
+		    (g->reply[k] = strdup(e->reply)) == NULL))
+			return -1;
 	}
 	return 0;
 }
@@ -585,6 +613,7 @@ bexpire_copies_select(const struct bexpire_copies *bc, const char *diag,
 			rc[n].retry_until = bc->v[i].retry_until;
 			rc[n].diag = diag;
 			rc[n].orcpt = g->orcpt[k];
+			last_reply(&rc[n], g, k);
 			n++;
 		}
 	}

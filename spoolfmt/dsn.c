@@ -530,3 +530,19 @@ dsn_queue(const char *spool, const struct dsn_report *r, char *qid,
 		strlcpy_(qid, env.id, qidlen);
 	return rv;
 }
+
+const char *
+dsn_reply_status(const char *reply, char *buf, size_t len)
+{
+	size_t n;
+
+	if (reply[0] != '4' || strspn(reply, "0123456789") != 3 ||
+	    reply[3] != ' ' || reply[4] != '4' || reply[5] != '.')
+		return NULL;
+	n = strspn(reply + 4, "0123456789.");
+	if (n < 5 || n >= len || (reply[4 + n] != ' ' && reply[4 + n] != '\0'))
+		return NULL;
+	memcpy(buf, reply + 4, n);
+	buf[n] = '\0';
+	return buf;
+}

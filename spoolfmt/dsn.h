@@ -112,6 +112,11 @@ enum result dsn_postmaster_copy(const char *spool, const char *postmaster,
 	    size_t qidlen, char *err, size_t errlen);
 /* dsn_action_name - "failed", "delayed", "relayed", "delivered". */
 const char *dsn_action_name(enum dsn_action a);
+/*
+ * dsn_reply_status - the enhanced status code at the start of a 4xx
+ * reply ("451 4.2.0 ...") into buf, or NULL when it has none.
+ */
+const char *dsn_reply_status(const char *reply, char *buf, size_t len);
 /* dsn_date - RFC 5322 date-time in UTC: "Fri, 22 Nov 2024 18:13:20 +0000". */
 char   *dsn_date(time_t t, char *buf, size_t len);
 

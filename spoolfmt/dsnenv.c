@@ -163,6 +163,11 @@ dsnenv_of(struct dsnenv *e, const struct qenv *env, const char *rcpt)
 	e->notify = d->notify;
 	if (d->orcpt != NULL)
 		strlcpy_(e->orcpt, d->orcpt, sizeof(e->orcpt));
+	if (d->remote != NULL && d->reply != NULL &&
+	    strlen(d->remote) < sizeof(e->remote)) {
+		strlcpy_(e->remote, d->remote, sizeof(e->remote));
+		strlcpy_(e->reply, d->reply, sizeof(e->reply));
+	}
 }
 
 /* A growing list of "KEY=VALUE" tokens. */
@@ -215,6 +220,29 @@ rcpt_toks(struct toks *t, const struct dsnenv *e)
 			t->bad = 1;
 		else
 			tok_add(t, "ORCPT", x);
+	}
+}
+
+/*
+ * last_toks - REMOTE and REPLY, when they fit; a header without them
+ * is still a whole envelope.
+ */
+static void
+last_toks(struct toks *t, const struct dsnenv *e)
+{
+	char r[3 * DSNENV_REMOTE_MAX], x[3 * DSNENV_REPLY_MAX];
+	size_t len = t->len;
+
+	if (e->remote[0] == '\0' || e->reply[0] == '\0' ||
+	    xtext_encode(e->remote, r, sizeof(r)) == -1 ||
+	    xtext_encode(e->reply, x, sizeof(x)) == -1)
+		return;
+	tok_add(t, "REMOTE", r);
+	tok_add(t, "REPLY", x);
+	if (t->bad || t->len + t->len / 70 * 2 + 64 > DSNENV_HEADER_MAX) {
+		t->len = len;
+		t->buf[len] = '\0';
+		t->bad = 0;
 	}
 }
 
@@ -276,6 +304,7 @@ dsnenv_header(const struct dsnenv *e, char *buf, size_t len)
 	rcpt_toks(&t, e);
 	if (t.bad)
 		return -1;
+	last_toks(&t, e);
 	o = (size_t)snprintf(buf, len, "%s:", DSNENV_HEADER);
 	col = o;
 	for (i = 0; i < t.len; i += w) {
@@ -305,7 +334,7 @@ static int
 set_param(struct dsnenv *e, unsigned *seen, const char *kw, const char *v)
 {
 	static const char *const kws[] = { "QID", "ARRIVAL", "RET", "ENVID",
-		"NOTIFY", "ORCPT", "WARNED", NULL };
+		"NOTIFY", "ORCPT", "WARNED", "REMOTE", "REPLY", NULL };
 	unsigned long long n;
 	char *end;
 	int i;
@@ -345,6 +374,11 @@ set_param(struct dsnenv *e, unsigned *seen, const char *kw, const char *v)
 		return qnotify_parse(v, &e->notify);
 	case 5:
 		return dsn_orcpt_decode(v, e->orcpt);
+	case 7:
+		return xtext_decode(v, e->remote, sizeof(e->remote) - 1) ==
+		    -1 || strchr(e->remote, ' ') != NULL ? -1 : 0;
+	case 8:
+		return xtext_decode(v, e->reply, sizeof(e->reply) - 1);
 	default:
 		return -1;
 	}

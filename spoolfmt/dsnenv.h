@@ -8,8 +8,10 @@
  *    RET=HDRS ENVID=QQ314159 NOTIFY=FAILURE,DELAY
  *    ORCPT=rfc822;Bob+40acme.example
  *
- * Keywords are those of MAIL FROM and RCPT TO (plus QID, ARRIVAL and
- * WARNED, when the queue already sent the copy's delayed DSN),
+ * Keywords are those of MAIL FROM and RCPT TO (plus QID, ARRIVAL,
+ * WARNED, when the queue already sent the copy's delayed DSN, and
+ * REMOTE and REPLY, the host and the first 300 octets of the last 4xx
+ * reply to a delivery attempt, in xtext, which only the header has),
  * values are written as on the wire (ENVID and ORCPT's address in
  * xtext), so the header is printable US-ASCII without ';'-splitting
  * surprises; readers ignore keywords they do not know.
@@ -31,6 +33,8 @@
 #define DSNENV_HEADER	"X-Mailbridge-Envelope"
 #define DSNENV_HEADER_MAX 4096	/* the whole field, folded, with CRLF */
 #define DSNENV_PARAMS_MAX 2048	/* one command's DSN parameters, encoded */
+#define DSNENV_REMOTE_MAX 256	/* REMOTE= host, decoded, with its NUL */
+#define DSNENV_REPLY_MAX 301	/* REPLY= text kept, decoded, with its NUL */
 
 struct dsnenv {
 	char	qid[QID_LEN];		/* "" when not known */
@@ -41,6 +45,9 @@ struct dsnenv {
 	char	orcpt[DSN_ORCPT_TEXT];	/* "type;address" decoded, or "" */
 	time_t	warned;			/* its delayed DSN was sent while it
 					   was queued; 0: not */
+	char	remote[DSNENV_REMOTE_MAX];	/* the host that last
+					   answered it 4xx, or "" */
+	char	reply[DSNENV_REPLY_MAX];	/* that reply, or "" */
 };
 
 /*

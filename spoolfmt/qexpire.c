@@ -45,26 +45,6 @@ struct sib {
 	struct qexpire_opts o;		/* with that customer's lifetimes */
 };
 
-/*
- * remote_status - the enhanced status code at the start of a 4xx reply
- * ("451 4.2.0 ...") into buf, or NULL when it has none.
- */
-static const char *
-remote_status(const char *reply, char *buf, size_t len)
-{
-	size_t n;
-
-	if (reply[0] != '4' || strspn(reply, "0123456789") != 3 ||
-	    reply[3] != ' ' || reply[4] != '4' || reply[5] != '.')
-		return NULL;
-	n = strspn(reply + 4, "0123456789.");
-	if (n < 5 || n >= len || (reply[4 + n] != ' ' && reply[4 + n] != '\0'))
-		return NULL;
-	memcpy(buf, reply + 4, n);
-	buf[n] = '\0';
-	return buf;
-}
-
 int
 qexpire_select(const struct qexpire_opts *o, const struct qenv *env,
     enum dsn_action kind, const char *diag, struct dsn_rcpt *rc)
@@ -90,7 +70,7 @@ qexpire_select(const struct qexpire_opts *o, const struct qenv *env,
 		if (d != NULL && d->reply != NULL) {
 			rc[n].remote_mta = d->remote;
 			rc[n].diag = d->reply;
-			if (kind == DSN_DELAYED && remote_status(d->reply,
+			if (kind == DSN_DELAYED && dsn_reply_status(d->reply,
 			    rc[n].status_buf, sizeof(rc[n].status_buf)))
 				rc[n].status = rc[n].status_buf;
 		}
