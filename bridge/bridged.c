@@ -45,6 +45,7 @@
 #include "util.h"
 #include "master.h"
 #include "lookupd.h"
+#include "sessiond.h"
 #include "queued.h"
 
 #ifndef PREFIX
@@ -341,6 +342,8 @@ main(int argc, char *argv[])
 		queue_main(restarted);		/* the master's child */
 	if (proc != NULL && strcmp(proc, "lookup") == 0 && getuid() != 0)
 		lookup_main(path);		/* the master's child */
+	if (proc != NULL && strcmp(proc, "session") == 0 && getuid() != 0)
+		session_main(path);		/* the master's child */
 	if (proc != NULL)
 		log_fatalx(EXIT_USAGE, "-x %s: not a process of bridged (and "
 		    "never started by hand)", proc);

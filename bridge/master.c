@@ -67,7 +67,6 @@ static const char *const kind_names[] = { "SMTP", "LMTP", "ODMR",
 	"enqueue" };
 
 static int sigfd = -1;			/* write end of the self-pipe */
-static volatile sig_atomic_t child_stop;
 
 static void
 master_sig(int sig)
@@ -78,13 +77,6 @@ master_sig(int sig)
 	if (sigfd != -1)
 		(void)write(sigfd, &c, 1);
 	errno = saved;
-}
-
-static void
-child_sig(int sig)
-{
-	(void)sig;
-	child_stop = 1;
 }
 
 int
@@ -308,66 +300,24 @@ master_listen(struct master *m)
 	return listeners_update(m, m->conf) == 0 ? 0 : -1;
 }
 
-static int
-kids_count(const struct master *m, int kind)
-{
-	int i, n = 0;
-
-	for (i = 0; i < m->nkids; i++)
-		if (m->kids[i].kind == kind)
-			n++;
-	return n;
-}
-
-static void
-kids_add(struct master *m, pid_t pid, int kind)
-{
-	struct child *k;
-	int n;
-
-	if (m->nkids == m->akids) {
-		n = m->akids ? m->akids * 2 : 64;
-		if ((k = realloc(m->kids, (size_t)n * sizeof(*k))) == NULL) {
-			log_warn("child table");
-			return;
-		}
-		m->kids = k;
-		m->akids = n;
-	}
-	m->kids[m->nkids].pid = pid;
-	m->kids[m->nkids].kind = kind;
-	m->nkids++;
-}
-
 /*
- * reap - collect every exited child of the master: a session (kids)
- * or a job worker (jobs_reaped).  Returns 1 when a worker ended.
+ * reap - collect every exited child of the master: the lookup, queue
+ * or a session process, or a job worker (jobs_reaped).  Returns 1 when
+ * a worker ended.
  */
 static int
 reap(struct master *m)
 {
 	pid_t pid;
-	int st, i, session, worker = 0;
+	int st, worker = 0;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		if (proc_reaped(&m->qp, pid, st) ||
-		    proc_reaped(&m->lp, pid, st))
+		    proc_reaped(&m->lp, pid, st) ||
+		    pool_reaped(&m->pool, pid, st))
 			continue;
-		session = 0;
-		for (i = 0; i < m->nkids; i++)
-			if (m->kids[i].pid == pid) {
-				m->kids[i] = m->kids[--m->nkids];
-				session = 1;
-				break;
-			}
-		if (!session && m->jobs != NULL &&
-		    jobs_reaped(m->jobs, m->conf, pid, st)) {
+		if (m->jobs != NULL && jobs_reaped(m->jobs, m->conf, pid, st))
 			worker = 1;
-			continue;
-		}
-		if (WIFSIGNALED(st) && WTERMSIG(st) != SIGTERM)
-			log_warnx("session %ld died of signal %d", (long)pid,
-			    WTERMSIG(st));
 	}
 	return worker;
 }
@@ -394,6 +344,7 @@ close_master_fds(struct master *m)
 			close(m->ctl[i].fd);
 	proc_close_child(&m->qp);
 	proc_close_child(&m->lp);
+	pool_close_child(&m->pool);
 }
 
 /*
@@ -415,52 +366,6 @@ worker_setup(void *arg)
 	act.sa_handler = SIG_DFL;
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &act, NULL);
-}
-
-/*
- * child_main - the session process: master's signals undone, SIGTERM
- * and SIGINT set the stop flag and are let in only while waiting.
- */
-static void __attribute__((noreturn))
-child_main(struct master *m, int fd, int qfd, int lfd, int kind,
-    const struct sockaddr *sa, socklen_t salen, const char *peer,
-    const sigset_t *oldmask)
-{
-	struct smtpd_client cl;
-	struct smtpd_ctx ctx;
-	struct sigaction act;
-	sigset_t waitmask;
-
-	close_master_fds(m);
-	memset(&act, 0, sizeof(act));
-	sigemptyset(&act.sa_mask);
-	act.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &act, NULL);
-	act.sa_handler = SIG_IGN;
-	sigaction(SIGHUP, &act, NULL);
-	act.sa_handler = child_sig;
-	sigaction(SIGTERM, &act, NULL);
-	sigaction(SIGINT, &act, NULL);
-	waitmask = *oldmask;
-	sigdelset(&waitmask, SIGTERM);
-	sigdelset(&waitmask, SIGINT);
-	memset(&cl, 0, sizeof(cl));
-	smtpd_client_set(&cl, sa, salen, 1);
-	cl.lmtp = kind == LK_LMTP || kind == LK_ENQUEUE;
-	cl.enqueue = kind == LK_ENQUEUE;
-	/* the address the queue process was told, to the letter */
-	strlcpy_(cl.addr, peer, sizeof(cl.addr));
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.conf = m->conf;
-	ctx.usage = m->usage;
-	ctx.stop = &child_stop;
-	ctx.waitmask = &waitmask;
-	ctx.reqfd = -1;
-	ctx.lookupfd = lfd;
-	ctx.queuefd = qfd;
-	if (kind == LK_ODMR)
-		_exit(odmr_session(&ctx, fd, &cl) == 0 ? 0 : 1);
-	_exit(smtpd_session(&ctx, fd, fd, &cl) == 0 ? 0 : 1);
 }
 
 /* too_many - the refusal for a client over max-clients. */
@@ -542,14 +447,15 @@ hand_over(struct master *m, int kind, const char *peer, int *qfd, int *lfd)
 	return 0;
 }
 
-/* spawn - fork the session for fd with every master signal held. */
+/*
+ * spawn - the session for fd: its queue and lookup sockets, then a
+ * session process of the pool (pool.h) to run it.
+ */
 static void
 spawn(struct master *m, int fd, int kind, const struct sockaddr *sa,
     socklen_t salen)
 {
-	sigset_t all, old;
 	char peer[64];
-	pid_t pid;
 	int qfd, lfd;
 
 	peer_name(fd, kind, sa, salen, peer, sizeof(peer));
@@ -557,20 +463,9 @@ spawn(struct master *m, int fd, int kind, const struct sockaddr *sa,
 		too_many(m, fd, "queue busy");
 		return;
 	}
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid = fork();
-	if (pid == 0)
-		child_main(m, fd, qfd, lfd, kind, sa, salen, peer, &old);
-	if (pid == -1)
-		log_warn("fork");
-	else
-		kids_add(m, pid, kind);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(fd);
-	if (qfd != -1)
-		close(qfd);
-	close(lfd);
+	if (pool_conn(&m->pool, fd, kind, peer, sa, salen, qfd, lfd,
+	    usage_fd(m->usage)) == -1)
+		too_many(m, fd, "no session process");
 }
 
 static void
@@ -596,7 +491,7 @@ accept_some(struct master *m, struct listener *l)
 				poll(NULL, 0, 100);	/* do not spin */
 			return;
 		}
-		if (max > 0 && kids_count(m, l->kind) >= max) {
+		if (max > 0 && pool_busy(&m->pool, l->kind) >= max) {
 			log_warnx("too many connections on %s (%d)", l->spec,
 			    max);
 			too_many(m, fd, "too many connections");
@@ -829,6 +724,7 @@ reload(struct master *m)
 		log_warn("reload: the queue process's customer list");
 	if (proc_config(&m->lp, nc) == -1)
 		log_warn("reload: the lookup process");
+	pool_retire(&m->pool);		/* new ones read the new config */
 	log_info("reloaded: %d customers, %d listeners", nc->ncustomers,
 	    m->nl);
 }
@@ -837,7 +733,8 @@ reload(struct master *m)
 static int
 running(const struct master *m)
 {
-	return m->nkids + (m->jobs != NULL ? jobs_running(m->jobs) : 0);
+	return pool_count(&m->pool) + (m->jobs != NULL ?
+	    jobs_running(m->jobs) : 0);
 }
 
 /*
@@ -853,7 +750,8 @@ shutdown_all(struct master *m)
 	int i;
 
 	log_info("shutting down, %d sessions open, %d jobs running",
-	    m->nkids, m->jobs != NULL ? jobs_running(m->jobs) : 0);
+	    pool_busy(&m->pool, -1), m->jobs != NULL ?
+	    jobs_running(m->jobs) : 0);
 	for (i = 0; i < m->nl; i++)
 		listener_close(&m->l[i]);
 	m->nl = 0;
@@ -863,8 +761,7 @@ shutdown_all(struct master *m)
 		if (m->ctlpath != NULL)
 			unlink(m->ctlpath);
 	}
-	for (i = 0; i < m->nkids; i++)
-		kill(m->kids[i].pid, SIGTERM);
+	pool_signal(&m->pool, SIGTERM);
 	if (m->jobs != NULL)
 		jobs_signal(m->jobs, SIGTERM);
 	deadline = time_mono() + SHUTDOWN_WAIT;
@@ -877,10 +774,10 @@ shutdown_all(struct master *m)
 			;
 		reap(m);
 	}
-	for (i = 0; i < m->nkids; i++) {
-		log_warnx("session %ld did not stop: killed",
-		    (long)m->kids[i].pid);
-		kill(m->kids[i].pid, SIGKILL);
+	if (pool_count(&m->pool) > 0) {
+		log_warnx("%d session processes did not stop: killed",
+		    pool_count(&m->pool));
+		pool_signal(&m->pool, SIGKILL);
 	}
 	if (m->jobs != NULL && jobs_running(m->jobs) > 0) {
 		log_warnx("%d jobs did not stop: killed",
@@ -944,7 +841,10 @@ signals(struct master *m)
 enum { P_SIG, P_LOOKUP, P_CTL, P_QUEUE, P_CONN,
 	P_LISTEN = P_CONN + CTL_CONNS };
 
-/* poll_table - fill pfd (room for P_LISTEN + m->nl); -1 fds are skipped. */
+/*
+ * poll_table - fill pfd (room for P_LISTEN + m->nl + the pool's); -1
+ * fds are skipped.
+ */
 static void
 poll_table(struct master *m, struct pollfd *pfd)
 {
@@ -962,6 +862,7 @@ poll_table(struct master *m, struct pollfd *pfd)
 		pfd[P_CONN + i].fd = m->ctl[i].fd;
 	for (i = 0; i < m->nl; i++)
 		pfd[P_LISTEN + i].fd = m->l[i].fd;
+	pool_fill(&m->pool, pfd + P_LISTEN + m->nl);
 }
 
 /* wait_ms - how long poll may sleep: usage refresh, jobs, control. */
@@ -989,20 +890,22 @@ master_loop(struct master *m)
 {
 	struct pollfd *pfd = NULL;
 	double next = time_mono() + USAGE_REFRESH;
-	int i, n, np = 0, nl;
+	int i, n, np = 0, nl, npool;
 
 	for (;;) {
 		if (m->jobs != NULL)
 			jobs_run(m->jobs, m->conf, time(NULL));
-		if (np < P_LISTEN + m->nl) {
-			np = P_LISTEN + m->nl;
+		if (np < P_LISTEN + m->nl + pool_npoll(&m->pool)) {
+			np = P_LISTEN + m->nl + pool_npoll(&m->pool);
 			if ((pfd = realloc(pfd, (size_t)np * sizeof(*pfd))) ==
 			    NULL)
 				log_fatal(EXIT_OSERR, "poll table");
 		}
 		poll_table(m, pfd);
 		nl = m->nl;
-		n = poll(pfd, (nfds_t)(P_LISTEN + nl), wait_ms(m, next));
+		npool = pool_npoll(&m->pool);
+		n = poll(pfd, (nfds_t)(P_LISTEN + nl + npool),
+		    wait_ms(m, next));
 		if (n == -1 && errno != EINTR)
 			log_fatal(EXIT_OSERR, "poll");
 		if (time_mono() >= next) {
@@ -1019,6 +922,7 @@ master_loop(struct master *m)
 			proc_io(&m->lp);
 		if (pfd[P_QUEUE].fd != -1 && pfd[P_QUEUE].revents != 0)
 			proc_io(&m->qp);
+		pool_io(&m->pool, pfd + P_LISTEN + nl, npool);
 		for (i = 0; i < CTL_CONNS; i++)
 			if (m->ctl[i].fd != -1 &&
 			    pfd[P_CONN + i].fd == m->ctl[i].fd &&
@@ -1140,6 +1044,7 @@ master_procs(struct master *m, int selffd, int fg)
 	proc_init(&m->qp, &queue_kind, selffd, fg, NULL, worker_setup, m);
 	proc_init(&m->lp, &lookup_kind, selffd, fg, m->conf_path,
 	    worker_setup, m);
+	pool_init(&m->pool, selffd, fg, m->conf_path, worker_setup, m);
 	if (proc_start(&m->lp, m->conf, 1) == -1)
 		return -1;
 	return proc_start(&m->qp, m->conf, 1);

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "pool.h"
 #include "proc.h"
 #include "smtpd.h"
 #include "verdict.h"
@@ -28,11 +29,6 @@ struct listener {
 	int	fd;
 	int	kind;			/* LK_* */
 	char   *path;			/* unix socket path, or NULL */
-};
-
-struct child {
-	pid_t	pid;
-	int	kind;			/* LK_* of its listener */
 };
 
 #define CTL_CONNS	8	/* control connections served at once */
@@ -53,8 +49,6 @@ struct master {
 	struct usage *usage;
 	struct listener *l;
 	int	nl;
-	struct child *kids;
-	int	nkids, akids;
 	int	sigpipe[2];
 	int	pidfd;			/* the locked pidfile, or -1 */
 	char   *pidfile;		/* its path, or NULL */
@@ -65,6 +59,7 @@ struct master {
 	struct jobs *jobs;
 	struct proc qp;			/* the queue process */
 	struct proc lp;			/* the lookup process */
+	struct pool pool;		/* the session processes */
 	uint32_t serial;		/* sessions handed over */
 	unsigned char key[VERDICT_KEY];	/* of the lookup's verdicts */
 };

@@ -254,6 +254,8 @@ odmr_session(const struct smtpd_ctx *ctx, int fd,
 	memset(&s, 0, sizeof(s));
 	if ((s.io = malloc(sizeof(*s.io))) == NULL) {
 		log_warn("odmr session for %s[%s]", cl->name, cl->addr);
+		if (ctx->lookupfd > 0)
+			close(ctx->lookupfd);
 		return -1;
 	}
 	s.ctx = ctx;
@@ -264,6 +266,8 @@ odmr_session(const struct smtpd_ctx *ctx, int fd,
 	if ((s.lc = lclient_session(ctx, cl, LOOKUP_ODMR)) == NULL) {
 		log_warn("odmr session for %s[%s]", cl->name, cl->addr);
 		free(s.io);
+		if (ctx->lookupfd > 0)
+			close(ctx->lookupfd);
 		return -1;
 	}
 	s.io->stop = ctx->stop;

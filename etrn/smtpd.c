@@ -802,6 +802,16 @@ smtpd_client_set(struct smtpd_client *cl, const struct sockaddr *sa,
 		strlcpy_(cl->name, "unknown", sizeof(cl->name));
 }
 
+/* close_fds - a session that did not start: its sockets all the same. */
+static void
+close_fds(const struct smtpd_ctx *ctx, int queue, int lookup)
+{
+	if (queue && ctx->queuefd > 0)
+		close(ctx->queuefd);
+	if (lookup && ctx->lookupfd > 0)
+		close(ctx->lookupfd);
+}
+
 int
 smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
     const struct smtpd_client *cl)
@@ -818,16 +828,25 @@ smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
 		if (s != NULL)
 			free(s->io);
 		free(s);
+		close_fds(ctx, 1, 1);
 		return -1;
 	}
-	if ((ctx->queuefd > 0 &&
-	    intake_use_queue(s->in, ctx->queuefd, SMTPD_QUEUE_WAIT) == -1) ||
-	    (s->lc = lclient_session(ctx, cl, cl->enqueue ? LOOKUP_PIPE :
-	    cl->lmtp ? LOOKUP_LMTP : LOOKUP_SMTP)) == NULL) {
+	if (ctx->queuefd > 0 &&
+	    intake_use_queue(s->in, ctx->queuefd, SMTPD_QUEUE_WAIT) == -1) {
 		log_warn("session for %s[%s]", cl->name, cl->addr);
 		intake_free(s->in);
 		free(s->io);
 		free(s);
+		close_fds(ctx, 1, 1);
+		return -1;
+	}
+	if ((s->lc = lclient_session(ctx, cl, cl->enqueue ? LOOKUP_PIPE :
+	    cl->lmtp ? LOOKUP_LMTP : LOOKUP_SMTP)) == NULL) {
+		log_warn("session for %s[%s]", cl->name, cl->addr);
+		intake_free(s->in);	/* closes the queue's socket */
+		free(s->io);
+		free(s);
+		close_fds(ctx, 0, 1);
 		return -1;
 	}
 	timeout = cl->lmtp && c->lmtp.timeout > 0 ? c->lmtp.timeout :

@@ -209,6 +209,7 @@ struct smtpd_ctx {
 					   the master; 0 or -1: none */
 	int	queuefd;		/* the queue process (qproto.h);
 					   0 or -1: write the spool */
+	/* lookupfd and queuefd are the session's: closed when it ends */
 };
 
 /*

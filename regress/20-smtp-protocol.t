@@ -62,10 +62,12 @@ stop() {
 	wait "$PID" 2>/dev/null
 }
 
-# idle: wait (bounded) until bridged has no session children (the
-# queue and lookup processes, "bridged -x queue" and "-x lookup", stay).
+# idle: wait (bounded) until no session is open: the session processes
+# stay (bridged -x session, a pool), so count what they log at the
+# start and end of each connection.
 sessions() {
-	pgrep -P "$PID" -a 2>/dev/null | grep -v -- ' -x \(queue\|lookup\)' >/dev/null
+	[ "$(grep -c '^bridged: connect from' "$LOG")" != \
+	    "$(grep -c '^bridged: disconnect from' "$LOG")" ]
 }
 idle() {
 	_i=0

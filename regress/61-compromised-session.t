@@ -19,7 +19,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP/regress/hubrun.sh"
 hub_require
-require pgrep sha256sum
+require pgrep sha256sum ss
 CLIENT="python3 $TOP/regress/smtpclient.py"
 HOSTILE="python3 $TOP/regress/qhostile.py"
 
@@ -38,14 +38,11 @@ sums() { (cd "$HUB_SPOOL/q/acme/new" && sha256sum * 2>/dev/null); }
 before=$(sums)
 victim=$(ls "$HUB_SPOOL/q/acme/new" | head -1)
 
+# session_pid: the session process holding the client's connection
+# (the session processes are a pool: the one with the TCP socket)
 session_pid() {
-	for p in $(pgrep -P "$HUB_PID"); do
-		case $(tr '\0' ' ' <"/proc/$p/cmdline") in
-		*" -x queue"* | *" -x lookup"*) ;;
-		*) echo "$p"; return 0 ;;
-		esac
-	done
-	return 1
+	ss -Htnp state established "( sport = :$HUB_PORT )" 2>/dev/null |
+	    sed -n 's/.*"bridged",pid=\([0-9]*\),.*/\1/p' | head -1
 }
 n=0
 # hostile CASE LOG-WORDS: one session per case; it waits after EHLO,

@@ -27,13 +27,16 @@ SYS_pidfd_getfd = 438
 
 
 def grab(pid):
-    """The session's SOCK_SEQPACKET unix sockets: (queue, lookup).  The
-    queue's is the one with a ticket waiting."""
+    """The session's SOCK_SEQPACKET unix sockets: (queue, lookup), not
+    descriptor 3, the master's.  The queue's is the one with a ticket
+    waiting."""
     libc = ctypes.CDLL(None, use_errno=True)
     pfd = os.pidfd_open(pid)
     socks = []
     for name in sorted(os.listdir("/proc/%d/fd" % pid), key=int):
         fd = int(name)
+        if fd == 3:  # the session process's line to the master
+            continue
         try:
             if not os.readlink("/proc/%d/fd/%d" % (pid, fd)).startswith(
                     "socket:"):

@@ -1,0 +1,79 @@
+/*
+ * pool.h - the master's side of the session processes (pool.c): each
+ * is "bridged -x session", exec'd once and serving one connection at
+ * a time, many in its life, instead of a fork per connection.  The
+ * master hands a connection to an idle one (or starts one) with the
+ * session's sockets to the queue and lookup processes; the session
+ * says when it is done.
+ */
+#ifndef POOL_H
+#define POOL_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <poll.h>
+#include <stdint.h>
+
+#include "chan.h"
+
+/* master -> session process; session -> master: SM_DONE */
+enum smsg {
+	SM_USAGE = 1,		/* fd: the usage table, first of all */
+	SM_QUEUE,		/* fd: the session's queue socket */
+	SM_LOOKUP,		/* fd: the session's lookup socket */
+	SM_CONN,		/* fd: the client; u32 kind (LK_*), str
+				   peer, the accept() address bytes: run it */
+	SM_DONE			/* the connection is over */
+};
+
+struct sproc {
+	pid_t	pid;
+	struct chan ch;			/* ch.sock -1: closed, being reaped */
+	int	busy;			/* a connection is being served */
+	int	kind;			/* its LK_* while busy */
+	int	retire;			/* exit once done (a reload came) */
+};
+
+struct pool {
+	int	selffd;			/* bridged's executable */
+	int	fg;
+	const char *conf_path;
+	struct sproc *v;
+	int	n, a;
+	void  (*child_setup)(void *);
+	void   *arg;
+};
+
+void	pool_init(struct pool *p, int selffd, int fg, const char *conf_path,
+	    void (*child_setup)(void *), void *arg);
+/*
+ * pool_conn - give connection fd (kind, peer as the kernel gave it,
+ * its address sa) with its queue socket qfd (-1: none) and lookup
+ * socket lfd to an idle session process, started if none is idle;
+ * usagefd is passed to a new one.  qfd and lfd are the pool's from then
+ * on, either way; fd too on success.  0, or -1 when none could take it
+ * (fd is still the caller's, to refuse the client).
+ */
+int	pool_conn(struct pool *p, int fd, int kind, const char *peer,
+	    const struct sockaddr *sa, socklen_t salen, int qfd, int lfd,
+	    int usagefd);
+/* pool_busy - connections of kind being served (-1: every kind). */
+int	pool_busy(const struct pool *p, int kind);
+/* pool_count - session processes that are still to be reaped. */
+int	pool_count(const struct pool *p);
+/* pool_npoll - how many pollfds pool_fill writes. */
+int	pool_npoll(const struct pool *p);
+/* pool_fill - its sockets into pfd (pool_npoll of them). */
+void	pool_fill(const struct pool *p, struct pollfd *pfd);
+/* pool_io - after poll: the SM_DONEs, what is queued, ends of file. */
+void	pool_io(struct pool *p, const struct pollfd *pfd, int npfd);
+/* pool_retire - a reload: every process exits once idle. */
+void	pool_retire(struct pool *p);
+/* pool_reaped - 1 when pid was one of them (logged if it died busy). */
+int	pool_reaped(struct pool *p, pid_t pid, int status);
+void	pool_signal(const struct pool *p, int sig);
+/* pool_close_child - in any other child of the master: its fds. */
+void	pool_close_child(struct pool *p);
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * sessiond.c - a session process of bridged (bridged -x session,
+ * exec'd by the master, pool.c): it reads the configuration once,
+ * then serves the connections the master hands it, one at a time: the
+ * queue and lookup sockets of the session, then the client with its
+ * kind and the peer address the kernel gave, and runs the SMTP, LMTP
+ * or ODMR dialogue (smtpd.h, odmr.h) on it, as the per-connection
+ * fork did.  After each it says SM_DONE; it exits at the master's end
+ * of file (a reload, too many idle), on SIGTERM, or after SESSION_USES
+ * connections, so that nothing one client left behind lives long.
+ *
+ * Invariants: the master's socket is fd 3; each connection's
+ * descriptors are closed before the next is taken; SIGTERM is let in
+ * only while waiting (the session then answers 421 and ends).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "conf.h"
+#include "log.h"
+#include "master.h"
+#include "odmr.h"
+#include "pool.h"
+#include "smtpd.h"
+#include "util.h"
+#include "sessiond.h"
+
+#define SESSION_USES	500	/* connections before a fresh process */
+
+static volatile sig_atomic_t stop;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void
+signals(sigset_t *waitmask)
+{
+	struct sigaction act;
+	sigset_t block;
+
+	memset(&act, 0, sizeof(act));
+	sigemptyset(&act.sa_mask);
+	act.sa_handler = on_stop;
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGINT, &act, NULL);
+	act.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &act, NULL);
+	sigaction(SIGPIPE, &act, NULL);
+	act.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &act, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, waitmask);
+	sigdelset(waitmask, SIGTERM);
+	sigdelset(waitmask, SIGINT);
+}
+
+/* serve - one connection: the client fd with its SM_CONN payload. */
+static void
+serve(const struct bridge_conf *c, struct usage *u, const sigset_t *waitmask,
+    const struct chan_msg *m, int qfd, int lfd)
+{
+	struct sockaddr_storage ss;
+	struct smtpd_client cl;
+	struct smtpd_ctx ctx;
+	struct chan_rd r;
+	char peer[64];
+	size_t salen;
+	uint32_t kind;
+
+	chan_rd_init(&r, m);
+	kind = chan_get_u32(&r);
+	chan_get_str(&r, peer, sizeof(peer));
+	memset(&ss, 0, sizeof(ss));
+	salen = chan_get_bytes(&r, &ss, sizeof(ss));
+	if (chan_get_end(&r) != 0 || kind >= LK_NKINDS || lfd == -1) {
+		log_warnx("session: a malformed connection from the master");
+		close(m->fd);
+		if (qfd != -1)
+			close(qfd);
+		if (lfd != -1)
+			close(lfd);
+		return;
+	}
+	memset(&cl, 0, sizeof(cl));
+	smtpd_client_set(&cl, salen > 0 ? (struct sockaddr *)&ss : NULL,
+	    (socklen_t)salen, 1);
+	cl.lmtp = kind == LK_LMTP || kind == LK_ENQUEUE;
+	cl.enqueue = kind == LK_ENQUEUE;
+	/* the address the queue and lookup were told, to the letter */
+	strlcpy_(cl.addr, peer, sizeof(cl.addr));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conf = c;
+	ctx.usage = u;
+	ctx.stop = &stop;
+	ctx.waitmask = waitmask;
+	ctx.reqfd = -1;
+	ctx.lookupfd = lfd;		/* the session's from now on */
+	ctx.queuefd = qfd;
+	if (kind == LK_ODMR) {
+		if (qfd != -1)
+			close(qfd);
+		(void)odmr_session(&ctx, m->fd, &cl);
+	} else
+		(void)smtpd_session(&ctx, m->fd, m->fd, &cl);
+	close(m->fd);
+}
+
+void
+session_main(const char *conf_path)
+{
+	static struct chan_msg m;
+	struct bridge_conf *c;
+	struct usage *u = NULL;
+	struct pollfd pfd;
+	sigset_t waitmask;
+	int qfd = -1, lfd = -1, uses = 0, n;
+
+	signals(&waitmask);
+	if ((c = conf_load_logged(conf_path)) == NULL)
+		log_fatalx(EXIT_CONFIG, "session: %s: no configuration",
+		    conf_path);
+	while (!stop && uses < SESSION_USES) {
+		pfd.fd = 3;
+		pfd.events = POLLIN;
+		if ((n = ppoll(&pfd, 1, NULL, &waitmask)) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_fatal(EXIT_OSERR, "session: poll");
+		}
+		if ((n = chan_recv(3, &m)) == -1 && (errno == EINTR ||
+		    errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break;		/* the master is done with us */
+		switch (m.type) {
+		case SM_USAGE:
+			usage_destroy(u);
+			if (m.fd == -1 || (u = usage_attach(m.fd)) == NULL) {
+				log_warnx("session: a bad usage table");
+				if (m.fd != -1)
+					close(m.fd);
+			}
+			continue;
+		case SM_QUEUE:
+			if (qfd != -1)
+				close(qfd);
+			qfd = m.fd;
+			continue;
+		case SM_LOOKUP:
+			if (lfd != -1)
+				close(lfd);
+			lfd = m.fd;
+			continue;
+		case SM_CONN:
+			if (m.fd == -1)
+				break;
+			serve(c, u, &waitmask, &m, qfd, lfd);
+			qfd = lfd = -1;
+			uses++;
+			if (chan_send(3, SM_DONE, 0, NULL, 0, -1) == -1)
+				_exit(EXIT_OK);
+			continue;
+		}
+		log_warnx("session: unexpected message %u from the master",
+		    m.type);
+		if (m.fd != -1)
+			close(m.fd);
+	}
+	_exit(EXIT_OK);
+}
