@@ -15,6 +15,7 @@
  * (JOBS_SEEN_MAX, the oldest entry goes first).
  */
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -31,6 +32,7 @@
 #include "flush.h"
 #include "handoff.h"
 #include "log.h"
+#include "odmr.h"
 #include "queue.h"
 #include "util.h"
 #include "jobs.h"
@@ -43,11 +45,12 @@ enum job_kind {
 	JOB_FLUSH,
 	JOB_BUNDLE,
 	JOB_DSN,
-	JOB_EXPIRE
+	JOB_EXPIRE,
+	JOB_TURN
 };
 
 static const char *const kind_names[] = { "idle", "flush", "bundle", "dsn",
-	"expire" };
+	"expire", "odmr" };
 
 struct job {
 	char	name[64];
@@ -69,6 +72,9 @@ struct job {
 	char	dsn_seen[QID_LEN];	/* _dsn: the newest DSN when its last
 					   run started */
 	int	quiet;			/* a timer's run: log at debug level */
+	int	turn_fd;		/* JOB_TURN: the ODMR client, or -1 */
+	char	turn_name[256];		/* its reverse DNS name */
+	char	turn_addr[64];		/* its address */
 };
 
 struct seen {
@@ -270,6 +276,19 @@ run_bundle(const struct bridge_conf *c, const char *name, int force)
 	_exit(rc);
 }
 
+/* run_turn - an allowed ATRN: answer it and deliver (odmr.h). */
+static void __attribute__((noreturn))
+run_turn(const struct bridge_conf *c, struct job *jb)
+{
+	const struct customer *cu = conf_customer(c, jb->name);
+
+	if (cu == NULL)
+		_exit(EXIT_NOUSER);
+	odmr_turn(c, cu, jb->turn_fd, jb->turn_name, jb->turn_addr);
+	close(jb->turn_fd);
+	_exit(EXIT_OK);
+}
+
 /* run_expire - the lifetime sweep of one queue (expire.h). */
 static void __attribute__((noreturn))
 run_expire(const struct bridge_conf *c, const char *name)
@@ -311,11 +330,17 @@ start(struct jobs *j, const struct bridge_conf *c, struct job *jb,
 			run_dsn(c);
 		if (kind == JOB_EXPIRE)
 			run_expire(c, jb->name);
+		if (kind == JOB_TURN)
+			run_turn(c, jb);
 		run_bundle(c, jb->name, how == FORCED);
 	}
 	if (pid > 0)
 		setpgid(pid, pid);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (kind == JOB_TURN) {		/* the worker's now */
+		close(jb->turn_fd);
+		jb->turn_fd = -1;
+	}
 	if (pid == -1) {
 		log_warn("%s: cannot start a %s worker", jb->name,
 		    kind_names[kind]);
@@ -450,6 +475,32 @@ seen_recently(struct jobs *j, const char *client, const char *customer,
 	strlcpy_(s->customer, customer, sizeof(s->customer));
 	s->when = now;
 	return 0;
+}
+
+void
+jobs_turn(struct jobs *j, const struct bridge_conf *c, const char *customer,
+    int fd, const char *name, const char *addr)
+{
+	static const char busy[] = "451 4.3.0 Unable to process ATRN now: a "
+	    "delivery of your mail is running\r\n";
+	struct job *jb;
+
+	if ((jb = slot(j, customer)) == NULL || jb->pid != 0) {
+		/* one short reply, never waited for: the master reads nothing */
+		(void)send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT |
+		    MSG_NOSIGNAL);
+		close(fd);
+		return;
+	}
+	jb->turn_fd = fd;
+	strlcpy_(jb->turn_name, name, sizeof(jb->turn_name));
+	strlcpy_(jb->turn_addr, addr, sizeof(jb->turn_addr));
+	if (start(j, c, jb, JOB_TURN, ASKED) == -1) {
+		(void)send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT |
+		    MSG_NOSIGNAL);
+		close(fd);
+		jb->turn_fd = -1;
+	}
 }
 
 enum jobs_res

@@ -78,6 +78,14 @@ void	jobs_free(struct jobs *j);
  */
 void	jobs_plan(struct jobs *j, const struct bridge_conf *c, time_t now);
 /*
+ * jobs_turn - an ODMR client on fd whose ATRN of customer the lookup
+ * process allowed (name, addr for the log): a worker answers it and
+ * delivers (odmr_turn); fd is taken.  With the customer's worker busy
+ * the client gets 451 at once.
+ */
+void	jobs_turn(struct jobs *j, const struct bridge_conf *c,
+	    const char *customer, int fd, const char *name, const char *addr);
+/*
  * jobs_etrn - an ETRN for customer from client (numeric address);
  * domain (or NULL) is the customer's domain it named, where the next
  * flush of a deliver-to = "mx" customer goes.

@@ -6,7 +6,8 @@
  * end of each session's socket pair with the serial and the peer
  * address accept() gave, the key of the recipient verdicts and the
  * usage table; it asks the master for the flushes of the ETRNs it
- * authorised (LM_FLUSH).  One poll loop; each request is answered
+ * authorised (LM_FLUSH) and hands it the connections of the ATRNs it
+ * allowed (LM_TURN).  One poll loop; each request is answered
  * before the next is read.
  *
  * Invariants: the master's socket is fd 3; what a session says of
@@ -82,6 +83,25 @@ to_master(void *arg, const char *req)
 	if (chan_queue(&master, LM_FLUSH, 0, req, strlen(req), -1) == -1)
 		return -1;
 	return chan_flush(&master) == -1 ? -1 : 0;
+}
+
+/* to_master_turn - an allowed ATRN's connection to the master. */
+static int
+to_master_turn(void *arg, const char *customer, const char *addr,
+    const char *name, int fd)
+{
+	unsigned char buf[512];
+	struct chan_wr w;
+
+	(void)arg;
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_str(&w, customer);
+	chan_put_str(&w, addr);
+	chan_put_str(&w, name);
+	if (w.err || chan_queue(&master, LM_TURN, 0, w.p, w.len, fd) == -1)
+		return -1;
+	(void)chan_flush(&master);	/* the descriptor is the queue's now */
+	return 0;
 }
 
 /* reload - LM_RELOAD: the configuration again, or the old one kept. */
@@ -203,6 +223,10 @@ serve(struct lsession *s, struct chan_msg *m)
 		case 0:
 			continue;
 		}
+		if (m->fd != -1) {	/* an ATRN's that was not handed on */
+			close(m->fd);
+			m->fd = -1;
+		}
 		chan_wr_init(&w, buf, sizeof(buf));
 		lookup_reply_put(&w, &r);
 		if (w.err || chan_send(s->sock, LM_REPLY, 0, w.p, w.len, -1) ==
@@ -230,6 +254,7 @@ lookup_main(const char *conf_path)
 		log_fatalx(EXIT_CONFIG, "lookup: %s: no configuration", path);
 	srv.conf = conf;
 	srv.flush = to_master;
+	srv.turn = to_master_turn;
 	chan_init(&master, 3, LOOKUPD_QUEUE);
 	if (fcntl(master.sock, F_SETFL, O_NONBLOCK) == -1 ||
 	    chan_send(master.sock, LM_READY, 0, NULL, 0, -1) == -1)

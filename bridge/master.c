@@ -1009,13 +1009,42 @@ lookup_configure(struct proc *p, const struct bridge_conf *c, int start)
 	return 0;
 }
 
-/* lookup_message - the lookup process's flush requests. */
+/*
+ * turn - LM_TURN: an ODMR client whose ATRN the lookup allowed, to a
+ * delivery worker (jobs_turn), once the customer is checked again.
+ */
+static void
+turn(struct master *m, struct chan_msg *msg)
+{
+	const struct customer *cu;
+	char name[64], addr[64], client[256];
+	struct chan_rd r;
+
+	chan_rd_init(&r, msg);
+	chan_get_str(&r, name, sizeof(name));
+	chan_get_str(&r, addr, sizeof(addr));
+	chan_get_str(&r, client, sizeof(client));
+	if (chan_get_end(&r) != 0 || msg->fd == -1 || m->jobs == NULL ||
+	    !name_is_safe(name) || (cu = conf_customer(m->conf, name)) ==
+	    NULL || !(cu->release & REL_ODMR)) {
+		log_warnx("bad turn request from the lookup process ignored");
+		return;
+	}
+	jobs_turn(m->jobs, m->conf, name, msg->fd, client, addr);
+	msg->fd = -1;
+}
+
+/* lookup_message - the lookup process's flush and turn requests. */
 static void
 lookup_message(struct proc *p, struct chan_msg *msg)
 {
 	struct master *m = p->arg;
 	char buf[SMTPD_REQ_MAX + 1];
 
+	if (msg->type == LM_TURN) {
+		turn(m, msg);
+		return;
+	}
 	if (msg->type != LM_FLUSH || msg->len == 0 || msg->len >= sizeof(buf) ||
 	    memchr(msg->data, '\0', msg->len) != NULL || m->jobs == NULL) {
 		log_warnx("lookup process: unexpected message %u", msg->type);

@@ -270,15 +270,13 @@ proc_io(struct proc *q)
 			q->ch.sock = -1;
 			return;
 		}
-		if (m.fd != -1)
-			close(m.fd);
-		if (m.type == q->k->ready)
-			continue;
-		if (q->k->message != NULL)
-			q->k->message(q, &m);
-		else
+		if (m.type != q->k->ready && q->k->message != NULL)
+			q->k->message(q, &m);	/* may take m.fd */
+		else if (m.type != q->k->ready)
 			log_warnx("%s process: unexpected message %u",
 			    q->k->name, m.type);
+		if (m.fd != -1)
+			close(m.fd);
 	}
 	if (chan_flush(&q->ch) == -1)
 		log_warn("%s process: its socket", q->k->name);

@@ -24,7 +24,10 @@ struct proc_kind {
 	uint32_t ready;			/* the message that says it is ready */
 	/* queue its configuration (start: 1 at a start, 0 after a reload) */
 	int   (*configure)(struct proc *, const struct bridge_conf *, int start);
-	/* a message from it other than ready, or NULL: logged, dropped */
+	/*
+	 * a message from it other than ready, or NULL: logged, dropped;
+	 * it may take the message's descriptor (setting fd to -1)
+	 */
 	void  (*message)(struct proc *, struct chan_msg *);
 };
 

@@ -128,7 +128,7 @@ failed(struct lclient *lc, uint32_t type, struct lookup_reply *r)
 
 /* ask - one request of type with payload w; r is its reply. */
 static int
-ask(struct lclient *lc, uint32_t type, const struct chan_wr *w,
+ask(struct lclient *lc, uint32_t type, const struct chan_wr *w, int fd,
     struct lookup_reply *r)
 {
 	struct pollfd pfd;
@@ -146,7 +146,7 @@ ask(struct lclient *lc, uint32_t type, const struct chan_wr *w,
 			return failed(lc, type, r);
 		return 0;
 	}
-	if (lc->broken || chan_send(lc->sock, type, 0, w->p, w->len, -1) == -1)
+	if (lc->broken || chan_send(lc->sock, type, 0, w->p, w->len, fd) == -1)
 		return failed(lc, type, r);
 	pfd.fd = lc->sock;
 	pfd.events = POLLIN;
@@ -194,7 +194,7 @@ lc_mail(struct lclient *lc, uint64_t declared, struct lookup_reply *r)
 
 	chan_wr_init(&w, lc->out, sizeof(lc->out));
 	chan_put_u64(&w, declared);
-	return ask(lc, LM_MAIL, &w, r);
+	return ask(lc, LM_MAIL, &w, -1, r);
 }
 
 int
@@ -206,7 +206,7 @@ lc_rcpt(struct lclient *lc, const char *addr, const char *shown,
 	chan_wr_init(&w, lc->out, sizeof(lc->out));
 	chan_put_str(&w, addr);
 	chan_put_str(&w, shown);
-	return ask(lc, LM_RCPT, &w, r);
+	return ask(lc, LM_RCPT, &w, -1, r);
 }
 
 /* one - a request whose payload is one string. */
@@ -217,7 +217,7 @@ one(struct lclient *lc, uint32_t type, const char *s, struct lookup_reply *r)
 
 	chan_wr_init(&w, lc->out, sizeof(lc->out));
 	chan_put_str(&w, s);
-	return ask(lc, type, &w, r);
+	return ask(lc, type, &w, -1, r);
 }
 
 int
@@ -239,7 +239,11 @@ lc_etrn(struct lclient *lc, const char *arg, struct lookup_reply *r)
 }
 
 int
-lc_atrn(struct lclient *lc, const char *arg, struct lookup_reply *r)
+lc_atrn(struct lclient *lc, const char *arg, int fd, struct lookup_reply *r)
 {
-	return one(lc, LM_ATRN, arg, r);
+	struct chan_wr w;
+
+	chan_wr_init(&w, lc->out, sizeof(lc->out));
+	chan_put_str(&w, arg);
+	return ask(lc, LM_ATRN, &w, lc->sock == -1 ? -1 : fd, r);
 }

@@ -49,6 +49,12 @@ int	lc_auth(struct lclient *lc, const char *arg, struct lookup_reply *r);
 int	lc_answer(struct lclient *lc, const char *line,
 	    struct lookup_reply *r);
 int	lc_etrn(struct lclient *lc, const char *arg, struct lookup_reply *r);
-int	lc_atrn(struct lclient *lc, const char *arg, struct lookup_reply *r);
+/*
+ * lc_atrn - with the client's connection fd: allowed, the reply is 250
+ * with close set, the connection is a delivery worker's and the
+ * session must write nothing more (in-process: 451, no worker).
+ */
+int	lc_atrn(struct lclient *lc, const char *arg, int fd,
+	    struct lookup_reply *r);
 
 #endif

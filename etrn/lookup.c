@@ -513,7 +513,7 @@ cut(const struct lookup_sess *ls, const char *why)
 
 int
 lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
-    const struct chan_msg *m, struct lookup_reply *r)
+    struct chan_msg *m, struct lookup_reply *r)
 {
 	char a[ADDR_PATH_MAX + 8], b[1024];
 	struct cram_reply cr;
@@ -522,7 +522,7 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 	uint64_t declared;
 
 	memset(r, 0, sizeof(*r));
-	if (m->fd != -1)
+	if (m->fd != -1 && m->type != LM_ATRN)
 		return cut(ls, "sent a descriptor");
 	chan_rd_init(&rd, m);
 	switch (m->type) {
@@ -577,6 +577,19 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 		if (ls->kind != LOOKUP_ODMR)
 			return cut(ls, "ATRN on another listener");
 		do_atrn(sv, ls, b, r);
+		if (r->code != 250)
+			return 1;
+		/* allowed: the connection goes to a delivery worker */
+		if (m->fd == -1 || sv->turn == NULL ||
+		    sv->turn(sv->turn_arg, r->customer, ls->peer, ls->name,
+		    m->fd) == -1) {
+			memset(r, 0, sizeof(*r));
+			say(r, 451, "4.3.0", "Unable to process ATRN now: no "
+			    "delivery process");
+			return 1;
+		}
+		m->fd = -1;
+		r->close = 1;
 		return 1;
 	}
 	return cut(ls, "unknown message");

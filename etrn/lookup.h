@@ -43,6 +43,13 @@ struct lookup_srv {
 	/* ask the master for a flush ("flush CUSTOMER ADDR [DOMAIN]"): 0/-1 */
 	int   (*flush)(void *arg, const char *req);
 	void   *flush_arg;
+	/*
+	 * hand an allowed ATRN's connection fd to the master (LM_TURN): 0
+	 * and fd is taken, or -1; NULL: ATRN gets 451
+	 */
+	int   (*turn)(void *arg, const char *customer, const char *addr,
+	    const char *name, int fd);
+	void   *turn_arg;
 };
 
 /* One session as the lookup process knows it. */
@@ -71,10 +78,12 @@ void	lookup_sess_init(struct lookup_sess *ls, uint32_t serial, int kind,
 /*
  * lookup_serve - answer request m of session ls into r.  Returns 1
  * when r is the answer, 0 when the message wants none (LM_IDENT), -1
- * when the session must be cut off (logged with why).
+ * when the session must be cut off (logged with why).  A descriptor
+ * that came with m (LM_ATRN only) is taken when it was handed on (m->fd
+ * is then -1); else it is still the caller's to close.
  */
 int	lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
-	    const struct chan_msg *m, struct lookup_reply *r);
+	    struct chan_msg *m, struct lookup_reply *r);
 /* lookup_reply_put - r as an LM_REPLY payload. */
 void	lookup_reply_put(struct chan_wr *w, const struct lookup_reply *r);
 /* lookup_reply_get - an LM_REPLY payload into r; 0 or -1. */

@@ -19,6 +19,9 @@
  *   LM_FLUSH    "flush CUSTOMER ADDRESS [DOMAIN]" (smtpd.h): an ETRN
  *               the lookup process authorised; the master checks it
  *               again before it runs the flush.
+ *   LM_TURN     fd: an ODMR client whose ATRN it allowed; str
+ *               customer, str address (the master's), str name: a
+ *               delivery worker answers it and delivers (odmr_turn).
  *
  * session -> lookup; each but LM_IDENT is answered with one LM_REPLY
  *   LM_IDENT    str name: the reverse DNS name the session found, for
@@ -35,8 +38,11 @@
  *   LM_ETRN     str the ETRN command's argument: authorised against
  *               the peer address of LM_CLIENT and the session's AUTH,
  *               counted, the flush asked of the master, the reply.
- *   LM_ATRN     str the ATRN command's argument: the customer when
- *               the session's AUTH may release it.
+ *   LM_ATRN     fd: the client's connection; str the ATRN command's
+ *               argument.  When the session's AUTH may release the
+ *               domains, the connection goes to the master (LM_TURN)
+ *               and the reply is 250 with close set: the session must
+ *               write nothing more.
  * lookup -> session
  *   LM_REPLY    u32 code, str status, str text (no code or status),
  *               u32 close (the session must end after it), str
@@ -63,7 +69,8 @@ enum lmsg {
 	LM_ANSWER,
 	LM_ETRN,
 	LM_ATRN,
-	LM_REPLY
+	LM_REPLY,
+	LM_TURN
 };
 
 #endif

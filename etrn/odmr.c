@@ -8,11 +8,16 @@
  * must route to it).  Its domains share one queue, so any ATRN
  * releases the whole queue.
  *
+ * The session never delivers: an allowed ATRN goes to the lookup with
+ * the client's descriptor, the lookup hands it to the master, and a
+ * delivery worker (odmr_turn) answers the ATRN and delivers.
+ *
  * Invariants: the queue lock is taken before the 250 that turns the
  * connection round, so the reply never promises a delivery another
  * flush is already making (451 instead); nothing the client sent
- * after ATRN may sit unread in the buffer when the socket is handed to
- * the SMTP client engine.
+ * after ATRN may sit unread in the session's buffer when the socket is
+ * handed on (the session closes instead); after the hand-over the
+ * session writes nothing.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -22,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "cram.h"
 #include "flush.h"
@@ -42,7 +48,6 @@ struct odmr {
 	int	fd;
 	int	helo_done;
 	struct lclient *lc;		/* the lookup process: AUTH, ATRN */
-	const struct customer *cu;	/* after an authorised ATRN */
 	int	bad;
 	int	done;
 	char	cmd[CMD_MAX + 1];
@@ -90,9 +95,10 @@ cmd_auth(struct odmr *s, char *arg)
 	s->done = r.close;
 }
 
-/* turn_round - after ATRN's 250: deliver the queue over this socket. */
+/* turn_round - after ATRN's 250: deliver the queue over fd. */
 static void
-turn_round(struct odmr *s, int lockfd)
+turn_round(const struct bridge_conf *conf, const struct customer *cu,
+    int fd, const char *client, const char *addr, int lockfd)
 {
 	struct flush_opts o;
 	struct flush_stats st;
@@ -100,68 +106,96 @@ turn_round(struct odmr *s, int lockfd)
 	struct smtpc *c;
 	enum result rv;
 
-	s->done = 1;
-	if (sio_flush(s->io) == -1 || s->io->ilen > 0) {
-		log_warnx("odmr: %s[%s]: %s", s->cl->name, s->cl->addr,
-		    s->io->ilen > 0 ? "sent data before our 250 to ATRN" :
-		    "lost the connection");
-		close(lockfd);
-		return;
-	}
 	flush_opts_default(&o);
 	o.connections = 1;
-	if ((c = smtpc_fdopen(s->fd, s->cl->addr, &o.smtp)) == NULL) {
-		log_warn("odmr: %s[%s]", s->cl->name, s->cl->addr);
+	if ((c = smtpc_fdopen(fd, addr, &o.smtp)) == NULL) {
+		log_warn("odmr: %s", client);
 		close(lockfd);
 		return;
 	}
 	if (smtpc_greeting(c, &r) != RS_OK ||
-	    smtpc_hello(c, s->conf->hostname, &r) != RS_OK) {
-		log_warnx("odmr: %s: %s[%s] did not take the turn: %s",
-		    s->cu->name, s->cl->name, s->cl->addr, r.text);
+	    smtpc_hello(c, conf->hostname, &r) != RS_OK) {
+		log_warnx("odmr: %s: %s did not take the turn: %s", cu->name,
+		    client, r.text);
 		smtpc_quit(c);
 		close(lockfd);
 		return;
 	}
-	rv = flush_customer_conn(s->conf, s->cu, c, lockfd, &o, &st);
-	log_info("odmr: %s: %s[%s]: %ld sent, %ld deferred, %ld bounced%s",
-	    s->cu->name, s->cl->name, s->cl->addr, st.sent, st.deferred,
-	    st.bounced, rv == RS_OK ? "" : "; some stay queued");
+	rv = flush_customer_conn(conf, cu, c, lockfd, &o, &st);
+	log_info("odmr: %s: %s: %ld sent, %ld deferred, %ld bounced%s",
+	    cu->name, client, st.sent, st.deferred, st.bounced,
+	    rv == RS_OK ? "" : "; some stay queued");
 }
 
+void
+odmr_turn(const struct bridge_conf *conf, const struct customer *cu, int fd,
+    const char *name, const char *addr)
+{
+	struct sio *io;
+	struct qusage u;
+	char client[340];
+	int lockfd, busy;
+
+	snprintf(client, sizeof(client), "%s[%s]", name, addr);
+	if ((io = malloc(sizeof(*io))) == NULL) {
+		log_warn("odmr: %s", client);
+		return;
+	}
+	sio_init(io, fd, fd, conf->odmr.timeout > 0 ? conf->odmr.timeout : 600);
+	if ((lockfd = flush_lock(conf, cu, &busy)) == -1) {
+		sio_reply(io, "451 4.3.0 Unable to process ATRN now: %s",
+		    busy ? "a delivery of your mail is running" :
+		    "queue unavailable");
+		sio_flush(io);
+		free(io);
+		return;
+	}
+	if (spool_usage(conf->spool, cu->name, &u) != RS_OK || u.count == 0) {
+		close(lockfd);
+		sio_reply(io, "453 4.3.0 You have no mail");
+		sio_flush(io);
+		free(io);
+		return;
+	}
+	log_info("odmr: %s: %s: ATRN, %llu pending", cu->name, client,
+	    (unsigned long long)u.count);
+	sio_reply(io, "250 2.0.0 OK, now reversing the connection");
+	if (sio_flush(io) == -1) {
+		log_warnx("odmr: %s: lost the connection", client);
+		close(lockfd);
+		free(io);
+		return;
+	}
+	free(io);
+	turn_round(conf, cu, fd, client, addr, lockfd);
+}
+
+/*
+ * cmd_atrn - the lookup process decides (lookup.h); when it allows the
+ * ATRN it hands the connection to a delivery worker of the master,
+ * which answers and delivers: the session says nothing more.
+ */
 static void
 cmd_atrn(struct odmr *s, char *arg)
 {
 	struct lookup_reply r;
-	struct qusage u;
-	int lockfd, busy;
 
-	/* the right to the domains is the lookup's (lookup.h) */
-	if (lc_atrn(s->lc, arg, &r) == -1 || r.code != 250) {
-		reply(s, r.code, r.status, "%s", r.text);
+	if (s->io->ilen > 0) {
+		/* the client must wait for the reply before it turns */
+		log_warnx("odmr: %s[%s]: sent data after ATRN before our "
+		    "reply", s->cl->name, s->cl->addr);
+		s->done = 1;
 		return;
 	}
-	if ((s->cu = conf_customer(s->conf, r.customer)) == NULL) {
-		reply(s, 451, "4.3.0", "Unable to process ATRN now: "
-		    "configuration changing");
+	if (sio_flush(s->io) == -1) {
+		s->done = 1;
 		return;
 	}
-	if ((lockfd = flush_lock(s->conf, s->cu, &busy)) == -1) {
-		reply(s, 451, "4.3.0", "Unable to process ATRN now: %s",
-		    busy ? "a delivery of your mail is running" :
-		    "queue unavailable");
+	if (lc_atrn(s->lc, arg, s->fd, &r) == 0 && r.code == 250 && r.close) {
+		s->done = 1;		/* the worker has the connection */
 		return;
 	}
-	if (spool_usage(s->conf->spool, s->cu->name, &u) != RS_OK ||
-	    u.count == 0) {
-		close(lockfd);
-		reply(s, 453, "4.3.0", "You have no mail");
-		return;
-	}
-	log_info("odmr: %s: %s[%s]: ATRN, %llu pending", s->cu->name,
-	    s->cl->name, s->cl->addr, (unsigned long long)u.count);
-	reply(s, 250, "2.0.0", "OK, now reversing the connection");
-	turn_round(s, lockfd);
+	reply(s, r.code, r.status, "%s", r.text);
 }
 
 static void

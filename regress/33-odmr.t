@@ -88,6 +88,10 @@ grep -q "odmr: localhost\[127.0.0.1\]: authenticated as acme" "$HUB_LOG" &&
     grep -q "odmr: acme: localhost\[127.0.0.1\]: $N sent, 0 deferred" \
     "$HUB_LOG"
 ok $? "authentication and delivery logged"
+# the session never delivers: a worker of the master does (issue 10)
+grep -q "^bridged: acme: odmr started, pid [0-9]*" "$HUB_LOG" &&
+    grep -q "^bridged: acme: odmr ended, pid [0-9]*, status 0" "$HUB_LOG"
+ok $? "the delivery ran in a worker of the master, not in the session"
 
 # ---- 2. the protocol, with a CRAM-MD5 client ----
 out=$($PROBE $ODMRPORT "EHLO leaf.test" "MAIL FROM:<a@b.example>" \

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,8 @@ static const char routes_text[] =
     ".acme.test     acme\n"
     "ship.test      ship\n"
     "gone.test      error:5.1.2 this domain has moved\n";
+
+static int	turn_cb(void *, const char *, const char *, const char *, int);
 
 static int
 flush_cb(void *arg, const char *req)
@@ -96,10 +99,29 @@ setup(void)
 		spool_prepare(spool, custs[i].name);
 	srv.conf = &conf;
 	srv.flush = flush_cb;
+	srv.turn = turn_cb;
 	if (verdict_key_new(srv.key) == -1)
 		exit(1);
 	srv.have_key = 1;
 }
+
+static char turned[64];
+static int nturn, turn_fd = -1;
+
+static int
+turn_cb(void *arg, const char *customer, const char *addr, const char *name,
+    int fd)
+{
+	(void)arg;
+	(void)addr;
+	(void)name;
+	strlcpy_(turned, customer, sizeof(turned));
+	nturn++;
+	turn_fd = fd;
+	return 0;
+}
+
+static int ask_fd = -1;		/* the next ask's descriptor */
 
 /* ask - one request of type with string arguments a, b (NULL: none). */
 static int
@@ -108,6 +130,7 @@ ask(struct lookup_sess *ls, uint32_t type, const char *a, const char *b,
 {
 	static struct chan_msg m;
 	struct chan_wr w;
+	int rv;
 
 	chan_wr_init(&w, m.data, sizeof(m.data));
 	if (a != NULL)
@@ -116,8 +139,12 @@ ask(struct lookup_sess *ls, uint32_t type, const char *a, const char *b,
 		chan_put_str(&w, b);
 	m.type = type;
 	m.len = (uint32_t)w.len;
-	m.fd = -1;
-	return lookup_serve(&srv, ls, &m, r);
+	m.fd = ask_fd;
+	ask_fd = -1;
+	rv = lookup_serve(&srv, ls, &m, r);
+	if (m.fd != -1)
+		close(m.fd);		/* not taken: the caller's */
+	return rv;
 }
 
 static int
@@ -342,15 +369,32 @@ test_atrn(void)
 	answer(&r, "acme", "s3cret", line, sizeof(line));
 	ask(&ls, LM_ANSWER, line, NULL, &r);
 	is_int(r.code, 235, "ODMR AUTH: 235");
+	nturn = 0;
+	ask_fd = dup(0);
 	ask(&ls, LM_ATRN, "", NULL, &r);
-	ok(r.code == 250 && strcmp(r.customer, "acme") == 0,
-	    "ATRN, no domain: the customer's whole queue");
+	ok(r.code == 250 && r.close && nturn == 1 &&
+	    strcmp(turned, "acme") == 0, "ATRN, no domain: the customer's "
+	    "whole queue, the connection handed on, the session to be quiet");
+	ok(turn_fd != -1 && fcntl(turn_fd, F_GETFD) != -1,
+	    "the descriptor went with it");
+	close(turn_fd);
+	ask_fd = dup(0);
 	ask(&ls, LM_ATRN, "acme.test,Sub.Acme.Test", NULL, &r);
-	ok(r.code == 250 && strcmp(r.customer, "acme") == 0,
-	    "ATRN of its domains: 250 (%d %s)", r.code, r.text);
+	ok(r.code == 250 && nturn == 2, "ATRN of its domains: 250 (%d %s)",
+	    r.code, r.text);
+	close(turn_fd);
+	ask_fd = dup(0);
 	ask(&ls, LM_ATRN, "acme.test,ship.test", NULL, &r);
 	is_int(r.code, 450, "a domain of another customer's: 450");
-	ok(r.customer[0] == '\0', "no customer");
+	ok(nturn == 2 && r.customer[0] == '\0', "nothing handed on");
+	ask(&ls, LM_ATRN, "", NULL, &r);
+	ok(r.code == 451 && nturn == 2, "without the connection: 451 (%s)",
+	    r.text);
+	srv.turn = NULL;
+	ask_fd = dup(0);
+	ask(&ls, LM_ATRN, "", NULL, &r);
+	ok(r.code == 451 && !r.close, "no master to hand it to: 451");
+	srv.turn = turn_cb;
 	ask(&ls, LM_ATRN, "bad!", NULL, &r);
 	is_int(r.code, 501, "a bad domain: 501");
 	is_int(ask(&ls, LM_ETRN, "#acme", NULL, &r), -1,
@@ -362,6 +406,11 @@ test_atrn(void)
 	    "a flush request from a session: cut off");
 	is_int(ask(&ls, 999, NULL, NULL, &r), -1, "an unknown message: cut off");
 	is_int(ask(&ls, LM_MAIL, "x", NULL, &r), -1, "a malformed MAIL: cut off");
+	is_int(ask(&ls, LM_TURN, "acme", "192.0.2.66", &r), -1,
+	    "a turn request from a session: cut off");
+	ask_fd = dup(0);
+	is_int(ask(&ls, LM_RCPT, "alice@acme.test", "alice@acme.test", &r), -1,
+	    "a descriptor with anything but ATRN: cut off");
 }
 
 static void
