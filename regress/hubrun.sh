@@ -70,7 +70,8 @@ EOF
 }
 
 # hub_start: start bridged in the foreground (-d) in the background,
-# wait until it listens on its SMTP port (and LMTP socket).
+# wait until it listens on its SMTP port (and LMTP socket) and has made
+# its control socket.
 hub_start() {
 	# its own process group, so that a crash can be simulated for the
 	# daemon and all its children at once
@@ -84,6 +85,14 @@ hub_start() {
 	fi
 	if ! wait_file "$HUB_LMTP" 5; then
 		diag "bridged did not create $HUB_LMTP"
+		return 1
+	fi
+	# the control socket comes last, once the lookup and queue
+	# processes are up: then the hub is ready
+	# (the spool the config names: a test may have moved it)
+	_hub_sp=$(sed -n 's/^spool = "\(.*\)"$/\1/p' "$HUB_CONF" | tail -1)
+	if ! wait_file "${_hub_sp:-$HUB_SPOOL}/control" "${HUB_WAIT:-10}"; then
+		diag "bridged did not create ${_hub_sp:-$HUB_SPOOL}/control"
 		return 1
 	fi
 	return 0
