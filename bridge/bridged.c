@@ -361,6 +361,14 @@ main(int argc, char *argv[])
 	if (m.conf_path == NULL)
 		m.conf_path = path;
 	m.conf = conf_read(m.conf_path);
+	/*
+	 * the builtin config puts the spool under the working directory:
+	 * pin it, for the reloads after the chdir and for the lookup and
+	 * session processes, which read the config again from the spool
+	 */
+	if (strcmp(path, CONF_BUILTIN) == 0 &&
+	    setenv("BRIDGE_SPOOL", m.conf->spool, 1) == -1)
+		log_fatal(EXIT_OSERR, "setenv");
 	pw = hub_user(m.conf);
 	spool_own(m.conf, pw);
 	m.pidfd = pidfile_lock(m.conf->pidfile);
