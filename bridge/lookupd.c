@@ -29,6 +29,7 @@
 #include "chan.h"
 #include "conf.h"
 #include "log.h"
+#include "proc.h"
 #include "lookup.h"
 #include "lproto.h"
 #include "util.h"
@@ -53,26 +54,6 @@ on_stop(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static void
-signals(sigset_t *waitmask)
-{
-	struct sigaction act;
-	sigset_t block;
-
-	memset(&act, 0, sizeof(act));
-	sigemptyset(&act.sa_mask);
-	act.sa_handler = on_stop;
-	sigaction(SIGTERM, &act, NULL);
-	sigaction(SIGINT, &act, NULL);
-	act.sa_handler = SIG_IGN;
-	sigaction(SIGHUP, &act, NULL);
-	sigaction(SIGPIPE, &act, NULL);
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, waitmask);
 }
 
 /* to_master - an authorised ETRN's flush request (lookup.h). */
@@ -248,7 +229,7 @@ lookup_main(const char *conf_path)
 	sigset_t waitmask;
 	int nss = 0, nold, i, k, n;
 
-	signals(&waitmask);
+	proc_child_signals(on_stop, &waitmask);
 	path = conf_path;
 	if ((conf = conf_load_logged(path)) == NULL)
 		log_fatalx(EXIT_CONFIG, "lookup: %s: no configuration", path);

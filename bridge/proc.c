@@ -311,3 +311,27 @@ proc_close_child(struct proc *q)
 	if (q->ch.sock != -1)
 		close(q->ch.sock);
 }
+
+void
+proc_child_signals(void (*on_stop)(int), sigset_t *waitmask)
+{
+	struct sigaction act;
+	sigset_t block;
+
+	memset(&act, 0, sizeof(act));
+	sigemptyset(&act.sa_mask);
+	act.sa_handler = on_stop;
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGINT, &act, NULL);
+	act.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &act, NULL);
+	sigaction(SIGPIPE, &act, NULL);
+	act.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &act, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, waitmask);
+	sigdelset(waitmask, SIGTERM);
+	sigdelset(waitmask, SIGINT);
+}

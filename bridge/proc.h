@@ -3,7 +3,7 @@
  * queue process (bridged -x queue) and the lookup process (bridged -x
  * lookup).  Start one (fork and exec of bridged itself), send it its
  * configuration, hand it one end of each session's socket pair,
- * restart it when it dies.
+ * restart it when it dies; and the signal set-up each of them shares.
  */
 #ifndef PROC_H
 #define PROC_H
@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "chan.h"
@@ -83,6 +84,13 @@ void	proc_io(struct proc *p);
 double	proc_tick(struct proc *p, const struct bridge_conf *c);
 /* proc_stop - SIGTERM it and never restart it. */
 void	proc_stop(struct proc *p);
+/*
+ * proc_child_signals - in an exec'd process (queue, lookup, session)
+ * at its start: SIGTERM and SIGINT call on_stop and are blocked but
+ * while waiting (waitmask, for ppoll), SIGHUP and SIGPIPE ignored,
+ * SIGCHLD default.
+ */
+void	proc_child_signals(void (*on_stop)(int), sigset_t *waitmask);
 /* proc_close_child - in any other child of the master: its fds. */
 void	proc_close_child(struct proc *p);
 

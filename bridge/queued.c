@@ -32,6 +32,7 @@
 
 #include "chan.h"
 #include "log.h"
+#include "proc.h"
 #include "qproto.h"
 #include "qserv.h"
 #include "queue.h"
@@ -295,30 +296,6 @@ read_config(int fd, struct chan_msg *m, struct qconf *qc)
 	}
 }
 
-static void
-signals(sigset_t *waitmask)
-{
-	struct sigaction act;
-	sigset_t block;
-
-	memset(&act, 0, sizeof(act));
-	sigemptyset(&act.sa_mask);
-	act.sa_handler = on_stop;
-	sigaction(SIGTERM, &act, NULL);
-	sigaction(SIGINT, &act, NULL);
-	act.sa_handler = SIG_IGN;
-	sigaction(SIGHUP, &act, NULL);
-	sigaction(SIGPIPE, &act, NULL);
-	act.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &act, NULL);
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, waitmask);
-	sigdelset(waitmask, SIGTERM);
-	sigdelset(waitmask, SIGINT);
-}
-
 /* from_master - the master's messages; -1 when it has gone. */
 static int
 from_master(int mfd, struct chan_msg *m, struct qserv *qs, struct qconf *qc,
@@ -382,7 +359,7 @@ queue_main(int restarted)
 	uint32_t pid;
 	int mfd = 3, ncl = 0, nold, i, k, n, master_gone = 0;
 
-	signals(&waitmask);
+	proc_child_signals(on_stop, &waitmask);
 	memset(&qc, 0, sizeof(qc));
 	read_config(mfd, &m, &qc);
 	if (!restarted)

@@ -26,6 +26,7 @@
 #include "chan.h"
 #include "conf.h"
 #include "log.h"
+#include "proc.h"
 #include "master.h"
 #include "odmr.h"
 #include "pool.h"
@@ -42,30 +43,6 @@ on_stop(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static void
-signals(sigset_t *waitmask)
-{
-	struct sigaction act;
-	sigset_t block;
-
-	memset(&act, 0, sizeof(act));
-	sigemptyset(&act.sa_mask);
-	act.sa_handler = on_stop;
-	sigaction(SIGTERM, &act, NULL);
-	sigaction(SIGINT, &act, NULL);
-	act.sa_handler = SIG_IGN;
-	sigaction(SIGHUP, &act, NULL);
-	sigaction(SIGPIPE, &act, NULL);
-	act.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &act, NULL);
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, waitmask);
-	sigdelset(waitmask, SIGTERM);
-	sigdelset(waitmask, SIGINT);
 }
 
 /* serve - one connection: the client fd with its SM_CONN payload. */
@@ -129,7 +106,7 @@ session_main(const char *conf_path)
 	sigset_t waitmask;
 	int qfd = -1, lfd = -1, uses = 0, n;
 
-	signals(&waitmask);
+	proc_child_signals(on_stop, &waitmask);
 	if ((c = conf_load_logged(conf_path)) == NULL)
 		log_fatalx(EXIT_CONFIG, "session: %s: no configuration",
 		    conf_path);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "cram.h"
 #include "log.h"
 #include "lproto.h"
 #include "util.h"
@@ -230,6 +231,21 @@ int
 lc_answer(struct lclient *lc, const char *line, struct lookup_reply *r)
 {
 	return one(lc, LM_ANSWER, line, r);
+}
+
+int
+lc_auth_exchange(struct lclient *lc, struct sio *io, size_t linemax,
+    const char *arg, struct lookup_reply *r)
+{
+	char line[CRAM_ANSWER_MAX + 1];
+
+	if (lc_auth(lc, arg, r) == 0 && r->code == 334) {
+		sio_reply(io, "334 %s", r->text);
+		if (cram_read_answer(io, linemax, line, sizeof(line)) == -1)
+			return -1;
+		(void)lc_answer(lc, line, r);
+	}
+	return 0;
 }
 
 int

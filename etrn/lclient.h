@@ -48,6 +48,14 @@ int	lc_rcpt(struct lclient *lc, const char *addr, const char *shown,
 int	lc_auth(struct lclient *lc, const char *arg, struct lookup_reply *r);
 int	lc_answer(struct lclient *lc, const char *line,
 	    struct lookup_reply *r);
+/*
+ * lc_auth_exchange - AUTH with argument arg over io: the lookup's 334
+ * and challenge to the client, its answer line (at most linemax) back
+ * to the lookup; r is the reply to give.  -1 when the client's
+ * connection broke (no reply then).
+ */
+int	lc_auth_exchange(struct lclient *lc, struct sio *io, size_t linemax,
+	    const char *arg, struct lookup_reply *r);
 int	lc_etrn(struct lclient *lc, const char *arg, struct lookup_reply *r);
 /*
  * lc_atrn - with the client's connection fd: allowed, the reply is 250

@@ -29,7 +29,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "cram.h"
 #include "flush.h"
 #include "lclient.h"
 #include "log.h"
@@ -76,20 +75,14 @@ static void
 cmd_auth(struct odmr *s, char *arg)
 {
 	struct lookup_reply r;
-	char line[CRAM_ANSWER_MAX + 1];
 
 	if (!s->helo_done) {
 		reply(s, 503, "5.5.1", "Error: send EHLO first");
 		return;
 	}
-	if (lc_auth(s->lc, arg, &r) == 0 && r.code == 334) {
-		sio_reply(s->io, "334 %s", r.text);
-		if (cram_read_answer(s->io, CMD_MAX, line, sizeof(line)) ==
-		    -1) {
-			s->done = 1;		/* lost: no reply */
-			return;
-		}
-		(void)lc_answer(s->lc, line, &r);
+	if (lc_auth_exchange(s->lc, s->io, CMD_MAX, arg, &r) == -1) {
+		s->done = 1;		/* lost: no reply */
+		return;
 	}
 	reply(s, r.code, r.status, "%s", r.text);
 	s->done = r.close;

@@ -38,7 +38,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "cram.h"
 #include "dsnparam.h"
 #include "lclient.h"
 #include "log.h"
@@ -656,7 +655,6 @@ static void
 cmd_auth(struct smtpd *s, char *arg)
 {
 	struct lookup_reply r;
-	char line[CRAM_ANSWER_MAX + 1];
 
 	if (s->cl->lmtp) {
 		reply(s, 500, "5.5.1", "Error: command not recognized");
@@ -674,14 +672,9 @@ cmd_auth(struct smtpd *s, char *arg)
 		reply(s, 503, "5.5.1", "Error: AUTH inside a mail transaction");
 		return;
 	}
-	if (lc_auth(s->lc, arg, &r) == 0 && r.code == 334) {
-		sio_reply(s->io, "334 %s", r.text);
-		if (cram_read_answer(s->io, CMD_MAX, line, sizeof(line)) ==
-		    -1) {
-			s->done = 1;		/* lost: no reply */
-			return;
-		}
-		(void)lc_answer(s->lc, line, &r);
+	if (lc_auth_exchange(s->lc, s->io, CMD_MAX, arg, &r) == -1) {
+		s->done = 1;		/* lost: no reply */
+		return;
 	}
 	reply(s, r.code, r.status, "%s", r.text);
 	s->done = r.close;
