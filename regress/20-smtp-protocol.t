@@ -50,11 +50,17 @@ EOF
 printf 'alice\nbob@acme.example\n' >"$WORK/acme.users"
 write_conf
 
+# start: bridged, and wait until it is ready: its "started" line
+# comes once the queue process has recovered the spool (the ports are
+# bound before that)
+started() { [ "$(grep -c '^bridged: started:' "$LOG" 2>/dev/null)" -gt "$_n" ]; }
 start() {
+	_n=$(grep -c '^bridged: started:' "$LOG" 2>/dev/null)
+	_n=${_n:-0}
 	bridged -d -c "$CONF" >>"$LOG" 2>&1 &
 	PID=$!
 	at_exit "kill -9 $PID"
-	wait_port "$PORT" 10 && wait_file "$LMTP" 5
+	wait_port "$PORT" 10 && wait_file "$LMTP" 5 && wait_for 20 started
 }
 
 stop() {
