@@ -117,19 +117,19 @@ do_rcpt(struct lookup_srv *sv, struct lookup_sess *ls, const char *addr,
 	const struct bridge_conf *c = sv->conf;
 	struct route_result rr;
 	struct customer *cu;
-	char local[ADDR_PATH_MAX];
-	const char *domain, *at;
+	struct addr a;
+	char again[ADDR_PATH_MAX];
+	const char *why, *domain;
 	uint64_t used, size;
 
-	if ((at = strrchr(addr, '@')) == NULL || (size_t)(at - addr) >=
-	    sizeof(local)) {
+	/* the session parsed it; parsed here again, it must say the same */
+	if (addr_parse_plain(addr, 0, &a, &why) != ADDR_OK || a.null ||
+	    strcmp(addr_format(&a, again, sizeof(again)), addr) != 0) {
 		say(r, 501, "5.1.3", "<%s>: Bad recipient address syntax",
 		    shown);
 		return;
 	}
-	memcpy(local, addr, (size_t)(at - addr));
-	local[at - addr] = '\0';
-	domain = at + 1;
+	domain = a.domain;
 	routes_lookup(c->routes, domain, &rr);
 	if (rr.kind == ROUTE_NONE) {
 		say(r, 550, "5.7.1", "<%s>: Relay access denied", shown);
@@ -145,7 +145,7 @@ do_rcpt(struct lookup_srv *sv, struct lookup_sess *ls, const char *addr,
 		say(r, 451, "4.3.0", "<%s>: Temporary routing problem", shown);
 		return;
 	}
-	if (cu->rcpts != NULL && !rcptlist_has(cu->rcpts, local, domain)) {
+	if (cu->rcpts != NULL && !rcptlist_has(cu->rcpts, a.local, domain)) {
 		say(r, 550, "5.1.1",
 		    "<%s>: Recipient address rejected: User unknown", shown);
 		return;

@@ -60,7 +60,7 @@ setup(void)
 {
 	char path[512];
 	FILE *f;
-	int nerr = 0, i;
+	int nerr = 0, i, fd;
 
 	snprintf(spool, sizeof(spool), "/tmp/unit-lookup.XXXXXX");
 	if (mkdtemp(spool) == NULL)
@@ -73,10 +73,11 @@ setup(void)
 	custs[0].rcpts = rcptlist_load(path, stderr, &nerr);
 	custs[0].release = REL_ETRN | REL_ODMR;
 	snprintf(path, sizeof(path), "%s/acme.secret", spool);
-	f = fopen(path, "w");
-	fputs("s3cret\n", f);
-	fclose(f);
-	chmod(path, 0600);
+	/* 0600 from the start: no chmod by path */
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1 || write(fd, "s3cret\n", 7) != 7)
+		exit(1);
+	close(fd);
 	custs[0].secret = strdup(path);
 	cidr_parse("192.0.2.0/24", &nets[0]);
 	custs[0].etrn_from = nets;
@@ -221,6 +222,11 @@ test_rcpt(void)
 	    r.status, r.text);
 	ask(&ls, LM_RCPT, "nodomain", "nodomain", &r);
 	is_int(r.code, 501, "no @: 501");
+	ask(&ls, LM_RCPT, "alice@ACME.test", "alice@ACME.test", &r);
+	ok(r.code == 501 && !r.have_token,
+	    "an address not in its canonical form (a session's own): 501");
+	ask(&ls, LM_RCPT, "a\r\nb@acme.test", "x", &r);
+	is_int(r.code, 501, "a CR LF inside: 501");
 	mail(&ls, 200, &r);
 	ask(&ls, LM_RCPT, "x@ship.test", "x@ship.test", &r);
 	is_int(r.code, 552, "over the customer's max-size: 552");
