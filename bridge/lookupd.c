@@ -8,7 +8,8 @@
  * usage table; it asks the master for the flushes of the ETRNs it
  * authorised (LM_FLUSH) and hands it the connections of the ATRNs it
  * allowed (LM_TURN).  One poll loop; each request is answered
- * before the next is read.
+ * before the next is read, but for the client's name, which comes from
+ * the reverse DNS threads (resolve.h) when it comes.
  *
  * Invariants: the master's socket is fd 3; what a session says of
  * itself is used for the log only; a session that sends what
@@ -32,6 +33,7 @@
 #include "proc.h"
 #include "lookup.h"
 #include "lproto.h"
+#include "resolve.h"
 #include "util.h"
 #include "lookupd.h"
 
@@ -105,6 +107,7 @@ reload(void)
 static int
 from_master(struct chan_msg *m, struct lsession *ss, int *nss)
 {
+	struct resolved res;
 	struct chan_rd r;
 	struct usage *u;
 	char peer[64];
@@ -162,6 +165,9 @@ from_master(struct chan_msg *m, struct lsession *ss, int *nss)
 			ss[*nss].sock = m->fd;
 			m->fd = -1;
 			lookup_sess_init(&ss[*nss].ls, serial, (int)kind, peer);
+			if (!ss[*nss].ls.named && resolve_ask(serial, peer,
+			    &res) == 1)
+				(void)lookup_named(&ss[*nss].ls, res.name);
 			(*nss)++;
 			break;
 		default:
@@ -174,6 +180,50 @@ from_master(struct chan_msg *m, struct lsession *ss, int *nss)
 	return 0;
 }
 
+/* answer - r to session s; -1 when it does not take it (logged). */
+static int
+answer(struct lsession *s, const struct lookup_reply *r)
+{
+	static unsigned char buf[1024];
+	struct chan_wr w;
+
+	chan_wr_init(&w, buf, sizeof(buf));
+	lookup_reply_put(&w, r);
+	if (w.err || chan_send(s->sock, LM_REPLY, 0, w.p, w.len, -1) == -1) {
+		log_warnx("lookup: session %u (%s): does not take its "
+		    "answers: cut off", s->ls.serial, s->ls.peer);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * names - the reverse DNS answers that came, each to its session (an
+ * LM_IDENT waiting for it is answered); one for a session that has
+ * gone is dropped.  A session that does not take it is closed.
+ */
+static void
+names(struct lsession *ss, int nss)
+{
+	struct lookup_reply r;
+	struct resolved res;
+	int i, k;
+
+	for (k = 0; k < 64 && resolve_answer(&res); k++)
+		for (i = 0; i < nss; i++) {
+			if (ss[i].sock == -1 || ss[i].ls.serial != res.serial)
+				continue;
+			if (lookup_named(&ss[i].ls, res.name)) {
+				lookup_name_reply(&ss[i].ls, &r);
+				if (answer(&ss[i], &r) == -1) {
+					close(ss[i].sock);
+					ss[i].sock = -1;
+				}
+			}
+			break;
+		}
+}
+
 /*
  * serve - the requests one session has sent; -1 when it closed or is
  * cut off (then its socket is to be closed).
@@ -181,9 +231,7 @@ from_master(struct chan_msg *m, struct lsession *ss, int *nss)
 static int
 serve(struct lsession *s, struct chan_msg *m)
 {
-	static unsigned char buf[1024];
 	struct lookup_reply r;
-	struct chan_wr w;
 	int n, i;
 
 	for (i = 0; i < 16; i++) {
@@ -208,14 +256,8 @@ serve(struct lsession *s, struct chan_msg *m)
 			close(m->fd);
 			m->fd = -1;
 		}
-		chan_wr_init(&w, buf, sizeof(buf));
-		lookup_reply_put(&w, &r);
-		if (w.err || chan_send(s->sock, LM_REPLY, 0, w.p, w.len, -1) ==
-		    -1) {
-			log_warnx("lookup: session %u (%s): does not take its "
-			    "answers: cut off", s->ls.serial, s->ls.peer);
+		if (answer(s, &r) == -1)
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -227,7 +269,7 @@ lookup_main(const char *conf_path)
 	static struct lsession ss[LOOKUPD_MAX];
 	struct pollfd *pfd;
 	sigset_t waitmask;
-	int nss = 0, nold, i, k, n;
+	int nss = 0, nold, i, k, n, rfd;
 
 	proc_child_signals(on_stop, &waitmask);
 	path = conf_path;
@@ -240,7 +282,8 @@ lookup_main(const char *conf_path)
 	if (fcntl(master.sock, F_SETFL, O_NONBLOCK) == -1 ||
 	    chan_send(master.sock, LM_READY, 0, NULL, 0, -1) == -1)
 		log_fatal(EXIT_OSERR, "lookup: telling the master");
-	if ((pfd = calloc(LOOKUPD_MAX + 1, sizeof(*pfd))) == NULL)
+	rfd = resolve_start();
+	if ((pfd = calloc(LOOKUPD_MAX + 2, sizeof(*pfd))) == NULL)
 		log_fatal(EXIT_OSERR, "lookup");
 	log_debug("lookup: ready, %d customers", conf->ncustomers);
 	while (!stop) {
@@ -250,13 +293,18 @@ lookup_main(const char *conf_path)
 			pfd[1 + i].fd = ss[i].sock;
 			pfd[1 + i].events = POLLIN;
 		}
-		n = ppoll(pfd, (nfds_t)(1 + nss), NULL, &waitmask);
+		pfd[1 + nss].fd = rfd;
+		pfd[1 + nss].events = POLLIN;
+		pfd[1 + nss].revents = 0;
+		n = ppoll(pfd, (nfds_t)(2 + nss), NULL, &waitmask);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
 			log_fatal(EXIT_OSERR, "lookup: poll");
 		}
 		nold = nss;
+		if (pfd[1 + nss].revents & POLLIN)
+			names(ss, nss);
 		if (pfd[0].revents & POLLOUT)
 			(void)chan_flush(&master);
 		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
@@ -264,6 +312,8 @@ lookup_main(const char *conf_path)
 			break;
 		/* the sessions polled, in place; new ones wait a round */
 		for (i = k = 0; i < nss; i++) {
+			if (ss[i].sock == -1)
+				continue;	/* names() cut it off */
 			if (i < nold && pfd[1 + i].fd == ss[i].sock &&
 			    (pfd[1 + i].revents & (POLLIN | POLLHUP |
 			    POLLERR)) && serve(&ss[i], &m) == -1) {

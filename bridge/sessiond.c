@@ -25,6 +25,7 @@
 
 #include "chan.h"
 #include "conf.h"
+#include "lclient.h"
 #include "log.h"
 #include "proc.h"
 #include "master.h"
@@ -73,8 +74,10 @@ serve(const struct bridge_conf *c, struct usage *u, const sigset_t *waitmask,
 		return;
 	}
 	memset(&cl, 0, sizeof(cl));
+	/* the name from the lookup: there is no resolver in here */
 	smtpd_client_set(&cl, salen > 0 ? (struct sockaddr *)&ss : NULL,
-	    (socklen_t)salen, 1);
+	    (socklen_t)salen, 0);
+	(void)lc_client_name(lfd, cl.name, sizeof(cl.name));
 	cl.lmtp = kind == LK_LMTP || kind == LK_ENQUEUE;
 	cl.enqueue = kind == LK_ENQUEUE;
 	/* the address the queue and lookup were told, to the letter */

@@ -51,6 +51,7 @@ static const struct {
 } kinds[] = {
 	{ "hostname", V_HOST }, { "spool", V_PATH }, { "routes", V_PATH },
 	{ "user", V_STR }, { "postmaster", V_ADDR }, { "pidfile", V_PATH },
+	{ "session-user", V_STR }, { "session-chroot", V_PATH },
 	{ "listen", V_LISTEN }, { "max-clients", V_INT },
 	{ "max-size", V_SIZE }, { "max-recipients", V_INT },
 	{ "timeout", V_DUR }, { "min-free", V_SIZE },
@@ -114,7 +115,7 @@ static cfg_opt_t customer_opts[] = {
 };
 static cfg_opt_t top_opts[] = {
 	S("hostname"), S("spool"), S("routes"), S("user"), S("postmaster"),
-	S("pidfile"), S("relayhost"),
+	S("pidfile"), S("relayhost"), S("session-user"), S("session-chroot"),
 	CFG_SEC("smtp", smtp_opts, CFGF_NONE),
 	CFG_SEC("lmtp", lmtp_opts, CFGF_NONE),
 	CFG_SEC("odmr", odmr_opts, CFGF_NONE),
@@ -775,6 +776,10 @@ build_top(struct lctx *x, struct conf_full *cf, int builtin)
 		    "\"/var/spool/bridge\")");
 	if ((s = cfg_getstr(x->root, "user")) != NULL && *s != '\0')
 		c->user = strdup(s);
+	if ((s = cfg_getstr(x->root, "session-user")) != NULL && *s != '\0')
+		c->session_user = strdup(s);
+	if ((s = cfg_getstr(x->root, "session-chroot")) != NULL && *s != '\0')
+		c->session_chroot = absolute(resolve(cf->dir, s));
 	if ((s = cfg_getstr(x->root, "postmaster")) != NULL)
 		c->postmaster = strdup(s);
 	else if (c->hostname != NULL &&
@@ -971,6 +976,8 @@ conf_free(struct bridge_conf *c)
 	free(c->spool);
 	free(c->routes_file);
 	free(c->user);
+	free(c->session_user);
+	free(c->session_chroot);
 	free(c->lmtp.group);
 	free(c->enqueue.group);
 	free_list(c->enqueue.l.listen, c->enqueue.l.nlisten);

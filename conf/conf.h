@@ -71,6 +71,12 @@ struct customer {
 #ifndef BRIDGE_USER
 #define BRIDGE_USER	"_bridge"	/* the hub's user when bridge.conf names none */
 #endif
+#ifndef BRIDGE_SESSION_USER
+#define BRIDGE_SESSION_USER	"_bridge-smtp"	/* the session processes' */
+#endif
+#ifndef BRIDGE_SESSION_CHROOT
+#define BRIDGE_SESSION_CHROOT	"/var/empty"	/* their root directory */
+#endif
 
 struct listeners {
 	char  **listen;			/* "addr:port", "[v6]:port", "unix:/p" */
@@ -83,6 +89,8 @@ struct bridge_conf {
 	char   *spool;			/* absolute */
 	char   *routes_file;
 	char   *user;			/* NULL or "" = don't drop */
+	char   *session_user;		/* NULL: BRIDGE_SESSION_USER */
+	char   *session_chroot;		/* NULL: BRIDGE_SESSION_CHROOT */
 	char   *postmaster;
 	char   *pidfile;		/* default <spool>/bridged.pid */
 	char   *relayhost;		/* "host:port" taking the DSNs, or NULL */

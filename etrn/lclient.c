@@ -173,19 +173,31 @@ ask(struct lclient *lc, uint32_t type, const struct chan_wr *w, int fd,
 void
 lc_ident(struct lclient *lc, const char *name)
 {
-	struct chan_wr w;
-
-	chan_wr_init(&w, lc->out, sizeof(lc->out));
-	chan_put_str(&w, name);
-	if (w.err)
-		return;
 	if (lc->sock == -1) {
 		strlcpy_(lc->sess.name, name, sizeof(lc->sess.name));
-		return;
+		lc->sess.named = 1;
 	}
-	if (!lc->broken && chan_send(lc->sock, LM_IDENT, 0, w.p, w.len, -1) ==
-	    -1)
-		lc->broken = 1;
+}
+
+int
+lc_client_name(int sock, char *name, size_t len)
+{
+	struct lookup_reply r;
+	struct lclient *lc;
+	struct chan_wr w;
+	int rv = -1;
+
+	strlcpy_(name, "unknown", len);
+	if ((lc = lclient_chan(sock, LOOKUP_WAIT)) == NULL)
+		return -1;
+	chan_wr_init(&w, lc->out, sizeof(lc->out));
+	if (ask(lc, LM_IDENT, &w, -1, &r) == 0 && r.code == 250) {
+		strlcpy_(name, r.text, len);
+		rv = 0;
+	}
+	lc->sock = -1;		/* still the session's */
+	lclient_free(lc);
+	return rv;
 }
 
 int

@@ -36,8 +36,17 @@ struct lclient *lclient_session(const struct smtpd_ctx *ctx,
 	    const struct smtpd_client *cl, int kind);
 void	lclient_free(struct lclient *lc);
 
-/* lc_ident - the session's reverse DNS name, for the lookup's log. */
+/*
+ * lc_ident - in-process: the client's name, for the log (the lookup
+ * process finds it itself: lc_client_name).
+ */
 void	lc_ident(struct lclient *lc, const char *name);
+/*
+ * lc_client_name - first thing on a session's lookup socket sock: the
+ * client's name as the lookup process resolved it (LM_IDENT) into
+ * name; 0, or -1 with "unknown" there when it did not answer in time.
+ */
+int	lc_client_name(int sock, char *name, size_t len);
 /*
  * Each fills r (the reply to give, or the temporary failure) and
  * returns 0, or -1 when the lookup process could not be asked.

@@ -41,7 +41,12 @@ lookup_sess_init(struct lookup_sess *ls, uint32_t serial, int kind,
 	ls->serial = serial;
 	ls->kind = kind;
 	strlcpy_(ls->peer, peer, sizeof(ls->peer));
-	strlcpy_(ls->name, "unknown", sizeof(ls->name));
+	/* a unix socket's client is this host (smtpd_client_set) */
+	if (strcmp(peer, "unix") == 0 || strncmp(peer, "uid ", 4) == 0) {
+		strlcpy_(ls->name, "localhost", sizeof(ls->name));
+		ls->named = 1;
+	} else
+		strlcpy_(ls->name, "unknown", sizeof(ls->name));
 	ls->cram.release = kind == LOOKUP_ODMR ? REL_ODMR : REL_ETRN;
 	ls->cram.tag = kind == LOOKUP_ODMR ? "odmr" : "smtp";
 }
@@ -61,6 +66,21 @@ say(struct lookup_reply *r, int code, const char *status, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(r->text, sizeof(r->text), fmt, ap);
 	va_end(ap);
+}
+
+int
+lookup_named(struct lookup_sess *ls, const char *name)
+{
+	strlcpy_(ls->name, name, sizeof(ls->name));
+	ls->named = 1;
+	return ls->want_name;
+}
+
+void
+lookup_name_reply(const struct lookup_sess *ls, struct lookup_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	say(r, 250, "2.0.0", "%s", ls->name);
 }
 
 /* client - "name[addr]" of the session, for the log. */
@@ -527,10 +547,14 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 	chan_rd_init(&rd, m);
 	switch (m->type) {
 	case LM_IDENT:
-		if (chan_get_str(&rd, ls->name, sizeof(ls->name)) == NULL ||
-		    chan_get_end(&rd) != 0)
-			return cut(ls, "malformed name");
-		return 0;
+		if (chan_get_end(&rd) != 0)
+			return cut(ls, "malformed name request");
+		if (!ls->named) {
+			ls->want_name = 1;
+			return 0;
+		}
+		lookup_name_reply(ls, r);
+		return 1;
 	case LM_MAIL:
 		declared = chan_get_u64(&rd);
 		if (chan_get_end(&rd) != 0)

@@ -23,9 +23,12 @@
  *               customer, str address (the master's), str name: a
  *               delivery worker answers it and delivers (odmr_turn).
  *
- * session -> lookup; each but LM_IDENT is answered with one LM_REPLY
- *   LM_IDENT    str name: the reverse DNS name the session found, for
- *               the log only (nothing is decided on it).
+ * session -> lookup; each is answered with one LM_REPLY
+ *   LM_IDENT    (empty) the client's name: the reverse DNS name the
+ *               lookup process found for the peer address (resolve.h),
+ *               "localhost" on a unix socket, "unknown" when there is
+ *               none, as the reply's text (250), once it is known.
+ *               The chrooted session cannot resolve; it asks first.
  *   LM_MAIL     u64 declared size (SIZE=, 0 if none): size limit,
  *               free space; starts a transaction.
  *   LM_RCPT     str address (local@domain), str shown (as written):
