@@ -47,6 +47,7 @@
 #include "lookupd.h"
 #include "sessiond.h"
 #include "queued.h"
+#include "spawner.h"
 
 #ifndef PREFIX
 #define PREFIX "/usr/local"
@@ -69,6 +70,7 @@ usage(void)
 static struct passwd *
 hub_user(const struct bridge_conf *c)
 {
+	static struct passwd hub;
 	const char *name = BRIDGE_USER;
 	struct passwd *pw;
 
@@ -84,7 +86,34 @@ hub_user(const struct bridge_conf *c)
 		log_fatalx(EXIT_CONFIG, "user %s is root: bridged does not run "
 		    "as root; name an unprivileged user in bridge.conf's user",
 		    name);
-	return pw;
+	/* a copy: the next getpwnam overwrites what it points to */
+	memset(&hub, 0, sizeof(hub));
+	if ((hub.pw_name = strdup(pw->pw_name)) == NULL)
+		log_fatal(EXIT_OSERR, "user %s", name);
+	hub.pw_uid = pw->pw_uid;
+	hub.pw_gid = pw->pw_gid;
+	return &hub;
+}
+
+/*
+ * session_user - started as root: the session processes' user and
+ * root directory will do (conf_session_check; the directory is made
+ * when missing), or exit 78 naming the key.
+ */
+static void
+session_user(const struct bridge_conf *c, const struct passwd *pw)
+{
+	char err[1024];
+	uid_t uid;
+	gid_t gid;
+
+	if (pw == NULL)
+		return;
+	if (conf_session_check(c, 1, &uid, &gid, err, sizeof(err)) == -1)
+		log_fatalx(EXIT_CONFIG, "%s; not started", err);
+	log_debug("sessions run as uid %ld, chrooted to %s", (long)uid,
+	    c->session_chroot != NULL ? c->session_chroot :
+	    BRIDGE_SESSION_CHROOT);
 }
 
 /*
@@ -166,6 +195,60 @@ drop_privileges(const struct passwd *pw)
 		log_fatalx(EXIT_OSERR, "still root after dropping to %s",
 		    pw->pw_name);
 	log_debug("running as %s (uid %ld)", pw->pw_name, (long)pw->pw_uid);
+}
+
+/*
+ * spool_reachable - before anything forks: can the hub's user reach
+ * the spool?  Tried with its effective ids (and its group alone), so
+ * the answer is on stderr, not in a daemon's log.
+ */
+static void
+spool_reachable(const struct bridge_conf *c, const struct passwd *pw)
+{
+	int fd, e;
+
+	if (pw == NULL)
+		return;
+	if (setgroups(1, &pw->pw_gid) == -1 || setegid(pw->pw_gid) == -1 ||
+	    seteuid(pw->pw_uid) == -1)
+		log_fatal(EXIT_OSERR, "cannot become user %s", pw->pw_name);
+	fd = open(c->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	e = errno;
+	if (seteuid(0) == -1 || setegid(0) == -1)
+		log_fatal(EXIT_OSERR, "cannot become root again");
+	if (fd == -1) {
+		errno = e;
+		log_fatal(EXIT_OSERR, "spool %s is not reachable as %s",
+		    c->spool, pw->pw_name);
+	}
+	close(fd);
+}
+
+/*
+ * spawner - as root, after going to the background: the spawner of
+ * the session processes (spawner.h), a child of the master; its socket
+ * into m->sp.
+ */
+static void
+spawner(struct master *m, int selffd, int fg)
+{
+	static struct spawner_args a;
+	static int fds[64];
+	int i, n = 0, sock;
+
+	for (i = 0; i < m->nl && n < 62; i++)
+		fds[n++] = m->l[i].fd;
+	fds[n++] = m->pidfd;
+	a.selffd = selffd;
+	a.conf_path = m->conf_path;
+	a.fg = fg;
+	a.close_fds = fds;
+	a.nclose = n;
+	if ((sock = spawner_start(&a, &m->sppid)) == -1)
+		log_fatal(EXIT_OSERR, "cannot start the spawner");
+	if (fcntl(sock, F_SETFL, O_NONBLOCK) == -1)
+		log_fatal(EXIT_OSERR, "spawner");
+	chan_init(&m->sp, sock, 4096);
 }
 
 static void
@@ -342,8 +425,8 @@ main(int argc, char *argv[])
 		queue_main(restarted);		/* the master's child */
 	if (proc != NULL && strcmp(proc, "lookup") == 0 && getuid() != 0)
 		lookup_main(path);		/* the master's child */
-	if (proc != NULL && strcmp(proc, "session") == 0 && getuid() != 0)
-		session_main(path);		/* the master's child */
+	if (proc != NULL && strcmp(proc, "session") == 0)
+		session_main(path);	/* the master's or the spawner's child */
 	if (proc != NULL)
 		log_fatalx(EXIT_USAGE, "-x %s: not a process of bridged (and "
 		    "never started by hand)", proc);
@@ -354,6 +437,7 @@ main(int argc, char *argv[])
 	m.pidfd = -1;
 	m.selffd = -1;
 	m.ctlfd = -1;
+	m.sp.sock = -1;
 	/* kept absolute: SIGHUP reloads it after the chdir to the spool */
 	if (strcmp(path, CONF_BUILTIN) != 0 && (m.conf_path = realpath(path,
 	    NULL)) == NULL)
@@ -370,18 +454,22 @@ main(int argc, char *argv[])
 	    setenv("BRIDGE_SPOOL", m.conf->spool, 1) == -1)
 		log_fatal(EXIT_OSERR, "setenv");
 	pw = hub_user(m.conf);
+	session_user(m.conf, pw);
 	spool_own(m.conf, pw);
 	m.pidfd = pidfile_lock(m.conf->pidfile);
 	if (m.conf->pidfile != NULL)
 		m.pidfile = strdup(m.conf->pidfile);
 	if (master_listen(&m) == -1)
 		log_fatalx(EXIT_OSERR, "cannot listen; not started");
+	spool_reachable(m.conf, pw);
+	if (!fg)
+		daemonize();
+	if (pw != NULL)
+		spawner(&m, selffd, fg);
 	drop_privileges(pw);
 	if (chdir(m.conf->spool) == -1)
 		log_fatal(EXIT_OSERR, "spool %s is not reachable as %s",
 		    m.conf->spool, pw != NULL ? pw->pw_name : "this user");
-	if (!fg)
-		daemonize();
 	pidfile_put(m.pidfd, m.pidfile);
 	warm_up();
 	if ((m.usage = usage_create(m.conf)) == NULL)

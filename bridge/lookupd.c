@@ -8,8 +8,9 @@
  * usage table; it asks the master for the flushes of the ETRNs it
  * authorised (LM_FLUSH) and hands it the connections of the ATRNs it
  * allowed (LM_TURN).  One poll loop; each request is answered
- * before the next is read, but for the client's name, which comes from
- * the reverse DNS threads (resolve.h) when it comes.
+ * before the next is read.  Each session's first message is its
+ * client's name (LM_NAME), sent when the reverse DNS threads
+ * (resolve.h) have it.
  *
  * Invariants: the master's socket is fd 3; what a session says of
  * itself is used for the log only; a session that sends what
@@ -44,6 +45,8 @@ struct lsession {
 	int	sock;
 	struct lookup_sess ls;
 };
+
+static int send_name(struct lsession *);
 
 static volatile sig_atomic_t stop;
 static struct lookup_srv srv;
@@ -167,7 +170,11 @@ from_master(struct chan_msg *m, struct lsession *ss, int *nss)
 			lookup_sess_init(&ss[*nss].ls, serial, (int)kind, peer);
 			if (!ss[*nss].ls.named && resolve_ask(serial, peer,
 			    &res) == 1)
-				(void)lookup_named(&ss[*nss].ls, res.name);
+				lookup_named(&ss[*nss].ls, res.name);
+			if (ss[*nss].ls.named && send_name(&ss[*nss]) == -1) {
+				close(ss[*nss].sock);
+				break;
+			}
 			(*nss)++;
 			break;
 		default:
@@ -176,6 +183,23 @@ from_master(struct chan_msg *m, struct lsession *ss, int *nss)
 		}
 		if (m->fd != -1)
 			close(m->fd);
+	}
+	return 0;
+}
+
+/* send_name - LM_NAME, the first message to a session; -1 as answer. */
+static int
+send_name(struct lsession *s)
+{
+	unsigned char buf[300];
+	struct chan_wr w;
+
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_str(&w, s->ls.name);
+	if (w.err || chan_send(s->sock, LM_NAME, 0, w.p, w.len, -1) == -1) {
+		log_warnx("lookup: session %u (%s): does not take its name: "
+		    "cut off", s->ls.serial, s->ls.peer);
+		return -1;
 	}
 	return 0;
 }
@@ -198,27 +222,25 @@ answer(struct lsession *s, const struct lookup_reply *r)
 }
 
 /*
- * names - the reverse DNS answers that came, each to its session (an
- * LM_IDENT waiting for it is answered); one for a session that has
- * gone is dropped.  A session that does not take it is closed.
+ * names - the reverse DNS answers that came, each to its session
+ * (LM_NAME); one for a session that has gone is dropped.  A session
+ * that does not take it is closed.
  */
 static void
 names(struct lsession *ss, int nss)
 {
-	struct lookup_reply r;
 	struct resolved res;
 	int i, k;
 
 	for (k = 0; k < 64 && resolve_answer(&res); k++)
 		for (i = 0; i < nss; i++) {
-			if (ss[i].sock == -1 || ss[i].ls.serial != res.serial)
+			if (ss[i].sock == -1 || ss[i].ls.serial != res.serial ||
+			    ss[i].ls.named)
 				continue;
-			if (lookup_named(&ss[i].ls, res.name)) {
-				lookup_name_reply(&ss[i].ls, &r);
-				if (answer(&ss[i], &r) == -1) {
-					close(ss[i].sock);
-					ss[i].sock = -1;
-				}
+			lookup_named(&ss[i].ls, res.name);
+			if (send_name(&ss[i]) == -1) {
+				close(ss[i].sock);
+				ss[i].sock = -1;
 			}
 			break;
 		}

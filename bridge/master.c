@@ -53,6 +53,7 @@
 #include "odmr.h"
 #include "qproto.h"
 #include "queue.h"
+#include "spawner.h"
 #include "util.h"
 #include "master.h"
 
@@ -312,6 +313,10 @@ reap(struct master *m)
 	int st, worker = 0;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (m->sppid != 0 && pid == m->sppid) {
+			m->sppid = 0;	/* its socket's end of file stops us */
+			continue;
+		}
 		if (proc_reaped(&m->qp, pid, st) ||
 		    proc_reaped(&m->lp, pid, st) ||
 		    pool_reaped(&m->pool, pid, st))
@@ -345,6 +350,8 @@ close_master_fds(struct master *m)
 	proc_close_child(&m->qp);
 	proc_close_child(&m->lp);
 	pool_close_child(&m->pool);
+	if (m->sp.sock != -1)
+		close(m->sp.sock);
 }
 
 /*
@@ -738,13 +745,73 @@ running(const struct master *m)
 }
 
 /*
+ * spawner_io - what the root spawner says (spawner.h): a session
+ * process's pid, one it reaped; what is queued for it.  0, or -1 when
+ * it has gone (then the hub cannot start a session any more).
+ */
+static int
+spawner_io(struct master *m)
+{
+	static struct chan_msg msg;
+	struct chan_rd r;
+	uint32_t a, b;
+	int n, k;
+
+	if (m->sp.sock == -1)
+		return 0;
+	if (m->sp.queued > 0 && chan_flush(&m->sp) == -1 && errno != EAGAIN)
+		return -1;
+	for (k = 0; k < 64; k++) {
+		n = chan_recv(m->sp.sock, &msg);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == EINTR))
+			return 0;
+		if (n <= 0)
+			return -1;
+		if (msg.fd != -1)
+			close(msg.fd);
+		chan_rd_init(&r, &msg);
+		a = chan_get_u32(&r);
+		b = chan_get_u32(&r);
+		if (chan_get_end(&r) != 0)
+			log_warnx("spawner: a malformed message %u", msg.type);
+		else if (msg.type == SP_STARTED)
+			pool_spawned(&m->pool, a, (pid_t)b);
+		else if (msg.type == SP_EXITED)
+			(void)pool_reaped(&m->pool, (pid_t)a, (int)b);
+		else
+			log_warnx("spawner: unexpected message %u", msg.type);
+	}
+	return 0;
+}
+
+/* spawner_gone - it exited: nothing can start a session now. */
+static void __attribute__((noreturn)) shutdown_all(struct master *m);
+
+static void
+spawner_gone(struct master *m)
+{
+	static int once;
+
+	if (once++)
+		return;
+	log_warnx("the root spawner of the session processes has exited: "
+	    "stopping");
+	chan_clear(&m->sp);
+	close(m->sp.sock);
+	m->sp.sock = -1;
+	pool_forget(&m->pool);		/* it stopped them as it went */
+	shutdown_all(m);
+}
+
+/*
  * shutdown_all - stop accepting, SIGTERM the sessions and the workers
  * (their whole process groups), wait, exit.
  */
 static void __attribute__((noreturn))
 shutdown_all(struct master *m)
 {
-	struct pollfd pfd;
+	struct pollfd pfd, pfd2[2];
 	unsigned char buf[64];
 	double deadline;
 	int i;
@@ -767,12 +834,19 @@ shutdown_all(struct master *m)
 	deadline = time_mono() + SHUTDOWN_WAIT;
 	reap(m);
 	while (running(m) > 0 && time_mono() < deadline) {
-		pfd.fd = m->sigpipe[0];
-		pfd.events = POLLIN;
-		poll(&pfd, 1, 100);
+		pfd2[0].fd = m->sigpipe[0];
+		pfd2[0].events = POLLIN;
+		pfd2[1].fd = m->sp.sock;
+		pfd2[1].events = POLLIN;
+		poll(pfd2, 2, 100);
 		while (read(m->sigpipe[0], buf, sizeof(buf)) > 0)
 			;
 		reap(m);
+		if (spawner_io(m) == -1 && m->sp.sock != -1) {
+			close(m->sp.sock);	/* it killed what was left */
+			m->sp.sock = -1;
+			pool_forget(&m->pool);
+		}
 	}
 	if (pool_count(&m->pool) > 0) {
 		log_warnx("%d session processes did not stop: killed",
@@ -784,7 +858,10 @@ shutdown_all(struct master *m)
 		    jobs_running(m->jobs));
 		jobs_signal(m->jobs, SIGKILL);
 	}
-	for (i = running(m); i > 0 && waitpid(-1, NULL, 0) > 0; i--)
+	/* our own children; the spawner's sessions are its to reap */
+	for (i = m->sp.sock != -1 || m->sppid != 0 ? (m->jobs != NULL ?
+	    jobs_running(m->jobs) : 0) : running(m);
+	    i > 0 && waitpid(-1, NULL, 0) > 0; i--)
 		;
 	/* the sessions are gone: the queue removes what they left open */
 	proc_stop(&m->qp);
@@ -808,6 +885,11 @@ shutdown_all(struct master *m)
 		kill(m->lp.pid, SIGKILL);
 		waitpid(m->lp.pid, NULL, 0);
 	}
+	/* at our end of file the spawner stops what is left, and exits */
+	if (m->sp.sock != -1)
+		close(m->sp.sock);
+	if (m->sppid != 0)
+		waitpid(m->sppid, NULL, 0);
 	if (m->pidfile != NULL)
 		unlink(m->pidfile);
 	log_info("stopped");
@@ -838,7 +920,7 @@ signals(struct master *m)
 }
 
 /* Slots of the poll table in front of the listeners. */
-enum { P_SIG, P_LOOKUP, P_CTL, P_QUEUE, P_CONN,
+enum { P_SIG, P_LOOKUP, P_CTL, P_QUEUE, P_SPAWN, P_CONN,
 	P_LISTEN = P_CONN + CTL_CONNS };
 
 /*
@@ -858,6 +940,9 @@ poll_table(struct master *m, struct pollfd *pfd)
 	pfd[P_LOOKUP].fd = proc_poll(&m->lp, &pfd[P_LOOKUP].events);
 	pfd[P_CTL].fd = m->ctlfd;
 	pfd[P_QUEUE].fd = proc_poll(&m->qp, &pfd[P_QUEUE].events);
+	pfd[P_SPAWN].fd = m->sp.sock;
+	if (m->sp.queued > 0)
+		pfd[P_SPAWN].events |= POLLOUT;
 	for (i = 0; i < CTL_CONNS; i++)
 		pfd[P_CONN + i].fd = m->ctl[i].fd;
 	for (i = 0; i < m->nl; i++)
@@ -922,6 +1007,9 @@ master_loop(struct master *m)
 			proc_io(&m->lp);
 		if (pfd[P_QUEUE].fd != -1 && pfd[P_QUEUE].revents != 0)
 			proc_io(&m->qp);
+		if (pfd[P_SPAWN].fd != -1 && pfd[P_SPAWN].revents != 0 &&
+		    spawner_io(m) == -1)
+			spawner_gone(m);
 		pool_io(&m->pool, pfd + P_LISTEN + nl, npool);
 		for (i = 0; i < CTL_CONNS; i++)
 			if (m->ctl[i].fd != -1 &&
@@ -1074,6 +1162,8 @@ master_procs(struct master *m, int selffd, int fg)
 	proc_init(&m->lp, &lookup_kind, selffd, fg, m->conf_path,
 	    worker_setup, m);
 	pool_init(&m->pool, selffd, fg, m->conf_path, worker_setup, m);
+	if (m->sp.sock != -1)
+		pool_set_spawner(&m->pool, &m->sp);
 	if (proc_start(&m->lp, m->conf, 1) == -1)
 		return -1;
 	return proc_start(&m->qp, m->conf, 1);

@@ -60,6 +60,8 @@ struct master {
 	struct proc qp;			/* the queue process */
 	struct proc lp;			/* the lookup process */
 	struct pool pool;		/* the session processes */
+	struct chan sp;			/* to the root spawner; sock -1: none */
+	pid_t	sppid;			/* its pid, 0 when none */
 	uint32_t serial;		/* sessions handed over */
 	unsigned char key[VERDICT_KEY];	/* of the lookup's verdicts */
 };

@@ -27,11 +27,14 @@
 #include "log.h"
 #include "util.h"
 #include "pool.h"
+#include "spawner.h"
 
 extern char **environ;
 
 #define POOL_QUEUE	8	/* messages waiting for one process */
 #define POOL_IDLE_MAX	16	/* idle processes kept */
+
+static void shut(struct sproc *);
 
 void
 pool_init(struct pool *p, int selffd, int fg, const char *conf_path,
@@ -97,6 +100,82 @@ slot(struct pool *p)
 	return &p->v[p->n++];
 }
 
+void
+pool_set_spawner(struct pool *p, struct chan *sp)
+{
+	p->spawner = sp;
+}
+
+/* pkill - sig to s, itself or through the spawner. */
+static void
+pkill(const struct pool *p, const struct sproc *s, int sig)
+{
+	unsigned char buf[16];
+	struct chan_wr w;
+
+	if (s->pid <= 0)
+		return;		/* not started yet: its end of file stops it */
+	if (p->spawner != NULL && p->spawner->sock == -1)
+		return;		/* the spawner has gone, and stopped it */
+	if (p->spawner == NULL) {
+		(void)kill(s->pid, sig);
+		return;
+	}
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, (uint32_t)s->pid);
+	chan_put_u32(&w, (uint32_t)sig);
+	if (chan_queue(p->spawner, SP_KILL, 0, w.p, w.len, -1) == 0)
+		(void)chan_flush(p->spawner);
+}
+
+/*
+ * spawned - ask the spawner for a process on sv[1]; its pid comes
+ * with pool_spawned.  -1 when it cannot be asked now.
+ */
+static int
+spawned(struct pool *p, struct sproc *s, int sv[2])
+{
+	unsigned char buf[16];
+	struct chan_wr w;
+
+	s->id = ++p->next_id;
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, s->id);
+	if (chan_queue(p->spawner, SP_SESSION, 0, w.p, w.len, sv[1]) == -1) {
+		log_warn("session process: the spawner");
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	(void)chan_flush(p->spawner);
+	s->pid = -1;
+	return 0;
+}
+
+void
+pool_spawned(struct pool *p, uint32_t id, pid_t pid)
+{
+	struct sproc *s;
+	int i;
+
+	for (i = 0; i < p->n; i++) {
+		s = &p->v[i];
+		if (s->pid != -1 || s->id != id)
+			continue;
+		if (pid > 0) {
+			s->pid = pid;
+			return;
+		}
+		log_warnx("session process: the spawner could not start it");
+		shut(s);
+		s->pid = 0;
+		s->busy = s->retire = 0;
+		return;
+	}
+	log_warnx("session process: the spawner started %ld unasked",
+	    (long)pid);
+}
+
 /* start - a new session process in a free slot; NULL when it failed. */
 static struct sproc *
 start(struct pool *p, int usagefd)
@@ -109,6 +188,13 @@ start(struct pool *p, int usagefd)
 	if ((s = slot(p)) == NULL || chan_pair(sv) == -1) {
 		log_warn("session process");
 		return NULL;
+	}
+	if (p->spawner != NULL) {
+		memset(s, 0, sizeof(*s));
+		if (spawned(p, s, sv) == -1)
+			return NULL;
+		pid = s->pid;
+		goto started;
 	}
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
@@ -124,8 +210,9 @@ start(struct pool *p, int usagefd)
 		close(sv[0]);
 		return NULL;
 	}
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	memset(s, 0, sizeof(*s));
+started:
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	s->pid = pid;
 	chan_init(&s->ch, sv[0], POOL_QUEUE);
 	if (usagefd != -1 && (fd = fcntl(usagefd, F_DUPFD_CLOEXEC, 0)) != -1 &&
@@ -267,7 +354,7 @@ from(struct pool *p, struct sproc *s)
 			log_warnx("session process %ld: unexpected message "
 			    "%u: stopped", (long)s->pid, m.type);
 			shut(s);
-			kill(s->pid, SIGTERM);
+			pkill(p, s, SIGTERM);
 			return;
 		}
 		s->busy = 0;
@@ -342,7 +429,7 @@ pool_signal(const struct pool *p, int sig)
 
 	for (i = 0; i < p->n; i++)
 		if (p->v[i].pid != 0)
-			kill(p->v[i].pid, sig);
+			pkill(p, &p->v[i], sig);
 }
 
 void
@@ -353,4 +440,16 @@ pool_close_child(struct pool *p)
 	for (i = 0; i < p->n; i++)
 		if (p->v[i].ch.sock != -1)
 			close(p->v[i].ch.sock);
+}
+
+void
+pool_forget(struct pool *p)
+{
+	int i;
+
+	for (i = 0; i < p->n; i++) {
+		shut(&p->v[i]);
+		p->v[i].pid = 0;
+		p->v[i].busy = p->v[i].retire = 0;
+	}
 }

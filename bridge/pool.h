@@ -1,7 +1,9 @@
 /*
  * pool.h - the master's side of the session processes (pool.c): each
  * is "bridged -x session", exec'd once and serving one connection at
- * a time, many in its life, instead of a fork per connection.  The
+ * a time, many in its life, instead of a fork per connection; started
+ * by the master itself, or, when bridged runs as root, by the root
+ * spawner (spawner.h) as the session user, chrooted.  The
  * master hands a connection to an idle one (or starts one) with the
  * session's sockets to the queue and lookup processes; the session
  * says when it is done.
@@ -28,7 +30,8 @@ enum smsg {
 };
 
 struct sproc {
-	pid_t	pid;
+	pid_t	pid;			/* -1: the spawner has not said yet */
+	uint32_t id;			/* the spawner's name for it */
 	struct chan ch;			/* ch.sock -1: closed, being reaped */
 	int	busy;			/* a connection is being served */
 	int	kind;			/* its LK_* while busy */
@@ -43,10 +46,20 @@ struct pool {
 	int	n, a;
 	void  (*child_setup)(void *);
 	void   *arg;
+	struct chan *spawner;		/* root's (spawner.h), or NULL */
+	uint32_t next_id;
 };
 
 void	pool_init(struct pool *p, int selffd, int fg, const char *conf_path,
 	    void (*child_setup)(void *), void *arg);
+/*
+ * pool_set_spawner - start, signal and reap the processes through the
+ * root spawner on sp (spawner.h), not by fork, kill and waitpid: they
+ * run as another user than the master.
+ */
+void	pool_set_spawner(struct pool *p, struct chan *sp);
+/* pool_spawned - the spawner's SP_STARTED: id is pid (0: failed). */
+void	pool_spawned(struct pool *p, uint32_t id, pid_t pid);
 /*
  * pool_conn - give connection fd (kind, peer as the kernel gave it,
  * its address sa) with its queue socket qfd (-1: none) and lookup
@@ -70,9 +83,18 @@ void	pool_fill(const struct pool *p, struct pollfd *pfd);
 void	pool_io(struct pool *p, const struct pollfd *pfd, int npfd);
 /* pool_retire - a reload: every process exits once idle. */
 void	pool_retire(struct pool *p);
-/* pool_reaped - 1 when pid was one of them (logged if it died busy). */
+/*
+ * pool_reaped - 1 when pid was one of them (logged if it died busy):
+ * from waitpid, or the spawner's SP_EXITED.
+ */
 int	pool_reaped(struct pool *p, pid_t pid, int status);
+/* pool_signal - sig to each (through the spawner, if there is one). */
 void	pool_signal(const struct pool *p, int sig);
+/*
+ * pool_forget - the spawner has gone, and with it every process it
+ * started (it stops them at its end): none is left to wait for.
+ */
+void	pool_forget(struct pool *p);
 /* pool_close_child - in any other child of the master: its fds. */
 void	pool_close_child(struct pool *p);
 

@@ -14,13 +14,17 @@
  * only while waiting (the session then answers 421 and ends).
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+
+#include <grp.h>
 
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chan.h"
@@ -36,6 +40,8 @@
 #include "sessiond.h"
 
 #define SESSION_USES	500	/* connections before a fresh process */
+#define SESSION_FILES	64	/* descriptors */
+#define SESSION_MEMORY	(1024L * 1024 * 1024)	/* bytes of address space */
 
 static volatile sig_atomic_t stop;
 
@@ -99,6 +105,65 @@ serve(const struct bridge_conf *c, struct usage *u, const sigset_t *waitmask,
 	close(m->fd);
 }
 
+/*
+ * limits - what a session process may use: no core file (it would
+ * hold mail), few descriptors, no new process (RLIMIT_NPROC 0 once it
+ * is not root), and, but under AddressSanitizer (whose shadow memory
+ * is that large), 1 GiB of address space.  No file size limit: it
+ * writes no file (the message goes to the queue process as messages),
+ * and one would kill it with SIGXFSZ for writing its log to a large
+ * stderr file under -d.
+ */
+static void
+limits(void)
+{
+	struct rlimit rl;
+
+	rl.rlim_cur = rl.rlim_max = 0;
+	if (setrlimit(RLIMIT_CORE, &rl) == -1 ||
+	    setrlimit(RLIMIT_NPROC, &rl) == -1)
+		log_fatal(EXIT_OSERR, "session: setrlimit");
+	rl.rlim_cur = rl.rlim_max = SESSION_FILES;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_fatal(EXIT_OSERR, "session: setrlimit");
+#if !defined(__SANITIZE_ADDRESS__) && !defined(SESSION_NO_AS_LIMIT)
+	rl.rlim_cur = rl.rlim_max = (rlim_t)SESSION_MEMORY;
+	if (setrlimit(RLIMIT_AS, &rl) == -1)
+		log_fatal(EXIT_OSERR, "session: setrlimit");
+#endif
+}
+
+/*
+ * drop - started as root (by the spawner): the limits, then chroot to
+ * session-chroot and become session-user for good, with no group but
+ * its own; fatal when any of it fails.  Everything that needs a file
+ * (the configuration, the time zone, the syslog socket) is open by
+ * now; the client's name comes from the lookup process.
+ */
+static void
+drop(const struct bridge_conf *c)
+{
+	char err[1024];
+	const char *dir;
+	uid_t uid;
+	gid_t gid;
+
+	if (conf_session_check(c, 0, &uid, &gid, err, sizeof(err)) == -1)
+		log_fatalx(EXIT_CONFIG, "session: %s", err);
+	dir = c->session_chroot != NULL ? c->session_chroot :
+	    BRIDGE_SESSION_CHROOT;
+	tzset();
+	limits();
+	if (chroot(dir) == -1 || chdir("/") == -1)
+		log_fatal(EXIT_OSERR, "session: chroot %s", dir);
+	if (setgroups(1, &gid) == -1 || setgid(gid) == -1 ||
+	    setuid(uid) == -1)
+		log_fatal(EXIT_OSERR, "session: cannot become uid %ld",
+		    (long)uid);
+	if (setuid(0) != -1 || geteuid() == 0 || getegid() == 0)
+		log_fatalx(EXIT_OSERR, "session: still root after the drop");
+}
+
 void
 session_main(const char *conf_path)
 {
@@ -113,6 +178,8 @@ session_main(const char *conf_path)
 	if ((c = conf_load_logged(conf_path)) == NULL)
 		log_fatalx(EXIT_CONFIG, "session: %s: no configuration",
 		    conf_path);
+	if (geteuid() == 0)
+		drop(c);
 	while (!stop && uses < SESSION_USES) {
 		pfd.fd = 3;
 		pfd.events = POLLIN;

@@ -139,6 +139,16 @@ struct bridge_conf *conf_load(const char *path, FILE *errs, int *nerr);
  */
 int	conf_check(const char *path, FILE *errs);
 /*
+ * conf_session_check - what bridged started as root needs for its
+ * session processes: session-user exists and is neither root nor the
+ * hub's user (its uid and gid into *uid, *gid); session-chroot is a
+ * directory of root's that nobody else may write (made, 0755, when
+ * make is set; when not, a missing one passes).  0, or -1 with the
+ * problem, naming the key, in err.
+ */
+int	conf_session_check(const struct bridge_conf *c, int make, uid_t *uid,
+	    gid_t *gid, char *err, size_t len);
+/*
  * conf_check_load - conf_check that also hands back the loaded config
  * in *out when there were no problems (else *out is NULL).  With host
  * set and run as root, also what bridged started as root here would

@@ -6,8 +6,9 @@
  * wrong: its user exists and is not root, the spool is a directory of
  * root's or that user's (0700 when the user's), each unix listener's
  * directory is one nobody else can change (sock_dir_safe), the lmtp
- * group exists, and each secret file is that user's (bridged reads
- * them after dropping root).  Problems are collected with the load's
+ * group exists, each secret file is that user's (bridged reads
+ * them after dropping root), and the session processes' user and
+ * root directory will do (conf_session_check).  Problems are collected with the load's
  * and printed in file and line order.
  */
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -62,6 +64,8 @@ check_secret(struct diag *d, const char *file, int line, const char *path,
 static struct passwd *
 check_user(struct diag *d, const char *file, const struct bridge_conf *c)
 {
+	static struct passwd hub;
+	static char hub_name[256];
 	const char *name = BRIDGE_USER;
 	struct passwd *pw;
 
@@ -78,7 +82,13 @@ check_user(struct diag *d, const char *file, const struct bridge_conf *c)
 		    "as root; name an unprivileged user in user", name);
 		return NULL;
 	}
-	return pw;
+	/* a copy: the next getpwnam overwrites what pw points to */
+	strlcpy_(hub_name, pw->pw_name, sizeof(hub_name));
+	memset(&hub, 0, sizeof(hub));
+	hub.pw_name = hub_name;
+	hub.pw_uid = pw->pw_uid;
+	hub.pw_gid = pw->pw_gid;
+	return &hub;
 }
 
 /* check_spool - one bridged can take (it makes a missing one). */
@@ -104,6 +114,79 @@ check_spool(struct diag *d, const char *file, const struct bridge_conf *c,
 		diag_add(d, file, 0, "spool %s: mode %04o, must be 0700 (other "
 		    "users could read the mail)", c->spool,
 		    (unsigned)(st.st_mode & 07777));
+}
+
+int
+conf_session_check(const struct bridge_conf *c, int make, uid_t *uid,
+    gid_t *gid, char *err, size_t len)
+{
+	const char *name, *dir, *hub;
+	char why[PATH_MAX + 128];
+	struct passwd *pw;
+	struct stat st;
+	uid_t hub_uid;
+
+	name = c->session_user != NULL ? c->session_user : BRIDGE_SESSION_USER;
+	dir = c->session_chroot != NULL ? c->session_chroot :
+	    BRIDGE_SESSION_CHROOT;
+	hub = c->user != NULL && *c->user != '\0' ? c->user : BRIDGE_USER;
+	if ((pw = getpwnam(hub)) == NULL) {
+		snprintf(err, len, "user %s does not exist", hub);
+		return -1;
+	}
+	hub_uid = pw->pw_uid;
+	if ((pw = getpwnam(name)) == NULL) {
+		snprintf(err, len, "session-user %s does not exist: create it "
+		    "(mk/users.sh) or name another in session-user", name);
+		return -1;
+	}
+	if (pw->pw_uid == 0 || pw->pw_uid == hub_uid) {
+		snprintf(err, len, "session-user %s is %s: the sessions must "
+		    "run as a user of their own", name, pw->pw_uid == 0 ?
+		    "root" : "the hub's user");
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (make && mkdir(dir, 0755) == -1 && errno != EEXIST) {
+		snprintf(err, len, "session-chroot %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) == -1) {
+		if (errno == ENOENT && !make)
+			return 0;	/* bridged makes it */
+		snprintf(err, len, "session-chroot %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & 022) != 0) {
+		snprintf(err, len, "session-chroot %s: must be a directory of "
+		    "root's that nobody else may write (it is %s, uid %ld, "
+		    "mode %04o)", dir, S_ISDIR(st.st_mode) ? "a directory" :
+		    "not a directory", (long)st.st_uid,
+		    (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	/* nobody but root can swap it for another (sshd's rule) */
+	if (sock_dir_safe(dir, 0, why, sizeof(why)) == -1) {
+		snprintf(err, len, "session-chroot %s: %s", dir, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* check_session - the session processes' user and root directory. */
+static void
+check_session(struct diag *d, const char *file, const struct bridge_conf *c)
+{
+	char err[PATH_MAX + 256];
+	uid_t uid;
+	gid_t gid;
+
+	if (conf_session_check(c, 0, &uid, &gid, err, sizeof(err)) == -1)
+		diag_add(d, file, 0, "%s: bridged would not start", err);
 }
 
 /* check_sockets - unix listeners bridged would bind, and their group. */
@@ -151,6 +234,8 @@ conf_check_load(const char *path, FILE *errs, int host,
 	if (cf != NULL && host && geteuid() == 0) {
 		pw = check_user(&d, path, &cf->pub);
 		check_spool(&d, path, &cf->pub, pw);
+		if (pw != NULL)
+			check_session(&d, path, &cf->pub);
 		check_sockets(&d, path, &cf->pub);
 	}
 	if (cf != NULL)

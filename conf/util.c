@@ -305,8 +305,8 @@ sock_dir_safe(const char *dir, int missing_ok, char *why, size_t whylen)
 			first = 0;
 		} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
 			err_set(why, whylen, "%s belongs to uid %ld; the "
-			    "socket's directory and those above it must be "
-			    "root's or ours", p[0] != '\0' ? p : "/",
+			    "directory and those above it must be root's or "
+			    "ours", p[0] != '\0' ? p : "/",
 			    (long)st.st_uid);
 			return -1;
 		} else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&

@@ -182,21 +182,37 @@ lc_ident(struct lclient *lc, const char *name)
 int
 lc_client_name(int sock, char *name, size_t len)
 {
-	struct lookup_reply r;
-	struct lclient *lc;
-	struct chan_wr w;
-	int rv = -1;
+	struct pollfd pfd;
+	struct chan_msg *m;
+	struct chan_rd rd;
+	int n, rv = -1;
 
 	strlcpy_(name, "unknown", len);
-	if ((lc = lclient_chan(sock, LOOKUP_WAIT)) == NULL)
+	if ((m = malloc(sizeof(*m))) == NULL)
 		return -1;
-	chan_wr_init(&w, lc->out, sizeof(lc->out));
-	if (ask(lc, LM_IDENT, &w, -1, &r) == 0 && r.code == 250) {
-		strlcpy_(name, r.text, len);
-		rv = 0;
+	pfd.fd = sock;
+	pfd.events = POLLIN;
+	do
+		n = poll(&pfd, 1, LOOKUP_WAIT);
+	while (n == -1 && errno == EINTR);
+	if (n == 1) {
+		do
+			n = chan_recv(sock, m);
+		while (n == -1 && errno == EINTR);
+		if (n > 0 && m->fd != -1)
+			close(m->fd);
+		else if (n > 0 && m->type == LM_NAME) {
+			chan_rd_init(&rd, m);
+			if (chan_get_str(&rd, name, len) != NULL &&
+			    chan_get_end(&rd) == 0)
+				rv = 0;
+		}
 	}
-	lc->sock = -1;		/* still the session's */
-	lclient_free(lc);
+	if (rv == -1) {
+		strlcpy_(name, "unknown", len);
+		log_warnx("session: the lookup process gave no client name");
+	}
+	free(m);
 	return rv;
 }
 

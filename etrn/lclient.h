@@ -43,8 +43,8 @@ void	lclient_free(struct lclient *lc);
 void	lc_ident(struct lclient *lc, const char *name);
 /*
  * lc_client_name - first thing on a session's lookup socket sock: the
- * client's name as the lookup process resolved it (LM_IDENT) into
- * name; 0, or -1 with "unknown" there when it did not answer in time.
+ * client's name the lookup process sends unasked (LM_NAME) into name;
+ * 0, or -1 with "unknown" there when none came in time (logged).
  */
 int	lc_client_name(int sock, char *name, size_t len);
 /*

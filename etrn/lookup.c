@@ -68,19 +68,11 @@ say(struct lookup_reply *r, int code, const char *status, const char *fmt,
 	va_end(ap);
 }
 
-int
+void
 lookup_named(struct lookup_sess *ls, const char *name)
 {
 	strlcpy_(ls->name, name, sizeof(ls->name));
 	ls->named = 1;
-	return ls->want_name;
-}
-
-void
-lookup_name_reply(const struct lookup_sess *ls, struct lookup_reply *r)
-{
-	memset(r, 0, sizeof(*r));
-	say(r, 250, "2.0.0", "%s", ls->name);
 }
 
 /* client - "name[addr]" of the session, for the log. */
@@ -546,15 +538,6 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 		return cut(ls, "sent a descriptor");
 	chan_rd_init(&rd, m);
 	switch (m->type) {
-	case LM_IDENT:
-		if (chan_get_end(&rd) != 0)
-			return cut(ls, "malformed name request");
-		if (!ls->named) {
-			ls->want_name = 1;
-			return 0;
-		}
-		lookup_name_reply(ls, r);
-		return 1;
 	case LM_MAIL:
 		declared = chan_get_u64(&rd);
 		if (chan_get_end(&rd) != 0)

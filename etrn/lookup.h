@@ -58,8 +58,7 @@ struct lookup_sess {
 	int	kind;			/* LOOKUP_* */
 	char	peer[64];		/* the master's: address, "unix", "uid N" */
 	char	name[256];		/* its reverse DNS name (resolve.h) */
-	int	named;			/* name is known */
-	int	want_name;		/* LM_IDENT waits for it */
+	int	named;			/* name is known (and sent) */
 	uint64_t declared;		/* SIZE= of the transaction */
 	struct cram_server cram;	/* AUTH: challenge, failures, customer */
 };
@@ -79,21 +78,15 @@ void	lookup_sess_init(struct lookup_sess *ls, uint32_t serial, int kind,
 	    const char *peer);
 /*
  * lookup_serve - answer request m of session ls into r.  Returns 1
- * when r is the answer, 0 when it comes later (LM_IDENT before the name
- * is known: lookup_name_reply once lookup_named gave it), -1
+ * when r is the answer, 0 when the message wants none, -1
  * when the session must be cut off (logged with why).  A descriptor
  * that came with m (LM_ATRN only) is taken when it was handed on (m->fd
  * is then -1); else it is still the caller's to close.
  */
 int	lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 	    struct chan_msg *m, struct lookup_reply *r);
-/*
- * lookup_named - the reverse DNS name of ls's client has come: 1 when
- * an LM_IDENT waits for it (lookup_name_reply is then its answer).
- */
-int	lookup_named(struct lookup_sess *ls, const char *name);
-/* lookup_name_reply - the answer to LM_IDENT: 250, text the name. */
-void	lookup_name_reply(const struct lookup_sess *ls, struct lookup_reply *r);
+/* lookup_named - the reverse DNS name of ls's client has come. */
+void	lookup_named(struct lookup_sess *ls, const char *name);
 /* lookup_reply_put - r as an LM_REPLY payload. */
 void	lookup_reply_put(struct chan_wr *w, const struct lookup_reply *r);
 /* lookup_reply_get - an LM_REPLY payload into r; 0 or -1. */

@@ -23,12 +23,14 @@
  *               customer, str address (the master's), str name: a
  *               delivery worker answers it and delivers (odmr_turn).
  *
- * session -> lookup; each is answered with one LM_REPLY
- *   LM_IDENT    (empty) the client's name: the reverse DNS name the
+ * lookup -> session, first of all, unasked
+ *   LM_NAME     str name: the client's name, the reverse DNS name the
  *               lookup process found for the peer address (resolve.h),
  *               "localhost" on a unix socket, "unknown" when there is
- *               none, as the reply's text (250), once it is known.
- *               The chrooted session cannot resolve; it asks first.
+ *               none, sent as soon as it is known.  The chrooted
+ *               session cannot resolve; it reads this before its
+ *               greeting, and sends nothing before.
+ * session -> lookup; each is answered with one LM_REPLY
  *   LM_MAIL     u64 declared size (SIZE=, 0 if none): size limit,
  *               free space; starts a transaction.
  *   LM_RCPT     str address (local@domain), str shown (as written):
@@ -65,7 +67,7 @@ enum lmsg {
 	LM_RELOAD,
 	LM_READY,
 	LM_FLUSH,
-	LM_IDENT,
+	LM_NAME,
 	LM_MAIL,
 	LM_RCPT,
 	LM_AUTH,

@@ -11,6 +11,8 @@
 
 require swaks python3 bridged bridge-enqueue useradd
 test_user HUBUSER hub
+test_user SESSUSER smtp
+mkdir -m 755 "$WORK/empty"
 
 CLIENT="python3 $TOP/regress/smtpclient.py"
 PORT=$(free_port)
@@ -27,6 +29,8 @@ write_conf() {
 	cat >"$CONF" <<EOF
 hostname = "hub.test"
 user = "$HUBUSER"
+session-user = "$SESSUSER"
+session-chroot = "$WORK/empty"
 spool = "$SPOOL"
 routes = "$ROUTES"
 smtp { listen = {"127.0.0.1:$PORT"} max-clients = 4 max-size = "100K"

@@ -8,11 +8,13 @@
 . "$(dirname "$0")/lib.sh"
 require bridged bridgectl etrn swaks smtp-sink useradd
 test_user HUBUSER hub
+test_user SESSUSER smtp
 
 SINKUSER=
 [ "$(id -u)" = 0 ] && SINKUSER="-u nobody"
 D=$WORK/site
-mkdir -p "$D"
+mkdir -p "$D" "$D/empty"
+chmod 755 "$D" "$D/empty"
 PORT=$(free_port)
 SINK=$(free_port)
 printf 'rel-secret-for-acme\n' >"$D/acme.secret"
@@ -23,6 +25,8 @@ printf 'acme.example\tacme\n' >"$D/routes"
 cat >"$D/bridge.conf" <<EOF
 hostname = "hub.test"
 user = "$HUBUSER"
+session-user = "$SESSUSER"
+session-chroot = "empty"
 spool = "spool"
 routes = "routes"
 postmaster = "postmaster@hub.test"

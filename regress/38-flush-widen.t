@@ -145,11 +145,15 @@ rm -f "$WORK"/sink1/*
 line $L5 $SINK
 mkdir -p "$WORK/hub/spool"
 test_user HUBUSER hub
+test_user SESSUSER smtp
+mkdir -m 755 "$WORK/hub/empty"
 chown "$HUBUSER:" "$WORK/hub/spool"
 chmod 700 "$WORK/hub/spool"
 cat >"$WORK/hub/bridge.conf" <<EOF
 hostname = "hub.test"
 user = "$HUBUSER"
+session-user = "$SESSUSER"
+session-chroot = "$WORK/hub/empty"
 spool = "$WORK/hub/spool"
 routes = "$WORK/hub/routes"
 postmaster = "postmaster@hub.test"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # 65-session-pool.t - bridged's session processes and lookup process
 # (issue 10): sessions run in "bridged -x session" processes, exec'd by
-# the master as the hub's user and each reused for connection after
+# the root spawner (a child of the master) and running as the session
+# user, each reused for connection after
 # connection (no fork per connection); concurrent clients get
 # processes of their own; a session process killed mid-session loses
 # only its client, and the next client is served; after SIGHUP the
@@ -42,9 +43,12 @@ hold 1
 p1=$(holder)
 [ -n "$p1" ] && tr '\0' ' ' <"/proc/$p1/cmdline" | grep -q 'bridged -x session'
 ok $? "a client is served by a session process, bridged -x session ($p1)"
-is "$(ps -o ppid= -p "$p1" | tr -d ' ')" "$HUB_PID" "a child of the master"
-is "$(ps -o user= -p "$p1" | tr -d ' ')" "$(id -nu "$HUB_USER")" \
-    "running as the hub's user"
+SP=$(ps -o ppid= -p "$p1" | tr -d ' ')
+is "$(ps -o ppid= -p "$SP" | tr -d ' ')" "$HUB_PID" \
+    "a child of the spawner, a child of the master"
+is "$(ps -o user= -p "$SP" | tr -d ' ')" root "the spawner is root's"
+is "$(ps -o user= -p "$p1" | tr -d ' ')" "$HUB_SESSION_USER" \
+    "the session runs as the session user"
 release 1
 hold 2
 p2=$(holder)
@@ -59,7 +63,7 @@ while [ $i -lt 20 ]; do
 done
 is "$ok_all" 1 "20 messages one after the other: each 250"
 is "$(ls "$HUB_SPOOL/q/acme/new" | wc -l)" 20 "and each queued"
-n=$(pgrep -P "$HUB_PID" -f -- 'bridged -x session' | wc -l)
+n=$(pgrep -P "$SP" -f -- 'bridged -x session' | wc -l)
 [ "$n" -ge 1 ] && [ "$n" -le 2 ]
 ok $? "served by $n session processes"
 
@@ -104,7 +108,7 @@ is "$($CLIENT "$HUB_PORT" "$E" "$M" "$R" "$D" wait:3 "$B" "$Q")" \
     "220 250 250 250 354 250 221" "mail is accepted again"
 
 # SIGHUP: the processes that served before retire
-old=$(pgrep -P "$HUB_PID" -f -- 'bridged -x session' | tr '\n' ' ')
+old=$(pgrep -P "$SP" -f -- 'bridged -x session' | tr '\n' ' ')
 kill -HUP "$HUB_PID"
 wait_for 10 grep -q "^bridged: reloaded" "$HUB_LOG"
 gone() { for p in $old; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
@@ -119,3 +123,5 @@ hub_stop
 ok $? "bridged stops"
 left=$(pgrep -f -- "bridged -x session -c $HUB_CONF" | wc -l)
 is "$left" 0 "no session process is left"
+! kill -0 "$SP" 2>/dev/null
+ok $? "nor the spawner"

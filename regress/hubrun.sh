@@ -5,14 +5,15 @@
 # on, so nothing leaves their queues during a test; blocked.example is
 # an error route.  bridged listens on 127.0.0.1:$HUB_PORT and on the
 # LMTP socket $HUB_LMTP, logs to $HUB_LOG.  It runs as $HUB_USER, a
-# user of the test's own unless the test sets it first (HUB_NAME sets
+# user of the test's own unless the test sets it first, its sessions
+# as $HUB_SESSION_USER (the same), chrooted to $HUB_CHROOT (HUB_NAME sets
 # the directory's name under $WORK, "hub" by default; HUB_LMTP_GROUP
 # the LMTP socket's group, 0666 without); the spool
 # belongs to that user, so the test helpers run on it as that user.
 # Invariant: every bridged hub_start started is killed at exit.
 #
 #   hub_init [EXTRA-CONF-LINES]   sets HUB_DIR HUB_CONF HUB_SPOOL HUB_ROUTES
-#                                 HUB_PORT HUB_LMTP HUB_LOG
+#                                 HUB_PORT HUB_LMTP HUB_LOG HUB_CHROOT
 #   hub_start / hub_stop / hub_kill9   HUB_PID is bridged's pid
 #   hub_verify CUSTOMER...        qcheck.py verify: key=value on stdout
 #   hub_own [PATH...]             give the spool (or PATHs) to $HUB_USER
@@ -40,8 +41,12 @@ hub_init() {
 	if [ -z "${HUB_USER:-}" ]; then
 		test_user HUB_USER hub || return 1
 	fi
-	mkdir -p "$HUB_DIR" "$HUB_SPOOL"
-	chmod 755 "$HUB_DIR"
+	if [ -z "${HUB_SESSION_USER:-}" ]; then
+		test_user HUB_SESSION_USER smtp || return 1
+	fi
+	HUB_CHROOT=$HUB_DIR/empty
+	mkdir -p "$HUB_DIR" "$HUB_SPOOL" "$HUB_CHROOT"
+	chmod 755 "$HUB_DIR" "$HUB_CHROOT"
 	chown "$HUB_USER:" "$HUB_SPOOL"
 	chmod 700 "$HUB_SPOOL"
 	cat >"$HUB_ROUTES" <<EOF
@@ -57,6 +62,8 @@ EOF
 # test config: written by regress/hubrun.sh
 hostname = "hub.test"
 user = "$HUB_USER"
+session-user = "$HUB_SESSION_USER"
+session-chroot = "$HUB_CHROOT"
 spool = "$HUB_SPOOL"
 routes = "$HUB_ROUTES"
 smtp { listen = {"127.0.0.1:$HUB_PORT"} max-clients = 50 max-size = "50M" timeout = "5m" }
