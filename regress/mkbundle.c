@@ -1,6 +1,9 @@
 /*
  * mkbundle.c - test helper: write one bundle with the real writer
  * (spoolfmt/bundle.c).  Every message file is added once per recipient.
+ * The HELO name is unique to the run (hubPID-NANOSECONDS.example), so
+ * that two bundles of the same files differ, as the hub's always do
+ * (each copy's QID): the leaf knows a bundle by its content.
  *
  * usage: mkbundle tmpdir outdir sender rcpt[,rcpt...] file...
  * Prints the published bundle's path.
@@ -11,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bundle.h"
@@ -20,7 +24,8 @@ main(int argc, char **argv)
 {
 	struct bundle *b;
 	struct stat st;
-	char err[256], name[BUNDLE_NAME_MAX], *rcpts, *r, *save;
+	char err[256], name[BUNDLE_NAME_MAX], helo[80], *rcpts, *r, *save;
+	struct timespec ts;
 	int i, fd;
 
 	if (argc < 6) {
@@ -28,7 +33,10 @@ main(int argc, char **argv)
 		    "rcpt[,rcpt...] file...\n");
 		return 64;
 	}
-	if (bundle_open(&b, argv[1], "test", "hub.example", 6, err,
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(helo, sizeof(helo), "hub%ld-%lld%09ld.example", (long)getpid(),
+	    (long long)ts.tv_sec, ts.tv_nsec);
+	if (bundle_open(&b, argv[1], "test", helo, 6, err,
 	    sizeof(err)) != RS_OK) {
 		fprintf(stderr, "mkbundle: %s\n", err);
 		return 1;

@@ -4,8 +4,11 @@
  * cut short by a crash is ignored (and a missing final newline is
  * written first, so the next record starts a line of its own).  The
  * finished copies, and those taken with a DSN still owed, are kept in
- * memory as sorted arrays of keys.
+ * memory as sorted arrays of keys.  An open journal is flock'ed, and
+ * it is the file its path names when the lock is taken: one another
+ * run removed while we waited is opened again.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -155,11 +158,37 @@ load(struct journal *j, int *ends_nl)
 	return 0;
 }
 
+/*
+ * open_locked - path opened (made if missing) and flock'ed, and still
+ * the file path names once the lock is ours; -1 on failure.  *created
+ * says whether it was made here.
+ */
+static int
+open_locked(const char *path, int *created)
+{
+	struct stat st, at;
+	int fd;
+
+	for (;;) {
+		*created = stat(path, &st) == -1;
+		if ((fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
+		    0600)) == -1)
+			return -1;
+		if (flock(fd, LOCK_EX) == -1 || fstat(fd, &st) == -1) {
+			close(fd);
+			return -1;
+		}
+		if (stat(path, &at) == 0 && at.st_dev == st.st_dev &&
+		    at.st_ino == st.st_ino)
+			return fd;
+		close(fd);	/* removed (finished) while we waited */
+	}
+}
+
 struct journal *
 journal_open(const char *path, char *err, size_t errlen)
 {
 	struct journal *j;
-	struct stat st;
 	int ends_nl, created;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
@@ -167,9 +196,8 @@ journal_open(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	strlcpy_(j->path, path, sizeof(j->path));
-	created = stat(path, &st) == -1;
-	if ((j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0600)) == -1 || load(j, &ends_nl) == -1 ||
+	if ((j->fd = open_locked(path, &created)) == -1 ||
+	    load(j, &ends_nl) == -1 ||
 	    (!ends_nl && io_write_all(j->fd, "\n", 1) == -1) ||
 	    (created && io_fsync_parent(path) == -1)) {
 		snprintf(err, errlen, "journal %s: %s", path, strerror(errno));

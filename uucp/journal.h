@@ -1,6 +1,8 @@
 /*
  * journal.h - the per-bundle injection journal of bridge-unbatch:
- * <spool>/journal/<bundle>.j, append-only, one line per recipient copy
+ * <spool>/journal/<id>.j, id the bundle's SHA-256 (unbatch.c), so that
+ * the same bundle arriving twice, under two names and in any order,
+ * has one journal; append-only, one line per recipient copy
  * whose injection is finished ("MSG RCPT ok|bounced|failed"), or that
  * the local MTA took while the "relayed" DSN about it is still owed
  * ("MSG RCPT taken"), fsync'ed after each line.  A re-run skips what
@@ -15,7 +17,10 @@
 
 struct journal;
 
-/* journal_open - load path (if it exists) and open it for appending. */
+/*
+ * journal_open - load path (if it exists) and open it for appending,
+ * flock'ed until journal_close: a second run of the same bundle waits.
+ */
 struct journal *journal_open(const char *path, char *err, size_t errlen);
 /* journal_done - is copy (msg, rcpt) finished? msg and rcpt from 1/0. */
 int	journal_done(const struct journal *j, unsigned msg, unsigned rcpt);

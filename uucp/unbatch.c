@@ -11,7 +11,13 @@
  * once its "relayed" DSN is injected, retried (never the copy) until
  * then; the bundle leaves the spool only when every copy is recorded
  * (removed) or when it is damaged (moved to quarantine/).  Nothing is
- * removed on a temporary failure.
+ * removed on a temporary failure.  The journal is keyed by the
+ * bundle's content (its SHA-256), not by its name or arrival: UUCP may
+ * deliver a bundle twice (the hub crashed between uux and removing its
+ * copy) and uuxqt runs jobs in any order, so a bundle seen again, in
+ * whatever order, continues the one journal; a finished bundle leaves
+ * finished/<id>, written before the bundle is removed and kept for
+ * DONE_KEEP, and a copy of it arriving later is removed uninjected.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -27,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "bundle.h"
 #include "dsnenv.h"
 #include "leafdsn.h"
@@ -37,6 +45,8 @@
 
 #define COPY_CHUNK	(128 * 1024)
 #define STALE_SECS	3600	/* tmp copies and orphan journals */
+#define DONE_KEEP	(60 * 86400)	/* how long a finished bundle is known */
+#define ID_LEN		64	/* hex SHA-256 */
 
 struct unbatch {
 	const struct leaf_conf *lc;
@@ -46,12 +56,14 @@ struct unbatch {
 	char	kept[PATH_MAX];
 	char	quarantine[PATH_MAX];
 	char	journal[PATH_MAX];
+	char	finished[PATH_MAX];
 	char	tmp[PATH_MAX];
 };
 
 /* What one bundle's run found, for the summary line. */
 struct run {
 	const char *name;
+	char	id[ID_LEN + 1];	/* the content's SHA-256, the journal's key */
 	int	fd;
 	time_t	arrival;
 	struct journal *j;
@@ -93,11 +105,13 @@ ub_new(const struct leaf_conf *lc, int also_stderr)
 	    path_build(ub->kept, PATH_MAX, "%s/kept", s) == -1 ||
 	    path_build(ub->quarantine, PATH_MAX, "%s/quarantine", s) == -1 ||
 	    path_build(ub->journal, PATH_MAX, "%s/journal", s) == -1 ||
+	    path_build(ub->finished, PATH_MAX, "%s/finished", s) == -1 ||
 	    path_build(ub->tmp, PATH_MAX, "%s/tmp", s) == -1 ||
 	    dir_make(ub->incoming, 0700) == -1 ||
 	    dir_make(ub->kept, 0700) == -1 ||
 	    dir_make(ub->quarantine, 0700) == -1 ||
 	    dir_make(ub->journal, 0700) == -1 ||
+	    dir_make(ub->finished, 0700) == -1 ||
 	    dir_make(ub->tmp, 0700) == -1) {
 		report(ub, "spool %s: %s", s, strerror(errno));
 		free(ub);
@@ -152,6 +166,71 @@ exists_in(const char *dir, const char *name)
 
 	return path_build(p, sizeof(p), "%s/%s", dir, name) == 0 &&
 	    stat(p, &st) == 0;
+}
+
+/* bundle_id - the hex SHA-256 of fd's octets into id; 0 or -1. */
+static int
+bundle_id(int fd, char id[ID_LEN + 1])
+{
+	static unsigned char buf[COPY_CHUNK];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0, i;
+	EVP_MD_CTX *c;
+	off_t off = 0;
+	ssize_t n;
+	int rc = -1;
+
+	if ((c = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+		goto out;
+	for (;;) {
+		n = pread(fd, buf, sizeof(buf), off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (EVP_DigestUpdate(c, buf, (size_t)n) != 1)
+			goto out;
+		off += n;
+	}
+	if (n == -1 || EVP_DigestFinal_ex(c, md, &mdlen) != 1 ||
+	    mdlen * 2 != ID_LEN)
+		goto out;
+	for (i = 0; i < mdlen; i++)
+		snprintf(id + 2 * i, 3, "%02x", md[i]);
+	rc = 0;
+out:
+	EVP_MD_CTX_free(c);
+	return rc;
+}
+
+/* finished - was the bundle with this id injected to the end before? */
+static int
+finished(const struct unbatch *ub, const char *id)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	return path_build(p, sizeof(p), "%s/%s", ub->finished, id) == 0 &&
+	    stat(p, &st) == 0;
+}
+
+/* mark_finished - finished/<id>, synced; 0 or -1. */
+static int
+mark_finished(const struct unbatch *ub, const char *id)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	if (path_build(p, sizeof(p), "%s/%s", ub->finished, id) == -1 ||
+	    (fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	if (fsync(fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return io_fsync_dir(ub->finished);
 }
 
 /* store - in copied to incoming/ under keep_name or a new name. */
@@ -535,14 +614,65 @@ finish(struct unbatch *ub, struct run *ru, const char *dir)
 		    ru->down ? ", local MTA unavailable" : "");
 		return UB_KEPT;
 	}
+	if (mark_finished(ub, ru->id) == -1) {
+		report(ub, "%s: cannot record it as finished in %s: %s",
+		    ru->name, ub->finished, strerror(errno));
+		ru->stop = 1;
+		return finish(ub, ru, dir);
+	}
 	if (path_build(p, sizeof(p), "%s/%s", dir, ru->name) == 0)
 		unlink(p);
 	io_fsync_dir(dir);
-	if (path_build(p, sizeof(p), "%s/%s.j", ub->journal, ru->name) == 0)
+	if (path_build(p, sizeof(p), "%s/%s.j", ub->journal, ru->id) == 0)
 		unlink(p);
 	log_info("%s: done: sent=%u, bounced=%u", ru->name, ru->sent,
 	    ru->bounced);
 	return UB_DONE;
+}
+
+/*
+ * drop_again - a bundle whose content was injected to the end before
+ * (finished/<id>): removed, nothing of it injected.
+ */
+static enum ub_outcome
+drop_again(struct run *ru, const char *dir)
+{
+	char p[PATH_MAX];
+
+	if (path_build(p, sizeof(p), "%s/%s", dir, ru->name) == 0)
+		unlink(p);
+	io_fsync_dir(dir);
+	log_info("%s: the same bundle (sha256 %.16s) was injected before: "
+	    "removed, nothing injected again", ru->name, ru->id);
+	return UB_DONE;
+}
+
+/*
+ * open_journal - the journal of ru's content, locked; an old one named
+ * after the bundle (journal/NAME.j, before content keys) is taken
+ * over.  0, or -1 with ru->stop set.
+ */
+static int
+open_journal(struct unbatch *ub, struct run *ru)
+{
+	char jp[PATH_MAX], old[PATH_MAX], err[256];
+	struct stat st;
+
+	if (path_build(jp, sizeof(jp), "%s/%s.j", ub->journal, ru->id) ==
+	    -1 || path_build(old, sizeof(old), "%s/%s.j", ub->journal,
+	    ru->name) == -1) {
+		report(ub, "%s: journal path", ru->name);
+		ru->stop = 1;
+		return -1;
+	}
+	if (stat(jp, &st) == -1 && rename(old, jp) == 0)
+		io_fsync_dir(ub->journal);
+	if ((ru->j = journal_open(jp, err, sizeof(err))) == NULL) {
+		report(ub, "%s: %s", ru->name, err);
+		ru->stop = 1;
+		return -1;
+	}
+	return 0;
 }
 
 enum ub_outcome
@@ -553,6 +683,7 @@ ub_process(struct unbatch *ub, const char *name, int lockfd, int *down)
 	struct bundle_info info;
 	char err[256], jp[PATH_MAX];
 	const char *dir = ub->incoming;
+	int again;
 	enum ub_outcome out = UB_GONE;
 
 	*down = 0;
@@ -579,18 +710,31 @@ ub_process(struct unbatch *ub, const char *name, int lockfd, int *down)
 	log_info("%s: verified: %u messages, %u copies, %llu octets%s", name,
 	    info.messages, info.copies, (unsigned long long)info.raw,
 	    info.gzip ? " gzip" : "");
+	if (bundle_id(lockfd, ru.id) == -1) {
+		report(ub, "%s: cannot read it: %s", name, strerror(errno));
+		ru.stop = 1;
+		out = finish(ub, &ru, dir);
+		close(lockfd);
+		return out;
+	}
+	if (finished(ub, ru.id)) {
+		out = drop_again(&ru, dir);
+		close(lockfd);
+		return out;
+	}
 	if (ub->ij == NULL)
 		ub->ij = inject_new(&ub->lc->inject, ub->lc->hostname);
-	if (path_build(jp, sizeof(jp), "%s/%s.j", ub->journal, name) == -1 ||
-	    (ru.j = journal_open(jp, err, sizeof(err))) == NULL) {
-		report(ub, "%s: %s", name, ru.j == NULL ? err : "journal path");
+	/* another run of the same content may finish while we wait */
+	again = 0;
+	if (open_journal(ub, &ru) == 0 && (again = finished(ub, ru.id)) &&
+	    path_build(jp, sizeof(jp), "%s/%s.j", ub->journal, ru.id) == 0)
+		unlink(jp);
+	else if (ru.j != NULL && ub->ij == NULL)
 		ru.stop = 1;
-	} else if (ub->ij == NULL)
-		ru.stop = 1;
-	else
+	else if (ru.j != NULL)
 		inject_all(ub, &ru);
+	out = again ? drop_again(&ru, dir) : finish(ub, &ru, dir);
 	journal_close(ru.j);
-	out = finish(ub, &ru, dir);
 	*down = ru.down;
 	close(lockfd);
 	return out;
@@ -627,22 +771,89 @@ list(const char *dir, char ***v, size_t *n)
 }
 
 static int
-stale(const char *path)
+older(const char *path, time_t secs)
 {
 	struct stat st;
 
-	return stat(path, &st) == 0 && time(NULL) - st.st_mtime > STALE_SECS;
+	return stat(path, &st) == 0 && time(NULL) - st.st_mtime > secs;
 }
 
-/* sweep - tmp copies of dead runs, journals without a bundle. */
+static int
+stale(const char *path)
+{
+	return older(path, STALE_SECS);
+}
+
+/* ids - the content ids of the bundles in incoming/ and kept/. */
+static void
+ids(struct unbatch *ub, char ***v, size_t *n)
+{
+	char **names = NULL, p[PATH_MAX], id[ID_LEN + 1], **nv;
+	size_t nn = 0, i;
+	int fd, k;
+	const char *dirs[2] = { ub->incoming, ub->kept };
+
+	list(ub->incoming, &names, &nn);
+	list(ub->kept, &names, &nn);
+	for (i = 0; i < nn; i++) {
+		for (k = 0; k < 2; k++) {
+			if (path_build(p, sizeof(p), "%s/%s", dirs[k],
+			    names[i]) == -1 ||
+			    (fd = open(p, O_RDONLY | O_CLOEXEC)) == -1)
+				continue;
+			if (bundle_id(fd, id) == 0 &&
+			    (nv = realloc(*v, (*n + 1) * sizeof(*nv))) != NULL) {
+				*v = nv;
+				if (((*v)[*n] = strdup(id)) != NULL)
+					(*n)++;
+			}
+			close(fd);
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+/*
+ * orphan - journal/<b>.j with no bundle: b is neither a bundle's name
+ * (journals from before content keys) nor the id of one in incoming/ or
+ * kept/ (worked out once, in *v), and no run holds it.
+ */
+static int
+orphan(struct unbatch *ub, const char *path, const char *b, char ***v,
+    size_t *n, int *known)
+{
+	size_t i;
+	int fd, free_;
+
+	if (exists_in(ub->incoming, b) || exists_in(ub->kept, b))
+		return 0;
+	if (!*known) {
+		ids(ub, v, n);
+		*known = 1;
+	}
+	for (i = 0; i < *n; i++)
+		if (strcmp((*v)[i], b) == 0)
+			return 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	free_ = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	close(fd);
+	return free_;
+}
+
+/*
+ * sweep - tmp copies of dead runs, journals without a bundle, records
+ * of finished bundles older than DONE_KEEP.
+ */
 static void
 sweep(struct unbatch *ub)
 {
 	DIR *d;
 	struct dirent *e;
-	char p[PATH_MAX], b[NAME_MAX + 1];
-	size_t len;
-	int fd;
+	char p[PATH_MAX], b[NAME_MAX + 1], **v = NULL;
+	size_t len, nv = 0, i;
+	int fd, known = 0;
 
 	if ((d = opendir(ub->incoming)) != NULL) {
 		while ((e = readdir(d)) != NULL) {
@@ -657,22 +868,33 @@ sweep(struct unbatch *ub)
 		}
 		closedir(d);
 	}
-	if ((d = opendir(ub->journal)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		len = strlen(e->d_name);
-		if (len < 3 || strcmp(e->d_name + len - 2, ".j") != 0 ||
-		    len - 2 >= sizeof(b))
-			continue;
-		memcpy(b, e->d_name, len - 2);
-		b[len - 2] = '\0';
-		if (exists_in(ub->incoming, b) || exists_in(ub->kept, b) ||
-		    path_build(p, sizeof(p), "%s/%s", ub->journal,
-		    e->d_name) == -1 || !stale(p))
-			continue;
-		if (unlink(p) == 0)
-			log_info("removed orphaned journal %s", p);
+	if ((d = opendir(ub->journal)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			len = strlen(e->d_name);
+			if (len < 3 || strcmp(e->d_name + len - 2, ".j") != 0 ||
+			    len - 2 >= sizeof(b) || path_build(p, sizeof(p),
+			    "%s/%s", ub->journal, e->d_name) == -1 ||
+			    !stale(p))
+				continue;
+			memcpy(b, e->d_name, len - 2);
+			b[len - 2] = '\0';
+			if (orphan(ub, p, b, &v, &nv, &known) &&
+			    unlink(p) == 0)
+				log_info("removed orphaned journal %s", p);
+		}
+		closedir(d);
 	}
+	for (i = 0; i < nv; i++)
+		free(v[i]);
+	free(v);
+	if ((d = opendir(ub->finished)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && path_build(p, sizeof(p), "%s/%s",
+		    ub->finished, e->d_name) == 0 && older(p, DONE_KEEP) &&
+		    unlink(p) == 0)
+			log_info("removed %s, finished over %d days ago", p,
+			    DONE_KEEP / 86400);
 	closedir(d);
 }
 
