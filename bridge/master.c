@@ -470,8 +470,7 @@ spawn(struct master *m, int fd, int kind, const struct sockaddr *sa,
 		too_many(m, fd, "queue busy");
 		return;
 	}
-	if (pool_conn(&m->pool, fd, kind, peer, sa, salen, qfd, lfd,
-	    usage_fd(m->usage)) == -1)
+	if (pool_conn(&m->pool, fd, kind, peer, sa, salen, qfd, lfd) == -1)
 		too_many(m, fd, "no session process");
 }
 
@@ -911,7 +910,9 @@ signals(struct master *m)
 			else if (buf[i] == SIGTERM || buf[i] == SIGINT)
 				stop = 1;
 		}
-	reap(m);
+	/* a worker that ended may have taken mail out of a queue */
+	if (reap(m) && m->usage != NULL)
+		usage_refresh(m->usage, m->conf);
 	if (stop)
 		return 1;
 	if (hup)
@@ -1027,7 +1028,28 @@ master_loop(struct master *m)
 
 /* ---- the queue and lookup processes (proc.h) ---- */
 
-/* queue_configure - QM_CONFIG messages for the whole customer list. */
+/* send_usage - a descriptor of the usage table as message type, if any. */
+static int
+send_usage(struct proc *p, int type)
+{
+	struct master *m = p->arg;
+	int fd;
+
+	if (usage_fd(m->usage) == -1)
+		return 0;
+	if ((fd = fcntl(usage_fd(m->usage), F_DUPFD_CLOEXEC, 0)) == -1)
+		return -1;
+	if (chan_queue(&p->ch, type, 0, NULL, 0, fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * queue_configure - QM_CONFIG messages for the whole customer list,
+ * then the usage table made for it.
+ */
 static int
 queue_configure(struct proc *p, const struct bridge_conf *c, int start)
 {
@@ -1039,12 +1061,12 @@ queue_configure(struct proc *p, const struct bridge_conf *c, int start)
 
 	(void)start;
 	do {
-		/* the names that fit after the fixed fields */
+		/* the names and quotas that fit after the fixed fields */
 		room = CHAN_MAX - 4 * 4 - 8 - 8 - 4 - VERDICT_KEY - 4 -
 		    strlen(c->spool);
 		for (j = i; j < c->ncustomers &&
-		    4 + strlen(c->customers[j].name) <= room; j++)
-			room -= 4 + strlen(c->customers[j].name);
+		    4 + strlen(c->customers[j].name) + 8 <= room; j++)
+			room -= 4 + strlen(c->customers[j].name) + 8;
 		chan_wr_init(&w, buf, sizeof(buf));
 		chan_put_u32(&w, (uint32_t)first);
 		chan_put_u32(&w, (uint32_t)(j >= c->ncustomers));
@@ -1053,8 +1075,10 @@ queue_configure(struct proc *p, const struct bridge_conf *c, int start)
 		chan_put_u64(&w, c->queue.min_free);
 		chan_put_bytes(&w, m->key, VERDICT_KEY);
 		chan_put_u32(&w, (uint32_t)(j - i));
-		for (; i < j; i++)
+		for (; i < j; i++) {
 			chan_put_str(&w, c->customers[i].name);
+			chan_put_u64(&w, c->customers[i].quota);
+		}
 		if (w.err) {
 			errno = EMSGSIZE;
 			return -1;
@@ -1063,7 +1087,7 @@ queue_configure(struct proc *p, const struct bridge_conf *c, int start)
 			return -1;
 		first = 0;
 	} while (i < c->ncustomers);
-	return 0;
+	return send_usage(p, QM_USAGE);
 }
 
 /*
@@ -1076,7 +1100,6 @@ lookup_configure(struct proc *p, const struct bridge_conf *c, int start)
 	unsigned char buf[64];
 	struct master *m = p->arg;
 	struct chan_wr w;
-	int fd;
 
 	(void)c;
 	if (start) {
@@ -1086,15 +1109,7 @@ lookup_configure(struct proc *p, const struct bridge_conf *c, int start)
 			return -1;
 	} else if (chan_queue(&p->ch, LM_RELOAD, 0, NULL, 0, -1) == -1)
 		return -1;
-	if (usage_fd(m->usage) == -1)
-		return 0;
-	if ((fd = fcntl(usage_fd(m->usage), F_DUPFD_CLOEXEC, 0)) == -1)
-		return -1;
-	if (chan_queue(&p->ch, LM_USAGE, 0, NULL, 0, fd) == -1) {
-		close(fd);
-		return -1;
-	}
-	return 0;
+	return send_usage(p, LM_USAGE);
 }
 
 /*

@@ -1,8 +1,7 @@
 /*
  * pool.c - the master's side of the session processes (pool.h): fork,
  * then fexecve of bridged's own executable with "-x session -c CONFIG"
- * and the process's socket on descriptor 3; the usage table as its
- * first message; per connection the queue socket, the lookup socket
+ * and the process's socket on descriptor 3; per connection the queue socket, the lookup socket
  * and the client, each a message with its descriptor, the client last
  * (it starts the session).  A process started for a connection gets
  * it queued at once, so nobody waits for it to be ready.
@@ -178,11 +177,11 @@ pool_spawned(struct pool *p, uint32_t id, pid_t pid)
 
 /* start - a new session process in a free slot; NULL when it failed. */
 static struct sproc *
-start(struct pool *p, int usagefd)
+start(struct pool *p)
 {
 	struct sproc *s;
 	sigset_t all, old;
-	int sv[2], fd;
+	int sv[2];
 	pid_t pid;
 
 	if ((s = slot(p)) == NULL || chan_pair(sv) == -1) {
@@ -215,9 +214,6 @@ started:
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	s->pid = pid;
 	chan_init(&s->ch, sv[0], POOL_QUEUE);
-	if (usagefd != -1 && (fd = fcntl(usagefd, F_DUPFD_CLOEXEC, 0)) != -1 &&
-	    chan_queue(&s->ch, SM_USAGE, 0, NULL, 0, fd) == -1)
-		close(fd);
 	return s;
 }
 
@@ -248,8 +244,7 @@ idle_count(const struct pool *p)
 
 int
 pool_conn(struct pool *p, int fd, int kind, const char *peer,
-    const struct sockaddr *sa, socklen_t salen, int qfd, int lfd,
-    int usagefd)
+    const struct sockaddr *sa, socklen_t salen, int qfd, int lfd)
 {
 	unsigned char buf[512];
 	struct chan_wr w;
@@ -261,7 +256,7 @@ pool_conn(struct pool *p, int fd, int kind, const char *peer,
 		    !p->v[i].retire && p->v[i].ch.queued == 0)
 			s = &p->v[i];
 	if (s == NULL)
-		s = start(p, usagefd);
+		s = start(p);
 	chan_wr_init(&w, buf, sizeof(buf));
 	chan_put_u32(&w, (uint32_t)kind);
 	chan_put_str(&w, peer);

@@ -21,8 +21,7 @@
 
 /* master -> session process; session -> master: SM_DONE */
 enum smsg {
-	SM_USAGE = 1,		/* fd: the usage table, first of all */
-	SM_QUEUE,		/* fd: the session's queue socket */
+	SM_QUEUE = 2,		/* (1 was the usage table: the queue's now) */		/* fd: the session's queue socket */
 	SM_LOOKUP,		/* fd: the session's lookup socket */
 	SM_CONN,		/* fd: the client; u32 kind (LK_*), str
 				   peer, the accept() address bytes: run it */
@@ -63,14 +62,13 @@ void	pool_spawned(struct pool *p, uint32_t id, pid_t pid);
 /*
  * pool_conn - give connection fd (kind, peer as the kernel gave it,
  * its address sa) with its queue socket qfd (-1: none) and lookup
- * socket lfd to an idle session process, started if none is idle;
- * usagefd is passed to a new one.  qfd and lfd are the pool's from then
+ * socket lfd to an idle session process, started if none is idle.
+ * qfd and lfd are the pool's from then
  * on, either way; fd too on success.  0, or -1 when none could take it
  * (fd is still the caller's, to refuse the client).
  */
 int	pool_conn(struct pool *p, int fd, int kind, const char *peer,
-	    const struct sockaddr *sa, socklen_t salen, int qfd, int lfd,
-	    int usagefd);
+	    const struct sockaddr *sa, socklen_t salen, int qfd, int lfd);
 /* pool_busy - connections of kind being served (-1: every kind). */
 int	pool_busy(const struct pool *p, int kind);
 /* pool_count - session processes that are still to be reaped. */

@@ -36,6 +36,7 @@
 #include "qproto.h"
 #include "qserv.h"
 #include "queue.h"
+#include "smtpd.h"
 #include "util.h"
 #include "verdict.h"
 #include "queued.h"
@@ -211,14 +212,70 @@ struct qconf {
 	uint64_t min_free;
 	unsigned char key[VERDICT_KEY];	/* the lookup's verdicts */
 	struct strv names;
+	uint64_t *quotas;		/* names.n of them */
+	size_t	nquotas, cap;
 	int	complete;
 };
 
+/* The usage table's calls for qserv (qserv.h: struct qsusage). */
+static int
+used_at(int slot, const char *customer, uint64_t *octets, void *arg)
+{
+	return usage_get_at(arg, slot, customer, octets, NULL);
+}
+
+static void
+add_at(int slot, const char *customer, uint64_t octets, void *arg)
+{
+	usage_add_at(arg, slot, customer, octets);
+}
+
+/*
+ * on_usage - QM_USAGE: the master's table for the list it sent last,
+ * in place of the one before (whose slots were another list's).
+ */
+static void
+on_usage(struct qserv *qs, struct usage **up, int fd)
+{
+	struct qsusage hooks;
+	struct usage *u;
+
+	if (fd == -1 || (u = usage_attach(fd)) == NULL) {
+		log_warnx("queue: a bad usage table: quotas read the spool");
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	hooks.used = used_at;
+	hooks.add = add_at;
+	hooks.arg = u;
+	qserv_set_usage(qs, &hooks);
+	usage_destroy(*up);
+	*up = u;
+}
+
 /*
  * on_config - one QM_CONFIG: u32 first, u32 last, str spool, u64
- * max_size, u64 min_free, the verdict key, u32 k, then k customer names.  1 when a
- * list is complete.
+ * max_size, u64 min_free, the verdict key, u32 k, then k times a
+ * customer name and its quota.  1 when a list is complete.
  */
+static int
+quota_add(struct qconf *qc, uint64_t quota)
+{
+	uint64_t *v;
+	size_t cap;
+
+	if (qc->nquotas == qc->cap) {
+		cap = qc->cap ? qc->cap * 2 : 64;
+		if ((v = reallocarray(qc->quotas, cap, sizeof(*v))) == NULL)
+			return -1;
+		qc->quotas = v;
+		qc->cap = cap;
+	}
+	qc->quotas[qc->nquotas++] = quota;
+	return 0;
+}
+
 static int
 on_config(struct qconf *qc, const struct chan_msg *m)
 {
@@ -232,6 +289,7 @@ on_config(struct qconf *qc, const struct chan_msg *m)
 	if (first) {
 		strv_free(qc->names.v, qc->names.n);
 		memset(&qc->names, 0, sizeof(qc->names));
+		qc->nquotas = 0;
 	}
 	chan_get_str(&r, qc->spool, sizeof(qc->spool));
 	qc->max_size = chan_get_u64(&r);
@@ -242,7 +300,8 @@ on_config(struct qconf *qc, const struct chan_msg *m)
 	for (i = 0; i < k && !r.err; i++) {
 		chan_get_str(&r, name, sizeof(name));
 		if (!r.err && (!name_is_safe(name) ||
-		    strv_add(&qc->names, name) == -1))
+		    strv_add(&qc->names, name) == -1 ||
+		    quota_add(qc, chan_get_u64(&r)) == -1))
 			r.err = 1;
 	}
 	if (chan_get_end(&r) != 0)
@@ -299,7 +358,7 @@ read_config(int fd, struct chan_msg *m, struct qconf *qc)
 /* from_master - the master's messages; -1 when it has gone. */
 static int
 from_master(int mfd, struct chan_msg *m, struct qserv *qs, struct qconf *qc,
-    struct qsclient **cl, int *ncl)
+    struct usage **up, struct qsclient **cl, int *ncl)
 {
 	struct chan_rd r;
 	char peer[64];
@@ -318,11 +377,15 @@ from_master(int mfd, struct chan_msg *m, struct qserv *qs, struct qconf *qc,
 			if (m->fd != -1)
 				close(m->fd);
 			if (on_config(qc, m) &&
-			    qserv_set(qs, qc->names.v, (int)qc->names.n,
-			    qc->max_size) == -1)
+			    qserv_set(qs, qc->names.v, qc->quotas,
+			    (int)qc->names.n, qc->max_size) == -1)
 				log_warn("queue: new customer list");
 			qserv_key(qs, qc->key);
 			qserv_min_free(qs, qc->min_free);
+			continue;
+		}
+		if (m->type == QM_USAGE) {
+			on_usage(qs, up, m->fd);
 			continue;
 		}
 		chan_rd_init(&r, m);
@@ -354,6 +417,7 @@ queue_main(int restarted)
 	struct pollfd *pfd;
 	struct qconf qc;
 	struct qserv *qs;
+	struct usage *usage = NULL;
 	sigset_t waitmask;
 	double until = 0;
 	uint32_t pid;
@@ -367,7 +431,7 @@ queue_main(int restarted)
 	else
 		for (i = 0; i < (int)qc.names.n; i++)
 			spool_sweep_tmp(qc.spool, qc.names.v[i]);
-	if ((qs = qserv_new(qc.spool, qc.names.v, (int)qc.names.n,
+	if ((qs = qserv_new(qc.spool, qc.names.v, qc.quotas, (int)qc.names.n,
 	    qc.max_size)) == NULL)
 		log_fatal(EXIT_OSERR, "queue");
 	qserv_key(qs, qc.key);
@@ -413,7 +477,7 @@ queue_main(int restarted)
 		}
 		nold = ncl;
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR) &&
-		    from_master(mfd, &m, qs, &qc, cl, &ncl) == -1)
+		    from_master(mfd, &m, qs, &qc, &usage, cl, &ncl) == -1)
 			master_gone = 1;
 		/* sessions; those just added (nold and up) wait a round */
 		for (i = 0, k = 0; i < ncl; i++) {
@@ -435,6 +499,7 @@ queue_main(int restarted)
 	for (i = 0; i < ncl; i++)
 		qserv_close(cl[i]);
 	qserv_free(qs);
+	usage_destroy(usage);
 	log_debug("queue: stopped");
 	exit(EXIT_OK);
 }

@@ -54,7 +54,7 @@ on_stop(int sig)
 
 /* serve - one connection: the client fd with its SM_CONN payload. */
 static void
-serve(const struct bridge_conf *c, struct usage *u, const sigset_t *waitmask,
+serve(const struct bridge_conf *c, const sigset_t *waitmask,
     const struct chan_msg *m, int qfd, int lfd)
 {
 	struct sockaddr_storage ss;
@@ -90,7 +90,7 @@ serve(const struct bridge_conf *c, struct usage *u, const sigset_t *waitmask,
 	strlcpy_(cl.addr, peer, sizeof(cl.addr));
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = c;
-	ctx.usage = u;
+	ctx.usage = NULL;		/* quotas are the queue's and the lookup's */
 	ctx.stop = &stop;
 	ctx.waitmask = waitmask;
 	ctx.reqfd = -1;
@@ -169,7 +169,6 @@ session_main(const char *conf_path)
 {
 	static struct chan_msg m;
 	struct bridge_conf *c;
-	struct usage *u = NULL;
 	struct pollfd pfd;
 	sigset_t waitmask;
 	int qfd = -1, lfd = -1, uses = 0, n;
@@ -194,14 +193,6 @@ session_main(const char *conf_path)
 		if (n <= 0)
 			break;		/* the master is done with us */
 		switch (m.type) {
-		case SM_USAGE:
-			usage_destroy(u);
-			if (m.fd == -1 || (u = usage_attach(m.fd)) == NULL) {
-				log_warnx("session: a bad usage table");
-				if (m.fd != -1)
-					close(m.fd);
-			}
-			continue;
 		case SM_QUEUE:
 			if (qfd != -1)
 				close(qfd);
@@ -215,7 +206,7 @@ session_main(const char *conf_path)
 		case SM_CONN:
 			if (m.fd == -1)
 				break;
-			serve(c, u, &waitmask, &m, qfd, lfd);
+			serve(c, &waitmask, &m, qfd, lfd);
 			qfd = lfd = -1;
 			uses++;
 			if (chan_send(3, SM_DONE, 0, NULL, 0, -1) == -1)

@@ -51,6 +51,7 @@ struct intake {
 	const struct bridge_conf *conf;
 	struct usage *usage;
 	struct qlink *q;		/* where the entries go */
+	int	queue_proc;		/* q is the queue process (quotas its) */
 	struct lclient *lc;		/* who decides (lclient.h) */
 	struct lclient *own_lc;		/* in-process, made here */
 	struct qcw **cws;		/* commit_all's: a slot per group */
@@ -148,6 +149,7 @@ intake_use_queue(struct intake *in, int sock, int timeout_ms)
 	intake_reset(in);
 	qlink_free(in->q);
 	in->q = l;
+	in->queue_proc = 1;
 	return 0;
 }
 
@@ -600,11 +602,12 @@ cust_checks(struct intake *in, uint64_t total)
 			reply_set(&ic->reply, 552, "5.3.4",
 			    "Message size exceeds fixed limit of %llu octets",
 			    (unsigned long long)ic->cu->max_size);
-		else if (ic->cu->quota != 0 &&
-		    usage_get(in->usage, in->conf, ic->cu, &used) != RS_OK)
+		else if (ic->cu->quota == 0 || in->queue_proc)
+			continue;	/* the queue process checks at commit */
+		else if (usage_get(in->usage, in->conf, ic->cu, &used) != RS_OK)
 			reply_set(&ic->reply, 451, "4.3.0",
 			    "Temporary queue problem");
-		else if (ic->cu->quota != 0 && used + total > ic->cu->quota)
+		else if (used + total > ic->cu->quota)
 			reply_set(&ic->reply, 452, "4.2.2",
 			    "Mailbox full: customer over quota");
 	}
@@ -670,7 +673,14 @@ commit_all(struct intake *in, int all)
 		ic = &in->cust[in->cgi[i]];
 		if (in->cres[i] == RS_OK) {
 			ic->committed = 1;
-			usage_add(in->usage, in->conf, ic->cu, total);
+			if (!in->queue_proc)	/* else the queue counts it */
+				usage_add(in->usage, in->conf, ic->cu, total);
+		} else if (strcmp(in->cerrs + (size_t)i * CERR,
+		    QUEUE_OVERQUOTA) == 0) {
+			log_warnx("%s: commit for %s refused: %s", in->qid,
+			    ic->cu->name, QUEUE_OVERQUOTA);
+			reply_set(&ic->reply, 452, "4.2.2",
+			    "Mailbox full: customer over quota");
 		} else if (strcmp(in->cerrs + (size_t)i * CERR,
 		    QUEUE_NOSPACE) == 0) {
 			log_warnx("%s: commit for %s refused: %s", in->qid,

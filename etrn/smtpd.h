@@ -99,6 +99,15 @@ enum result usage_get(struct usage *u, const struct bridge_conf *c,
 	    const struct customer *cu, uint64_t *bytes);
 void	usage_add(struct usage *u, const struct bridge_conf *c,
 	    const struct customer *cu, uint64_t bytes);
+/*
+ * usage_get_at, usage_add_at - the same for the customer name at slot
+ * of the config the table was made for (the queue process, which has
+ * the list and not the config); get: -1 when slot is not name's.
+ */
+int	usage_get_at(struct usage *u, long slot, const char *name,
+	    uint64_t *bytes, uint64_t *count);
+void	usage_add_at(struct usage *u, long slot, const char *name,
+	    uint64_t bytes);
 
 /* ---- intake.c: one message from MAIL to commit ---- */
 

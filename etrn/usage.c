@@ -119,19 +119,22 @@ usage_destroy(struct usage *u)
 	free(u);
 }
 
+/* slot_at - slot i if it is name's, else NULL (another config's table). */
+static struct usage_slot *
+slot_at(struct usage *u, long i, const char *name)
+{
+	if (u == NULL || i < 0 || i >= u->nslots ||
+	    strcmp(u->slot[i].name, name) != 0)
+		return NULL;
+	return &u->slot[i];
+}
+
 /* usage_slot - cu's slot, or NULL when the table is not for this config. */
 static struct usage_slot *
 usage_slot(struct usage *u, const struct bridge_conf *c,
     const struct customer *cu)
 {
-	long i;
-
-	if (u == NULL)
-		return NULL;
-	i = cu - c->customers;
-	if (i < 0 || i >= u->nslots || strcmp(u->slot[i].name, cu->name) != 0)
-		return NULL;
-	return &u->slot[i];
+	return slot_at(u, cu - c->customers, cu->name);
 }
 
 enum result
@@ -156,9 +159,30 @@ void
 usage_add(struct usage *u, const struct bridge_conf *c,
     const struct customer *cu, uint64_t bytes)
 {
+	usage_add_at(u, cu - c->customers, cu->name, bytes);
+}
+
+int
+usage_get_at(struct usage *u, long slot, const char *name, uint64_t *bytes,
+    uint64_t *count)
+{
 	struct usage_slot *s;
 
-	if ((s = usage_slot(u, c, cu)) == NULL)
+	if ((s = slot_at(u, slot, name)) == NULL)
+		return -1;
+	if (bytes != NULL)
+		*bytes = __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
+	if (count != NULL)
+		*count = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
+	return 0;
+}
+
+void
+usage_add_at(struct usage *u, long slot, const char *name, uint64_t bytes)
+{
+	struct usage_slot *s;
+
+	if ((s = slot_at(u, slot, name)) == NULL)
 		return;
 	__atomic_add_fetch(&s->bytes, bytes, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->count, 1, __ATOMIC_RELAXED);

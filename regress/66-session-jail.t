@@ -10,7 +10,9 @@
 # nothing of the spool.  A session-user that is root, the hub's user or
 # missing, and a session-chroot others may write, are refused at start
 # (exit 78, naming the key) and by bridgectl check; a missing
-# session-chroot is made, root's and 0755.
+# session-chroot is made, root's and 0755.  The usage table that quotas
+# are kept in is mapped by the queue process, not by the session, and
+# the queue refuses a copy over its customer's quota at the commit.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/regress/hubrun.sh"
 hub_require
@@ -19,7 +21,7 @@ require ss python3 bridgectl
 CLIENT="python3 $TOP/regress/smtpclient.py"
 
 printf 'jail-secret\n' >"$WORK/acme.secret"
-HUB_ACME_OPTS="secret = \"$WORK/acme.secret\""
+HUB_ACME_OPTS="secret = \"$WORK/acme.secret\" quota = \"5K\""
 hub_init
 chown "$HUB_USER:" "$WORK/acme.secret"
 chmod 600 "$WORK/acme.secret"
@@ -54,6 +56,11 @@ lim() { awk -v k="$1" 'index($0, k) == 1 { print $(NF - 2) }' "/proc/$S/limits";
 is "$(lim 'Max core file size')" 0 "no core file (it would hold mail)"
 is "$(lim 'Max processes')" 0 "no new process"
 is "$(lim 'Max open files')" 64 "64 descriptors at most"
+grep -c 'bridge-usage' "/proc/$S/maps" >"$WORK/maps.n"
+is "$(cat "$WORK/maps.n")" 0 "the usage table is not mapped in the session"
+Q=$(pgrep -P "$HUB_PID" -f 'bridged -x queue' | head -1)
+grep -q 'memfd:bridge-usage' "/proc/$Q/maps"
+ok $? "but in the queue process ($Q), which counts each commit"
 
 # what that uid in that root can open
 cat >"$WORK/try.py" <<'EOF'
@@ -106,6 +113,20 @@ is "$($CLIENT "$HUB_PORT" 'EHLO c.example\r\n' 'MAIL FROM:<s@example.org>\r\n' \
     'RCPT TO:<alice@acme.example>\r\n' 'DATA\r\n' wait:3 \
     'Subject: jail\r\n\r\nhello\r\n.\r\n' 'QUIT\r\n')" \
     "220 250 250 250 354 250 221" "mail is taken from inside the jail"
+body=$(python3 -c 'print(("x" * 70 + "\\r\\n") * 40, end="")')
+is "$($CLIENT "$HUB_PORT" 'EHLO c.example\r\n' 'MAIL FROM:<s@example.org>\r\n' \
+    'RCPT TO:<alice@acme.example>\r\n' 'DATA\r\n' wait:3 \
+    "Subject: big\\r\\n\\r\\n$body.\\r\\n" 'QUIT\r\n')" \
+    "220 250 250 250 354 250 221" "2.9 KB more under a quota of 5K: taken"
+is "$($CLIENT -v "$HUB_PORT" 'EHLO c.example\r\n' 'MAIL FROM:<s@example.org>\r\n' \
+    'RCPT TO:<alice@acme.example>\r\n' 'DATA\r\n' wait:3 \
+    "Subject: big\\r\\n\\r\\n$body.\\r\\n" 'QUIT\r\n' 2>"$WORK/quota.err")" \
+    "220 250 250 250 354 452 221" "2.9 KB more again: over the quota, 452 at the dot"
+grep -q '^<- 452 4.2.2 ' "$WORK/quota.err"
+ok $? "4.2.2, mailbox full ($(sed -n 's/^<- \(452.*\)/\1/p' "$WORK/quota.err"))"
+grep -q 'commit for acme refused: customer over quota' "$HUB_LOG"
+ok $? "logged as the queue's refusal"
+is "$(ls "$HUB_SPOOL/q/acme/new" | wc -l)" 2 "two messages queued, not three"
 hub_stop
 
 # refusals

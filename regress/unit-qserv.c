@@ -7,6 +7,8 @@
  * commit out of order, a descriptor, an unknown message, a message
  * over the size limit, going away with entries open.  Each must be
  * refused (cut off and logged) and leave nothing in new/ or tmp/.
+ * Quotas are checked at the commit, against the usage table's count
+ * or the spool, and every committed copy is counted.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -243,7 +245,7 @@ test_hostile(void)
 	char id[QID_LEN];
 	int s, sv[2];
 
-	qs = qserv_new(spool, custs, 2, 1000);
+	qs = qserv_new(spool, custs, NULL, 2, 1000);
 	ok(qs != NULL, "queue state made");
 
 	/* a well-behaved raw session first */
@@ -505,7 +507,7 @@ server(int sock)
 
 	if ((pid = fork()) != 0)
 		return pid;
-	qs = qserv_new(spool, custs, 2, 0);
+	qs = qserv_new(spool, custs, NULL, 2, 0);
 	fcntl(sock, F_SETFL, O_NONBLOCK);
 	c = qserv_client(qs, sock, "127.0.0.1", 1);
 	for (;;) {
@@ -589,6 +591,109 @@ test_client(void)
 	qlink_free(l);
 }
 
+/* The usage table's calls, as a table with one count per slot. */
+static uint64_t used_v[2];
+static int used_fail, adds, add_slot;
+static uint64_t add_octets;
+
+static int
+t_used(int slot, const char *customer, uint64_t *octets, void *arg)
+{
+	(void)arg;
+	if (used_fail || slot < 0 || slot > 1 ||
+	    strcmp(customer, custs[slot]) != 0)
+		return -1;
+	*octets = used_v[slot];
+	return 0;
+}
+
+static void
+t_add(int slot, const char *customer, uint64_t octets, void *arg)
+{
+	(void)arg;
+	(void)customer;
+	adds++;
+	add_slot = slot;
+	add_octets = octets;
+}
+
+/* quota_try - one 18-octet message for customer cust: its result. */
+static uint32_t
+quota_try(struct qserv *qs, const char *cust, char *err, size_t errlen)
+{
+	struct qsclient *c;
+	struct chan_rd r;
+	char id[QID_LEN];
+	uint32_t entry, res = 99;
+	int s;
+
+	c = session(qs, &s);
+	raw_env(s, cust, "c [127.0.0.1]", 1);
+	raw_rcpt(s, "alice@acme.example");
+	serve(qs, c);
+	opened(s, &entry, id, sizeof(id));
+	chan_send(s, QM_DATA, entry, "Subject: x\r\n\r\nhi\r\n", 18, -1);
+	commit1(s, entry);
+	serve(qs, c);
+	err[0] = '\0';
+	if (chan_recv(s, &m) == 1 && m.type == QM_COMMITTED) {
+		chan_rd_init(&r, &m);
+		chan_get_u32(&r);
+		res = chan_get_u32(&r);
+		chan_get_str(&r, err, errlen);
+	}
+	end(c, s);
+	return res;
+}
+
+static void
+test_quota(void)
+{
+	static const uint64_t quotas[] = { 100, 0 };
+	struct qsusage hooks = { t_used, t_add, NULL };
+	struct qserv *qs;
+	char err[QP_ERR];
+
+	clear();
+	qs = qserv_new(spool, custs, quotas, 2, 0);
+	qserv_set_usage(qs, &hooks);
+	used_v[0] = 82;
+	is_int(quota_try(qs, "acme", err, sizeof(err)), RS_OK,
+	    "82 queued + 18 = the quota of 100: taken");
+	is_int(count("acme", "new"), 1, "in new/");
+	ok(adds == 1 && add_slot == 0 && add_octets == 18,
+	    "counted in the table: slot %d, %llu octets", add_slot,
+	    (unsigned long long)add_octets);
+	used_v[0] = 83;
+	is_int(quota_try(qs, "acme", err, sizeof(err)), RS_TEMP,
+	    "83 queued + 18: over, refused temporarily");
+	is_str(err, QUEUE_OVERQUOTA, "with the error intake turns into 452");
+	is_int(count("acme", "new"), 1, "nothing more in new/");
+	is_int(count("acme", "tmp"), 0, "nor in tmp/");
+	is_int(adds, 1, "and not counted");
+	used_v[1] = UINT64_MAX / 2;
+	is_int(quota_try(qs, "ship", err, sizeof(err)), RS_OK,
+	    "a customer without a quota takes anything");
+	is_int(adds, 2, "and is counted too");
+
+	/* the table cannot say (another config's): the spool is read */
+	used_fail = 1;
+	qserv_set(qs, custs, (const uint64_t[]){ 30, 0 }, 2, 0);
+	is_int(quota_try(qs, "acme", err, sizeof(err)), RS_TEMP,
+	    "from the spool: an entry there already + 18 > 30: refused");
+	qserv_set(qs, custs, (const uint64_t[]){ 1 << 20, 0 }, 2, 0);
+	is_int(quota_try(qs, "acme", err, sizeof(err)), RS_OK,
+	    "under a quota of 1M after a reload: taken");
+	qserv_set_usage(qs, NULL);
+	qserv_set(qs, custs, (const uint64_t[]){ 30, 0 }, 2, 0);
+	is_int(quota_try(qs, "acme", err, sizeof(err)), RS_TEMP,
+	    "without a table at all the spool is read too");
+	is_int(adds, 3, "(and nothing counted without one)");
+	used_fail = 0;
+	qserv_free(qs);
+	clear();
+}
+
 /* a sweep of tmp/ (a restarted queue's) leaves what a writer holds */
 static void
 test_sweep(void)
@@ -627,6 +732,7 @@ main(void)
 		return 1;
 	test_hostile();
 	test_client();
+	test_quota();
 	test_sweep();
 	if (chdir("/") == -1 ||
 	    nftw(tmpl, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)

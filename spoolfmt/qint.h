@@ -79,6 +79,8 @@ int	qw_flush_fd(struct qwriter *w, char *err, size_t errlen);
 /* qw_id, qw_arrival - the entry's id and arrival, as opened. */
 const char *qw_id(const struct qwriter *w);
 time_t	qw_arrival(const struct qwriter *w);
+/* qw_customer - whose queue the entry goes into. */
+const char *qw_customer(const struct qwriter *w);
 /* qw_add_size - record n octets written to the fd behind the buffer. */
 void	qw_add_size(struct qwriter *w, uint64_t n);
 

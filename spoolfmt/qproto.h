@@ -12,10 +12,15 @@
  *   QM_CONFIG   u32 first, u32 last, str spool, u64 max_size, u64
  *               min_free (a commit with less room is refused), the
  *               VERDICT_KEY bytes of the lookup's verdicts (verdict.h),
- *               u32 k, k customer names: the list comes in as many
+ *               u32 k, k times str customer name and u64 quota (queued
+ *               octets; 0: none): the list comes in as many
  *               messages as it takes (first starts it, last applies
  *               it); at start before anything else, and again after a
  *               reload.
+ *   QM_USAGE    fd: the usage table (etrn/usage.c) for the list just
+ *               sent, after each whole QM_CONFIG list: quotas are
+ *               checked against it at each commit, and each committed
+ *               copy is counted in it.
  * queue -> master
  *   QM_READY    u32 pid: recovery is done, sessions may start.
  *
@@ -68,7 +73,8 @@ enum qmsg {
 	QM_ABORT,
 	QM_TICKET,
 	QM_COMMITTED,
-	QM_CONFIG
+	QM_CONFIG,
+	QM_USAGE
 };
 
 #define QP_OPEN_MAX	128	/* entries open at once per session */

@@ -8,7 +8,8 @@
  * by name; the id is the queue's, so no session can name or replace an
  * entry already queued; the client line must carry the address the
  * master saw; the queue counts the octets and checks the size limit
- * itself; a session that breaks the protocol is logged and cut off,
+ * itself, and a copy that would take its customer past its quota is
+ * refused (QUEUE_OVERQUOTA); a session that breaks the protocol is logged and cut off,
  * and everything it had open is removed; answers are queued at most
  * two deep and a session that does not read them is cut off, so no
  * session can stall the queue.
@@ -66,12 +67,21 @@ struct qsjob {
 	struct qwriter *ws[QP_OPEN_MAX];
 	enum result res[QP_OPEN_MAX];
 	char	errs[QP_OPEN_MAX][QP_ERR];
+	char   *cust[QP_OPEN_MAX];	/* whose each copy is, to count it */
+	uint64_t size[QP_OPEN_MAX];
 	int	sent;			/* the answer went out: 0, or -1 */
+};
+
+/* A customer the queue takes entries for. */
+struct qscust {
+	char   *name;
+	uint64_t quota;			/* queued octets allowed; 0: any */
+	int	slot;			/* its place in the master's list */
 };
 
 struct qserv {
 	char   *spool;
-	char  **cust;			/* sorted */
+	struct qscust *cust;		/* sorted by name */
 	int	ncust;
 	uint64_t max_size;
 	uint64_t min_free;		/* commits need this much room */
@@ -79,30 +89,48 @@ struct qserv {
 	unsigned char key[VERDICT_KEY];
 	void  (*run)(struct qsjob *, void *);
 	void   *run_arg;
+	struct qsusage usage;		/* .used NULL: the spool is read */
 	struct chan_msg m;
 };
 
 static int
-cmp_name(const void *a, const void *b)
+cmp_cust(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct qscust *)a)->name,
+	    ((const struct qscust *)b)->name);
+}
+
+static void
+cust_free(struct qscust *v, int n)
+{
+	int i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
 }
 
 int
-qserv_set(struct qserv *qs, char *const *customers, int n, uint64_t max_size)
+qserv_set(struct qserv *qs, char *const *customers, const uint64_t *quotas,
+    int n, uint64_t max_size)
 {
-	char **v;
+	struct qscust *v;
 	int i;
 
 	if ((v = calloc((size_t)n + 1, sizeof(*v))) == NULL)
 		return -1;
-	for (i = 0; i < n; i++)
-		if ((v[i] = strdup(customers[i])) == NULL) {
-			strv_free(v, (size_t)i);
+	for (i = 0; i < n; i++) {
+		if ((v[i].name = strdup(customers[i])) == NULL) {
+			cust_free(v, i);
 			return -1;
 		}
-	qsort(v, (size_t)n, sizeof(*v), cmp_name);
-	strv_free(qs->cust, (size_t)qs->ncust);
+		v[i].quota = quotas != NULL ? quotas[i] : 0;
+		v[i].slot = i;
+	}
+	qsort(v, (size_t)n, sizeof(*v), cmp_cust);
+	cust_free(qs->cust, qs->ncust);
 	qs->cust = v;
 	qs->ncust = n;
 	qs->max_size = max_size;
@@ -110,15 +138,15 @@ qserv_set(struct qserv *qs, char *const *customers, int n, uint64_t max_size)
 }
 
 struct qserv *
-qserv_new(const char *spool, char *const *customers, int n,
-    uint64_t max_size)
+qserv_new(const char *spool, char *const *customers, const uint64_t *quotas,
+    int n, uint64_t max_size)
 {
 	struct qserv *qs;
 
 	if ((qs = calloc(1, sizeof(*qs))) == NULL)
 		return NULL;
 	if ((qs->spool = strdup(spool)) == NULL ||
-	    qserv_set(qs, customers, n, max_size) == -1) {
+	    qserv_set(qs, customers, quotas, n, max_size) == -1) {
 		qserv_free(qs);
 		return NULL;
 	}
@@ -143,16 +171,62 @@ qserv_free(struct qserv *qs)
 {
 	if (qs == NULL)
 		return;
-	strv_free(qs->cust, (size_t)qs->ncust);
+	cust_free(qs->cust, qs->ncust);
 	free(qs->spool);
 	free(qs);
 }
 
-static int
+void
+qserv_set_usage(struct qserv *qs, const struct qsusage *u)
+{
+	if (u != NULL)
+		qs->usage = *u;
+	else
+		memset(&qs->usage, 0, sizeof(qs->usage));
+}
+
+static const struct qscust *
 known(const struct qserv *qs, const char *name)
 {
-	return bsearch(&name, qs->cust, (size_t)qs->ncust, sizeof(char *),
-	    cmp_name) != NULL;
+	struct qscust key;
+
+	key.name = (char *)name;
+	return bsearch(&key, qs->cust, (size_t)qs->ncust, sizeof(*qs->cust),
+	    cmp_cust);
+}
+
+/*
+ * over_quota - 1 when size more octets would take customer's queue
+ * past its quota.  What is queued comes from the usage table, or from
+ * the spool without one (or when it cannot say); a queue that cannot
+ * be read at all takes the entry (the lookup has checked at RCPT).
+ */
+static int
+over_quota(const struct qserv *qs, const char *customer, uint64_t size)
+{
+	const struct qscust *k;
+	struct qusage q;
+	uint64_t used;
+
+	if ((k = known(qs, customer)) == NULL || k->quota == 0)
+		return 0;
+	if (qs->usage.used == NULL ||
+	    qs->usage.used(k->slot, k->name, &used, qs->usage.arg) == -1) {
+		if (spool_usage(qs->spool, k->name, &q) != RS_OK)
+			return 0;
+		used = q.bytes;
+	}
+	return used + size > k->quota;
+}
+
+/* counted - a committed copy of size octets into the usage table. */
+static void
+counted(const struct qserv *qs, const char *customer, uint64_t size)
+{
+	const struct qscust *k;
+
+	if (qs->usage.add != NULL && (k = known(qs, customer)) != NULL)
+		qs->usage.add(k->slot, k->name, size, qs->usage.arg);
 }
 
 static int ticket(struct qsclient *c);
@@ -546,7 +620,13 @@ qserv_job_done(struct qsjob *j)
 {
 	struct qsclient *c = j->c;
 	int sent = j->sent;
+	uint32_t i;
 
+	for (i = 0; i < j->n; i++) {
+		if (j->res[i] == RS_OK && j->cust[i] != NULL)
+			counted(c->qs, j->cust[i], j->size[i]);
+		free(j->cust[i]);
+	}
 	free(j);
 	c->busy = 0;
 	if (c->closing) {
@@ -597,9 +677,14 @@ on_commit(struct qsclient *c, const struct chan_msg *m)
 	j->c = c;
 	j->n = n;
 	j->all = all;
-	for (i = 0; i < n; i++)
-		if (entry(c, num[i])->failed || entry(c, num[i])->w == NULL)
+	for (i = 0; i < n; i++) {
+		e = entry(c, num[i]);
+		if (e->w != NULL && !e->failed &&
+		    over_quota(c->qs, qw_customer(e->w), e->size))
+			e->failed = EDQUOT;
+		if (e->failed || e->w == NULL)
 			bad = 1;
+	}
 	for (i = 0; i < n; i++) {
 		e = entry(c, num[i]);
 		j->ws[i] = e->w;
@@ -610,6 +695,9 @@ on_commit(struct qsclient *c, const struct chan_msg *m)
 		} else if (e->failed || (all && bad)) {
 			if (e->failed == EFBIG)
 				err_set(j->errs[i], QP_ERR, "message too big");
+			else if (e->failed == EDQUOT)
+				err_set(j->errs[i], QP_ERR, "%s",
+				    QUEUE_OVERQUOTA);
 			else if (e->failed)
 				err_set(j->errs[i], QP_ERR, "write: %s",
 				    strerror(e->failed));
@@ -619,6 +707,9 @@ on_commit(struct qsclient *c, const struct chan_msg *m)
 			j->res[i] = e->failed == EFBIG ? RS_PERM : RS_TEMP;
 			qw_abort(e->w);
 			j->ws[i] = NULL;
+		} else {
+			j->cust[i] = strdup(qw_customer(e->w));
+			j->size[i] = e->size;
 		}
 		e->w = NULL;
 		e->used = 0;

@@ -13,14 +13,32 @@ struct qserv;
 struct qsclient;
 
 /*
- * qserv_new - entries go under spool, for the customers named (copied);
- * max_size (0: none) bounds a message's octets.
+ * qserv_new - entries go under spool, for the customers named (copied),
+ * each with its quota of queued octets (quotas NULL, or 0: none; a
+ * copy that would pass it is refused with QUEUE_OVERQUOTA); max_size
+ * (0: none) bounds a message's octets.  A customer's place in the
+ * list is its slot in the usage table (qserv_set_usage).
  */
-struct qserv *qserv_new(const char *spool, char *const *customers, int n,
-	    uint64_t max_size);
-/* qserv_set - the customers and size limit after a reload. */
-int	qserv_set(struct qserv *qs, char *const *customers, int n,
-	    uint64_t max_size);
+struct qserv *qserv_new(const char *spool, char *const *customers,
+	    const uint64_t *quotas, int n, uint64_t max_size);
+/* qserv_set - the customers, quotas and size limit after a reload. */
+int	qserv_set(struct qserv *qs, char *const *customers,
+	    const uint64_t *quotas, int n, uint64_t max_size);
+/*
+ * The queued octets per customer that quotas are checked against:
+ * used() says how many customer (at slot) has, or -1 when it cannot
+ * (then the spool is read); add() counts a committed copy.  Without
+ * them (qserv_set_usage NULL) the spool is read at each commit.  Both
+ * are called on the thread that calls qserv_input and qserv_job_done.
+ */
+struct qsusage {
+	int	(*used)(int slot, const char *customer, uint64_t *octets,
+		    void *arg);
+	void	(*add)(int slot, const char *customer, uint64_t octets,
+		    void *arg);
+	void   *arg;
+};
+void	qserv_set_usage(struct qserv *qs, const struct qsusage *u);
 /*
  * qserv_key - from now on every recipient must carry the lookup
  * process's token for its session, customer and address (verdict.h).

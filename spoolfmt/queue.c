@@ -254,6 +254,12 @@ qw_arrival(const struct qwriter *w)
 	return w->arrival;
 }
 
+const char *
+qw_customer(const struct qwriter *w)
+{
+	return w->customer;
+}
+
 int
 qw_flush_fd(struct qwriter *w, char *err, size_t errlen)
 {

@@ -102,6 +102,8 @@ struct qwriter;
 
 /* The error of a commit refused for want of room (qw_commit_set). */
 #define QUEUE_NOSPACE	"insufficient system storage"
+/* The error of a commit that would take its customer past its quota. */
+#define QUEUE_OVERQUOTA	"customer over quota"
 
 /* qid_new - a fresh queue id: sortable by time, unique per host. */
 void	qid_new(char *buf, size_t len);

@@ -85,7 +85,7 @@ setup(void)
 	log_init("fuzz-qserv", LOG_TO_STDERR);
 	if (spool_prepare(spool, "acme") != RS_OK ||
 	    spool_prepare(spool, "ship") != RS_OK ||
-	    (qs = qserv_new(spool, custs, 2, 1 << 20)) == NULL)
+	    (qs = qserv_new(spool, custs, NULL, 2, 1 << 20)) == NULL)
 		abort();
 }
 
