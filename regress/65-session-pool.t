@@ -29,10 +29,13 @@ holder() {
 	ss -Htnp state established "( sport = :$HUB_PORT )" 2>/dev/null |
 	    sed -n 's/.*"bridged",pid=\([0-9]*\),.*/\1/p' | sort -u
 }
-# hold N: a client that waits after EHLO until $WORK/go$N exists
+# hold N: a client that waits after EHLO until $WORK/go$N exists; it is
+# ready once the greeting and the EHLO reply have come, so a session
+# process holds it (before, it may still be in the listen queue or in
+# flight to a process being started, held by none)
 hold() {
 	rm -f "$WORK/ready$1" "$WORK/go$1"
-	$CLIENT --timeout 30 "$HUB_PORT" "$E" "touch:$WORK/ready$1" \
+	$CLIENT --timeout 30 "$HUB_PORT" "$E" wait:2 "touch:$WORK/ready$1" \
 	    "waitfile:$WORK/go$1" "$Q" >"$WORK/hold$1.out" &
 	eval "hpid$1=\$!"
 	wait_file "$WORK/ready$1" 10
@@ -86,7 +89,7 @@ is "$($CLIENT "$HUB_PORT" "$E" "$M" "$R" "$D" wait:3 "$B" "$Q")" \
 # the lookup process killed mid-session
 LPID=$(pgrep -P "$HUB_PID" -f -- 'bridged -x lookup' | head -1)
 rm -f "$WORK/mid" "$WORK/go"
-$CLIENT --timeout 20 "$HUB_PORT" "$E" "$M" "touch:$WORK/mid" "waitfile:$WORK/go" \
+$CLIENT --timeout 20 "$HUB_PORT" "$E" "$M" wait:3 "touch:$WORK/mid" "waitfile:$WORK/go" \
     "$R" "$Q" >"$WORK/lk.out" &
 lk=$!
 wait_file "$WORK/mid" 10

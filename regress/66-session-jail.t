@@ -29,7 +29,7 @@ hub_start || { fail "bridged started"; exit 1; }
 
 # a client that waits after EHLO until $WORK/go exists
 rm -f "$WORK/ready" "$WORK/go"
-$CLIENT --timeout 30 "$HUB_PORT" 'EHLO c.example\r\n' "touch:$WORK/ready" \
+$CLIENT --timeout 30 "$HUB_PORT" 'EHLO c.example\r\n' wait:2 "touch:$WORK/ready" \
     "waitfile:$WORK/go" 'QUIT\r\n' >"$WORK/hold.out" &
 holdpid=$!
 wait_file "$WORK/ready" 10
