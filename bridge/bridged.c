@@ -98,7 +98,8 @@ hub_user(const struct bridge_conf *c)
 /*
  * session_user - started as root: the session processes' user and
  * root directory will do (conf_session_check; the directory is made
- * when missing), or exit 78 naming the key.
+ * when missing), and the lookup process's user (conf_lookup_check), or
+ * exit 78 naming the key.
  */
 static void
 session_user(const struct bridge_conf *c, const struct passwd *pw)
@@ -114,6 +115,9 @@ session_user(const struct bridge_conf *c, const struct passwd *pw)
 	log_debug("sessions run as uid %ld, chrooted to %s", (long)uid,
 	    c->session_chroot != NULL ? c->session_chroot :
 	    BRIDGE_SESSION_CHROOT);
+	if (conf_lookup_check(c, &uid, &gid, err, sizeof(err)) == -1)
+		log_fatalx(EXIT_CONFIG, "%s; not started", err);
+	log_debug("the lookup process runs as uid %ld", (long)uid);
 }
 
 /*
@@ -423,8 +427,8 @@ main(int argc, char *argv[])
 	log_set_debug(fg);
 	if (proc != NULL && strcmp(proc, "queue") == 0 && getuid() != 0)
 		queue_main(restarted);		/* the master's child */
-	if (proc != NULL && strcmp(proc, "lookup") == 0 && getuid() != 0)
-		lookup_main(path);		/* the master's child */
+	if (proc != NULL && strcmp(proc, "lookup") == 0)
+		lookup_main(path);	/* the master's or the spawner's child */
 	if (proc != NULL && strcmp(proc, "session") == 0)
 		session_main(path);	/* the master's or the spawner's child */
 	if (proc != NULL)

@@ -1,6 +1,8 @@
 /*
  * lookupd.c - bridged's lookup process (bridged -x lookup, exec'd by
- * the master as the hub's user): it reads the configuration, routes,
+ * the root spawner when bridged was started as root, and then the
+ * lookup user of its own, or else by the master as its user): it
+ * reads the configuration, routes,
  * recipient lists and secrets itself and makes every policy decision
  * of the sessions (lookup.h) over lproto.h.  The master hands it one
  * end of each session's socket pair with the serial and the peer
@@ -16,12 +18,16 @@
  * itself is used for the log only; a session that sends what
  * lproto.h does not allow, or does not take its answer, is cut off;
  * a reload that fails keeps the configuration it has; SIGTERM or the
- * master's end of file stops it.
+ * master's end of file stops it.  Started as root it keeps none of it:
+ * it reads its configuration again as the lookup user before it says
+ * it is ready, so a reload can read what the start did.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -47,6 +53,7 @@ struct lsession {
 };
 
 static int send_name(struct lsession *);
+static int answer(struct lsession *, const struct lookup_reply *);
 
 static volatile sig_atomic_t stop;
 static struct lookup_srv srv;
@@ -88,6 +95,64 @@ to_master_turn(void *arg, const char *customer, const char *addr,
 		return -1;
 	(void)chan_flush(&master);	/* the descriptor is the queue's now */
 	return 0;
+}
+
+/* to_master_count - an authorised ETRN, to be counted and flushed. */
+static int
+to_master_count(void *arg, const struct lookup_sess *ls,
+    char *const *customers, char *const *domains, int n)
+{
+	unsigned char buf[8192];
+	struct chan_wr w;
+	int i;
+
+	(void)arg;
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, ls->serial);
+	chan_put_str(&w, ls->peer);
+	chan_put_u32(&w, (uint32_t)n);
+	for (i = 0; i < n; i++) {
+		chan_put_str(&w, customers[i]);
+		chan_put_str(&w, domains[i]);
+	}
+	if (w.err || chan_queue(&master, LM_COUNT, 0, w.p, w.len, -1) == -1)
+		return -1;
+	return chan_flush(&master) == -1 ? -1 : 0;
+}
+
+
+/*
+ * counted - LM_COUNTED: the answer of the session's ETRN; one for a
+ * session that has gone is dropped, one that does not parse is fatal
+ * (the master is not hostile, so it is a bug).
+ */
+static void
+counted(struct chan_rd *r, struct lsession *ss, int nss)
+{
+	uint64_t counts[ETRN_CUST_MAX];
+	struct lookup_reply rep;
+	uint32_t serial, n, i;
+	int k;
+
+	serial = chan_get_u32(r);
+	n = chan_get_u32(r);
+	if (n > ETRN_CUST_MAX)
+		r->err = 1;
+	for (i = 0; i < n && !r->err; i++)
+		counts[i] = chan_get_u64(r);
+	if (chan_get_end(r) != 0)
+		log_fatalx(EXIT_SOFTWARE, "lookup: a malformed count from "
+		    "the master");
+	for (k = 0; k < nss; k++) {
+		if (ss[k].sock == -1 || ss[k].ls.serial != serial)
+			continue;
+		if (lookup_etrn_counted(&ss[k].ls, counts, (int)n, &rep) &&
+		    answer(&ss[k], &rep) == -1) {
+			close(ss[k].sock);
+			ss[k].sock = -1;
+		}
+		return;
+	}
 }
 
 /* reload - LM_RELOAD: the configuration again, or the old one kept. */
@@ -148,6 +213,9 @@ from_master(struct chan_msg *m, struct lsession *ss, int *nss)
 			break;
 		case LM_RELOAD:
 			reload();
+			break;
+		case LM_COUNTED:
+			counted(&r, ss, *nss);
 			break;
 		case LM_CLIENT:
 			serial = chan_get_u32(&r);
@@ -284,6 +352,31 @@ serve(struct lsession *s, struct chan_msg *m)
 	return 0;
 }
 
+/*
+ * drop - started as root (by the spawner): no core file (it holds the
+ * secrets it read), then lookup-user for good, with no group but its
+ * own; fatal when any of it fails.
+ */
+static void
+drop(const struct bridge_conf *c)
+{
+	struct rlimit rl = { 0, 0 };
+	char err[1024];
+	uid_t uid;
+	gid_t gid;
+
+	if (conf_lookup_check(c, &uid, &gid, err, sizeof(err)) == -1)
+		log_fatalx(EXIT_CONFIG, "lookup: %s", err);
+	if (setrlimit(RLIMIT_CORE, &rl) == -1)
+		log_fatal(EXIT_OSERR, "lookup: setrlimit");
+	if (setgroups(1, &gid) == -1 || setgid(gid) == -1 ||
+	    setuid(uid) == -1)
+		log_fatal(EXIT_OSERR, "lookup: cannot become uid %ld",
+		    (long)uid);
+	if (setuid(0) != -1 || geteuid() == 0 || getegid() == 0)
+		log_fatalx(EXIT_OSERR, "lookup: still root after the drop");
+}
+
 void
 lookup_main(const char *conf_path)
 {
@@ -297,9 +390,20 @@ lookup_main(const char *conf_path)
 	path = conf_path;
 	if ((conf = conf_load_logged(path)) == NULL)
 		log_fatalx(EXIT_CONFIG, "lookup: %s: no configuration", path);
+	if (geteuid() == 0) {
+		drop(conf);
+		conf_free(conf);
+		/* what a reload reads, read now as that user */
+		if ((conf = conf_load_logged(path)) == NULL)
+			log_fatalx(EXIT_CONFIG, "lookup: %s cannot be read as "
+			    "uid %ld (lookup-user): make it and the files it "
+			    "names readable by that user", path,
+			    (long)getuid());
+	}
 	srv.conf = conf;
 	srv.flush = to_master;
 	srv.turn = to_master_turn;
+	srv.count = to_master_count;
 	chan_init(&master, 3, LOOKUPD_QUEUE);
 	if (fcntl(master.sock, F_SETFL, O_NONBLOCK) == -1 ||
 	    chan_send(master.sock, LM_READY, 0, NULL, 0, -1) == -1)

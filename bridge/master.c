@@ -559,6 +559,61 @@ request(struct master *m, char *buf)
 	(void)jobs_etrn(m->jobs, m->conf, name, addr, domain, time(NULL));
 }
 
+/*
+ * count - LM_COUNT: the lookup authorised an ETRN of these customers;
+ * each is checked again, counted (the lookup user cannot read the
+ * spool) and, when it has mail, flushed; the counts go back
+ * (LM_COUNTED), ETRN_UNCOUNTED for one refused or unreadable.
+ */
+static void
+count(struct master *m, const struct chan_msg *msg)
+{
+	unsigned char out[16 + 8 * ETRN_CUST_MAX];
+	char addr[64], name[256], domain[300];
+	const struct customer *cu;
+	struct chan_rd r;
+	struct chan_wr w;
+	struct qusage q;
+	uint32_t serial, n, i;
+	uint64_t c;
+	int have_dom;
+
+	chan_rd_init(&r, msg);
+	serial = chan_get_u32(&r);
+	chan_get_str(&r, addr, sizeof(addr));
+	n = chan_get_u32(&r);
+	if (r.err || n == 0 || n > ETRN_CUST_MAX || !addr_numeric(addr)) {
+		log_warnx("bad count request from the lookup process ignored");
+		return;
+	}
+	chan_wr_init(&w, out, sizeof(out));
+	chan_put_u32(&w, serial);
+	chan_put_u32(&w, n);
+	for (i = 0; i < n; i++) {
+		chan_get_str(&r, name, sizeof(name));
+		have_dom = chan_get_str(&r, domain, sizeof(domain)) != NULL;
+		c = ETRN_UNCOUNTED;
+		if (!r.err && name_is_safe(name) &&
+		    (cu = conf_customer(m->conf, name)) != NULL &&
+		    (cu->release & REL_ETRN) && domain_ok(m->conf, cu,
+		    have_dom ? domain : NULL) &&
+		    spool_usage(m->conf->spool, name, &q) == RS_OK) {
+			c = q.count;
+			/* a flush that cannot start is logged; the mail waits */
+			if (c > 0 && m->jobs != NULL)
+				(void)jobs_etrn(m->jobs, m->conf, name, addr,
+				    have_dom ? domain : NULL, time(NULL));
+		}
+		chan_put_u64(&w, c);
+	}
+	if (chan_get_end(&r) != 0) {
+		log_warnx("bad count request from the lookup process ignored");
+		return;
+	}
+	if (proc_send(&m->lp, LM_COUNTED, w.p, w.len, -1) == -1)
+		log_warn("lookup process: a count");
+}
+
 /* ---- the control socket (bridgectl) ---- */
 
 int
@@ -744,8 +799,8 @@ running(const struct master *m)
 }
 
 /*
- * spawner_io - what the root spawner says (spawner.h): a session
- * process's pid, one it reaped; what is queued for it.  0, or -1 when
+ * spawner_io - what the root spawner says (spawner.h): the pid of a
+ * session or lookup process, one it reaped; what is queued for it.  0, or -1 when
  * it has gone (then the hub cannot start a session any more).
  */
 static int
@@ -774,10 +829,13 @@ spawner_io(struct master *m)
 		b = chan_get_u32(&r);
 		if (chan_get_end(&r) != 0)
 			log_warnx("spawner: a malformed message %u", msg.type);
-		else if (msg.type == SP_STARTED)
-			pool_spawned(&m->pool, a, (pid_t)b);
-		else if (msg.type == SP_EXITED)
-			(void)pool_reaped(&m->pool, (pid_t)a, (int)b);
+		else if (msg.type == SP_STARTED) {
+			if (!proc_spawned(&m->lp, a, (pid_t)b))
+				pool_spawned(&m->pool, a, (pid_t)b);
+		} else if (msg.type == SP_EXITED) {
+			if (!proc_reaped(&m->lp, (pid_t)a, (int)b))
+				(void)pool_reaped(&m->pool, (pid_t)a, (int)b);
+		}
 		else
 			log_warnx("spawner: unexpected message %u", msg.type);
 	}
@@ -810,7 +868,7 @@ spawner_gone(struct master *m)
 static void __attribute__((noreturn))
 shutdown_all(struct master *m)
 {
-	struct pollfd pfd, pfd2[2];
+	struct pollfd pfd2[2];
 	unsigned char buf[64];
 	double deadline;
 	int i;
@@ -866,23 +924,31 @@ shutdown_all(struct master *m)
 	proc_stop(&m->qp);
 	proc_stop(&m->lp);
 	deadline = time_mono() + SHUTDOWN_WAIT;
-	while ((m->qp.pid != 0 || m->lp.pid != 0) && time_mono() < deadline) {
-		pfd.fd = m->sigpipe[0];
-		pfd.events = POLLIN;
-		poll(&pfd, 1, 100);
+	while ((m->qp.pid != 0 || m->lp.pid > 0) && time_mono() < deadline) {
+		pfd2[0].fd = m->sigpipe[0];
+		pfd2[0].events = POLLIN;
+		pfd2[1].fd = m->sp.sock;	/* the lookup's end, if its */
+		pfd2[1].events = POLLIN;
+		poll(pfd2, 2, 100);
 		while (read(m->sigpipe[0], buf, sizeof(buf)) > 0)
 			;
 		reap(m);
+		if (spawner_io(m) == -1 && m->sp.sock != -1) {
+			close(m->sp.sock);	/* and it killed the lookup */
+			m->sp.sock = -1;
+			m->lp.pid = 0;
+		}
 	}
 	if (m->qp.pid != 0) {
 		log_warnx("queue process did not stop: killed");
 		kill(m->qp.pid, SIGKILL);
 		waitpid(m->qp.pid, NULL, 0);
 	}
-	if (m->lp.pid != 0) {
+	if (m->lp.pid > 0) {
 		log_warnx("lookup process did not stop: killed");
-		kill(m->lp.pid, SIGKILL);
-		waitpid(m->lp.pid, NULL, 0);
+		proc_kill(&m->lp, SIGKILL);
+		if (m->lp.spawner == NULL)
+			waitpid(m->lp.pid, NULL, 0);
 	}
 	/* at our end of file the spawner stops what is left, and exits */
 	if (m->sp.sock != -1)
@@ -1148,6 +1214,10 @@ lookup_message(struct proc *p, struct chan_msg *msg)
 		turn(m, msg);
 		return;
 	}
+	if (msg->type == LM_COUNT) {
+		count(m, msg);
+		return;
+	}
 	if (msg->type != LM_FLUSH || msg->len == 0 || msg->len >= sizeof(buf) ||
 	    memchr(msg->data, '\0', msg->len) != NULL || m->jobs == NULL) {
 		log_warnx("lookup process: unexpected message %u", msg->type);
@@ -1177,8 +1247,10 @@ master_procs(struct master *m, int selffd, int fg)
 	proc_init(&m->lp, &lookup_kind, selffd, fg, m->conf_path,
 	    worker_setup, m);
 	pool_init(&m->pool, selffd, fg, m->conf_path, worker_setup, m);
-	if (m->sp.sock != -1)
+	if (m->sp.sock != -1) {
 		pool_set_spawner(&m->pool, &m->sp);
+		proc_set_spawner(&m->lp, &m->sp, SPAWN_LOOKUP);
+	}
 	if (proc_start(&m->lp, m->conf, 1) == -1)
 		return -1;
 	return proc_start(&m->qp, m->conf, 1);

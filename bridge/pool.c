@@ -140,7 +140,9 @@ spawned(struct pool *p, struct sproc *s, int sv[2])
 	s->id = ++p->next_id;
 	chan_wr_init(&w, buf, sizeof(buf));
 	chan_put_u32(&w, s->id);
-	if (chan_queue(p->spawner, SP_SESSION, 0, w.p, w.len, sv[1]) == -1) {
+	chan_put_u32(&w, SPAWN_SESSION);
+	chan_put_u32(&w, 0);
+	if (chan_queue(p->spawner, SP_START, 0, w.p, w.len, sv[1]) == -1) {
 		log_warn("session process: the spawner");
 		close(sv[0]);
 		close(sv[1]);

@@ -3,7 +3,9 @@
  * processes themselves are queued.c and lookupd.c): fork, then
  * fexecve of bridged's own executable (opened before the privilege
  * drop, so a work tree the hub's user cannot search still works) with
- * "-x NAME" and the socket on descriptor 3; its configuration as
+ * "-x NAME" and the socket on descriptor 3 (or the same done by the
+ * root spawner, for a process that drops root itself: the lookup
+ * process when bridged was started as root); its configuration as
  * messages; for each session a socket pair whose one end goes to it
  * with what the master knows of the session (the peer address the
  * kernel gave accept()); a restart one second after a quick death, at
@@ -29,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "spawner.h"
 #include "util.h"
 #include "proc.h"
 
@@ -86,6 +89,82 @@ child(struct proc *q, int sock, int first)
 	_exit(EXIT_OSERR);
 }
 
+void
+proc_set_spawner(struct proc *q, struct chan *sp, uint32_t what)
+{
+	q->spawner = sp;
+	q->spawn_what = what;
+}
+
+/*
+ * spawn - ask the spawner to start it on sock (which goes with the
+ * message); its pid comes with proc_spawned.  -1 when it cannot ask.
+ */
+static int
+spawn(struct proc *q, int sock, int first)
+{
+	static uint32_t next;
+	unsigned char buf[16];
+	struct chan_wr w;
+
+	if (q->spawner->sock == -1) {
+		close(sock);
+		errno = EPIPE;
+		return -1;
+	}
+	q->spawn_id = 0x80000000U | (++next & 0x7fffffffU);
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, q->spawn_id);
+	chan_put_u32(&w, q->spawn_what);
+	chan_put_u32(&w, first ? 0 : 1);
+	if (chan_queue(q->spawner, SP_START, 0, w.p, w.len, sock) == -1) {
+		close(sock);
+		return -1;
+	}
+	(void)chan_flush(q->spawner);
+	return 0;
+}
+
+int
+proc_spawned(struct proc *q, uint32_t id, pid_t pid)
+{
+	if (q->spawner == NULL || q->pid != -1 || id != q->spawn_id)
+		return 0;
+	if (pid > 0) {
+		q->pid = pid;
+		return 1;
+	}
+	log_warnx("%s process: the spawner could not start it", q->k->name);
+	q->pid = 0;
+	chan_clear(&q->ch);
+	if (q->ch.sock != -1)
+		close(q->ch.sock);
+	q->ch.sock = -1;
+	q->restart_at = time_mono() + 1;
+	return 1;
+}
+
+void
+proc_kill(struct proc *q, int sig)
+{
+	unsigned char buf[16];
+	struct chan_wr w;
+
+	if (q->pid <= 0)
+		return;		/* not started yet: its end of file stops it */
+	if (q->spawner == NULL) {
+		(void)kill(q->pid, sig);
+		return;
+	}
+	if (q->spawner->sock == -1)
+		return;		/* the spawner has gone, and stopped it */
+	chan_wr_init(&w, buf, sizeof(buf));
+	chan_put_u32(&w, (uint32_t)q->pid);
+	chan_put_u32(&w, (uint32_t)sig);
+	if (chan_queue(q->spawner, SP_KILL, 0, w.p, w.len, -1) == 0)
+		(void)chan_flush(q->spawner);
+}
+
 /* wait_ready - the first start: flush the config, wait for ready. */
 static int
 wait_ready(struct proc *q)
@@ -130,6 +209,15 @@ proc_start(struct proc *q, const struct bridge_conf *c, int first)
 		log_warn("%s process: socket pair", q->k->name);
 		return -1;
 	}
+	if (q->spawner != NULL) {
+		if (spawn(q, sv[1], first) == -1) {
+			log_warn("%s process: the spawner", q->k->name);
+			close(sv[0]);
+			return -1;
+		}
+		pid = -1;
+		goto started;
+	}
 	if ((pid = fork()) == -1) {
 		log_warn("%s process: fork", q->k->name);
 		close(sv[0]);
@@ -141,6 +229,7 @@ proc_start(struct proc *q, const struct bridge_conf *c, int first)
 		child(q, sv[1], first);
 	}
 	close(sv[1]);
+started:
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	chan_init(&q->ch, sv[0], PROC_QUEUE);
 	q->pid = pid;
@@ -148,7 +237,7 @@ proc_start(struct proc *q, const struct bridge_conf *c, int first)
 	q->restart_at = 0;
 	if (q->k->configure(q, c, 1) == -1 || chan_flush(&q->ch) == -1) {
 		log_warn("%s process: configuration", q->k->name);
-		kill(pid, SIGTERM);
+		proc_kill(q, SIGTERM);
 		return -1;
 	}
 	if (first && wait_ready(q) == -1) {
@@ -156,9 +245,11 @@ proc_start(struct proc *q, const struct bridge_conf *c, int first)
 		    (long)pid);
 		return -1;
 	}
-	if (!first)
+	if (!first && pid > 0)
 		log_info("%s process restarted (pid %ld)", q->k->name,
 		    (long)pid);
+	else if (!first)
+		log_info("%s process restarted", q->k->name);
 	return 0;
 }
 
@@ -222,7 +313,7 @@ proc_reaped(struct proc *q, pid_t pid, int st)
 {
 	double now = time_mono();
 
-	if (q->pid == 0 || pid != q->pid)
+	if (q->pid <= 0 || pid != q->pid)
 		return 0;
 	if (!q->stopping) {
 		if (WIFSIGNALED(st))
@@ -301,8 +392,13 @@ void
 proc_stop(struct proc *q)
 {
 	q->stopping = 1;
-	if (q->pid != 0)
-		kill(q->pid, SIGTERM);
+	if (q->pid == -1 && q->ch.sock != -1) {
+		/* its pid not known yet: its end of file stops it */
+		chan_clear(&q->ch);
+		close(q->ch.sock);
+		q->ch.sock = -1;
+	}
+	proc_kill(q, SIGTERM);
 }
 
 void

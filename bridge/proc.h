@@ -37,7 +37,11 @@ struct proc {
 	int	selffd;			/* bridged's executable (fexecve) */
 	int	fg;			/* -d: it logs to stderr too */
 	const char *conf_path;		/* passed as -c, or NULL */
-	pid_t	pid;			/* 0: not running */
+	pid_t	pid;			/* 0: not running; -1: the spawner
+					   has not said yet */
+	struct chan *spawner;		/* it starts this one, or NULL */
+	uint32_t spawn_what;		/* SPAWN_* (spawner.h) */
+	uint32_t spawn_id;		/* the name of the last SP_START */
 	struct chan ch;			/* to it; ch.sock -1 when none */
 	double	started;		/* time_mono of the last start */
 	double	restart_at;		/* when to start it again; 0: now */
@@ -52,8 +56,16 @@ void	proc_init(struct proc *p, const struct proc_kind *k, int selffd,
 	    int fg, const char *conf_path, void (*child_setup)(void *),
 	    void *arg);
 /*
- * proc_start - fork and exec the process and send it the
- * configuration.  first: wait until it says it is ready (-1 when it
+ * proc_set_spawner - from now on the root spawner (spawner.h) starts,
+ * signals and reaps it as what (SPAWN_*): the master hears of its pid
+ * and its end from the spawner (proc_spawned, proc_reaped).
+ */
+void	proc_set_spawner(struct proc *p, struct chan *sp, uint32_t what);
+/* proc_spawned - the spawner's SP_STARTED; 1 when id was this one's. */
+int	proc_spawned(struct proc *p, uint32_t id, pid_t pid);
+/*
+ * proc_start - fork and exec the process (or have the spawner start
+ * it) and send it the configuration.  first: wait until it says it is ready (-1 when it
  * died instead); else (a restart) do not wait, and pass -R.
  */
 int	proc_start(struct proc *p, const struct bridge_conf *c, int first);
@@ -84,6 +96,8 @@ void	proc_io(struct proc *p);
 double	proc_tick(struct proc *p, const struct bridge_conf *c);
 /* proc_stop - SIGTERM it and never restart it. */
 void	proc_stop(struct proc *p);
+/* proc_kill - sig (SIGTERM, SIGKILL) to it, itself or by the spawner. */
+void	proc_kill(struct proc *p, int sig);
 /*
  * proc_child_signals - in an exec'd process (queue, lookup, session)
  * at its start: SIGTERM and SIGINT call on_stop and are blocked but

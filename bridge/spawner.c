@@ -1,14 +1,14 @@
 /*
  * spawner.c - bridged's root process (spawner.h): a poll loop on its
- * socket to the master; per SP_SESSION a fork and an exec of bridged
- * itself as "bridged -x session" with the master's socket as
- * descriptor 3 (the session process drops root itself once it has read
- * its configuration: sessiond.c); SP_KILL to the processes it started;
- * SP_EXITED for each it reaped.
+ * socket to the master; per SP_START a fork and an exec of bridged
+ * itself as "bridged -x session" or "bridged -x lookup" with the
+ * master's socket as descriptor 3 (each drops root itself once it has
+ * read its configuration: sessiond.c, lookupd.c); SP_KILL to the
+ * processes it started; SP_EXITED for each it reaped.
  *
  * Invariants: it holds no listener, no pidfile, nothing of the spool;
  * the only descriptors it gives a child are the one that came with
- * SP_SESSION and bridged's executable; it signals no process but its
+ * SP_START and bridged's executable; it signals no process but its
  * own children; it never blocks on the master but in a send, which the
  * master's loop always drains.
  */
@@ -82,7 +82,7 @@ kid_room(struct kids *k)
 
 /* child - in the fork: default signals, descriptor 3, exec. */
 static void __attribute__((noreturn))
-child(const struct spawner_args *a, int fd)
+child(const struct spawner_args *a, int fd, uint32_t what, int restarted)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGHUP, SIGINT,
 	    SIGPIPE };
@@ -104,14 +104,16 @@ child(const struct spawner_args *a, int fd)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	argv[argc++] = "bridged";
 	argv[argc++] = "-x";
-	argv[argc++] = "session";
+	argv[argc++] = what == SPAWN_LOOKUP ? "lookup" : "session";
 	argv[argc++] = "-c";
 	argv[argc++] = (char *)a->conf_path;
 	if (a->fg)
 		argv[argc++] = "-d";
+	if (restarted)
+		argv[argc++] = "-R";
 	argv[argc] = NULL;
 	fexecve(exe, argv, environ);
-	log_warn("spawner: exec of a session process");
+	log_warn("spawner: exec of a %s process", argv[2]);
 	_exit(EXIT_OSERR);
 }
 
@@ -147,18 +149,21 @@ reap(struct kids *k, int sock)
 	}
 }
 
-/* session - SP_SESSION: start one; SP_STARTED either way. */
+/* start - SP_START: start one; SP_STARTED either way. */
 static void
-session(const struct spawner_args *a, struct kids *k, int sock,
+start(const struct spawner_args *a, struct kids *k, int sock,
     struct chan_msg *m)
 {
 	struct chan_rd r;
-	uint32_t id;
+	uint32_t id, what, restarted;
 	pid_t pid = -1;
 
 	chan_rd_init(&r, m);
 	id = chan_get_u32(&r);
-	if (chan_get_end(&r) != 0 || m->fd == -1) {
+	what = chan_get_u32(&r);
+	restarted = chan_get_u32(&r);
+	if (chan_get_end(&r) != 0 || m->fd == -1 ||
+	    (what != SPAWN_SESSION && what != SPAWN_LOOKUP) || restarted > 1) {
 		log_warnx("spawner: a malformed request from the master");
 		if (m->fd != -1)
 			close(m->fd);
@@ -168,12 +173,13 @@ session(const struct spawner_args *a, struct kids *k, int sock,
 		pid = fork();
 		if (pid == 0) {
 			close(sock);
-			child(a, m->fd);
+			child(a, m->fd, what, (int)restarted);
 		}
 	}
 	close(m->fd);
 	if (pid == -1) {
-		log_warn("spawner: a session process");
+		log_warn("spawner: a %s process", what == SPAWN_LOOKUP ?
+		    "lookup" : "session");
 		say(sock, SP_STARTED, id, 0);
 		return;
 	}
@@ -195,8 +201,8 @@ killit(const struct kids *k, struct chan_msg *m)
 		close(m->fd);
 	if (chan_get_end(&r) != 0 || (sig != SIGTERM && sig != SIGKILL) ||
 	    pid == 0 || kid_index(k, (pid_t)pid) == -1) {
-		log_warnx("spawner: refused to signal %lu (%lu): not a session "
-		    "process of mine", (unsigned long)pid, (unsigned long)sig);
+		log_warnx("spawner: refused to signal %lu (%lu): not a process "
+		    "of mine", (unsigned long)pid, (unsigned long)sig);
 		return;
 	}
 	(void)kill((pid_t)pid, (int)sig);
@@ -277,8 +283,8 @@ run(const struct spawner_args *a, int sock)
 			log_warn("spawner: from the master");
 		if (n <= 0)
 			finish(&k, &waitmask);	/* the master has gone */
-		if (m.type == SP_SESSION)
-			session(a, &k, sock, &m);
+		if (m.type == SP_START)
+			start(a, &k, sock, &m);
 		else if (m.type == SP_KILL)
 			killit(&k, &m);
 		else {

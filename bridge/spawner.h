@@ -2,23 +2,27 @@
  * spawner.h - the one process of bridged that keeps root (spawner.c):
  * forked by bridged before it drops to the hub's user, it only starts
  * session processes (bridged -x session, which chroot themselves and
- * become the session user: sessiond.c), signals them and reaps them,
- * at the master's word, because a process of the hub's user can do
- * none of that to a process of another user.  It reads nothing from
- * the network and nothing from the spool; what the master may ask is
- * the three messages below, checked, and nothing else.
+ * become the session user: sessiond.c) and the lookup process
+ * (bridged -x lookup, which becomes the lookup user: lookupd.c),
+ * signals them and reaps them, at the master's word, because a
+ * process of the hub's user can do none of that to a process of
+ * another user.  It reads nothing from the network and nothing from
+ * the spool; what the master may ask is the two messages below,
+ * checked, and nothing else.
  *
  * master -> spawner
- *   SP_SESSION  fd: the session process's socket to the master (its
- *               descriptor 3); u32 id: the master's name for it.
- *   SP_KILL     u32 pid, u32 signal (SIGTERM or SIGKILL): to a session
+ *   SP_START    fd: the new process's socket to the master (its
+ *               descriptor 3); u32 id: the master's name for it; u32
+ *               what: SPAWN_SESSION or SPAWN_LOOKUP; u32 restarted
+ *               (1: the process is told -R).
+ *   SP_KILL     u32 pid, u32 signal (SIGTERM or SIGKILL): to a
  *               process it started and has not reaped, or ignored.
  * spawner -> master
  *   SP_STARTED  u32 id, u32 pid (0: it could not be started).
  *   SP_EXITED   u32 pid, u32 wait status: reaped.
  *
  * The master's end of file (it exited) or SIGTERM: SIGTERM to every
- * session process, SIGKILL to what is left after SPAWNER_WAIT
+ * process it started, SIGKILL to what is left after SPAWNER_WAIT
  * seconds, then it exits.
  */
 #ifndef SPAWNER_H
@@ -27,10 +31,16 @@
 #include <sys/types.h>
 
 enum spmsg {
-	SP_SESSION = 1,
+	SP_START = 1,
 	SP_KILL,
 	SP_STARTED,
 	SP_EXITED
+};
+
+/* what SP_START starts */
+enum spwhat {
+	SPAWN_SESSION = 1,
+	SPAWN_LOOKUP
 };
 
 #define SPAWNER_WAIT	10

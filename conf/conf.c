@@ -52,6 +52,7 @@ static const struct {
 	{ "hostname", V_HOST }, { "spool", V_PATH }, { "routes", V_PATH },
 	{ "user", V_STR }, { "postmaster", V_ADDR }, { "pidfile", V_PATH },
 	{ "session-user", V_STR }, { "session-chroot", V_PATH },
+	{ "lookup-user", V_STR },
 	{ "listen", V_LISTEN }, { "max-clients", V_INT },
 	{ "max-size", V_SIZE }, { "max-recipients", V_INT },
 	{ "timeout", V_DUR }, { "min-free", V_SIZE },
@@ -116,6 +117,7 @@ static cfg_opt_t customer_opts[] = {
 static cfg_opt_t top_opts[] = {
 	S("hostname"), S("spool"), S("routes"), S("user"), S("postmaster"),
 	S("pidfile"), S("relayhost"), S("session-user"), S("session-chroot"),
+	S("lookup-user"),
 	CFG_SEC("smtp", smtp_opts, CFGF_NONE),
 	CFG_SEC("lmtp", lmtp_opts, CFGF_NONE),
 	CFG_SEC("odmr", odmr_opts, CFGF_NONE),
@@ -780,6 +782,8 @@ build_top(struct lctx *x, struct conf_full *cf, int builtin)
 		c->session_user = strdup(s);
 	if ((s = cfg_getstr(x->root, "session-chroot")) != NULL && *s != '\0')
 		c->session_chroot = absolute(resolve(cf->dir, s));
+	if ((s = cfg_getstr(x->root, "lookup-user")) != NULL && *s != '\0')
+		c->lookup_user = strdup(s);
 	if ((s = cfg_getstr(x->root, "postmaster")) != NULL)
 		c->postmaster = strdup(s);
 	else if (c->hostname != NULL &&
@@ -978,6 +982,7 @@ conf_free(struct bridge_conf *c)
 	free(c->user);
 	free(c->session_user);
 	free(c->session_chroot);
+	free(c->lookup_user);
 	free(c->lmtp.group);
 	free(c->enqueue.group);
 	free_list(c->enqueue.l.listen, c->enqueue.l.nlisten);

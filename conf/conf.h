@@ -74,6 +74,9 @@ struct customer {
 #ifndef BRIDGE_SESSION_USER
 #define BRIDGE_SESSION_USER	"_bridge-smtp"	/* the session processes' */
 #endif
+#ifndef BRIDGE_LOOKUP_USER
+#define BRIDGE_LOOKUP_USER	"_bridge-lka"	/* the lookup process's */
+#endif
 #ifndef BRIDGE_SESSION_CHROOT
 #define BRIDGE_SESSION_CHROOT	"/var/empty"	/* their root directory */
 #endif
@@ -91,6 +94,7 @@ struct bridge_conf {
 	char   *user;			/* NULL or "" = don't drop */
 	char   *session_user;		/* NULL: BRIDGE_SESSION_USER */
 	char   *session_chroot;		/* NULL: BRIDGE_SESSION_CHROOT */
+	char   *lookup_user;		/* NULL: BRIDGE_LOOKUP_USER */
 	char   *postmaster;
 	char   *pidfile;		/* default <spool>/bridged.pid */
 	char   *relayhost;		/* "host:port" taking the DSNs, or NULL */
@@ -148,6 +152,13 @@ int	conf_check(const char *path, FILE *errs);
  */
 int	conf_session_check(const struct bridge_conf *c, int make, uid_t *uid,
 	    gid_t *gid, char *err, size_t len);
+/*
+ * conf_lookup_check - the same for the lookup process: lookup-user
+ * exists and is neither root, the hub's user nor session-user (its uid
+ * and gid into *uid, *gid).  0, or -1 with the problem in err.
+ */
+int	conf_lookup_check(const struct bridge_conf *c, uid_t *uid, gid_t *gid,
+	    char *err, size_t len);
 /*
  * conf_check_load - conf_check that also hands back the loaded config
  * in *out when there were no problems (else *out is NULL).  With host

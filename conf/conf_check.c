@@ -6,9 +6,10 @@
  * wrong: its user exists and is not root, the spool is a directory of
  * root's or that user's (0700 when the user's), each unix listener's
  * directory is one nobody else can change (sock_dir_safe), the lmtp
- * group exists, each secret file is that user's (bridged reads
- * them after dropping root), and the session processes' user and
- * root directory will do (conf_session_check).  Problems are collected with the load's
+ * group exists, the session processes' user and root directory and
+ * the lookup process's user will do (conf_session_check,
+ * conf_lookup_check), and each secret file is the lookup user's (the
+ * lookup process reads them as that user).  Problems are collected with the load's
  * and printed in file and line order.
  */
 #include <sys/stat.h>
@@ -52,8 +53,9 @@ check_secret(struct diag *d, const char *file, int line, const char *path,
 		    "0600 or stricter", path, (unsigned)(st.st_mode & 07777));
 	else if (pw != NULL && st.st_uid != pw->pw_uid)
 		diag_add(d, file, line, "secret file %s: belongs to uid %ld; "
-		    "bridged runs as %s and cannot read it", path,
-		    (long)st.st_uid, pw->pw_name);
+		    "bridged's lookup process runs as %s and cannot read it "
+		    "(chown it to %s)", path, (long)st.st_uid, pw->pw_name,
+		    pw->pw_name);
 	else if ((n = read(fd, buf, 1)) <= 0 || buf[0] == '\n')
 		diag_add(d, file, line, "secret file %s: %s", path,
 		    n < 0 ? strerror(errno) : "first line is empty");
@@ -116,38 +118,75 @@ check_spool(struct diag *d, const char *file, const struct bridge_conf *c,
 		    (unsigned)(st.st_mode & 07777));
 }
 
-int
-conf_session_check(const struct bridge_conf *c, int make, uid_t *uid,
+/*
+ * own_user - the user named by key (name) exists and is neither root,
+ * the hub's user nor (other set) the user named by okey: its uid and
+ * gid, or -1 with the problem in err, ending in why.
+ */
+static int
+own_user(const struct bridge_conf *c, const char *key, const char *name,
+    const char *okey, const char *other, const char *why, uid_t *uid,
     gid_t *gid, char *err, size_t len)
 {
-	const char *name, *dir, *hub;
-	char why[PATH_MAX + 128];
+	const char *hub;
 	struct passwd *pw;
-	struct stat st;
-	uid_t hub_uid;
+	uid_t hub_uid, other_uid = 0;
+	int have_other = 0;
 
-	name = c->session_user != NULL ? c->session_user : BRIDGE_SESSION_USER;
-	dir = c->session_chroot != NULL ? c->session_chroot :
-	    BRIDGE_SESSION_CHROOT;
 	hub = c->user != NULL && *c->user != '\0' ? c->user : BRIDGE_USER;
 	if ((pw = getpwnam(hub)) == NULL) {
 		snprintf(err, len, "user %s does not exist", hub);
 		return -1;
 	}
 	hub_uid = pw->pw_uid;
+	if (other != NULL && (pw = getpwnam(other)) != NULL) {
+		other_uid = pw->pw_uid;
+		have_other = 1;
+	}
 	if ((pw = getpwnam(name)) == NULL) {
-		snprintf(err, len, "session-user %s does not exist: create it "
-		    "(mk/users.sh) or name another in session-user", name);
+		snprintf(err, len, "%s %s does not exist: create it "
+		    "(mk/users.sh) or name another in %s", key, name, key);
 		return -1;
 	}
-	if (pw->pw_uid == 0 || pw->pw_uid == hub_uid) {
-		snprintf(err, len, "session-user %s is %s: the sessions must "
-		    "run as a user of their own", name, pw->pw_uid == 0 ?
-		    "root" : "the hub's user");
+	if (pw->pw_uid == 0 || pw->pw_uid == hub_uid ||
+	    (have_other && pw->pw_uid == other_uid)) {
+		snprintf(err, len, "%s %s is %s%s: %s", key, name,
+		    pw->pw_uid == 0 ? "root" :
+		    pw->pw_uid == hub_uid ? "the hub's user" : "the ",
+		    pw->pw_uid != 0 && pw->pw_uid != hub_uid ? okey : "", why);
 		return -1;
 	}
 	*uid = pw->pw_uid;
 	*gid = pw->pw_gid;
+	return 0;
+}
+
+int
+conf_lookup_check(const struct bridge_conf *c, uid_t *uid, gid_t *gid,
+    char *err, size_t len)
+{
+	return own_user(c, "lookup-user", c->lookup_user != NULL ?
+	    c->lookup_user : BRIDGE_LOOKUP_USER, "session-user",
+	    c->session_user != NULL ? c->session_user : BRIDGE_SESSION_USER,
+	    "the lookup process must run as a user of its own", uid, gid,
+	    err, len);
+}
+
+int
+conf_session_check(const struct bridge_conf *c, int make, uid_t *uid,
+    gid_t *gid, char *err, size_t len)
+{
+	const char *dir;
+	char why[PATH_MAX + 128];
+	struct stat st;
+
+	dir = c->session_chroot != NULL ? c->session_chroot :
+	    BRIDGE_SESSION_CHROOT;
+	if (own_user(c, "session-user", c->session_user != NULL ?
+	    c->session_user : BRIDGE_SESSION_USER, NULL, NULL,
+	    "the sessions must run as a user of their own", uid, gid, err,
+	    len) == -1)
+		return -1;
 	if (make && mkdir(dir, 0755) == -1 && errno != EEXIST) {
 		snprintf(err, len, "session-chroot %s: %s", dir,
 		    strerror(errno));
@@ -177,16 +216,35 @@ conf_session_check(const struct bridge_conf *c, int make, uid_t *uid,
 	return 0;
 }
 
-/* check_session - the session processes' user and root directory. */
-static void
+/*
+ * check_session - the session processes' user and root directory, and
+ * the lookup process's user: that user, who must own the secrets
+ * (NULL when it will not do).
+ */
+static struct passwd *
 check_session(struct diag *d, const char *file, const struct bridge_conf *c)
 {
+	static struct passwd lka;
+	static char lka_name[256];
 	char err[PATH_MAX + 256];
+	struct passwd *pw;
 	uid_t uid;
 	gid_t gid;
 
 	if (conf_session_check(c, 0, &uid, &gid, err, sizeof(err)) == -1)
 		diag_add(d, file, 0, "%s: bridged would not start", err);
+	if (conf_lookup_check(c, &uid, &gid, err, sizeof(err)) == -1) {
+		diag_add(d, file, 0, "%s: bridged would not start", err);
+		return NULL;
+	}
+	if ((pw = getpwuid(uid)) == NULL)
+		return NULL;
+	strlcpy_(lka_name, pw->pw_name, sizeof(lka_name));
+	memset(&lka, 0, sizeof(lka));
+	lka.pw_name = lka_name;
+	lka.pw_uid = uid;
+	lka.pw_gid = gid;
+	return &lka;
 }
 
 /* check_sockets - unix listeners bridged would bind, and their group. */
@@ -223,7 +281,7 @@ conf_check_load(const char *path, FILE *errs, int host,
     struct bridge_conf **out)
 {
 	struct conf_full *cf;
-	struct passwd *pw = NULL;
+	struct passwd *pw = NULL, *lka = NULL;
 	struct diag d;
 	int i, n;
 
@@ -235,14 +293,14 @@ conf_check_load(const char *path, FILE *errs, int host,
 		pw = check_user(&d, path, &cf->pub);
 		check_spool(&d, path, &cf->pub, pw);
 		if (pw != NULL)
-			check_session(&d, path, &cf->pub);
+			lka = check_session(&d, path, &cf->pub);
 		check_sockets(&d, path, &cf->pub);
 	}
 	if (cf != NULL)
 		for (i = 0; i < cf->pub.ncustomers; i++)
 			if (cf->pub.customers[i].secret != NULL)
 				check_secret(&d, path, cf->cpriv[i].secret_line,
-				    cf->pub.customers[i].secret, pw);
+				    cf->pub.customers[i].secret, lka);
 	diag_flush(&d);
 	n = d.n;
 	diag_free(&d);

@@ -31,7 +31,6 @@
 #include "util.h"
 #include "lookup.h"
 
-#define ETRN_CUST_MAX	16	/* customers one ETRN @domain may name */
 
 void
 lookup_sess_init(struct lookup_sess *ls, uint32_t serial, int kind,
@@ -348,7 +347,8 @@ etrn_domain_owned(const struct bridge_conf *c, const struct customer *cu,
 
 /*
  * etrn_send - ask the master to flush cu for this client, naming the
- * domain deliver-to = "mx" is to use when it is cu's; 0 or -1.
+ * domain deliver-to = "mx" is to use (NULL: its first route key);
+ * 0 or -1.
  */
 static int
 etrn_send(struct lookup_srv *sv, const struct lookup_sess *ls,
@@ -359,8 +359,6 @@ etrn_send(struct lookup_srv *sv, const struct lookup_sess *ls,
 
 	if (sv->flush == NULL)
 		return -1;
-	if (domain != NULL && !etrn_domain_owned(sv->conf, cu, domain))
-		domain = NULL;		/* the flush uses the first route key */
 	n = snprintf(buf, sizeof(buf), "flush %s %s%s%s", cu->name, ls->peer,
 	    domain != NULL ? " " : "", domain != NULL ? domain : "");
 	if (n < 0 || (size_t)n >= sizeof(buf))
@@ -369,15 +367,53 @@ etrn_send(struct lookup_srv *sv, const struct lookup_sess *ls,
 }
 
 /*
- * etrn_release - authorise, count, ask for the flushes, reply.  domain
- * is the domain the node names (NULL for #customer).
+ * etrn_answer - the reply to an ETRN whose customers (names) have
+ * each[] messages waiting and whose flushes were asked, logged.
+ */
+static void
+etrn_answer(const struct lookup_sess *ls, const char *node,
+    char names[][64], const uint64_t *each, int n, struct lookup_reply *r)
+{
+	uint64_t total = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (each[i] == ETRN_UNCOUNTED) {
+			log_warnx("etrn: %s from %s: the master could not "
+			    "count or flush it", names[i], client(ls));
+			say(r, 458, "4.3.0", "Unable to queue messages for "
+			    "node %s", node);
+			return;
+		}
+	for (i = 0; i < n; i++) {
+		total += each[i];
+		if (each[i] > 0)
+			log_info("etrn: %s from %s: node %s, %llu pending%s",
+			    names[i], client(ls), node,
+			    (unsigned long long)each[i],
+			    strcmp(ls->cram.auth, names[i]) == 0 ?
+			    ", authenticated" : "");
+	}
+	if (total == 0)
+		say(r, 251, "2.0.0", "OK, no messages waiting for node %s",
+		    node);
+	else
+		say(r, 253, "2.0.0", "OK, %llu pending messages for node %s "
+		    "started", (unsigned long long)total, node);
+}
+
+/*
+ * etrn_release - authorise, count, ask for the flushes, reply (or, with
+ * sv->count, ask for the counting and flushing and reply when it is
+ * done: lookup_etrn_counted).  domain is the domain the node names
+ * (NULL for #customer).
  */
 static void
 etrn_release(struct lookup_srv *sv, struct lookup_sess *ls, const char *node,
     const char *domain, struct etrn_req *rq, struct lookup_reply *r)
 {
-	struct qusage u;
-	uint64_t total = 0, each[ETRN_CUST_MAX];
+	char *names[ETRN_CUST_MAX], *doms[ETRN_CUST_MAX];
+	uint64_t each[ETRN_CUST_MAX];
 	const char *why;
 	int i;
 
@@ -392,34 +428,53 @@ etrn_release(struct lookup_srv *sv, struct lookup_sess *ls, const char *node,
 			    node, why);
 			return;
 		}
+	strlcpy_(ls->etrn.node, node, sizeof(ls->etrn.node));
+	ls->etrn.n = rq->n;
 	for (i = 0; i < rq->n; i++) {
-		each[i] = 0;
-		if (spool_usage(sv->conf->spool, rq->cu[i]->name, &u) == RS_OK)
-			each[i] = u.count;
-		total += each[i];
+		strlcpy_(ls->etrn.cust[i], rq->cu[i]->name,
+		    sizeof(ls->etrn.cust[i]));
+		names[i] = ls->etrn.cust[i];
+		/* the flush uses the first route key unless it is cu's */
+		doms[i] = domain != NULL && etrn_domain_owned(sv->conf,
+		    rq->cu[i], domain) ? (char *)domain : NULL;
 	}
-	if (total == 0) {
-		say(r, 251, "2.0.0", "OK, no messages waiting for node %s",
-		    node);
+	if (sv->count != NULL) {
+		if (sv->count(sv->count_arg, ls, names, doms, rq->n) == -1) {
+			log_warn("etrn: node %s from %s: cannot reach the "
+			    "master", node, client(ls));
+			say(r, 458, "4.3.0", "Unable to queue messages for "
+			    "node %s", node);
+			return;
+		}
+		ls->etrn.pending = 1;	/* answered when it is counted */
 		return;
 	}
 	for (i = 0; i < rq->n; i++)
-		if (each[i] > 0 && etrn_send(sv, ls, rq->cu[i], domain) == -1) {
+		if (usage_count(sv->usage, sv->conf, rq->cu[i], &each[i]) !=
+		    RS_OK)
+			each[i] = 0;
+	for (i = 0; i < rq->n; i++)
+		if (each[i] > 0 && etrn_send(sv, ls, rq->cu[i], doms[i]) ==
+		    -1) {
 			log_warn("etrn: %s from %s: cannot reach the master",
 			    rq->cu[i]->name, client(ls));
 			say(r, 458, "4.3.0", "Unable to queue messages for "
 			    "node %s", node);
 			return;
 		}
-	for (i = 0; i < rq->n; i++)
-		if (each[i] > 0)
-			log_info("etrn: %s from %s: node %s, %llu pending%s",
-			    rq->cu[i]->name, client(ls), node,
-			    (unsigned long long)each[i],
-			    strcmp(ls->cram.auth, rq->cu[i]->name) == 0 ?
-			    ", authenticated" : "");
-	say(r, 253, "2.0.0", "OK, %llu pending messages for node %s started",
-	    (unsigned long long)total, node);
+	etrn_answer(ls, node, ls->etrn.cust, each, rq->n, r);
+}
+
+int
+lookup_etrn_counted(struct lookup_sess *ls, const uint64_t *counts, int n,
+    struct lookup_reply *r)
+{
+	if (!ls->etrn.pending || n != ls->etrn.n)
+		return 0;
+	ls->etrn.pending = 0;
+	memset(r, 0, sizeof(*r));
+	etrn_answer(ls, ls->etrn.node, ls->etrn.cust, counts, n, r);
+	return 1;
 }
 
 /*
@@ -536,6 +591,8 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 	memset(r, 0, sizeof(*r));
 	if (m->fd != -1 && m->type != LM_ATRN)
 		return cut(ls, "sent a descriptor");
+	if (ls->etrn.pending)
+		return cut(ls, "a request before its ETRN was answered");
 	chan_rd_init(&rd, m);
 	switch (m->type) {
 	case LM_MAIL:
@@ -576,7 +633,7 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 		if (ls->kind != LOOKUP_SMTP)
 			return cut(ls, "ETRN on another listener");
 		do_etrn(sv, ls, b, r);
-		return 1;
+		return ls->etrn.pending ? 0 : 1;
 	case LM_ATRN:
 		if (chan_get_str(&rd, b, sizeof(b)) == NULL ||
 		    chan_get_end(&rd) != 0)

@@ -34,6 +34,11 @@ enum lookup_kind {
 	LOOKUP_PIPE			/* bridge-enqueue through the hub */
 };
 
+#define ETRN_CUST_MAX	16	/* customers one ETRN @domain may name */
+#define ETRN_UNCOUNTED	UINT64_MAX	/* a count the master could not make */
+
+struct lookup_sess;
+
 /* What every session's decisions share. */
 struct lookup_srv {
 	const struct bridge_conf *conf;
@@ -50,6 +55,16 @@ struct lookup_srv {
 	int   (*turn)(void *arg, const char *customer, const char *addr,
 	    const char *name, int fd);
 	void   *turn_arg;
+	/*
+	 * an authorised ETRN's customers (with the domain each flush is to
+	 * use, or NULL), counted and flushed by whoever can read the spool
+	 * (the master: LM_COUNT): 0 and the answer comes to
+	 * lookup_etrn_counted, or -1.  NULL: counted here (the usage
+	 * table, or the spool), the flushes asked with flush().
+	 */
+	int   (*count)(void *arg, const struct lookup_sess *ls,
+	    char *const *customers, char *const *domains, int n);
+	void   *count_arg;
 };
 
 /* One session as the lookup process knows it. */
@@ -61,6 +76,12 @@ struct lookup_sess {
 	int	named;			/* name is known (and sent) */
 	uint64_t declared;		/* SIZE= of the transaction */
 	struct cram_server cram;	/* AUTH: challenge, failures, customer */
+	struct {			/* an ETRN being counted (count()) */
+		int	pending;
+		char	node[300];
+		int	n;
+		char	cust[ETRN_CUST_MAX][64];
+	} etrn;
 };
 
 /* The answer to one request (LM_REPLY). */
@@ -78,13 +99,21 @@ void	lookup_sess_init(struct lookup_sess *ls, uint32_t serial, int kind,
 	    const char *peer);
 /*
  * lookup_serve - answer request m of session ls into r.  Returns 1
- * when r is the answer, 0 when the message wants none, -1
+ * when r is the answer, 0 when the message wants none (or, an ETRN
+ * being counted, not yet: lookup_etrn_counted), -1
  * when the session must be cut off (logged with why).  A descriptor
  * that came with m (LM_ATRN only) is taken when it was handed on (m->fd
  * is then -1); else it is still the caller's to close.
  */
 int	lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 	    struct chan_msg *m, struct lookup_reply *r);
+/*
+ * lookup_etrn_counted - the counts of ls's pending ETRN, in the order
+ * of its customers (ETRN_UNCOUNTED: that one could not be): its answer
+ * into r, 1; 0 when ls has no ETRN pending (or n is not its number).
+ */
+int	lookup_etrn_counted(struct lookup_sess *ls, const uint64_t *counts,
+	    int n, struct lookup_reply *r);
 /* lookup_named - the reverse DNS name of ls's client has come. */
 void	lookup_named(struct lookup_sess *ls, const char *name);
 /* lookup_reply_put - r as an LM_REPLY payload. */

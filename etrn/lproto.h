@@ -19,6 +19,17 @@
  *   LM_FLUSH    "flush CUSTOMER ADDRESS [DOMAIN]" (smtpd.h): an ETRN
  *               the lookup process authorised; the master checks it
  *               again before it runs the flush.
+ *   LM_COUNT    u32 serial (the session's), str its peer address, u32
+ *               n, n times str customer and str domain (absent: the
+ *               first route key): an ETRN the lookup authorised for
+ *               that session; the master, which can read the spool (the
+ *               lookup user cannot), counts each customer's queue,
+ *               checks the request again and runs a flush for each
+ *               that has mail.
+ * master -> lookup
+ *   LM_COUNTED  u32 serial, u32 n, n times u64 messages waiting (all
+ *               ones: not counted, refused): the answer to LM_COUNT,
+ *               which the lookup turns into the ETRN's reply.
  *   LM_TURN     fd: an ODMR client whose ATRN it allowed; str
  *               customer, str address (the master's), str name: a
  *               delivery worker answers it and delivers (odmr_turn).
@@ -42,7 +53,8 @@
  *               was malformed): the verdict.
  *   LM_ETRN     str the ETRN command's argument: authorised against
  *               the peer address of LM_CLIENT and the session's AUTH,
- *               counted, the flush asked of the master, the reply.
+ *               counted and flushed by the master (LM_COUNT), the
+ *               reply when its LM_COUNTED has come.
  *   LM_ATRN     fd: the client's connection; str the ATRN command's
  *               argument.  When the session's AUTH may release the
  *               domains, the connection goes to the master (LM_TURN)
@@ -75,7 +87,9 @@ enum lmsg {
 	LM_ETRN,
 	LM_ATRN,
 	LM_REPLY,
-	LM_TURN
+	LM_TURN,
+	LM_COUNT,
+	LM_COUNTED
 };
 
 #endif

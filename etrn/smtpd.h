@@ -99,6 +99,9 @@ enum result usage_get(struct usage *u, const struct bridge_conf *c,
 	    const struct customer *cu, uint64_t *bytes);
 void	usage_add(struct usage *u, const struct bridge_conf *c,
 	    const struct customer *cu, uint64_t bytes);
+/* usage_count - queued messages of cu; u NULL: read the spool now. */
+enum result usage_count(struct usage *u, const struct bridge_conf *c,
+	    const struct customer *cu, uint64_t *count);
 /*
  * usage_get_at, usage_add_at - the same for the customer name at slot
  * of the config the table was made for (the queue process, which has

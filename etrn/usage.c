@@ -155,6 +155,24 @@ usage_get(struct usage *u, const struct bridge_conf *c,
 	return RS_OK;
 }
 
+enum result
+usage_count(struct usage *u, const struct bridge_conf *c,
+    const struct customer *cu, uint64_t *count)
+{
+	struct usage_slot *s;
+	struct qusage q;
+	enum result rs;
+
+	if ((s = usage_slot(u, c, cu)) != NULL) {
+		*count = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
+		return RS_OK;
+	}
+	if ((rs = spool_usage(c->spool, cu->name, &q)) != RS_OK)
+		return rs;
+	*count = q.count;
+	return RS_OK;
+}
+
 void
 usage_add(struct usage *u, const struct bridge_conf *c,
     const struct customer *cu, uint64_t bytes)

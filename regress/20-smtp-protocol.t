@@ -12,6 +12,7 @@
 require swaks python3 bridged bridge-enqueue useradd
 test_user HUBUSER hub
 test_user SESSUSER smtp
+test_user LKUSER lka
 mkdir -m 755 "$WORK/empty"
 
 CLIENT="python3 $TOP/regress/smtpclient.py"
@@ -30,6 +31,7 @@ write_conf() {
 hostname = "hub.test"
 user = "$HUBUSER"
 session-user = "$SESSUSER"
+lookup-user = "$LKUSER"
 session-chroot = "$WORK/empty"
 spool = "$SPOOL"
 routes = "$ROUTES"

@@ -47,7 +47,7 @@ HUB_ACME_OPTS="release = {\"odmr\"} secret = \"$WORK/acme.secret\""
 hub_init "odmr { listen = {\"127.0.0.1:$ODMRPORT\"} }
 customer \"dual\" { release = {\"etrn\", \"odmr\"} secret = \"$WORK/dual.secret\" deliver-to = {\"127.0.0.1:$SLOWPORT\"} flush-connections = 1 }"
 printf 'dual.example\tdual\n' >>"$HUB_ROUTES"
-hub_own "$WORK/acme.secret" "$WORK/dual.secret"
+hub_secret "$WORK/acme.secret" "$WORK/dual.secret"
 hub_start || { fail "bridged started"; exit 1; }
 wait_port $ODMRPORT || { fail "ODMR listener"; exit 1; }
 pass "bridged listens for ODMR on 127.0.0.1:$ODMRPORT"

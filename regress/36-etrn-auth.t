@@ -43,7 +43,7 @@ chmod 644 "$WORK/open.secret"
 HUB_ACME_OPTS="deliver-to = {\"127.0.0.1:$SINKPORT\"} etrn-from = {\"127.0.0.1/32\"} secret = \"$WORK/acme.secret\" flush-connections = 1"
 BETADEAD=$(free_port)
 hub_init "customer \"beta\" { release = {\"etrn\"} deliver-to = {\"127.0.0.1:$BETADEAD\"} etrn-from = {\"127.0.0.1/32\"} secret = \"$WORK/beta.secret\" }"
-hub_own "$WORK/acme.secret" "$WORK/beta.secret"
+hub_secret "$WORK/acme.secret" "$WORK/beta.secret"
 printf 'beta.example\tbeta\n' >>"$HUB_ROUTES"
 hub_start || { fail "bridged started"; exit 1; }
 pass "bridged started; acme and beta have secrets, etrn-from 127.0.0.1"
@@ -212,19 +212,19 @@ swaks --server 127.0.0.1 --port $HUB_PORT --ehlo leaf.test \
     --quit-after AUTH >"$WORK/swaks3.out" 2>&1
 grep -q '<\*\* 454 4.7.0 Temporary authentication failure' \
     "$WORK/swaks3.out"
-ok $? "the hub's user cannot read beta's secret: 454 4.7.0"
+ok $? "the lookup user cannot read beta's secret: 454 4.7.0"
 grep -q "AUTH CRAM-MD5 for beta cannot be checked: secret .*beta.secret: Permission denied" "$HUB_LOG"
 ok $? "logged as the hub's problem, naming the file"
 out=$(bridgectl -c "$HUB_CONF" check 2>&1)
 ok $((!$?)) "bridgectl check fails on it"
 case "$out" in
-*"beta.secret: belongs to uid 0; bridged runs as $HUB_USER and cannot read it"*)
+*"beta.secret: belongs to uid 0; bridged's lookup process runs as $HUB_LOOKUP_USER and cannot read it"*)
 	pass "and says why" ;;
 *)	fail "and says why"; diag "$out" ;;
 esac
-hub_own "$WORK/beta.secret"
+hub_secret "$WORK/beta.secret"
 bridgectl -c "$HUB_CONF" check >/dev/null 2>&1
-ok $? "bridgectl check accepts it once it is the hub user's"
+ok $? "bridgectl check accepts it once it is the lookup user's"
 swaks --server 127.0.0.1 --port $HUB_PORT --ehlo leaf.test \
     --auth CRAM-MD5 --auth-user beta --auth-password beta-secret \
     --quit-after AUTH >"$WORK/swaks4.out" 2>&1

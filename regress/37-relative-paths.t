@@ -9,6 +9,7 @@
 require bridged bridgectl etrn swaks smtp-sink useradd
 test_user HUBUSER hub
 test_user SESSUSER smtp
+test_user LKUSER lka
 
 SINKUSER=
 [ "$(id -u)" = 0 ] && SINKUSER="-u nobody"
@@ -19,7 +20,7 @@ PORT=$(free_port)
 SINK=$(free_port)
 printf 'rel-secret-for-acme\n' >"$D/acme.secret"
 chmod 600 "$D/acme.secret"
-chown "$HUBUSER:" "$D/acme.secret"
+chown "$LKUSER:" "$D/acme.secret"
 printf 'alice\n' >"$D/acme.users"
 printf 'acme.example\tacme\n' >"$D/routes"
 cat >"$D/bridge.conf" <<EOF
@@ -27,6 +28,7 @@ hostname = "hub.test"
 user = "$HUBUSER"
 session-user = "$SESSUSER"
 session-chroot = "empty"
+lookup-user = "$LKUSER"
 spool = "spool"
 routes = "routes"
 postmaster = "postmaster@hub.test"

@@ -146,6 +146,7 @@ line $L5 $SINK
 mkdir -p "$WORK/hub/spool"
 test_user HUBUSER hub
 test_user SESSUSER smtp
+test_user LKUSER lka
 mkdir -m 755 "$WORK/hub/empty"
 chown "$HUBUSER:" "$WORK/hub/spool"
 chmod 700 "$WORK/hub/spool"
@@ -153,6 +154,7 @@ cat >"$WORK/hub/bridge.conf" <<EOF
 hostname = "hub.test"
 user = "$HUBUSER"
 session-user = "$SESSUSER"
+lookup-user = "$LKUSER"
 session-chroot = "$WORK/hub/empty"
 spool = "$WORK/hub/spool"
 routes = "$WORK/hub/routes"

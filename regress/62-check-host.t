@@ -108,11 +108,16 @@ chmod 600 "$WORK/acme.secret"
 sed "s|^customer \"acme\" {|customer \"acme\" { secret = \"$WORK/acme.secret\"|" \
     "$conf0" >"$WORK/secret.conf"
 out=$(check "$WORK/secret.conf")
-case "$out" in *"secret file $WORK/acme.secret: belongs to uid 0; bridged runs as $HUB_USER"*"exit 78")
-	pass "a secret the hub's user does not own is a problem" ;;
-*) fail "a secret the hub's user does not own is a problem ($out)" ;; esac
+case "$out" in *"secret file $WORK/acme.secret: belongs to uid 0; bridged's lookup process runs as $HUB_LOOKUP_USER"*"exit 78")
+	pass "a secret the lookup user does not own is a problem" ;;
+*) fail "a secret the lookup user does not own is a problem ($out)" ;; esac
 chown "$HUB_USER:" "$WORK/acme.secret"
 out=$(check "$WORK/secret.conf")
-case "$out" in *"exit 0") pass "given to the hub's user it passes" ;;
-*) fail "given to the hub's user it passes ($out)" ;; esac
+case "$out" in *"belongs to uid $(id -u "$HUB_USER"); bridged's lookup process runs as"*"exit 78")
+	pass "so is one of the hub's user: the lookup reads it" ;;
+*) fail "so is one of the hub's user: the lookup reads it ($out)" ;; esac
+chown "$HUB_LOOKUP_USER:" "$WORK/acme.secret"
+out=$(check "$WORK/secret.conf")
+case "$out" in *"exit 0") pass "given to the lookup user it passes" ;;
+*) fail "given to the lookup user it passes ($out)" ;; esac
 

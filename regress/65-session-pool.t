@@ -6,9 +6,10 @@
 # connection (no fork per connection); concurrent clients get
 # processes of their own; a session process killed mid-session loses
 # only its client, and the next client is served; after SIGHUP the
-# processes that served before retire; the lookup process, killed in
-# the middle of a session, makes that session answer 451 and is
-# started again, and mail flows.
+# processes that served before retire; the lookup process (also the
+# spawner's child, as the lookup user), killed in the middle of a
+# session, makes that session answer 451 and is started again by the
+# spawner, and mail flows.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/regress/hubrun.sh"
 hub_require
@@ -87,7 +88,7 @@ is "$($CLIENT "$HUB_PORT" "$E" "$M" "$R" "$D" wait:3 "$B" "$Q")" \
     "220 250 250 250 354 250 221" "the next client is served"
 
 # the lookup process killed mid-session
-LPID=$(pgrep -P "$HUB_PID" -f -- 'bridged -x lookup' | head -1)
+LPID=$(pgrep -P "$SP" -f -- 'bridged -x lookup' | head -1)
 rm -f "$WORK/mid" "$WORK/go"
 $CLIENT --timeout 20 "$HUB_PORT" "$E" "$M" wait:3 "touch:$WORK/mid" "waitfile:$WORK/go" \
     "$R" "$Q" >"$WORK/lk.out" &
@@ -104,7 +105,7 @@ grep -q "451 4.3.0 Temporary lookup failure" "$HUB_LOG" ||
 ok $? "the session logged it"
 wait_for 10 grep -q "lookup process $LPID died of signal 9; restarting" "$HUB_LOG"
 ok $? "the master logged the death"
-new_lookup() { n=$(pgrep -P "$HUB_PID" -f -- 'bridged -x lookup' | head -1); [ -n "$n" ] && [ "$n" != "$LPID" ]; }
+new_lookup() { n=$(pgrep -P "$SP" -f -- 'bridged -x lookup' | head -1); [ -n "$n" ] && [ "$n" != "$LPID" ]; }
 wait_for 10 new_lookup
 ok $? "and started a new lookup process"
 is "$($CLIENT "$HUB_PORT" "$E" "$M" "$R" "$D" wait:3 "$B" "$Q")" \

@@ -10,7 +10,10 @@
 # nothing of the spool.  A session-user that is root, the hub's user or
 # missing, and a session-chroot others may write, are refused at start
 # (exit 78, naming the key) and by bridgectl check; a missing
-# session-chroot is made, root's and 0755.  The usage table that quotas
+# session-chroot is made, root's and 0755.  The lookup process, which
+# reads the secrets, is the spawner's child too and runs as the lookup
+# user, which neither the hub's user nor a session's can be; a secret
+# is that user's alone.  The usage table that quotas
 # are kept in is mapped by the queue process, not by the session, and
 # the queue refuses a copy over its customer's quota at the commit.
 . "$(dirname "$0")/lib.sh"
@@ -23,8 +26,7 @@ CLIENT="python3 $TOP/regress/smtpclient.py"
 printf 'jail-secret\n' >"$WORK/acme.secret"
 HUB_ACME_OPTS="secret = \"$WORK/acme.secret\" quota = \"5K\""
 hub_init
-chown "$HUB_USER:" "$WORK/acme.secret"
-chmod 600 "$WORK/acme.secret"
+hub_secret "$WORK/acme.secret"
 hub_start || { fail "bridged started"; exit 1; }
 
 # a client that waits after EHLO until $WORK/go exists
@@ -106,6 +108,29 @@ fds=$(ls -l "/proc/$SP/fd" 2>/dev/null | grep -c -e "$HUB_SPOOL" -e "$HUB_LMTP")
 is "$fds" 0 "the spawner holds nothing of the spool, no LMTP socket"
 lst=$(ss -Hltnp "( sport = :$HUB_PORT )" | grep -c "pid=$SP,")
 is "$lst" 0 "and no listener"
+
+# the lookup process: the spawner's, as the lookup user
+L=$(pgrep -P "$SP" -f 'bridged -x lookup' | head -1)
+lu=$(id -u "$HUB_LOOKUP_USER")
+lg=$(id -g "$HUB_LOOKUP_USER")
+[ -n "$L" ]
+ok $? "the lookup process ($L) is a child of the spawner"
+is "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$L/status")" \
+    "$lu $lu $lu $lu" "it runs as the lookup user"
+is "$(awk '/^Groups:/ { $1 = ""; print }' "/proc/$L/status" | tr -d ' ')" \
+    "$lg" "with no other group"
+is "$(awk '/^CapEff:/ { print $2 }' "/proc/$L/status")" 0000000000000000 \
+    "and no capability"
+is "$(awk 'index($0, "Max core file size") == 1 { print $(NF - 2) }' "/proc/$L/limits")" 0 \
+    "no core file (it holds secrets)"
+[ "$lu" != 0 ] && [ "$lu" != "$hu" ] && [ "$lu" != "$su" ]
+ok $? "neither root, the hub's user ($hu) nor the session user ($su): uid $lu"
+is "$(python3 "$WORK/try.py" / "$hu" "$(id -g "$HUB_USER")" "$WORK/acme.secret")" \
+    "PermissionError" "the hub's user cannot read the secret"
+is "$(python3 "$WORK/try.py" / "$lu" "$lg" "$WORK/acme.secret" "$HUB_SPOOL/q")" \
+    "opened PermissionError" "the lookup user can, and cannot open the spool's queues"
+grep -c 'bridge-usage' "/proc/$L/maps" >"$WORK/maps.n"
+ok $? "it has the usage table, for quotas and ETRN counts"
 touch "$WORK/go"
 wait "$holdpid"
 is "$(cat "$WORK/hold.out")" "220 250 221" "the session ends normally"
@@ -150,6 +175,22 @@ is "$(start "$WORK/c3.conf")" 78 "a session-user that does not exist: exit 78"
 grep -q "session-user $TAG-nosuch does not exist" "$WORK/start.out"
 ok $? "said so"
 check "$WORK/c3.conf" | grep -q "session-user $TAG-nosuch does not exist"
+ok $? "bridgectl check says so too"
+sed "s|^lookup-user = .*|lookup-user = \"root\"|" "$conf0" >"$WORK/l1.conf"
+is "$(start "$WORK/l1.conf")" 78 "lookup-user = root: exit 78"
+grep -q "lookup-user root is root: the lookup process must run as a user of its own" "$WORK/start.out"
+ok $? "naming the key ($(head -1 "$WORK/start.out"))"
+sed "s|^lookup-user = .*|lookup-user = \"$HUB_USER\"|" "$conf0" >"$WORK/l2.conf"
+is "$(start "$WORK/l2.conf")" 78 "lookup-user = the hub's user: exit 78"
+check "$WORK/l2.conf" | grep -q "lookup-user $HUB_USER is the hub's user.*bridged would not start"
+ok $? "bridgectl check says so"
+sed "s|^lookup-user = .*|lookup-user = \"$HUB_SESSION_USER\"|" "$conf0" >"$WORK/l3.conf"
+is "$(start "$WORK/l3.conf")" 78 "lookup-user = session-user: exit 78"
+grep -q "lookup-user $HUB_SESSION_USER is the session-user" "$WORK/start.out"
+ok $? "said so"
+sed "s|^lookup-user = .*|lookup-user = \"$TAG-nosuch\"|" "$conf0" >"$WORK/l4.conf"
+is "$(start "$WORK/l4.conf")" 78 "a lookup-user that does not exist: exit 78"
+check "$WORK/l4.conf" | grep -q "lookup-user $TAG-nosuch does not exist"
 ok $? "bridgectl check says so too"
 chmod 777 "$HUB_CHROOT"
 is "$(start "$conf0")" 78 "a session-chroot anybody may write: exit 78"

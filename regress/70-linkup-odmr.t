@@ -45,7 +45,7 @@ printf 'not it\n' >"$WORK/wrong.secret"
 chmod 600 "$WORK/acme.secret" "$WORK/wrong.secret"
 HUB_ACME_OPTS="release = {\"odmr\"} secret = \"$WORK/acme.secret\""
 hub_init "odmr { listen = {\"127.0.0.1:$ODMR\"} }"
-hub_own "$WORK/acme.secret"
+hub_secret "$WORK/acme.secret"
 hub_start || { fail "bridged started"; exit 1; }
 wait_port $ODMR || { fail "bridged listens for ODMR"; exit 1; }
 

@@ -81,7 +81,7 @@ customer \"farm\" { release = {\"uucp\"} uucp-node = \"leaf\"
     uux = {\"$UU_UUX\", \"-I\", \"$UU_HUB_CFG\"}
     bundle-max = \"256K\" bundle-delay = \"1h\" }"
 printf 'boat.example\tboat\nfarm.example\tfarm\n' >>"$HUB_ROUTES"
-hub_own "$WORK/boat.secret"
+hub_secret "$WORK/boat.secret"
 hub_start || { fail "bridged (isp) started"; exit 1; }
 wait_port $ODMR || { fail "ODMR listener"; exit 1; }
 

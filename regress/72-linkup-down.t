@@ -30,7 +30,7 @@ ODMR=$(free_port)
 HUB_ACME_OPTS="release = {\"odmr\"} secret = \"$WORK/acme.secret\""
 HUB_NAME=isp
 hub_init "odmr { listen = {\"127.0.0.1:$ODMR\"} }"
-hub_own "$WORK/acme.secret"
+hub_secret "$WORK/acme.secret"
 hub_start || { fail "bridged started"; exit 1; }
 wait_port $ODMR || { fail "ODMR listener"; exit 1; }
 sshd_accounts ${SSH_U1}

@@ -52,7 +52,7 @@ printf 'acme secret\n' >"$WORK/acme.secret"
 chmod 600 "$WORK/acme.secret"
 HUB_ACME_OPTS="release = {\"odmr\"} secret = \"$WORK/acme.secret\""
 hub_init "odmr { listen = {\"127.0.0.1:$ODMR\"} }"
-hub_own "$WORK/acme.secret"
+hub_secret "$WORK/acme.secret"
 hub_start || { fail "bridged started"; exit 1; }
 wait_port $ODMR || { fail "ODMR listener"; exit 1; }
 

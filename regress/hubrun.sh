@@ -6,7 +6,9 @@
 # an error route.  bridged listens on 127.0.0.1:$HUB_PORT and on the
 # LMTP socket $HUB_LMTP, logs to $HUB_LOG.  It runs as $HUB_USER, a
 # user of the test's own unless the test sets it first, its sessions
-# as $HUB_SESSION_USER (the same), chrooted to $HUB_CHROOT (HUB_NAME sets
+# as $HUB_SESSION_USER (the same), chrooted to $HUB_CHROOT, its lookup
+# process as $HUB_LOOKUP_USER (the same: hub_secret gives it the secret
+# files; HUB_NAME sets
 # the directory's name under $WORK, "hub" by default; HUB_LMTP_GROUP
 # the LMTP socket's group, 0666 without); the spool
 # belongs to that user, so the test helpers run on it as that user.
@@ -18,6 +20,8 @@
 #   hub_verify CUSTOMER...        qcheck.py verify: key=value on stdout
 #   hub_own [PATH...]             give the spool (or PATHs) to $HUB_USER
 #                                 after the test wrote there as root
+#   hub_secret PATH...            give secret files to $HUB_LOOKUP_USER,
+#                                 mode 0600 (the lookup process reads them)
 
 QCHECK="python3 $TOP/regress/qcheck.py"
 SMTPSEND="python3 $TOP/regress/smtpsend.py"
@@ -44,6 +48,9 @@ hub_init() {
 	if [ -z "${HUB_SESSION_USER:-}" ]; then
 		test_user HUB_SESSION_USER smtp || return 1
 	fi
+	if [ -z "${HUB_LOOKUP_USER:-}" ]; then
+		test_user HUB_LOOKUP_USER lka || return 1
+	fi
 	HUB_CHROOT=$HUB_DIR/empty
 	mkdir -p "$HUB_DIR" "$HUB_SPOOL" "$HUB_CHROOT"
 	chmod 755 "$HUB_DIR" "$HUB_CHROOT"
@@ -64,6 +71,7 @@ hostname = "hub.test"
 user = "$HUB_USER"
 session-user = "$HUB_SESSION_USER"
 session-chroot = "$HUB_CHROOT"
+lookup-user = "$HUB_LOOKUP_USER"
 spool = "$HUB_SPOOL"
 routes = "$HUB_ROUTES"
 smtp { listen = {"127.0.0.1:$HUB_PORT"} max-clients = 50 max-size = "50M" timeout = "5m" }
@@ -145,6 +153,11 @@ hub_verify() {
 hub_own() {
 	[ $# -gt 0 ] || set -- "$HUB_SPOOL"
 	chown -R "$HUB_USER:" "$@"
+}
+
+hub_secret() {
+	chown "$HUB_LOOKUP_USER:" "$@"
+	chmod 600 "$@"
 }
 
 # kv KEY TEXT: the value of KEY=value in TEXT.

@@ -303,6 +303,78 @@ test_etrn(void)
 	srv.flush = flush_cb;
 }
 
+/* The master's side of LM_COUNT, as the lookup process uses it. */
+static char counted_cust[2][64], counted_dom[2][300];
+static int ncount, count_fail;
+
+static int
+count_cb(void *arg, const struct lookup_sess *ls, char *const *customers,
+    char *const *domains, int n)
+{
+	int i;
+
+	(void)arg;
+	(void)ls;
+	ncount = n;
+	for (i = 0; i < n && i < 2; i++) {
+		strlcpy_(counted_cust[i], customers[i], sizeof(counted_cust[i]));
+		strlcpy_(counted_dom[i], domains[i] != NULL ? domains[i] : "-",
+		    sizeof(counted_dom[i]));
+	}
+	return count_fail ? -1 : 0;
+}
+
+/* the lookup process: the master counts and flushes, then it answers */
+static void
+test_etrn_counted(void)
+{
+	struct lookup_sess ls;
+	struct lookup_reply r;
+	uint64_t c;
+
+	srv.count = count_cb;
+	nflush = 0;
+	lookup_sess_init(&ls, 4, LOOKUP_SMTP, "192.0.2.1");
+	is_int(ask(&ls, LM_ETRN, "@acme.test", NULL, &r), 0,
+	    "an authorised ETRN is not answered at once");
+	ok(ncount == 1 && strcmp(counted_cust[0], "acme") == 0 &&
+	    strcmp(counted_dom[0], "acme.test") == 0,
+	    "the master is asked to count acme for acme.test");
+	is_int(nflush, 0, "and the lookup asks for no flush itself");
+	is_int(ask(&ls, LM_MAIL, NULL, NULL, &r), -1,
+	    "a request before the ETRN's answer: cut off");
+	lookup_sess_init(&ls, 4, LOOKUP_SMTP, "192.0.2.1");
+	ask(&ls, LM_ETRN, "#acme", NULL, &r);
+	is_str(counted_dom[0], "-", "#acme: no domain");
+	c = 7;
+	is_int(lookup_etrn_counted(&ls, &c, 2, &r), 0,
+	    "counts of another number of customers: no answer");
+	is_int(lookup_etrn_counted(&ls, &c, 1, &r), 1, "its counts: answered");
+	ok(r.code == 253 && strstr(r.text, "7 pending") != NULL,
+	    "253 with the master's count (%s)", r.text);
+	is_int(lookup_etrn_counted(&ls, &c, 1, &r), 0,
+	    "a second answer is dropped");
+	ask(&ls, LM_ETRN, "#acme", NULL, &r);
+	c = 0;
+	lookup_etrn_counted(&ls, &c, 1, &r);
+	is_int(r.code, 251, "none waiting: 251");
+	ask(&ls, LM_ETRN, "#acme", NULL, &r);
+	c = ETRN_UNCOUNTED;
+	lookup_etrn_counted(&ls, &c, 1, &r);
+	is_int(r.code, 458, "not counted by the master: 458");
+	count_fail = 1;
+	is_int(ask(&ls, LM_ETRN, "#acme", NULL, &r), 1,
+	    "the master cannot be asked: answered at once");
+	is_int(r.code, 458, "458");
+	count_fail = 0;
+	lookup_sess_init(&ls, 5, LOOKUP_SMTP, "198.51.100.7");
+	ncount = 0;
+	ask(&ls, LM_ETRN, "acme.test", NULL, &r);
+	ok(r.code == 459 && ncount == 0,
+	    "refused: 459 at once, nothing asked of the master");
+	srv.count = NULL;
+}
+
 /* answer - the CRAM-MD5 answer to r's challenge with secret. */
 static void
 answer(const struct lookup_reply *r, const char *user, const char *secret,
@@ -475,6 +547,7 @@ main(void)
 	test_verdict();
 	test_rcpt();
 	test_etrn();
+	test_etrn_counted();
 	test_auth();
 	test_atrn();
 	test_wire();
