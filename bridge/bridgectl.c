@@ -264,10 +264,12 @@ ctl_request(const struct bridge_conf *c, const char *line, char *reply,
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (path_build(sun.sun_path, sizeof(sun.sun_path), "%s/control",
-	    c->spool) == -1) {
-		fprintf(stderr, "bridgectl: %s/control: path too long\n",
-		    c->spool);
+	if ((c->control.l.nlisten == 1 ? path_build(sun.sun_path,
+	    sizeof(sun.sun_path), "%s", c->control.l.listen[0] + 5) :
+	    path_build(sun.sun_path, sizeof(sun.sun_path), "%s/control",
+	    c->spool)) == -1) {
+		fprintf(stderr, "bridgectl: the control socket's path is too "
+		    "long\n");
 		return EXIT_TEMPFAIL;
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
@@ -305,7 +307,8 @@ fail:
 
 /*
  * ctl_exit - the exit status for bridged's answer: ok 0; "error busy"
- * 75; "error no such customer" 67; any other error 69.
+ * 75; "error no such customer" 67; "error denied" (the peer's role may
+ * not) 77; any other error 69.
  */
 static int
 ctl_exit(const char *reply)
@@ -317,6 +320,8 @@ ctl_exit(const char *reply)
 		return EXIT_TEMPFAIL;
 	if (strncmp(reply, "error no such customer", 22) == 0)
 		return EXIT_NOUSER;
+	if (strncmp(reply, "error denied", 12) == 0)
+		return EXIT_NOPERM;
 	return EXIT_UNAVAIL;
 }
 

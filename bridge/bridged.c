@@ -243,6 +243,7 @@ spawner(struct master *m, int selffd, int fg)
 	for (i = 0; i < m->nl && n < 62; i++)
 		fds[n++] = m->l[i].fd;
 	fds[n++] = m->pidfd;
+	fds[n++] = m->ctlfd;		/* control { listen }, if bound */
 	a.selffd = selffd;
 	a.conf_path = m->conf_path;
 	a.fg = fg;

@@ -298,7 +298,19 @@ listeners_update(struct master *m, const struct bridge_conf *c)
 int
 master_listen(struct master *m)
 {
-	return listeners_update(m, m->conf) == 0 ? 0 : -1;
+	const struct bridge_conf *c = m->conf;
+
+	if (listeners_update(m, c) != 0)
+		return -1;
+	/* a control socket of its own (else <spool>/control, later) */
+	if (c->control.l.nlisten == 1) {
+		m->ctlfd = listener_open(c->control.l.listen[0],
+		    c->control.group, &m->ctlpath);
+		if (m->ctlfd == -1)
+			return -1;
+		log_info("listening on %s (control)", c->control.l.listen[0]);
+	}
+	return 0;
 }
 
 /*
@@ -623,7 +635,6 @@ master_control(struct master *m)
 	mode_t old;
 	int i, fd;
 
-	m->ctlfd = -1;
 	for (i = 0; i < CTL_CONNS; i++)
 		m->ctl[i].fd = -1;
 	if ((m->jobs = jobs_new(worker_setup, m)) == NULL) {
@@ -631,6 +642,8 @@ master_control(struct master *m)
 		return -1;
 	}
 	jobs_plan(m->jobs, m->conf, time(NULL));
+	if (m->ctlfd != -1)
+		return 0;		/* control { listen }, bound as root */
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (path_build(sun.sun_path, sizeof(sun.sun_path), "%s/control",
@@ -673,12 +686,25 @@ ctl_answer(struct master *m, struct ctlconn *cc)
 {
 	char out[1024], msg[900], *verb, *name, *rest, *save;
 	enum jobs_res r = JOBS_ERROR;
+	const char *why;
 	int n;
 
 	cc->buf[strcspn(cc->buf, "\r\n")] = '\0';
 	verb = strtok_r(cc->buf, " ", &save);
 	name = strtok_r(NULL, " ", &save);
 	rest = strtok_r(NULL, " ", &save);
+	if (verb != NULL && (strcmp(verb, "status") == 0 ||
+	    strcmp(verb, "flush") == 0 || strcmp(verb, "bundle") == 0) &&
+	    (why = ctl_may(&cc->grant, verb, name)) != NULL) {
+		log_warnx("control: %s %s refused: %s (%s role)", verb,
+		    name != NULL ? name : "", why,
+		    ctl_role_name(cc->grant.role));
+		n = snprintf(out, sizeof(out), "error denied: %s\n", why);
+		if (n > 0 && (size_t)n < sizeof(out))
+			(void)write(cc->fd, out, (size_t)n);
+		ctl_close(cc);
+		return;
+	}
 	if (verb != NULL && strcmp(verb, "status") == 0 && name == NULL) {
 		jobs_status(m->jobs, msg, sizeof(msg));
 		r = JOBS_STARTED;
@@ -703,13 +729,47 @@ ctl_answer(struct master *m, struct ctlconn *cc)
 	ctl_close(cc);
 }
 
+/*
+ * ctl_role - what the peer on fd may do, by its credentials; 0, or -1
+ * (answered, logged) when it may do nothing.
+ */
+static int
+ctl_role(struct master *m, int fd, struct ctl_grant *g)
+{
+	char out[160];
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	int n;
+
+	if (chan_peer(fd, &uid, &gid, &pid) == -1) {
+		log_warn("control: the peer's credentials");
+		return -1;
+	}
+	ctl_grant(m->conf, uid, gid, geteuid(), g);
+	if (g->role != CTL_NONE)
+		return 0;
+	log_warnx("control: uid %ld refused: no role (control peers)",
+	    (long)uid);
+	n = snprintf(out, sizeof(out), "error denied: uid %ld has no role on "
+	    "the control socket\n", (long)uid);
+	if (n > 0 && (size_t)n < sizeof(out))
+		(void)write(fd, out, (size_t)n);
+	return -1;
+}
+
 static void
 ctl_accept(struct master *m)
 {
+	struct ctl_grant g;
 	int i, fd;
 
 	while ((fd = accept4(m->ctlfd, NULL, NULL, SOCK_CLOEXEC |
 	    SOCK_NONBLOCK)) != -1) {
+		if (ctl_role(m, fd, &g) == -1) {
+			close(fd);
+			continue;
+		}
 		for (i = 0; i < CTL_CONNS && m->ctl[i].fd != -1; i++)
 			;
 		if (i == CTL_CONNS) {
@@ -719,6 +779,7 @@ ctl_accept(struct master *m)
 			continue;
 		}
 		m->ctl[i].fd = fd;
+		m->ctl[i].grant = g;
 		m->ctl[i].len = 0;
 		m->ctl[i].deadline = time_mono() + CTL_WAIT;
 	}
@@ -773,6 +834,11 @@ reload(struct master *m)
 			log_warn("spool for %s", nc->customers[i].name);
 	if (listeners_update(m, nc) != 0)
 		log_warnx("reload: some listeners could not be bound");
+	if (nc->control.l.nlisten != m->conf->control.l.nlisten ||
+	    (nc->control.l.nlisten == 1 && strcmp(nc->control.l.listen[0],
+	    m->conf->control.l.listen[0]) != 0))
+		log_warnx("reload: control listen changes at the next start; "
+		    "the control socket stays where it is");
 	if ((nu = usage_create(nc)) == NULL)
 		log_warn("usage table");
 	usage_destroy(m->usage);

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "ctlrole.h"
 #include "pool.h"
 #include "proc.h"
 #include "smtpd.h"
@@ -36,6 +37,7 @@ struct listener {
 
 struct ctlconn {
 	int	fd;			/* -1: free */
+	struct ctl_grant grant;		/* what its peer may do */
 	double	deadline;
 	size_t	len;
 	char	buf[CTL_LINE];
@@ -53,7 +55,7 @@ struct master {
 	int	pidfd;			/* the locked pidfile, or -1 */
 	char   *pidfile;		/* its path, or NULL */
 	int	selffd;			/* bridged's executable (proc.h) */
-	int	ctlfd;			/* <spool>/control, or -1 */
+	int	ctlfd;			/* control { listen } or <spool>/control */
 	char   *ctlpath;
 	struct ctlconn ctl[CTL_CONNS];
 	struct jobs *jobs;

@@ -37,12 +37,13 @@
 #include "log.h"
 #include "rcptlist.h"
 #include "routes.h"
+#include "ctlrole.h"
 #include "util.h"
 
 enum vkind {
 	V_STR, V_PATH, V_NAME, V_HOST, V_ADDR, V_SIZE, V_DUR, V_INT,
 	V_BOOL, V_LISTEN, V_CIDR, V_RELEASE, V_DELIVER, V_GRADE, V_ARGV,
-	V_RELAY
+	V_RELAY, V_PEER
 };
 
 static const struct {
@@ -65,7 +66,7 @@ static const struct {
 	{ "bundle-delay", V_DUR }, { "uucp-node", V_NAME },
 	{ "uucp-command", V_NAME }, { "uucp-grade", V_GRADE },
 	{ "uux", V_ARGV }, { "uucp-call", V_BOOL }, { "relayhost", V_RELAY },
-	{ "group", V_NAME },
+	{ "group", V_NAME }, { "peers", V_PEER },
 };
 
 /* Where each option was last set, and where each customer starts. */
@@ -100,6 +101,9 @@ static cfg_opt_t lmtp_opts[] = {
 static cfg_opt_t enqueue_opts[] = {
 	L("listen"), S("group"), CFG_END()
 };
+static cfg_opt_t control_opts[] = {
+	L("listen"), S("group"), L("peers"), CFG_END()
+};
 static cfg_opt_t odmr_opts[] = {
 	L("listen"), S("timeout"), CFG_END()
 };
@@ -122,6 +126,7 @@ static cfg_opt_t top_opts[] = {
 	CFG_SEC("lmtp", lmtp_opts, CFGF_NONE),
 	CFG_SEC("odmr", odmr_opts, CFGF_NONE),
 	CFG_SEC("enqueue", enqueue_opts, CFGF_NONE),
+	CFG_SEC("control", control_opts, CFGF_NONE),
 	CFG_SEC("queue", queue_opts, CFGF_NONE),
 	CFG_SEC("customer", customer_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
@@ -327,6 +332,12 @@ check_value(const char *name, const char *v, char *buf, size_t len)
 		if (bool_parse(v, &b) == 0)
 			return NULL;
 		snprintf(buf, len, "bad boolean \"%s\" (true or false)", v);
+		return buf;
+	case V_PEER:
+		if (ctl_peer_parse(v, NULL, 0, NULL, NULL, 0) == 0)
+			return NULL;
+		snprintf(buf, len, "bad peer \"%s\" (user:role or %%group:role; "
+		    "role operator, viewer or customer:NAME)", v);
 		return buf;
 	case V_LISTEN:
 		if (conf_listen_parse(v, &ss, &sl) == 0)
@@ -699,6 +710,11 @@ build_sections(struct bridge_conf *c, cfg_t *root)
 	get_listeners(s, &c->enqueue.l);
 	if ((v = cfg_getstr(s, "group")) != NULL && *v != '\0')
 		c->enqueue.group = strdup(v);
+	s = cfg_getsec(root, "control");
+	get_listeners(s, &c->control.l);
+	if ((v = cfg_getstr(s, "group")) != NULL && *v != '\0')
+		c->control.group = strdup(v);
+	c->control.peers = get_list(s, "peers", &c->control.npeers);
 	s = cfg_getsec(root, "odmr");
 	get_listeners(s, &c->odmr.l);
 	c->odmr.timeout = get_dur(s, "timeout", 600);
@@ -802,6 +818,31 @@ build_top(struct lctx *x, struct conf_full *cf, int builtin)
 		c->pidfile = NULL;
 }
 
+/*
+ * control_customers - each customer:NAME role of control { peers }
+ * names a customer section (n of them, not built yet).
+ */
+static void
+control_customers(struct lctx *x, const struct bridge_conf *c, unsigned n)
+{
+	char cust[64];
+	enum ctl_role r;
+	unsigned k;
+	int i, found;
+
+	for (i = 0; i < c->control.npeers; i++) {
+		if (ctl_peer_parse(c->control.peers[i], NULL, 0, &r, cust,
+		    sizeof(cust)) == -1 || r != CTL_CUSTOMER)
+			continue;
+		for (k = 0, found = 0; k < n && !found; k++)
+			found = strcmp(cfg_title(cfg_getnsec(x->root,
+			    "customer", k)), cust) == 0;
+		if (!found)
+			diag_add(x->d, x->file, 0, "control peers \"%s\": no "
+			    "customer \"%s\"", c->control.peers[i], cust);
+	}
+}
+
 static void
 build(struct lctx *x, struct conf_full *cf, const char *builtin_routes)
 {
@@ -816,6 +857,11 @@ build(struct lctx *x, struct conf_full *cf, const char *builtin_routes)
 			diag_add(x->d, x->file, 0, "enqueue listen %s: only a "
 			    "unix socket (unix:/path) is taken",
 			    c->enqueue.l.listen[k]);
+	if (c->control.l.nlisten > 1 || (c->control.l.nlisten == 1 &&
+	    strncmp(c->control.l.listen[0], "unix:", 5) != 0))
+		diag_add(x->d, x->file, 0, "control listen: one unix socket "
+		    "(unix:/path) only");
+	control_customers(x, c, cfg_size(x->root, "customer"));
 	c->customers = calloc(n + 1, sizeof(*c->customers));
 	cf->cpriv = calloc(n + 1, sizeof(*cf->cpriv));
 	if (c->customers == NULL || cf->cpriv == NULL) {
@@ -985,6 +1031,9 @@ conf_free(struct bridge_conf *c)
 	free(c->lookup_user);
 	free(c->lmtp.group);
 	free(c->enqueue.group);
+	free(c->control.group);
+	free_list(c->control.l.listen, c->control.l.nlisten);
+	free_list(c->control.peers, c->control.npeers);
 	free_list(c->enqueue.l.listen, c->enqueue.l.nlisten);
 	free(c->postmaster);
 	free(c->pidfile);

@@ -120,6 +120,12 @@ struct bridge_conf {
 		char   *group;		/* sockets 0660 with it; NULL: 0666 */
 	} enqueue;			/* bridge-enqueue's way in */
 	struct {
+		struct listeners l;	/* one unix socket; none: <spool>/control */
+		char   *group;		/* it is 0660 with it; NULL: 0666 */
+		char  **peers;		/* "user:role", "%group:role" */
+		int	npeers;
+	} control;			/* bridgectl's and bridge.cgi's way in */
+	struct {
 		uint64_t min_free;	/* default 100M */
 		long	warn_after;	/* default 4h */
 		long	expire_after;	/* default 5d */

@@ -251,7 +251,7 @@ check_session(struct diag *d, const char *file, const struct bridge_conf *c)
 static void
 check_sockets(struct diag *d, const char *file, const struct bridge_conf *c)
 {
-	const struct listeners *ls[3];
+	const struct listeners *ls[5];
 	char dir[PATH_MAX], why[PATH_MAX + 128], *slash;
 	const char *spec;
 	int i, j;
@@ -259,7 +259,9 @@ check_sockets(struct diag *d, const char *file, const struct bridge_conf *c)
 	ls[0] = &c->smtp.l;
 	ls[1] = &c->lmtp.l;
 	ls[2] = &c->odmr.l;
-	for (i = 0; i < 3; i++)
+	ls[3] = &c->enqueue.l;
+	ls[4] = &c->control.l;
+	for (i = 0; i < 5; i++)
 		for (j = 0; j < ls[i]->nlisten; j++) {
 			spec = ls[i]->listen[j];
 			if (strncmp(spec, "unix:", 5) != 0 ||
@@ -274,6 +276,12 @@ check_sockets(struct diag *d, const char *file, const struct bridge_conf *c)
 	if (c->lmtp.group != NULL && getgrnam(c->lmtp.group) == NULL)
 		diag_add(d, file, 0, "lmtp group %s does not exist: bridged "
 		    "would not start", c->lmtp.group);
+	if (c->enqueue.group != NULL && getgrnam(c->enqueue.group) == NULL)
+		diag_add(d, file, 0, "enqueue group %s does not exist: "
+		    "bridged would not start", c->enqueue.group);
+	if (c->control.group != NULL && getgrnam(c->control.group) == NULL)
+		diag_add(d, file, 0, "control group %s does not exist: "
+		    "bridged would not start", c->control.group);
 }
 
 int

@@ -17,6 +17,8 @@
 #   hub_init [EXTRA-CONF-LINES]   sets HUB_DIR HUB_CONF HUB_SPOOL HUB_ROUTES
 #                                 HUB_PORT HUB_LMTP HUB_LOG HUB_CHROOT
 #   hub_start / hub_stop / hub_kill9   HUB_PID is bridged's pid
+#                                 (HUB_CONTROL set: the config has a
+#                                 control { listen } of its own)
 #   hub_verify CUSTOMER...        qcheck.py verify: key=value on stdout
 #   hub_own [PATH...]             give the spool (or PATHs) to $HUB_USER
 #                                 after the test wrote there as root
@@ -106,6 +108,13 @@ hub_start() {
 	# processes are up: then the hub is ready
 	# (the spool the config names: a test may have moved it)
 	_hub_sp=$(sed -n 's/^spool = "\(.*\)"$/\1/p' "$HUB_CONF" | tail -1)
+	if [ -n "${HUB_CONTROL:-}" ]; then
+		# a control { listen } is bound at once: the log says ready
+		wait_for "${HUB_WAIT:-10}" grep -q '^bridged: started:' \
+		    "$HUB_LOG" && return 0
+		diag "bridged did not start (no \"started\" in $HUB_LOG)"
+		return 1
+	fi
 	if ! wait_file "${_hub_sp:-$HUB_SPOOL}/control" "${HUB_WAIT:-10}"; then
 		diag "bridged did not create ${_hub_sp:-$HUB_SPOOL}/control"
 		return 1

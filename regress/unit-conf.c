@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "ctlrole.h"
+#include "util.h"
 #include "rcptlist.h"
 #include "routes.h"
 #include "tap.h"
@@ -579,6 +581,56 @@ test_cidr(void)
 	    "hostport empty host");
 }
 
+/* the control socket's peers entries and what each role may ask */
+static void
+test_ctlrole(void)
+{
+	struct ctl_grant g;
+	char who[64], cust[64];
+	enum ctl_role r;
+
+	ok(ctl_peer_parse("alice:operator", who, sizeof(who), &r, cust,
+	    sizeof(cust)) == 0 && strcmp(who, "alice") == 0 &&
+	    r == CTL_OPERATOR && cust[0] == '\0', "alice:operator");
+	ok(ctl_peer_parse("%www-data:viewer", who, sizeof(who), &r, NULL,
+	    0) == 0 && strcmp(who, "%www-data") == 0 && r == CTL_VIEWER,
+	    "%%www-data:viewer: a group");
+	ok(ctl_peer_parse("bob:customer:acme", who, sizeof(who), &r, cust,
+	    sizeof(cust)) == 0 && r == CTL_CUSTOMER &&
+	    strcmp(cust, "acme") == 0, "bob:customer:acme");
+	ok(ctl_peer_parse("bob:customer:../x", NULL, 0, NULL, NULL, 0) == -1,
+	    "a customer name with a path: refused");
+	ok(ctl_peer_parse("bob:admin", NULL, 0, NULL, NULL, 0) == -1,
+	    "an unknown role: refused");
+	ok(ctl_peer_parse(":viewer", NULL, 0, NULL, NULL, 0) == -1 &&
+	    ctl_peer_parse("%:viewer", NULL, 0, NULL, NULL, 0) == -1 &&
+	    ctl_peer_parse("bob", NULL, 0, NULL, NULL, 0) == -1,
+	    "no name, an empty group, no role: refused");
+	memset(&g, 0, sizeof(g));
+	ok(ctl_may(&g, "status", NULL) != NULL, "no role: not even status");
+	g.role = CTL_VIEWER;
+	ok(ctl_may(&g, "status", NULL) == NULL &&
+	    ctl_may(&g, "flush", "acme") != NULL, "viewer: status, no flush");
+	g.role = CTL_CUSTOMER;
+	g.ncust = 1;
+	strlcpy_(g.cust[0], "acme", sizeof(g.cust[0]));
+	ok(ctl_may(&g, "flush", "acme") == NULL &&
+	    ctl_may(&g, "bundle", "acme") == NULL &&
+	    ctl_may(&g, "flush", "ship") != NULL &&
+	    ctl_may(&g, "status", NULL) != NULL,
+	    "customer:acme: its own flush and bundle only");
+	g.role = CTL_OPERATOR;
+	ok(ctl_may(&g, "flush", "ship") == NULL &&
+	    ctl_may(&g, "delete", "ship") != NULL,
+	    "operator: everything known, nothing unknown");
+	ctl_grant(&(struct bridge_conf){ 0 }, 0, 0, 12345, &g);
+	ok(g.role == CTL_OPERATOR, "root is an operator");
+	ctl_grant(&(struct bridge_conf){ 0 }, 12345, 12345, 12345, &g);
+	ok(g.role == CTL_OPERATOR, "so is the hub's user");
+	ctl_grant(&(struct bridge_conf){ 0 }, 54321, 54321, 12345, &g);
+	ok(g.role == CTL_NONE, "anyone else, without peers: nothing");
+}
+
 int
 main(void)
 {
@@ -595,6 +647,7 @@ main(void)
 	test_check();
 	test_builtin();
 	test_cidr();
+	test_ctlrole();
 	for (i = 0; i < nwritten; i++) {
 		n = snprintf(path, sizeof(path), "%s/%s", dir, written[i]);
 		if (n < 0 || (size_t)n >= sizeof(path))
