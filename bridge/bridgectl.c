@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,8 +281,9 @@ ctl_request(const struct bridge_conf *c, const char *line, char *reply,
 			close(fd);
 		return EXIT_TEMPFAIL;
 	}
-	if (io_write_all(fd, line, strlen(line)) == -1)
-		goto fail;
+	/* a refused peer is answered and closed before it has written */
+	signal(SIGPIPE, SIG_IGN);
+	(void)io_write_all(fd, line, strlen(line));
 	for (;;) {
 		pfd.fd = fd;
 		pfd.events = POLLIN;
