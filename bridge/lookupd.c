@@ -8,7 +8,7 @@
  * end of each session's socket pair with the serial and the peer
  * address accept() gave, the key of the recipient verdicts and the
  * usage table; it asks the master for the flushes of the ETRNs it
- * authorised (LM_FLUSH) and hands it the connections of the ATRNs it
+ * authorised, to be counted and run (LM_COUNT), and hands it the connections of the ATRNs it
  * allowed (LM_TURN).  One poll loop; each request is answered
  * before the next is read.  Each session's first message is its
  * client's name (LM_NAME), sent when the reverse DNS threads
@@ -66,16 +66,6 @@ on_stop(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-/* to_master - an authorised ETRN's flush request (lookup.h). */
-static int
-to_master(void *arg, const char *req)
-{
-	(void)arg;
-	if (chan_queue(&master, LM_FLUSH, 0, req, strlen(req), -1) == -1)
-		return -1;
-	return chan_flush(&master) == -1 ? -1 : 0;
 }
 
 /* to_master_turn - an allowed ATRN's connection to the master. */
@@ -401,7 +391,6 @@ lookup_main(const char *conf_path)
 			    (long)getuid());
 	}
 	srv.conf = conf;
-	srv.flush = to_master;
 	srv.turn = to_master_turn;
 	srv.count = to_master_count;
 	chan_init(&master, 3, LOOKUPD_QUEUE);

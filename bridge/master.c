@@ -9,15 +9,15 @@
  * SIGHUP and shuts down on SIGTERM/SIGINT.  Signals reach the loop
  * through a self-pipe.  It starts the lookup and queue processes
  * (proc.c) and hands each session's sockets to them.  It also takes
- * requests: the flushes of the ETRNs the lookup process authorised
- * ("flush CUSTOMER ADDRESS [DOMAIN]", LM_FLUSH) and lines from
+ * requests: the counts and flushes of the ETRNs the lookup process
+ * authorised (LM_COUNT) and lines from
  * bridgectl on the control socket, and runs the background jobs
  * (jobs.c) they and the clock ask for.
  *
  * Invariants: the master never reads from a client, so no client can
  * delay another (control connections are read without blocking and
  * dropped after CTL_WAIT seconds); it takes no request from a session,
- * and checks the lookup's flush requests again: the customer must
+ * and checks the lookup's count requests again: the customer must
  * exist, the address must be numeric and a domain normalised and the
  * customer's; a child keeps the config it was forked with (its
  * decisions are the lookup's, which reloads with the master); a failed
@@ -544,31 +544,6 @@ domain_ok(const struct bridge_conf *c, const struct customer *cu,
 		return 0;
 	return etrn_domain(copy) == 0 && strcmp(copy, d) == 0 &&
 	    etrn_domain_owned(c, cu, d);
-}
-
-/*
- * request - "flush CUSTOMER ADDRESS [DOMAIN]" (smtpd.h) from the lookup
- * process, which authorised the ETRN: checked again all the same.
- */
-static void
-request(struct master *m, char *buf)
-{
-	const struct customer *cu;
-	char *verb, *name, *addr, *domain, *rest, *save;
-
-	verb = strtok_r(buf, " ", &save);
-	name = strtok_r(NULL, " ", &save);
-	addr = strtok_r(NULL, " ", &save);
-	domain = strtok_r(NULL, " ", &save);
-	rest = strtok_r(NULL, " ", &save);
-	if (verb == NULL || strcmp(verb, "flush") != 0 || name == NULL ||
-	    addr == NULL || rest != NULL || !name_is_safe(name) ||
-	    (cu = conf_customer(m->conf, name)) == NULL ||
-	    !addr_numeric(addr) || !domain_ok(m->conf, cu, domain)) {
-		log_warnx("bad request from the lookup process ignored");
-		return;
-	}
-	(void)jobs_etrn(m->jobs, m->conf, name, addr, domain, time(NULL));
 }
 
 /*
@@ -1274,7 +1249,6 @@ static void
 lookup_message(struct proc *p, struct chan_msg *msg)
 {
 	struct master *m = p->arg;
-	char buf[SMTPD_REQ_MAX + 1];
 
 	if (msg->type == LM_TURN) {
 		turn(m, msg);
@@ -1284,14 +1258,7 @@ lookup_message(struct proc *p, struct chan_msg *msg)
 		count(m, msg);
 		return;
 	}
-	if (msg->type != LM_FLUSH || msg->len == 0 || msg->len >= sizeof(buf) ||
-	    memchr(msg->data, '\0', msg->len) != NULL || m->jobs == NULL) {
-		log_warnx("lookup process: unexpected message %u", msg->type);
-		return;
-	}
-	memcpy(buf, msg->data, msg->len);
-	buf[msg->len] = '\0';
-	request(m, buf);
+	log_warnx("lookup process: unexpected message %u", msg->type);
 }
 
 static const struct proc_kind queue_kind = {

@@ -254,11 +254,7 @@ on_usage(struct qserv *qs, struct usage **up, int fd)
 	*up = u;
 }
 
-/*
- * on_config - one QM_CONFIG: u32 first, u32 last, str spool, u64
- * max_size, u64 min_free, the verdict key, u32 k, then k times a
- * customer name and its quota.  1 when a list is complete.
- */
+/* quota_add - one more customer's quota, in list order. */
 static int
 quota_add(struct qconf *qc, uint64_t quota)
 {
@@ -276,6 +272,11 @@ quota_add(struct qconf *qc, uint64_t quota)
 	return 0;
 }
 
+/*
+ * on_config - one QM_CONFIG: u32 first, u32 last, str spool, u64
+ * max_size, u64 min_free, the verdict key, u32 k, then k times a
+ * customer name and its quota.  1 when a list is complete.
+ */
 static int
 on_config(struct qconf *qc, const struct chan_msg *m)
 {

@@ -16,9 +16,8 @@
  *               was good).
  * lookup -> master
  *   LM_READY    the configuration is read: sessions may come.
- *   LM_FLUSH    "flush CUSTOMER ADDRESS [DOMAIN]" (smtpd.h): an ETRN
- *               the lookup process authorised; the master checks it
- *               again before it runs the flush.
+ *   LM_FLUSH    no longer sent (the flushes come with LM_COUNT); a
+ *               session that sends it is cut off.
  *   LM_COUNT    u32 serial (the session's), str its peer address, u32
  *               n, n times str customer and str domain (absent: the
  *               first route key): an ETRN the lookup authorised for

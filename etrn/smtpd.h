@@ -225,8 +225,8 @@ struct smtpd_ctx {
 };
 
 /*
- * The request an authorised ETRN makes of the master (the lookup
- * process's LM_FLUSH, or in-process a datagram on ctx->reqfd): "flush
+ * The request an authorised ETRN makes in-process (lookup.h flush(), a
+ * datagram on ctx->reqfd; the lookup process sends LM_COUNT): "flush
  * CUSTOMER CLIENT-ADDRESS [DOMAIN]".  DOMAIN, the
  * customer's domain the ETRN named (normalised, etrn_domain), is where
  * deliver-to = "mx" looks up the MX; without it the customer's first

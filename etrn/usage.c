@@ -129,48 +129,37 @@ slot_at(struct usage *u, long i, const char *name)
 	return &u->slot[i];
 }
 
-/* usage_slot - cu's slot, or NULL when the table is not for this config. */
-static struct usage_slot *
-usage_slot(struct usage *u, const struct bridge_conf *c,
-    const struct customer *cu)
+/* usage_read - cu's bytes and count: the table's, or the spool's now. */
+static enum result
+usage_read(struct usage *u, const struct bridge_conf *c,
+    const struct customer *cu, uint64_t *bytes, uint64_t *count)
 {
-	return slot_at(u, cu - c->customers, cu->name);
+	struct qusage q;
+	enum result rs;
+
+	if (usage_get_at(u, cu - c->customers, cu->name, bytes, count) == 0)
+		return RS_OK;
+	if ((rs = spool_usage(c->spool, cu->name, &q)) != RS_OK)
+		return rs;
+	if (bytes != NULL)
+		*bytes = q.bytes;
+	if (count != NULL)
+		*count = q.count;
+	return RS_OK;
 }
 
 enum result
 usage_get(struct usage *u, const struct bridge_conf *c,
     const struct customer *cu, uint64_t *bytes)
 {
-	struct usage_slot *s;
-	struct qusage q;
-	enum result rs;
-
-	if ((s = usage_slot(u, c, cu)) != NULL) {
-		*bytes = __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
-		return RS_OK;
-	}
-	if ((rs = spool_usage(c->spool, cu->name, &q)) != RS_OK)
-		return rs;
-	*bytes = q.bytes;
-	return RS_OK;
+	return usage_read(u, c, cu, bytes, NULL);
 }
 
 enum result
 usage_count(struct usage *u, const struct bridge_conf *c,
     const struct customer *cu, uint64_t *count)
 {
-	struct usage_slot *s;
-	struct qusage q;
-	enum result rs;
-
-	if ((s = usage_slot(u, c, cu)) != NULL) {
-		*count = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
-		return RS_OK;
-	}
-	if ((rs = spool_usage(c->spool, cu->name, &q)) != RS_OK)
-		return rs;
-	*count = q.count;
-	return RS_OK;
+	return usage_read(u, c, cu, NULL, count);
 }
 
 void
