@@ -1,8 +1,9 @@
 /*
  * odmr.c - the provider side of ODMR (RFC 2645) for one connection:
- * see odmr.h.  Commands: EHLO (HELO), AUTH CRAM-MD5, ATRN, NOOP, RSET,
- * QUIT; anything else 502.  AUTH CRAM-MD5 and the right to ATRN are
- * the lookup process's (lclient.h): the session relays the exchange,
+ * see odmr.h.  What ODMR adds to the session skeleton (session.h) is
+ * its command table (EHLO, HELO, AUTH CRAM-MD5, ATRN and the shared
+ * RSET, NOOP, HELP, QUIT; any other SMTP verb 502) and ATRN.  AUTH
+ * CRAM-MD5 and the right to ATRN are the lookup process's (lclient.h): the session relays the exchange,
  * and the lookup says which customer an ATRN releases (no argument:
  * all of the authenticated customer's domains; with one, every domain
  * must route to it).  Its domains share one queue, so any ATRN
@@ -34,59 +35,24 @@
 #include "log.h"
 #include "queue.h"
 #include "util.h"
+#include "session.h"
 #include "odmr.h"
 
-#define CMD_MAX		2048	/* command line, CRLF included */
-#define BAD_MAX		10	/* bad commands in a row before 421 */
+static void	cmd_atrn(struct sess *, char *);
+static int	odmr_ehlo(struct sess *, char (*)[SESS_EHLO_LEN], int);
 
-struct odmr {
-	const struct smtpd_ctx *ctx;
-	const struct bridge_conf *conf;
-	const struct smtpd_client *cl;
-	struct sio *io;
-	int	fd;
-	int	helo_done;
-	struct lclient *lc;		/* the lookup process: AUTH, ATRN */
-	int	bad;
-	int	done;
-	char	cmd[CMD_MAX + 1];
+static const struct sess_cmd odmr_cmds[] = {
+	{ "EHLO", sess_cmd_ehlo, 0 }, { "HELO", sess_cmd_helo, 0 },
+	{ "AUTH", sess_cmd_auth, 0 }, { "ATRN", cmd_atrn, SC_LOG },
+	{ "RSET", sess_cmd_rset, 0 }, { "NOOP", sess_cmd_noop, 0 },
+	{ "HELP", sess_cmd_help, 0 }, { "QUIT", sess_cmd_quit, 0 },
+	{ NULL, NULL, 0 }
 };
 
-static void
-reply(struct odmr *s, int code, const char *status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-reply(struct odmr *s, int code, const char *status, const char *fmt, ...)
-{
-	char text[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	sio_vcode(s->io, code, status, text, sizeof(text), fmt, ap);
-	va_end(ap);
-	if (code >= 500 && code != 535)
-		s->bad++;
-	else if (code < 400)
-		s->bad = 0;
-}
-
-static void
-cmd_auth(struct odmr *s, char *arg)
-{
-	struct lookup_reply r;
-
-	if (!s->helo_done) {
-		reply(s, 503, "5.5.1", "Error: send EHLO first");
-		return;
-	}
-	if (lc_auth_exchange(s->lc, s->io, CMD_MAX, arg, &r) == -1) {
-		s->done = 1;		/* lost: no reply */
-		return;
-	}
-	reply(s, r.code, r.status, "%s", r.text);
-	s->done = r.close;
-}
+static const struct sess_proto proto_odmr = {
+	"ODMR", "ESMTP on-demand mail relay (mailbridge)", odmr_cmds,
+	LOOKUP_ODMR, odmr_ehlo, NULL, NULL
+};
 
 /* turn_round - after ATRN's 250: deliver the queue over fd. */
 static void
@@ -169,7 +135,7 @@ odmr_turn(const struct bridge_conf *conf, const struct customer *cu, int fd,
  * which answers and delivers: the session says nothing more.
  */
 static void
-cmd_atrn(struct odmr *s, char *arg)
+cmd_atrn(struct sess *s, char *arg)
 {
 	struct lookup_reply r;
 
@@ -188,139 +154,31 @@ cmd_atrn(struct odmr *s, char *arg)
 		s->done = 1;		/* the worker has the connection */
 		return;
 	}
-	reply(s, r.code, r.status, "%s", r.text);
+	sess_reply(s, r.code, r.status, "%s", r.text);
 }
 
-static void
-cmd_ehlo(struct odmr *s, char *arg, int esmtp)
-{
-	while (*arg == ' ')
-		arg++;
-	if (*arg == '\0') {
-		reply(s, 501, "5.5.4", "Syntax: %s hostname", esmtp ? "EHLO" :
-		    "HELO");
-		return;
-	}
-	s->helo_done = 1;
-	if (!esmtp) {
-		sio_reply(s->io, "250 %s", s->conf->hostname);
-		return;
-	}
-	sio_reply(s->io, "250-%s", s->conf->hostname);
-	sio_reply(s->io, "250-AUTH CRAM-MD5");
-	sio_reply(s->io, "250-ATRN");
-	sio_reply(s->io, "250 ENHANCEDSTATUSCODES");
-	s->bad = 0;
-}
-
-/* dispatch - one command line, CRLF removed. */
-static void
-dispatch(struct odmr *s, char *line)
-{
-	size_t n = strcspn(line, " ");
-
-	if (n != 4) {
-		reply(s, 502, "5.5.1", "Error: command not implemented");
-		return;
-	}
-	if (strncasecmp(line, "EHLO", 4) == 0)
-		cmd_ehlo(s, line + 4, 1);
-	else if (strncasecmp(line, "HELO", 4) == 0)
-		cmd_ehlo(s, line + 4, 0);
-	else if (strncasecmp(line, "AUTH", 4) == 0)
-		cmd_auth(s, line + 4);
-	else if (strncasecmp(line, "ATRN", 4) == 0)
-		cmd_atrn(s, line + 4);
-	else if (strncasecmp(line, "NOOP", 4) == 0 ||
-	    strncasecmp(line, "RSET", 4) == 0)
-		reply(s, 250, "2.0.0", "Ok");
-	else if (strncasecmp(line, "QUIT", 4) == 0) {
-		reply(s, 221, "2.0.0", "Bye");
-		s->done = 1;
-	} else
-		reply(s, 502, "5.5.1", "Error: command not implemented");
-}
-
-/* command - read and run one command; SIO_LINE to go on. */
 static int
-command(struct odmr *s)
+odmr_ehlo(struct sess *s, char (*kw)[SESS_EHLO_LEN], int max)
 {
-	const char *p;
-	size_t len;
-	int st, too_long = 0;
-
-	while ((st = sio_getline(s->io, CMD_MAX, &p, &len)) == SIO_PART)
-		too_long = 1;
-	if (st == SIO_LAST)
-		return SIO_EOF;
-	if (st != SIO_LINE)
-		return st;
-	if (too_long) {
-		reply(s, 500, "5.5.2", "Error: line too long");
-		return SIO_LINE;
-	}
-	if (len < 2 || p[len - 2] != '\r' || memchr(p, '\r', len - 2) != NULL ||
-	    memchr(p, '\0', len - 2) != NULL) {
-		reply(s, 501, "5.5.2", "Error: bare LF/CR or NUL not allowed");
-		return SIO_LINE;
-	}
-	memcpy(s->cmd, p, len - 2);
-	s->cmd[len - 2] = '\0';
-	dispatch(s, s->cmd);
-	return SIO_LINE;
+	(void)s;
+	(void)max;
+	snprintf(kw[0], SESS_EHLO_LEN, "AUTH CRAM-MD5");
+	snprintf(kw[1], SESS_EHLO_LEN, "ATRN");
+	snprintf(kw[2], SESS_EHLO_LEN, "ENHANCEDSTATUSCODES");
+	return 3;
 }
 
 int
 odmr_session(const struct smtpd_ctx *ctx, int fd,
     const struct smtpd_client *cl)
 {
-	struct odmr s;
+	struct sess s;
 	const struct bridge_conf *c = ctx->conf;
-	int st = 0;
 
-	memset(&s, 0, sizeof(s));
-	if ((s.io = malloc(sizeof(*s.io))) == NULL) {
-		log_warn("odmr session for %s[%s]", cl->name, cl->addr);
-		if (ctx->lookupfd > 0)
-			close(ctx->lookupfd);
+	s.data = NULL;
+	if (sess_open(&s, ctx, cl, &proto_odmr, fd, fd,
+	    c->odmr.timeout > 0 ? c->odmr.timeout : 600) == -1)
 		return -1;
-	}
-	s.ctx = ctx;
-	s.conf = c;
-	s.cl = cl;
-	s.fd = fd;
-	sio_init(s.io, fd, fd, c->odmr.timeout > 0 ? c->odmr.timeout : 600);
-	if ((s.lc = lclient_session(ctx, cl, LOOKUP_ODMR)) == NULL) {
-		log_warn("odmr session for %s[%s]", cl->name, cl->addr);
-		free(s.io);
-		if (ctx->lookupfd > 0)
-			close(ctx->lookupfd);
-		return -1;
-	}
-	s.io->stop = ctx->stop;
-	s.io->waitmask = ctx->waitmask;
-	log_debug("odmr: connect from %s[%s]", cl->name, cl->addr);
-	sio_reply(s.io, "220 %s ESMTP on-demand mail relay (mailbridge)",
-	    c->hostname);
-	while (!s.done) {
-		if ((st = command(&s)) != SIO_LINE)
-			break;
-		if (s.bad >= BAD_MAX) {
-			reply(&s, 421, "4.7.0", "%s Error: too many errors",
-			    c->hostname);
-			break;
-		}
-	}
-	if (st == SIO_STOP)
-		reply(&s, 421, "4.3.2", "%s Service shutting down",
-		    c->hostname);
-	else if (st == SIO_TIMEOUT)
-		reply(&s, 421, "4.4.2", "%s Error: timeout exceeded",
-		    c->hostname);
-	if (s.io->olen > 0)
-		sio_flush(s.io);
-	log_debug("odmr: disconnect from %s[%s]", cl->name, cl->addr);
-	lclient_free(s.lc);
-	free(s.io);
-	return st < 0 && st != SIO_STOP && st != SIO_TIMEOUT ? -1 : 0;
+	s.auth = 1;
+	return sess_run(&s);
 }

@@ -1,8 +1,9 @@
 /*
- * smtpd.c - one SMTP (RFC 5321) or LMTP (RFC 2033) server session on a
- * connected socket, for bridged's per-connection child: commands,
- * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, and the DATA reader
- * that takes only CRLF.CRLF as the end of a message.
+ * smtpd.c - what SMTP (RFC 5321) and LMTP (RFC 2033) add to the session
+ * skeleton (session.h) for bridged's session processes: their command
+ * tables, MAIL, RCPT with DSN parameters, PIPELINING, SIZE, 8BITMIME,
+ * ENHANCEDSTATUSCODES, ETRN, and the DATA reader that takes only
+ * CRLF.CRLF as the end of a message.
  *
  * Invariants: a command line with a bare CR or LF or a NUL is never
  * executed; a message with one is read to its end and refused there,
@@ -42,92 +43,50 @@
 #include "lclient.h"
 #include "log.h"
 #include "util.h"
+#include "session.h"
 #include "smtpd.h"
 
-#define CMD_MAX		2048	/* command line, CRLF too: 512 + slack */
 #define DATA_MAX	SIO_IBUF	/* longer data lines come in pieces */
-#define BAD_MAX		10	/* bad commands in a row before 421 */
 
+/* An SMTP or LMTP session: the skeleton's, and the transaction. */
 struct smtpd {
-	const struct smtpd_ctx *ctx;
-	const struct bridge_conf *conf;
-	const struct smtpd_client *cl;
-	struct sio *io;
+	struct sess s;			/* first: a struct sess * is one */
 	struct intake *in;
-	int	helo_done;
-	int	esmtp;
 	int	mail;			/* MAIL accepted */
-	int	bad;			/* consecutive bad commands */
-	int	done;			/* close after the flush */
-	struct lclient *lc;		/* the lookup process (lclient.h) */
-	const char *cmdname;		/* for reject logs */
 	struct dsn_mail dsnm;		/* RET=, ENVID= of this MAIL */
-	char	helo[256];
 	char	sender[ADDR_PATH_MAX];
 	char	lastrcpt[ADDR_PATH_MAX];
-	char	cmd[CMD_MAX + 1];
 };
 
-struct smtpd_cmd {
-	const char *name;
-	void	(*fn)(struct smtpd *, char *);
+static void	cmd_mail(struct sess *, char *);
+static void	cmd_rcpt(struct sess *, char *);
+static void	cmd_data(struct sess *, char *);
+static void	cmd_etrn(struct sess *, char *);
+
+static const struct sess_cmd smtp_cmds[] = {
+	{ "EHLO", sess_cmd_ehlo, 0 }, { "HELO", sess_cmd_helo, 0 },
+	{ "MAIL", cmd_mail, SC_LOG | SC_ENVELOPE },
+	{ "RCPT", cmd_rcpt, SC_LOG | SC_ENVELOPE },
+	{ "DATA", cmd_data, SC_LOG | SC_ENVELOPE },
+	{ "RSET", sess_cmd_rset, 0 }, { "NOOP", sess_cmd_noop, 0 },
+	{ "QUIT", sess_cmd_quit, 0 }, { "VRFY", sess_cmd_vrfy, 0 },
+	{ "HELP", sess_cmd_help, 0 }, { "ETRN", cmd_etrn, SC_LOG },
+	{ "AUTH", sess_cmd_auth, 0 }, { "LHLO", sess_cmd_wrong_hello, 0 },
+	{ NULL, NULL, 0 }
 };
 
-static void	cmd_ehlo(struct smtpd *, char *);
-static void	cmd_helo(struct smtpd *, char *);
-static void	cmd_lhlo(struct smtpd *, char *);
-static void	cmd_mail(struct smtpd *, char *);
-static void	cmd_rcpt(struct smtpd *, char *);
-static void	cmd_data(struct smtpd *, char *);
-static void	cmd_rset(struct smtpd *, char *);
-static void	cmd_noop(struct smtpd *, char *);
-static void	cmd_quit(struct smtpd *, char *);
-static void	cmd_vrfy(struct smtpd *, char *);
-static void	cmd_help(struct smtpd *, char *);
-static void	cmd_etrn(struct smtpd *, char *);
-static void	cmd_auth(struct smtpd *, char *);
-
-static const struct smtpd_cmd smtpd_cmds[] = {
-	{ "EHLO", cmd_ehlo }, { "HELO", cmd_helo }, { "LHLO", cmd_lhlo },
-	{ "MAIL", cmd_mail }, { "RCPT", cmd_rcpt }, { "DATA", cmd_data },
-	{ "RSET", cmd_rset }, { "NOOP", cmd_noop }, { "QUIT", cmd_quit },
-	{ "VRFY", cmd_vrfy }, { "HELP", cmd_help }, { "ETRN", cmd_etrn },
-	{ "AUTH", cmd_auth }, { NULL, NULL }
+static const struct sess_cmd lmtp_cmds[] = {
+	{ "LHLO", sess_cmd_lhlo, 0 },
+	{ "MAIL", cmd_mail, SC_LOG | SC_ENVELOPE },
+	{ "RCPT", cmd_rcpt, SC_LOG | SC_ENVELOPE },
+	{ "DATA", cmd_data, SC_LOG | SC_ENVELOPE },
+	{ "RSET", sess_cmd_rset, 0 }, { "NOOP", sess_cmd_noop, 0 },
+	{ "QUIT", sess_cmd_quit, 0 }, { "VRFY", sess_cmd_vrfy, 0 },
+	{ "HELP", sess_cmd_help, 0 }, { "EHLO", sess_cmd_wrong_hello, 0 },
+	{ "HELO", sess_cmd_wrong_hello, 0 }, { NULL, NULL, 0 }
 };
 
-/*
- * reply - send "code status text".  Syntax and sequence errors count
- * towards the 421 for too many bad commands; a success resets it.
- */
-static void
-reply(struct smtpd *s, int code, const char *status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-reply(struct smtpd *s, int code, const char *status, const char *fmt, ...)
-{
-	char text[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	sio_vcode(s->io, code, status, text, sizeof(text), fmt, ap);
-	va_end(ap);
-	if (code >= 400 && s->cmdname != NULL &&
-	    strcmp(s->cmdname, "ETRN") == 0)
-		log_info("reject: %s from %s[%s]: %d %s %s", s->cmdname,
-		    s->cl->name, s->cl->addr, code, status != NULL ? status :
-		    "", text);
-	else if (code >= 400 && s->cmdname != NULL)
-		log_info("reject: %s from %s[%s]: %d %s %s; from=<%s> to=<%s>",
-		    s->cmdname, s->cl->name, s->cl->addr, code,
-		    status != NULL ? status : "", text, s->sender,
-		    s->lastrcpt);
-	if (code == 500 || code == 501 || code == 502 || code == 503 ||
-	    code == 555)
-		s->bad++;
-	else if (code < 400)
-		s->bad = 0;
-}
+#define reply(s, ...)	sess_reply(&(s)->s, __VA_ARGS__)
 
 static void
 reply_intake(struct smtpd *s, const struct intake_reply *r)
@@ -135,120 +94,73 @@ reply_intake(struct smtpd *s, const struct intake_reply *r)
 	reply(s, r->code, r->status, "%s", r->text);
 }
 
-/* arg_word - the hostname argument of EHLO/HELO/LHLO, or NULL. */
-static char *
-arg_word(char *arg)
-{
-	char *p, *e;
-
-	while (*arg == ' ')
-		arg++;
-	if (*arg == '\0')
-		return NULL;
-	for (e = arg; *e != '\0' && *e != ' '; e++)
-		;
-	*e = '\0';
-	if (e - arg > 255)
-		return NULL;
-	for (p = arg; p < e; p++)
-		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127)
-			return NULL;
-	return arg;
-}
-
-/* greet_ok - common HELO/EHLO/LHLO checks; stores the name. */
-static int
-greet_ok(struct smtpd *s, char *arg, const char *verb)
-{
-	char *h;
-
-	if ((h = arg_word(arg)) == NULL) {
-		reply(s, 501, "5.5.4", "Syntax: %s hostname", verb);
-		return 0;
-	}
-	strlcpy_(s->helo, h, sizeof(s->helo));
-	intake_reset(s->in);
-	s->mail = 0;
-	s->helo_done = 1;
-	s->sender[0] = s->lastrcpt[0] = '\0';
-	return 1;
-}
-
 /* auth_offered - SMTP, and some ETRN customer has a secret file. */
 static int
-auth_offered(const struct smtpd *s)
+auth_offered(const struct bridge_conf *c)
 {
 	int i;
 
-	if (s->cl->lmtp)
-		return 0;
-	for (i = 0; i < s->conf->ncustomers; i++)
-		if (s->conf->customers[i].secret != NULL &&
-		    (s->conf->customers[i].release & REL_ETRN))
+	for (i = 0; i < c->ncustomers; i++)
+		if (c->customers[i].secret != NULL &&
+		    (c->customers[i].release & REL_ETRN))
 			return 1;
 	return 0;
 }
 
-static void
-ehlo_reply(struct smtpd *s)
+/* smtp_ehlo - the EHLO or LHLO keywords. */
+static int
+smtp_ehlo(struct sess *ss, char (*kw)[SESS_EHLO_LEN], int max)
 {
-	char size[32] = "SIZE";
+	int n = 0;
 
-	if (s->conf->smtp.max_size != 0)
-		snprintf(size, sizeof(size), "SIZE %llu",
-		    (unsigned long long)s->conf->smtp.max_size);
-	sio_reply(s->io, "250-%s", s->conf->hostname);
-	sio_reply(s->io, "250-PIPELINING");
-	sio_reply(s->io, "250-%s", size);
-	sio_reply(s->io, "250-8BITMIME");
-	sio_reply(s->io, "250-DSN");
-	if (!s->cl->lmtp)
-		sio_reply(s->io, "250-ETRN");
-	if (auth_offered(s))
-		sio_reply(s->io, "250-AUTH CRAM-MD5");
-	sio_reply(s->io, "250 ENHANCEDSTATUSCODES");
-	s->bad = 0;
+	(void)max;
+	snprintf(kw[n++], SESS_EHLO_LEN, "PIPELINING");
+	if (ss->conf->smtp.max_size != 0)
+		snprintf(kw[n++], SESS_EHLO_LEN, "SIZE %llu",
+		    (unsigned long long)ss->conf->smtp.max_size);
+	else
+		snprintf(kw[n++], SESS_EHLO_LEN, "SIZE");
+	snprintf(kw[n++], SESS_EHLO_LEN, "8BITMIME");
+	snprintf(kw[n++], SESS_EHLO_LEN, "DSN");
+	if (!ss->cl->lmtp)
+		snprintf(kw[n++], SESS_EHLO_LEN, "ETRN");
+	if (ss->auth)
+		snprintf(kw[n++], SESS_EHLO_LEN, "AUTH CRAM-MD5");
+	snprintf(kw[n++], SESS_EHLO_LEN, "ENHANCEDSTATUSCODES");
+	return n;
+}
+
+/* smtp_reset - forget the transaction (RSET, HELO, EHLO, LHLO). */
+static void
+smtp_reset(struct sess *ss)
+{
+	struct smtpd *s = (struct smtpd *)ss;
+
+	intake_reset(s->in);
+	s->mail = s->s.busy = 0;
+	s->sender[0] = s->lastrcpt[0] = '\0';
 }
 
 static void
-cmd_ehlo(struct smtpd *s, char *arg)
+smtp_envelope(struct sess *ss, char *buf, size_t len)
 {
-	if (s->cl->lmtp) {
-		reply(s, 500, "5.5.1", "Error: this is LMTP: use LHLO");
-		return;
-	}
-	if (!greet_ok(s, arg, "EHLO"))
-		return;
-	s->esmtp = 1;
-	ehlo_reply(s);
+	struct smtpd *s = (struct smtpd *)ss;
+
+	snprintf(buf, len, "; from=<%s> to=<%s>", s->sender, s->lastrcpt);
 }
 
-static void
-cmd_lhlo(struct smtpd *s, char *arg)
-{
-	if (!s->cl->lmtp) {
-		reply(s, 500, "5.5.1", "Error: command not recognized");
-		return;
-	}
-	if (!greet_ok(s, arg, "LHLO"))
-		return;
-	s->esmtp = 1;
-	ehlo_reply(s);
-}
-
-static void
-cmd_helo(struct smtpd *s, char *arg)
-{
-	if (s->cl->lmtp) {
-		reply(s, 500, "5.5.1", "Error: this is LMTP: use LHLO");
-		return;
-	}
-	if (!greet_ok(s, arg, "HELO"))
-		return;
-	s->esmtp = 0;
-	sio_reply(s->io, "250 %s", s->conf->hostname);
-	s->bad = 0;
-}
+static const struct sess_proto proto_smtp = {
+	"SMTP", "ESMTP mailbridge", smtp_cmds, LOOKUP_SMTP, smtp_ehlo,
+	smtp_reset, smtp_envelope
+};
+static const struct sess_proto proto_lmtp = {
+	"LMTP", "LMTP mailbridge", lmtp_cmds, LOOKUP_LMTP, smtp_ehlo,
+	smtp_reset, smtp_envelope
+};
+static const struct sess_proto proto_pipe = {
+	"LMTP", "LMTP mailbridge", lmtp_cmds, LOOKUP_PIPE, smtp_ehlo,
+	smtp_reset, smtp_envelope
+};
 
 /* prefix - skip "FROM:" or "TO:" (any case) and spaces; NULL if absent. */
 static char *
@@ -296,7 +208,7 @@ mail_params(struct smtpd *s, char *p, uint64_t *size, int *body8)
 	char *kw, *v;
 
 	while (esmtp_param_next(&p, &kw, &v)) {
-		if (!s->esmtp) {
+		if (!s->s.esmtp) {
 			reply(s, 555, "5.5.4", "Error: parameters need EHLO");
 			return -1;
 		}
@@ -341,7 +253,7 @@ rcpt_params(struct smtpd *s, char *p, struct dsn_rcptp *dr)
 		p++;
 	if (*p == '\0')
 		return 0;
-	if (!s->esmtp) {
+	if (!s->s.esmtp) {
 		reply(s, 555, "5.5.4", "Error: parameters need EHLO");
 		return -1;
 	}
@@ -356,8 +268,9 @@ rcpt_params(struct smtpd *s, char *p, struct dsn_rcptp *dr)
 }
 
 static void
-cmd_mail(struct smtpd *s, char *arg)
+cmd_mail(struct sess *ss, char *arg)
 {
+	struct smtpd *s = (struct smtpd *)ss;
 	struct intake_client ic;
 	struct intake_reply r;
 	struct addr a;
@@ -368,9 +281,9 @@ cmd_mail(struct smtpd *s, char *arg)
 	int body8 = 0;
 	enum addr_status st;
 
-	if (!s->helo_done) {
+	if (!s->s.helo_done) {
 		reply(s, 503, "5.5.1", "Error: send %s first",
-		    s->cl->lmtp ? "LHLO" : "HELO/EHLO");
+		    s->s.cl->lmtp ? "LHLO" : "HELO/EHLO");
 		return;
 	}
 	if (s->mail) {
@@ -398,16 +311,16 @@ cmd_mail(struct smtpd *s, char *arg)
 	if (mail_params(s, p + end, &size, &body8) == -1)
 		return;
 	addr_format(&a, buf, sizeof(buf));
-	ic.protocol = s->cl->enqueue ? "pipe" : s->cl->lmtp ? "LMTP" :
-	    s->esmtp ? "ESMTP" : "SMTP";
-	ic.helo = s->cl->enqueue ? NULL : s->helo;
-	ic.name = s->cl->name;
-	ic.addr = s->cl->addr;
+	ic.protocol = s->s.cl->enqueue ? "pipe" : s->s.cl->lmtp ? "LMTP" :
+	    s->s.esmtp ? "ESMTP" : "SMTP";
+	ic.helo = s->s.cl->enqueue ? NULL : s->s.helo;
+	ic.name = s->s.cl->name;
+	ic.addr = s->s.cl->addr;
 	strlcpy_(s->sender, buf, sizeof(s->sender));
 	s->lastrcpt[0] = '\0';
 	if (intake_mail(s->in, &ic, a.null ? "" : buf, size, body8, &r) ==
 	    RS_OK) {
-		s->mail = 1;
+		s->mail = s->s.busy = 1;
 		intake_dsn_mail(s->in, &s->dsnm);
 	}
 	reply_intake(s, &r);
@@ -416,8 +329,9 @@ cmd_mail(struct smtpd *s, char *arg)
 }
 
 static void
-cmd_rcpt(struct smtpd *s, char *arg)
+cmd_rcpt(struct sess *ss, char *arg)
 {
+	struct smtpd *s = (struct smtpd *)ss;
 	struct intake_reply r;
 	struct dsn_rcptp dr;
 	struct addr a;
@@ -444,57 +358,6 @@ cmd_rcpt(struct smtpd *s, char *arg)
 	if (intake_rcpt(s->in, st, &a, buf, why, &r) == RS_OK)
 		intake_dsn_rcpt(s->in, &dr);
 	reply_intake(s, &r);
-}
-
-static void
-cmd_rset(struct smtpd *s, char *arg)
-{
-	if (*arg != '\0') {
-		reply(s, 501, "5.5.4", "Syntax: RSET");
-		return;
-	}
-	intake_reset(s->in);
-	s->mail = 0;
-	s->sender[0] = s->lastrcpt[0] = '\0';
-	reply(s, 250, "2.0.0", "Ok");
-}
-
-static void
-cmd_noop(struct smtpd *s, char *arg)
-{
-	(void)arg;
-	reply(s, 250, "2.0.0", "Ok");
-}
-
-static void
-cmd_quit(struct smtpd *s, char *arg)
-{
-	if (*arg != '\0') {
-		reply(s, 501, "5.5.4", "Syntax: QUIT");
-		return;
-	}
-	reply(s, 221, "2.0.0", "Bye");
-	s->done = 1;
-}
-
-static void
-cmd_vrfy(struct smtpd *s, char *arg)
-{
-	if (*arg == '\0') {
-		reply(s, 501, "5.5.4", "Syntax: VRFY address");
-		return;
-	}
-	reply(s, 252, "2.5.0",
-	    "Cannot VRFY user, but will accept message and attempt delivery");
-}
-
-static void
-cmd_help(struct smtpd *s, char *arg)
-{
-	(void)arg;
-	reply(s, 214, "2.0.0", "Commands: %s MAIL RCPT DATA RSET NOOP QUIT "
-	    "VRFY HELP%s", s->cl->lmtp ? "LHLO" : "EHLO HELO",
-	    s->cl->lmtp ? "" : " ETRN");
 }
 
 /*
@@ -552,9 +415,9 @@ data_read(struct smtpd *s)
 	int st, bol = 1, crlf_before = 1, cr_pending = 0, was_cr;
 
 	for (;;) {
-		if (s->ctx->stop != NULL && *s->ctx->stop)
+		if (s->s.ctx->stop != NULL && *s->s.ctx->stop)
 			return SIO_STOP;
-		st = sio_getline(s->io, DATA_MAX, &p, &len);
+		st = sio_getline(s->s.io, DATA_MAX, &p, &len);
 		if (st == SIO_LAST)
 			return SIO_EOF;
 		if (st != SIO_LINE && st != SIO_PART)
@@ -581,8 +444,8 @@ data_replies(struct smtpd *s)
 	struct intake_reply r;
 	int i, n = intake_nrcpts(s->in);
 
-	intake_end(s->in, !s->cl->lmtp || s->cl->enqueue, &r);
-	if (!s->cl->lmtp) {
+	intake_end(s->in, !s->s.cl->lmtp || s->s.cl->enqueue, &r);
+	if (!s->s.cl->lmtp) {
 		reply_intake(s, &r);
 		return;
 	}
@@ -608,30 +471,31 @@ data_refuse(struct smtpd *s, const char *arg, struct intake_reply *r)
 	else if (*arg != '\0')
 		reply(s, 501, "5.5.4", "Syntax: DATA");
 	else if (intake_nrcpts(s->in) == 0)
-		reply(s, s->cl->lmtp ? 503 : 554, "5.5.1",
+		reply(s, s->s.cl->lmtp ? 503 : 554, "5.5.1",
 		    "Error: no valid recipients");
 	else if (intake_data(s->in, r) != RS_OK)
 		reply_intake(s, r);
 	else
 		return 0;
-	if (sio_pending(s->io)) {
+	if (sio_pending(s->s.io)) {
 		log_info("improper command pipelining after DATA from %s[%s]",
-		    s->cl->name, s->cl->addr);
+		    s->s.cl->name, s->s.cl->addr);
 		reply(s, 554, "5.5.0", "Error: SMTP protocol synchronization");
-		s->done = 1;
+		s->s.done = 1;
 	}
 	return -1;
 }
 
 static void
-cmd_data(struct smtpd *s, char *arg)
+cmd_data(struct sess *ss, char *arg)
 {
+	struct smtpd *s = (struct smtpd *)ss;
 	struct intake_reply r;
 	int st;
 
 	if (data_refuse(s, arg, &r) == -1)
 		return;
-	sio_reply(s->io, "354 %s", r.text);
+	sio_reply(s->s.io, "354 %s", r.text);
 	st = data_read(s);
 	if (st == 1) {
 		data_replies(s);
@@ -639,45 +503,14 @@ cmd_data(struct smtpd *s, char *arg)
 		intake_reset(s->in);
 		if (st == SIO_STOP)
 			reply(s, 421, "4.3.2", "%s Service shutting down, "
-			    "transaction aborted", s->conf->hostname);
+			    "transaction aborted", s->s.conf->hostname);
 		else if (st == SIO_TIMEOUT)
 			reply(s, 421, "4.4.2", "%s Error: timeout exceeded",
-			    s->conf->hostname);
-		s->done = 1;
+			    s->s.conf->hostname);
+		s->s.done = 1;
 	}
-	s->mail = 0;
+	s->mail = s->s.busy = 0;
 	s->sender[0] = s->lastrcpt[0] = '\0';
-}
-
-/* ---- AUTH (RFC 4954): CRAM-MD5, for ETRN only ---- */
-
-static void
-cmd_auth(struct smtpd *s, char *arg)
-{
-	struct lookup_reply r;
-
-	if (s->cl->lmtp) {
-		reply(s, 500, "5.5.1", "Error: command not recognized");
-		return;
-	}
-	if (!auth_offered(s)) {
-		reply(s, 503, "5.5.1", "Error: authentication not enabled");
-		return;
-	}
-	if (!s->helo_done || !s->esmtp) {
-		reply(s, 503, "5.5.1", "Error: send EHLO first");
-		return;
-	}
-	if (s->mail) {
-		reply(s, 503, "5.5.1", "Error: AUTH inside a mail transaction");
-		return;
-	}
-	if (lc_auth_exchange(s->lc, s->io, CMD_MAX, arg, &r) == -1) {
-		s->done = 1;		/* lost: no reply */
-		return;
-	}
-	reply(s, r.code, r.status, "%s", r.text);
-	s->done = r.close;
 }
 
 /* ---- ETRN (RFC 1985): decided by the lookup process ---- */
@@ -688,21 +521,18 @@ cmd_auth(struct smtpd *s, char *arg)
  * the lookup process (lookup.h), which also asks for the flush.
  */
 static void
-cmd_etrn(struct smtpd *s, char *arg)
+cmd_etrn(struct sess *ss, char *arg)
 {
+	struct smtpd *s = (struct smtpd *)ss;
 	struct lookup_reply r;
 
-	if (s->cl->lmtp) {
-		reply(s, 500, "5.5.1", "Error: command not recognized");
-		return;
-	}
 	while (*arg == ' ')
 		arg++;
 	if (*arg == '\0') {
 		reply(s, 500, "5.5.2", "Syntax: ETRN [@|#]node");
 		return;
 	}
-	if (!s->helo_done) {
+	if (!s->s.helo_done) {
 		reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
 		return;
 	}
@@ -710,71 +540,8 @@ cmd_etrn(struct smtpd *s, char *arg)
 		reply(s, 503, "5.5.1", "Error: ETRN inside a mail transaction");
 		return;
 	}
-	(void)lc_etrn(s->lc, arg, &r);
+	(void)lc_etrn(s->s.lc, arg, &r);
 	reply(s, r.code, r.status, "%s", r.text);
-}
-
-/* dispatch - run one complete command line (CRLF already removed). */
-static void
-dispatch(struct smtpd *s, char *line)
-{
-	const struct smtpd_cmd *c;
-	size_t n = strcspn(line, " ");
-
-	s->cmdname = NULL;
-	for (c = smtpd_cmds; c->name != NULL; c++)
-		if (n == 4 && strncasecmp(line, c->name, 4) == 0)
-			break;
-	if (c->name == NULL) {
-		reply(s, 500, "5.5.1", "Error: command not recognized");
-		return;
-	}
-	if (c->fn == cmd_mail || c->fn == cmd_rcpt || c->fn == cmd_data ||
-	    c->fn == cmd_etrn)
-		s->cmdname = c->name;
-	c->fn(s, line + 4);
-	s->cmdname = NULL;
-}
-
-/*
- * command - read one command line and run it, or refuse it for its
- * form.  Returns SIO_LINE to go on, else the sio status that ends the
- * session.
- */
-static int
-command(struct smtpd *s)
-{
-	const char *p;
-	size_t len, text;
-	int st, too_long = 0;
-
-	while ((st = sio_getline(s->io, CMD_MAX, &p, &len)) == SIO_PART)
-		too_long = 1;
-	if (st == SIO_LAST)
-		return SIO_EOF;
-	if (st != SIO_LINE)
-		return st;
-	if (too_long) {
-		reply(s, 500, "5.5.2", "Error: line too long");
-		return SIO_LINE;
-	}
-	if (len < 2 || p[len - 2] != '\r') {
-		reply(s, 501, "5.5.2", "Error: bare LF/CR not allowed");
-		return SIO_LINE;
-	}
-	text = len - 2;
-	if (memchr(p, '\r', text) != NULL) {
-		reply(s, 501, "5.5.2", "Error: bare LF/CR not allowed");
-		return SIO_LINE;
-	}
-	if (memchr(p, '\0', text) != NULL) {
-		reply(s, 501, "5.5.2", "Error: NUL not allowed");
-		return SIO_LINE;
-	}
-	memcpy(s->cmd, p, text);
-	s->cmd[text] = '\0';
-	dispatch(s, s->cmd);
-	return SIO_LINE;
 }
 
 void
@@ -795,89 +562,44 @@ smtpd_client_set(struct smtpd_client *cl, const struct sockaddr *sa,
 		strlcpy_(cl->name, "unknown", sizeof(cl->name));
 }
 
-/* close_fds - a session that did not start: its sockets all the same. */
-static void
-close_fds(const struct smtpd_ctx *ctx, int queue, int lookup)
-{
-	if (queue && ctx->queuefd > 0)
-		close(ctx->queuefd);
-	if (lookup && ctx->lookupfd > 0)
-		close(ctx->lookupfd);
-}
-
 int
 smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
     const struct smtpd_client *cl)
 {
-	struct smtpd *s;
 	const struct bridge_conf *c = ctx->conf;
+	const struct sess_proto *proto;
+	struct smtpd *s;
 	long timeout;
-	int st = 0;
+	int rv;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->io = malloc(sizeof(*s->io))) == NULL ||
-	    (s->in = intake_new(c, ctx->usage)) == NULL) {
-		log_warn("session for %s[%s]", cl->name, cl->addr);
-		if (s != NULL)
-			free(s->io);
-		free(s);
-		close_fds(ctx, 1, 1);
-		return -1;
-	}
-	if (ctx->queuefd > 0 &&
-	    intake_use_queue(s->in, ctx->queuefd, SMTPD_QUEUE_WAIT) == -1) {
-		log_warn("session for %s[%s]", cl->name, cl->addr);
-		intake_free(s->in);
-		free(s->io);
-		free(s);
-		close_fds(ctx, 1, 1);
-		return -1;
-	}
-	if ((s->lc = lclient_session(ctx, cl, cl->enqueue ? LOOKUP_PIPE :
-	    cl->lmtp ? LOOKUP_LMTP : LOOKUP_SMTP)) == NULL) {
-		log_warn("session for %s[%s]", cl->name, cl->addr);
-		intake_free(s->in);	/* closes the queue's socket */
-		free(s->io);
-		free(s);
-		close_fds(ctx, 0, 1);
-		return -1;
-	}
+	proto = cl->enqueue ? &proto_pipe : cl->lmtp ? &proto_lmtp :
+	    &proto_smtp;
 	timeout = cl->lmtp && c->lmtp.timeout > 0 ? c->lmtp.timeout :
 	    c->smtp.timeout;
-	s->ctx = ctx;
-	s->conf = c;
-	s->cl = cl;
-	sio_init(s->io, rfd, wfd, timeout);
-	s->io->stop = ctx->stop;
-	s->io->waitmask = ctx->waitmask;
-	intake_use_lookup(s->in, s->lc);
-	log_debug("connect from %s[%s]", cl->name, cl->addr);
-	sio_reply(s->io, "220 %s %s mailbridge", c->hostname,
-	    cl->lmtp ? "LMTP" : "ESMTP");
-	while (!s->done) {
-		if (ctx->stop != NULL && *ctx->stop) {
-			st = SIO_STOP;
-			break;
-		}
-		if ((st = command(s)) != SIO_LINE)
-			break;
-		if (s->bad >= BAD_MAX) {
-			reply(s, 421, "4.7.0", "%s Error: too many errors",
-			    c->hostname);
-			break;
-		}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->in = intake_new(c, ctx->usage)) == NULL ||
+	    (ctx->queuefd > 0 &&
+	    intake_use_queue(s->in, ctx->queuefd, SMTPD_QUEUE_WAIT) == -1)) {
+		log_warn("session for %s[%s]", cl->name, cl->addr);
+		if (s != NULL && s->in != NULL)
+			intake_free(s->in);	/* closes the queue's socket */
+		else if (ctx->queuefd > 0)
+			close(ctx->queuefd);
+		free(s);
+		if (ctx->lookupfd > 0)
+			close(ctx->lookupfd);
+		return -1;
 	}
-	if (st == SIO_STOP)
-		reply(s, 421, "4.3.2", "%s Service shutting down",
-		    c->hostname);
-	else if (st == SIO_TIMEOUT)
-		reply(s, 421, "4.4.2", "%s Error: timeout exceeded",
-		    c->hostname);
-	sio_flush(s->io);
-	log_debug("disconnect from %s[%s]", cl->name, cl->addr);
+	s->s.data = s;
+	if (sess_open(&s->s, ctx, cl, proto, rfd, wfd, timeout) == -1) {
+		intake_free(s->in);
+		free(s);
+		return -1;
+	}
+	s->s.auth = !cl->lmtp && auth_offered(c);
+	intake_use_lookup(s->in, s->s.lc);
+	rv = sess_run(&s->s);
 	intake_free(s->in);
-	lclient_free(s->lc);
-	free(s->io);
 	free(s);
-	return st < 0 && st != SIO_STOP && st != SIO_TIMEOUT ? -1 : 0;
+	return rv;
 }

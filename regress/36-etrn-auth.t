@@ -188,7 +188,7 @@ print(" ".join(l[4:] for l in cmd("LHLO leaf.test")[1:]))
 print(cmd("AUTH CRAM-MD5")[0])
 cmd("QUIT")' "$HUB_LMTP")
 is "$out" "PIPELINING SIZE 52428800 8BITMIME DSN ENHANCEDSTATUSCODES
-500 5.5.1 Error: command not recognized" "LMTP: no AUTH offered, AUTH is 500"
+502 5.5.1 Error: command not implemented" "LMTP: no AUTH offered, AUTH is 502"
 
 # ---- swaks, an independent CRAM-MD5 client ----
 swaks --server 127.0.0.1 --port $HUB_PORT --ehlo leaf.test \

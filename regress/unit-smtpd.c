@@ -31,6 +31,7 @@
 #include "queue.h"
 #include "util.h"
 #include "smtpd.h"
+#include "odmr.h"
 #include "tap.h"
 
 static char spool[256];
@@ -92,6 +93,8 @@ setup(void)
  * collect every reply octet into out.
  */
 static int keep_open;		/* do not shut the client's side down */
+#define ODMR	2		/* session()'s lmtp: an ODMR session */
+
 static int req_fd;		/* ctx.reqfd: the master's datagrams */
 static volatile sig_atomic_t stop_flag;
 
@@ -114,13 +117,15 @@ session(const char *script, size_t slen, int lmtp, char *out, size_t olen)
 			freopen("/dev/null", "w", stderr);
 		fcntl(sv[1], F_SETFL, O_NONBLOCK);
 		memset(&cl, 0, sizeof(cl));
-		cl.lmtp = lmtp;
+		cl.lmtp = lmtp == 1;
 		strlcpy_(cl.addr, "192.0.2.1", sizeof(cl.addr));
 		strlcpy_(cl.name, "unknown", sizeof(cl.name));
 		memset(&ctx, 0, sizeof(ctx));
 		ctx.conf = &conf;
 		ctx.stop = &stop_flag;
 		ctx.reqfd = req_fd;
+		if (lmtp == ODMR)
+			_exit(odmr_session(&ctx, sv[1], &cl) == 0 ? 0 : 1);
 		_exit(smtpd_session(&ctx, sv[1], sv[1], &cl) == 0 ? 0 : 1);
 	}
 	close(sv[1]);
@@ -675,7 +680,7 @@ test_etrn(void)
 	is_str(buf, "flush acme 192.0.2.1 sub.acme.test",
 	    "a subdomain routed by .acme.test: named, normalised");
 	is_str(run("LHLO c\r\nETRN acme.test\r\nQUIT\r\n", 1),
-	    "220 250 500 221", "no ETRN over LMTP");
+	    "220 250 502 221", "no ETRN over LMTP");
 	ok(strstr(out, "ETRN") == NULL, "LHLO does not offer ETRN");
 	close(sv[0]);
 	close(sv[1]);
@@ -711,7 +716,7 @@ test_auth(void)
 	ok(strstr(out, "250-AUTH CRAM-MD5\r\n") != NULL,
 	    "a secret: EHLO offers AUTH CRAM-MD5");
 	is_str(run("LHLO c\r\nAUTH CRAM-MD5\r\nQUIT\r\n", 1),
-	    "220 250 500 221", "no AUTH over LMTP");
+	    "220 250 502 221", "no AUTH over LMTP");
 	ok(strstr(out, "AUTH") == NULL, "LHLO does not offer AUTH");
 	is_str(run("AUTH CRAM-MD5\r\nHELO c\r\nAUTH CRAM-MD5\r\n"
 	    "QUIT\r\n", 0), "220 503 250 503 221", "AUTH needs EHLO");
@@ -738,6 +743,76 @@ test_auth(void)
 	unlink(path);
 }
 
+/*
+ * test_skeleton - SMTP, LMTP and ODMR are one skeleton: the same
+ * refusals for the same bad input, the same count of bad commands,
+ * HELP from each table, a verb of another protocol 502.
+ */
+static void
+test_skeleton(void)
+{
+	static const char *const name[] = { "SMTP", "LMTP", "ODMR" };
+	static const char *const hello[] = { "EHLO c\r\n", "LHLO c\r\n",
+	    "EHLO c\r\n" };
+	char script[4000], want[200], c[256], *e;
+	int p, i;
+
+	for (p = 0; p < 3; p++) {
+		snprintf(script, sizeof(script), "%sFOO\r\nNOOP\nRSET\r\n"
+		    "QUIT x\r\nBDAT 1\r\nQUIT\r\n", hello[p]);
+		is_str(run(script, p), "220 250 500 501 250 501 502 221",
+		    "%s: unknown 500, bare LF 501, RSET, QUIT x 501, BDAT 502",
+		    name[p]);
+		ok(strstr(out, "500 5.5.1 Error: command not recognized\r\n"
+		    "501 5.5.2 Error: bare LF/CR not allowed\r\n") != NULL,
+		    "  %s: the same texts", name[p]);
+		session("NOOP\r\nNO\0OP\r\nQUIT\r\n", 19, p, out,
+		    sizeof(out));
+		is_str(codes(out, c, sizeof(c)), "220 250 501 221",
+		    "  %s: NUL 501", name[p]);
+		memset(script, 'A', sizeof(script));
+		memcpy(script, "NOOP ", 5);
+		memcpy(script + 3000, "\r\nQUIT\r\n", 9);
+		is_str(run(script, p), "220 500 221", "  %s: line too long",
+		    name[p]);
+		e = script;
+		for (i = 0; i < 10; i++)
+			e += sprintf(e, "%s", i % 2 ? "x\r\n" : "MAIL\r\n");
+		strcpy(e, "NOOP\r\n");
+		snprintf(want, sizeof(want), "220 %s 421", p == ODMR ?
+		    "502 500 502 500 502 500 502 500 502 500" :
+		    "503 500 503 500 503 500 503 500 503 500");
+		is_str(run(script, p), want, "  %s: ten bad commands: 421",
+		    name[p]);
+		ok(strstr(out, "421 4.7.0 hub.test Error: too many errors") !=
+		    NULL, "  %s: 421 4.7.0", name[p]);
+		snprintf(script, sizeof(script), "%sHELP\r\nQUIT\r\n",
+		    hello[p]);
+		run(script, p);
+		ok(strstr(out, p == 0 ? "214 2.0.0 Commands: EHLO HELO MAIL "
+		    "RCPT DATA RSET NOOP QUIT VRFY HELP ETRN\r\n" : p == 1 ?
+		    "214 2.0.0 Commands: LHLO MAIL RCPT DATA RSET NOOP QUIT "
+		    "VRFY HELP\r\n" : "214 2.0.0 Commands: EHLO HELO AUTH "
+		    "ATRN RSET NOOP HELP QUIT\r\n") != NULL,
+		    "  %s: HELP lists its own commands", name[p]);
+	}
+	is_str(run("EHLO c\r\nATRN\r\nLHLO c\r\nQUIT\r\n", 0),
+	    "220 250 502 500 221", "SMTP: ATRN 502, LHLO 500");
+	is_str(run("LHLO c\r\nETRN x\r\nEHLO c\r\nQUIT\r\n", 1),
+	    "220 250 502 500 221", "LMTP: ETRN 502, EHLO 500 (use LHLO)");
+	is_str(run("EHLO c\r\nMAIL FROM:<a@b.c>\r\nETRN x\r\n"
+	    "VRFY a\r\nQUIT\r\n", ODMR), "220 250 502 502 502 221",
+	    "ODMR: MAIL, ETRN, VRFY 502");
+	ok(strstr(out, "250-AUTH CRAM-MD5\r\n250-ATRN\r\n"
+	    "250 ENHANCEDSTATUSCODES\r\n") != NULL, "ODMR: EHLO keywords");
+	is_str(run("HELO c\r\nAUTH CRAM-MD5\r\nEHLO\r\nQUIT\r\n", ODMR),
+	    "220 250 503 501 221", "ODMR: AUTH needs EHLO, EHLO a hostname");
+	is_str(run("EHLO c\r\nATRN\r\n", ODMR), "220 250 530",
+	    "ODMR: ATRN before AUTH 530");
+	is_str(run("EHLO c\r\nATRN\r\nQUIT\r\n", ODMR), "220 250",
+	    "ODMR: a command pipelined after ATRN: closed, no reply");
+}
+
 int
 main(void)
 {
@@ -759,6 +834,7 @@ main(void)
 	test_usage();
 	test_etrn();
 	test_auth();
+	test_skeleton();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", spool);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", spool);
