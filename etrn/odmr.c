@@ -3,8 +3,8 @@
  * see odmr.h.  What ODMR adds to the session skeleton (session.h) is
  * its command table (EHLO, HELO, AUTH CRAM-MD5, ATRN and the shared
  * RSET, NOOP, HELP, QUIT; any other SMTP verb 502) and ATRN.  AUTH
- * CRAM-MD5 and the right to ATRN are the lookup process's (lclient.h): the session relays the exchange,
- * and the lookup says which customer an ATRN releases (no argument:
+ * CRAM-MD5 and the right to ATRN are the lookup process's (lclient.h):
+ * the session relays the exchange, and the lookup says which customer an ATRN releases (no argument:
  * all of the authenticated customer's domains; with one, every domain
  * must route to it).  Its domains share one queue, so any ATRN
  * releases the whole queue.
