@@ -6,16 +6,15 @@
  * message through the same intake (Received: header, X-Envelope-To:
  * removed, one entry per customer), with LF line ends made CRLF.
  *
- * With an enqueue listener in bridge.conf the message goes to the
- * running hub over that unix socket (LMTP, all recipients or none; the
- * hub's queue process writes it): a hub that is not running is exit
- * 75, so the MTA keeps the mail.  Without one it is written into the
- * spool here, as the spool's owner.
+ * The message goes to the running hub over its enqueue socket (LMTP,
+ * all recipients or none; the hub's queue process writes it): the
+ * enqueue { listen } of bridge.conf, else <spool>/enqueue, which only
+ * the spool's owner and root may use.  A hub that is not running is
+ * exit 75, so the MTA keeps the mail; nothing here writes the spool.
  *
- * Invariants: exit 0 only when every entry is committed; any refusal
- * queues nothing; one line on stderr names the problem (and the
- * recipient); entries are written only by the hub or the spool's
- * owner.
+ * Invariants: exit 0 only when the hub said 250 for every recipient
+ * (its entries committed); any refusal queues nothing; one line on
+ * stderr names the problem (and the recipient).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -39,6 +38,7 @@
 #endif
 #define DEFAULT_CONF	PREFIX "/etc/bridge/bridge.conf"
 #define READ_MAX	SIO_IBUF	/* longer lines come in pieces */
+#define SPEC_MAX	(5 + 108)	/* "unix:" and a sun_path */
 
 static const char *progname = "bridge-enqueue";
 
@@ -64,28 +64,6 @@ die(int ex, const char *fmt, ...)
 	exit(ex);
 }
 
-/* reply_exit - the sysexits code for a refusal at RCPT (67) or later. */
-static int
-reply_exit(const struct intake_reply *r, int perm)
-{
-	return r->code < 500 ? EXIT_TEMPFAIL : perm;
-}
-
-/* spool_check - only the spool's owner may write entries (77 if not). */
-static void
-spool_check(const struct bridge_conf *c)
-{
-	struct stat st;
-
-	if (stat(c->spool, &st) == -1)
-		die(EXIT_TEMPFAIL, "spool %s: %s", c->spool, strerror(errno));
-	if (st.st_uid != geteuid() || access(c->spool, W_OK | X_OK) == -1)
-		die(EXIT_NOPERM, "spool %s is not writable by uid %ld: run as "
-		    "its owner (uid %ld), e.g. Postfix pipe user=%s", c->spool,
-		    (long)geteuid(), (long)st.st_uid,
-		    c->user != NULL && *c->user != '\0' ? c->user : "bridge");
-}
-
 /* parse - a sender or recipient as given: "<a@b>", "a@b", "" or "<>". */
 static enum addr_status
 parse(const char *s, int allow_null, struct addr *a, const char **why)
@@ -103,71 +81,19 @@ parse(const char *s, int allow_null, struct addr *a, const char **why)
 	return st;
 }
 
-static void
-start(struct intake *in, const char *sender)
-{
-	static char uid[32];
-	struct intake_client cl;
-	struct intake_reply r;
-	struct addr a;
-	const char *why = "syntax";
-	char buf[ADDR_PATH_MAX];
-	enum addr_status st;
-
-	st = parse(sender, 1, &a, &why);
-	if (st != ADDR_OK && st != ADDR_LITERAL && st != ADDR_ROUTING)
-		die(EXIT_DATAERR, "sender <%s>: bad address (%s)", sender, why);
-	snprintf(uid, sizeof(uid), "uid %ld", (long)getuid());
-	cl.protocol = "pipe";
-	cl.helo = NULL;
-	cl.name = "localhost";
-	cl.addr = uid;
-	addr_format(&a, buf, sizeof(buf));
-	if (intake_mail(in, &cl, a.null ? "" : buf, 0, 1, &r) != RS_OK)
-		die(reply_exit(&r, EXIT_DATAERR), "sender <%s>: %d %s %s",
-		    sender, r.code, r.status, r.text);
-}
-
-static void
-recipients(struct intake *in, int n, char **rcpt)
-{
-	struct intake_reply r;
-	struct addr a;
-	const char *why = "syntax";
-	enum addr_status st;
-	int i;
-
-	for (i = 0; i < n; i++) {
-		memset(&a, 0, sizeof(a));
-		st = parse(rcpt[i], 0, &a, &why);
-		if (intake_rcpt(in, st, &a, rcpt[i], why, &r) != RS_OK)
-			die(reply_exit(&r, EXIT_NOUSER),
-			    "recipient <%s>: %d %s %s", rcpt[i], r.code,
-			    r.status, r.text);
-	}
-}
-
-/* Where the message goes: the intake here, or a buffer for the hub. */
+/* The message for the hub, CRLF line ends. */
 struct sink {
-	struct intake *in;		/* or NULL: into buf */
 	char   *buf;
 	size_t	len, cap;
-	uint64_t max;			/* buf only; 0: no limit */
+	uint64_t max;			/* 0: no limit */
 };
 
-/* put - a line (complete) or a piece of one into the sink. */
+/* put - a line or a piece of one into the sink. */
 static void
-put(struct sink *k, const char *p, size_t n, int complete)
+put(struct sink *k, const char *p, size_t n)
 {
 	size_t cap;
 
-	if (k->in != NULL) {
-		if (complete)
-			intake_line(k->in, p, n);
-		else
-			intake_part(k->in, p, n);
-		return;
-	}
 	if (k->max != 0 && k->len + n > k->max)
 		die(EXIT_DATAERR, "message too big: more than max-size, %llu "
 		    "octets", (unsigned long long)k->max);
@@ -213,21 +139,21 @@ body(struct sink *k)
 		if (why != NULL)
 			break;
 		if (st == SIO_PART) {
-			put(k, p, text, 0);
+			put(k, p, text);
 			if (text < len && (st = sio_getline(&io, 1, &p,
 			    &len)) > 0 && p[0] != '\n') {
 				why = "has a bare CR";
 				break;
 			}
 			if (text < len && st > 0) {
-				put(k, "\r\n", 2, 1);
+				put(k, "\r\n", 2);
 				lineno++;
 			}
 			continue;
 		}
 		memcpy(line, p, text);
 		memcpy(line + text, "\r\n", 2);
-		put(k, line, text + 2, 1);
+		put(k, line, text + 2);
 		lineno++;
 	}
 	if (st < 0)
@@ -264,6 +190,45 @@ hub_done(void *arg, struct smtpc_msg *m)
 }
 
 /*
+ * hub_socket - the enqueue socket's "unix:/path" into spec (the
+ * config's, else <spool>/enqueue); exits 75 when the hub is not
+ * there, 77 when this user may not use it.
+ */
+static void
+hub_socket(const struct bridge_conf *c, char *spec, size_t len)
+{
+	struct stat st;
+	const char *path;
+
+	if (c->enqueue.l.nlisten > 0) {
+		if (strlcpy_(spec, c->enqueue.l.listen[0], len) >= len)
+			die(EXIT_CONFIG, "enqueue listen: too long");
+	} else if (path_build(spec, len, "unix:%s/enqueue", c->spool) == -1)
+		die(EXIT_CONFIG, "spool %s: path too long", c->spool);
+	path = spec + 5;
+	if (access(path, W_OK) == 0)
+		return;
+	if (errno == EACCES) {
+		char owner[64] = "";
+
+		if (c->enqueue.l.nlisten > 0)
+			die(EXIT_NOPERM, "%s: permission denied: run as a "
+			    "member of the enqueue group%s%s", path,
+			    c->enqueue.group != NULL ? " " : "",
+			    c->enqueue.group != NULL ? c->enqueue.group : "");
+		if (stat(c->spool, &st) == 0)
+			snprintf(owner, sizeof(owner), " (uid %ld)",
+			    (long)st.st_uid);
+		die(EXIT_NOPERM, "%s: permission denied for uid %ld: run as "
+		    "the spool's owner%s or root (Postfix: pipe user=), or "
+		    "give the hub an enqueue { listen group } socket", path,
+		    (long)getuid(), owner);
+	}
+	die(EXIT_TEMPFAIL, "the hub is not running (%s: %s): try later",
+	    path, strerror(errno));
+}
+
+/*
  * to_hub - the message to the running hub over its enqueue socket
  * (LMTP, every recipient or none).  Exits with the outcome.
  */
@@ -277,8 +242,8 @@ to_hub(const struct bridge_conf *c, const char *sender, int n, char **rcpt)
 	struct hubmsg h;
 	struct smtpc *sc;
 	struct addr a;
-	const char *spec = c->enqueue.l.listen[0], *why = "syntax";
-	char buf[ADDR_PATH_MAX], **addrs;
+	const char *why = "syntax";
+	char buf[ADDR_PATH_MAX], spec[SPEC_MAX], **addrs;
 	enum addr_status st;
 	int i, bad = -1;
 
@@ -301,11 +266,7 @@ to_hub(const struct bridge_conf *c, const char *sender, int n, char **rcpt)
 	}
 	k.max = c->smtp.max_size;
 	body(&k);
-	if (access(spec + 5, W_OK) == -1 && errno == EACCES)
-		die(EXIT_NOPERM, "%s: permission denied: run as a member of "
-		    "the enqueue group%s%s", spec + 5,
-		    c->enqueue.group != NULL ? " " : "",
-		    c->enqueue.group != NULL ? c->enqueue.group : "");
+	hub_socket(c, spec, sizeof(spec));
 	smtpc_opts_default(&o);
 	o.lmtp = 1;
 	o.all_rcpts = 1;
@@ -350,10 +311,7 @@ int
 main(int argc, char *argv[])
 {
 	struct bridge_conf *c;
-	struct intake *in;
-	struct intake_reply r;
 	const char *path = DEFAULT_CONF, *sender = NULL;
-	char why[512];
 	int ch, nerr = 0;
 
 	while ((ch = getopt(argc, argv, "c:f:io:")) != -1) {
@@ -379,30 +337,5 @@ main(int argc, char *argv[])
 	if ((c = conf_load(path, stderr, &nerr)) == NULL)
 		die(EXIT_CONFIG, "%s: %d configuration problem%s", path, nerr,
 		    nerr == 1 ? "" : "s");
-	if (c->enqueue.l.nlisten > 0)
-		to_hub(c, sender, argc, argv);
-	if (spool_as_owner(c->spool, why, sizeof(why)) == -1)
-		die(EXIT_NOPERM, "%s", why);
-	spool_check(c);
-	if (c->smtp.max_recipients < argc)
-		c->smtp.max_recipients = argc;
-	if ((in = intake_new(c, NULL)) == NULL)
-		die(EXIT_TEMPFAIL, "out of memory");
-	start(in, sender);
-	recipients(in, argc, argv);
-	if (intake_data(in, &r) != RS_OK)
-		die(reply_exit(&r, EXIT_DATAERR), "%d %s %s", r.code, r.status,
-		    r.text);
-	{
-		static struct sink k;
-
-		k.in = in;
-		body(&k);
-	}
-	if (intake_end(in, 1, &r) != RS_OK)
-		die(reply_exit(&r, EXIT_DATAERR), "message from <%s>: %d %s %s",
-		    sender, r.code, r.status, r.text);
-	intake_free(in);
-	conf_free(c);
-	return EXIT_OK;
+	to_hub(c, sender, argc, argv);
 }

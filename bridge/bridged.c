@@ -487,6 +487,9 @@ main(int argc, char *argv[])
 	bundles_recover(m.conf);
 	if (master_control(&m) == -1)
 		log_fatalx(EXIT_OSERR, "cannot set up the jobs; not started");
+	if (master_enqueue(&m) == -1)
+		log_fatalx(EXIT_OSERR, "cannot listen on the enqueue socket; "
+		    "not started");
 	log_info("started: %s, spool %s, %d customers", path, m.conf->spool,
 	    m.conf->ncustomers);
 	master_loop(&m);

@@ -262,7 +262,7 @@ listeners_update(struct master *m, const struct bridge_conf *c)
 	int i, k, j, n = 0, failed = 0;
 
 	nl = calloc((size_t)(c->smtp.l.nlisten + c->lmtp.l.nlisten +
-	    c->odmr.l.nlisten + c->enqueue.l.nlisten) + 1, sizeof(*nl));
+	    c->odmr.l.nlisten + c->enqueue.l.nlisten) + 2, sizeof(*nl));
 	if (nl == NULL)
 		return 1;
 	for (k = 0; k < LK_NKINDS; k++)
@@ -283,6 +283,13 @@ listeners_update(struct master *m, const struct bridge_conf *c)
 			nl[n].kind = k;
 			log_info("listening on %s (%s)", spec, kind_names[k]);
 			n++;
+		}
+	/* the default enqueue socket stays while no enqueue listen is set */
+	for (j = 0; j < m->nl; j++)
+		if (m->l[j].fd != -1 && m->l[j].dflt &&
+		    c->enqueue.l.nlisten == 0) {
+			nl[n++] = m->l[j];
+			m->l[j].fd = -1;
 		}
 	for (j = 0; j < m->nl; j++)
 		if (m->l[j].fd != -1) {
@@ -603,12 +610,87 @@ count(struct master *m, const struct chan_msg *msg)
 
 /* ---- the control socket (bridgectl) ---- */
 
-int
-master_control(struct master *m)
+/*
+ * spool_socket - a unix socket <spool>/name, 0600, bound as the
+ * spool's owner (after the privilege drop: only that user and root can
+ * connect); the fd or -1 (logged).
+ */
+static int
+spool_socket(const struct master *m, const char *name, char **path)
 {
 	struct sockaddr_un sun;
 	mode_t old;
-	int i, fd;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (path_build(sun.sun_path, sizeof(sun.sun_path), "%s/%s",
+	    m->conf->spool, name) == -1) {
+		log_warnx("%s/%s: path too long: no %s socket",
+		    m->conf->spool, name, name);
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1) {
+		log_warn("%s socket", name);
+		return -1;
+	}
+	unlink(sun.sun_path);		/* the pidfile lock says it is ours */
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1) {
+		log_warn("%s socket %s", name, sun.sun_path);
+		umask(old);
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	*path = strdup(sun.sun_path);
+	return fd;
+}
+
+/*
+ * master_enqueue - without enqueue { listen } in the config,
+ * bridge-enqueue's way in is <spool>/enqueue, for the spool's owner
+ * and root (a Postfix pipe with user= the hub's user).
+ */
+int
+master_enqueue(struct master *m)
+{
+	struct listener *nl;
+	char *path = NULL;
+	int fd;
+
+	if (m->conf->enqueue.l.nlisten > 0)
+		return 0;
+	for (fd = 0; fd < m->nl; fd++)
+		if (m->l[fd].dflt)
+			return 0;
+	if ((fd = spool_socket(m, "enqueue", &path)) == -1)
+		return -1;
+	if ((nl = reallocarray(m->l, (size_t)m->nl + 1, sizeof(*nl))) ==
+	    NULL) {
+		close(fd);
+		unlink(path);
+		free(path);
+		return -1;
+	}
+	m->l = nl;
+	memset(&nl[m->nl], 0, sizeof(nl[m->nl]));
+	nl[m->nl].fd = fd;
+	nl[m->nl].kind = LK_ENQUEUE;
+	nl[m->nl].path = path;
+	nl[m->nl].spec = strdup("unix:<spool>/enqueue");
+	nl[m->nl].dflt = 1;
+	m->nl++;
+	log_info("listening on %s (enqueue)", path);
+	return 0;
+}
+
+int
+master_control(struct master *m)
+{
+	int i;
 
 	for (i = 0; i < CTL_CONNS; i++)
 		m->ctl[i].fd = -1;
@@ -619,31 +701,7 @@ master_control(struct master *m)
 	jobs_plan(m->jobs, m->conf, time(NULL));
 	if (m->ctlfd != -1)
 		return 0;		/* control { listen }, bound as root */
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (path_build(sun.sun_path, sizeof(sun.sun_path), "%s/control",
-	    m->conf->spool) == -1) {
-		log_warnx("%s/control: path too long: no control socket",
-		    m->conf->spool);
-		return 0;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, 0)) == -1) {
-		log_warn("control socket");
-		return 0;
-	}
-	unlink(sun.sun_path);		/* the pidfile lock says it is ours */
-	old = umask(077);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    chmod(sun.sun_path, 0600) == -1 || listen(fd, 16) == -1) {
-		log_warn("control socket %s", sun.sun_path);
-		umask(old);
-		close(fd);
-		return 0;
-	}
-	umask(old);
-	m->ctlfd = fd;
-	m->ctlpath = strdup(sun.sun_path);
+	m->ctlfd = spool_socket(m, "control", &m->ctlpath);
 	return 0;
 }
 
@@ -822,6 +880,8 @@ reload(struct master *m)
 	m->conf = nc;
 	if (m->jobs != NULL)
 		jobs_plan(m->jobs, nc, time(NULL));
+	if (master_enqueue(m) == -1)
+		log_warnx("reload: no enqueue socket");
 	if (proc_config(&m->qp, nc) == -1)
 		log_warn("reload: the queue process's customer list");
 	if (proc_config(&m->lp, nc) == -1)

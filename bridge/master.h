@@ -30,6 +30,7 @@ struct listener {
 	int	fd;
 	int	kind;			/* LK_* */
 	char   *path;			/* unix socket path, or NULL */
+	int	dflt;			/* <spool>/enqueue: not in the config */
 };
 
 #define CTL_CONNS	8	/* control connections served at once */
@@ -79,6 +80,12 @@ int	master_signals(struct master *m);
  * control socket that cannot be bound is only logged.
  */
 int	master_control(struct master *m);
+/*
+ * master_enqueue - after the drop, without enqueue { listen }: the
+ * default enqueue socket <spool>/enqueue, 0600; kept over reloads
+ * until the config names one.
+ */
+int	master_enqueue(struct master *m);
 /*
  * master_procs - start the lookup and the queue process (proc.h) from
  * the executable open on selffd, with a fresh verdict key, and wait

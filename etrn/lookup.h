@@ -7,8 +7,7 @@
  * (the node's customers, the client's right to them by the peer
  * address the master recorded or by AUTH, the count, the flush asked
  * of the master) and ATRN (the authenticated customer's domains).
- * bridge-enqueue without a hub and the unit tests call it in-process
- * (lclient_local).
+ * The unit tests call it in-process (lclient_local).
  *
  * Invariants: the peer address is the master's, never the session's;
  * AUTH state lives here, so a session cannot claim a customer; a

@@ -9,7 +9,7 @@
 # exit codes.  Everything listens on 127.0.0.1 and stops at exit.
 . "$(dirname "$0")/lib.sh"
 
-require swaks python3 bridged bridge-enqueue useradd
+require swaks python3 bridged bridge-enqueue useradd setpriv
 test_user HUBUSER hub
 test_user SESSUSER smtp
 test_user LKUSER lka
@@ -398,8 +398,9 @@ start
 ok $? "bridged restarts"
 is "$(ls "$SPOOL"/q/ship/tmp | wc -l | tr -d ' ')" 0 "tmp/ leftovers removed at start"
 
-# ---- bridge-enqueue ----
-stop
+# ---- bridge-enqueue (through the hub's <spool>/enqueue) ----
+is "$(stat -c '%a %U %F' "$SPOOL/enqueue")" "600 $HUBUSER socket" \
+    "<spool>/enqueue: a socket, 0600, the hub user's"
 printf 'Subject: piped\nX-Envelope-To: forged@ship.example\n\nbody line\n' |
     bridge-enqueue -c "$CONF" -f sender@example.org -- x@ship.example y@acme.example 2>/dev/null
 is "$?" 67 "bridge-enqueue: one unknown recipient (y@acme) refuses the message: 67"
@@ -445,3 +446,22 @@ is "$?" 64 "no recipient: 64"
 printf 'x\n' | bridge-enqueue -c "$WORK/none.conf" -f s@example.org -- x@ship.example 2>/dev/null
 is "$?" 78 "no config: 78"
 is "$(entries ship) $(entries tiny)" "2 0" "only the accepted messages were queued"
+n=$(find "$SPOOL/q" -user root | wc -l | tr -d ' ')
+is "$n" 0 "bridge-enqueue as root wrote nothing in q/ itself"
+printf 'x\n' | setpriv --reuid="$HUBUSER" --regid="$(id -g "$HUBUSER")" \
+    --clear-groups bridge-enqueue -c "$CONF" -f s@example.org -- \
+    x@ship.example 2>"$WORK/enq.err"
+is "$?" 0 "bridge-enqueue as the spool's owner: exit 0"
+printf 'x\n' | setpriv --reuid="$SESSUSER" --regid="$(id -g "$SESSUSER")" \
+    --clear-groups bridge-enqueue -c "$CONF" -f s@example.org -- \
+    x@ship.example 2>"$WORK/enq.err"
+is "$?" 77 "bridge-enqueue as another user: 77"
+grep -q "permission denied.*spool's owner" "$WORK/enq.err"
+ok $? "and it says whom to run as ($(cat "$WORK/enq.err"))"
+stop
+printf 'x\n' | bridge-enqueue -c "$CONF" -f s@example.org -- x@ship.example \
+    2>"$WORK/enq.err"
+is "$?" 75 "the hub stopped: 75, the MTA keeps the mail"
+grep -q "the hub is not running" "$WORK/enq.err"
+ok $? "and it says so ($(cat "$WORK/enq.err"))"
+is "$(entries ship)" 3 "nothing queued then"
