@@ -210,6 +210,7 @@ intake_mail(struct intake *in, const struct intake_client *cl,
     struct intake_reply *r)
 {
 	struct lookup_reply lr;
+	uint64_t max = in->conf->smtp.max_size;
 
 	intake_reset(in);
 	strlcpy_(in->protocol, cl->protocol, sizeof(in->protocol));
@@ -222,6 +223,12 @@ intake_mail(struct intake *in, const struct intake_client *cl,
 	    in->usage, LOOKUP_PIPE, in->addr, -1)) == NULL) {
 		reply_set(r, 451, "4.3.0", "Out of memory");
 		return RS_TEMP;
+	}
+	/* SIZE= over the limit is refused here; the lookup checks space */
+	if (max != 0 && declared > max) {
+		reply_set(r, 552, "5.3.4", "Message size exceeds fixed limit "
+		    "of %llu octets", (unsigned long long)max);
+		return RS_PERM;
 	}
 	(void)lc_mail(in->lc, declared, &lr);
 	reply_set(r, lr.code, lr.status, "%s", lr.text);

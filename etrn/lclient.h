@@ -50,6 +50,9 @@ int	lc_client_name(int sock, char *name, size_t len);
 /*
  * Each fills r (the reply to give, or the temporary failure) and
  * returns 0, or -1 when the lookup process could not be asked.
+ * lc_mail only tells the lookup (no answer is waited for): its 250
+ * means sent; the lookup's size and free-space verdict comes with
+ * each RCPT.
  */
 int	lc_mail(struct lclient *lc, uint64_t declared, struct lookup_reply *r);
 int	lc_rcpt(struct lclient *lc, const char *addr, const char *shown,

@@ -101,20 +101,21 @@ free_space_ok(const struct bridge_conf *c, uint64_t need)
 	return avail >= need && avail - need >= c->queue.min_free;
 }
 
+/*
+ * do_mail - a transaction starts: its size limit and free space, whose
+ * refusal each of its RCPTs gets (MAIL itself is not answered).
+ */
 static void
-do_mail(struct lookup_srv *sv, struct lookup_sess *ls, uint64_t declared,
-    struct lookup_reply *r)
+do_mail(struct lookup_srv *sv, struct lookup_sess *ls, uint64_t declared)
 {
 	uint64_t max = sv->conf->smtp.max_size;
 
 	ls->declared = declared;
+	ls->mail_refused = 0;
 	if (max != 0 && declared > max)
-		say(r, 552, "5.3.4", "Message size exceeds fixed limit of "
-		    "%llu octets", (unsigned long long)max);
+		ls->mail_refused = 552;
 	else if (!free_space_ok(sv->conf, declared))
-		say(r, 452, "4.3.1", "Insufficient system storage");
-	else
-		say(r, 250, "2.1.0", "Ok");
+		ls->mail_refused = 452;
 }
 
 /*
@@ -133,6 +134,17 @@ do_rcpt(struct lookup_srv *sv, struct lookup_sess *ls, const char *addr,
 	const char *why, *domain;
 	uint64_t used, size;
 
+	if (ls->mail_refused == 552) {
+		say(r, 552, "5.3.4", "<%s>: Message size exceeds fixed limit "
+		    "of %llu octets", shown,
+		    (unsigned long long)c->smtp.max_size);
+		return;
+	}
+	if (ls->mail_refused == 452) {
+		say(r, 452, "4.3.1", "<%s>: Insufficient system storage",
+		    shown);
+		return;
+	}
 	/* the session parsed it; parsed here again, it must say the same */
 	if (addr_parse_plain(addr, 0, &a, &why) != ADDR_OK || a.null ||
 	    strcmp(addr_format(&a, again, sizeof(again)), addr) != 0) {
@@ -599,8 +611,8 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 		declared = chan_get_u64(&rd);
 		if (chan_get_end(&rd) != 0)
 			return cut(ls, "malformed MAIL");
-		do_mail(sv, ls, declared, r);
-		return 1;
+		do_mail(sv, ls, declared);
+		return 0;		/* a notice: no reply */
 	case LM_RCPT:
 		if (chan_get_str(&rd, a, sizeof(a)) == NULL ||
 		    chan_get_str(&rd, b, sizeof(b)) == NULL ||

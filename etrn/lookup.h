@@ -74,6 +74,7 @@ struct lookup_sess {
 	char	name[256];		/* its reverse DNS name (resolve.h) */
 	int	named;			/* name is known (and sent) */
 	uint64_t declared;		/* SIZE= of the transaction */
+	int	mail_refused;		/* 0, 452 (space) or 552 (SIZE=) */
 	struct cram_server cram;	/* AUTH: challenge, failures, customer */
 	struct {			/* an ETRN being counted (count()) */
 		int	pending;

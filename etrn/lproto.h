@@ -40,9 +40,12 @@
  *               none, sent as soon as it is known.  The chrooted
  *               session cannot resolve; it reads this before its
  *               greeting, and sends nothing before.
+ * session -> lookup; a notice, not answered
+ *   LM_MAIL     u64 declared size (SIZE=, 0 if none): starts a
+ *               transaction; its size limit and free space are
+ *               checked here and a refusal (552 5.3.4, 452 4.3.1) is
+ *               each of its RCPTs' reply.
  * session -> lookup; each is answered with one LM_REPLY
- *   LM_MAIL     u64 declared size (SIZE=, 0 if none): size limit,
- *               free space; starts a transaction.
  *   LM_RCPT     str address (local@domain), str shown (as written):
  *               route, recipient list, size and quota; the reply names
  *               the customer and carries its verdict token.

@@ -367,7 +367,13 @@ MINFREE=1000000G
 write_conf
 reload
 idle
-is "$($CLIENT -v "$PORT" "$E" "$M" "$Q" 2>&1 | grep -c '^<- 452 4.3.1 ')" 1 "free space under min-free: 452 4.3.1 at MAIL"
+is "$($CLIENT "$PORT" "$E" "$M" 'RCPT TO:<x@ship.example>\r\n' \
+    'RCPT TO:<y@ship.example>\r\n' "$Q")" "220 250 250 452 452 221" \
+    "free space under min-free: MAIL 250, then 452 at each RCPT"
+is "$($CLIENT -v "$PORT" "$E" "$M" 'RCPT TO:<x@ship.example>\r\n' "$Q" 2>&1 |
+    grep -c '^<- 452 4.3.1 <x@ship.example>: Insufficient system storage')" 1 \
+    "... 452 4.3.1 Insufficient system storage, naming the recipient"
+is "$(entries ship)" 0 "nothing queued then"
 MINFREE=1M
 TIMEOUT=2s
 write_conf

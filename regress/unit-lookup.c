@@ -199,8 +199,7 @@ test_rcpt(void)
 	struct lookup_reply r;
 
 	lookup_sess_init(&ls, 42, LOOKUP_SMTP, "198.51.100.7");
-	is_int(mail(&ls, 0, &r), 1, "MAIL answered");
-	is_int(r.code, 250, "MAIL: 250");
+	is_int(mail(&ls, 0, &r), 0, "MAIL is a notice: not answered");
 	is_int(ask(&ls, LM_RCPT, "alice@acme.test", "alice@acme.test", &r), 1,
 	    "RCPT answered");
 	is_int(r.code, 250, "a listed recipient: 250");
@@ -231,7 +230,23 @@ test_rcpt(void)
 	ask(&ls, LM_RCPT, "x@ship.test", "x@ship.test", &r);
 	is_int(r.code, 552, "over the customer's max-size: 552");
 	mail(&ls, 30000, &r);
-	is_int(r.code, 552, "MAIL over max-size: 552");
+	ask(&ls, LM_RCPT, "alice@acme.test", "alice@acme.test", &r);
+	ok(r.code == 552 && strcmp(r.status, "5.3.4") == 0 &&
+	    strstr(r.text, "<alice@acme.test>") != NULL && !r.have_token,
+	    "MAIL over max-size: each RCPT gets 552 5.3.4 (%s), no token",
+	    r.text);
+	conf.queue.min_free = UINT64_MAX / 2;
+	mail(&ls, 0, &r);
+	ask(&ls, LM_RCPT, "alice@acme.test", "alice@acme.test", &r);
+	ok(r.code == 452 && strcmp(r.status, "4.3.1") == 0 && !r.have_token,
+	    "MAIL without the free space: each RCPT gets 452 4.3.1 (%s)",
+	    r.text);
+	ask(&ls, LM_RCPT, "bob@acme.test", "bob@acme.test", &r);
+	is_int(r.code, 452, "... the next RCPT too");
+	conf.queue.min_free = 0;
+	mail(&ls, 0, &r);
+	ask(&ls, LM_RCPT, "alice@acme.test", "alice@acme.test", &r);
+	is_int(r.code, 250, "the next MAIL with space again: RCPT 250");
 	srv.have_key = 0;
 	mail(&ls, 0, &r);
 	ask(&ls, LM_RCPT, "y@ship.test", "y@ship.test", &r);
