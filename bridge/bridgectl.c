@@ -30,6 +30,7 @@
 #include "qlist.h"
 #include "rcptlist.h"
 #include "routes.h"
+#include "tls.h"
 #include "util.h"
 
 #ifndef PREFIX
@@ -100,6 +101,19 @@ cmd_check(const char *conf, int argc, char **argv)
 		fprintf(stderr, "bridgectl: %s: %s\n", conf,
 		    plural(n, "problem", b1, sizeof(b1)));
 		return EXIT_CONFIG;
+	}
+	if (host && c->tls.cert != NULL) {
+		char err[700];
+		void *ctx;
+
+		/* as the hub will: chain, key, their match, the ciphers */
+		if ((ctx = tls_server_new(c, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "%s: tls: %s\nbridgectl: %s: 1 "
+			    "problem\n", conf, err, conf);
+			conf_free(c);
+			return EXIT_CONFIG;
+		}
+		tls_server_free(ctx);
 	}
 	printf("bridgectl: %s: OK (%s, %s)\n", conf,
 	    plural(c->ncustomers, "customer", b1, sizeof(b1)),

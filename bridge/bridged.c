@@ -42,6 +42,7 @@
 #include "bundler.h"
 #include "log.h"
 #include "queue.h"
+#include "tls.h"
 #include "util.h"
 #include "master.h"
 #include "lookupd.h"
@@ -352,6 +353,32 @@ conf_read(const char *path)
 }
 
 /*
+ * tls_check - the tls section loads (chain, key, their match), or the
+ * hub does not start (78); without one, AUTH CRAM-MD5 in clear is
+ * worth a warning.
+ */
+static void
+tls_check(const struct bridge_conf *c)
+{
+	char err[700];
+	void *ctx;
+	int i;
+
+	if (c->tls.cert == NULL) {
+		for (i = 0; i < c->ncustomers; i++)
+			if (c->customers[i].secret != NULL)
+				break;
+		if (i < c->ncustomers)
+			log_warnx("no tls section: AUTH CRAM-MD5 goes in "
+			    "clear (see bridge.conf(5), tls)");
+		return;
+	}
+	if ((ctx = tls_server_new(c, err, sizeof(err))) == NULL)
+		log_fatalx(EXIT_CONFIG, "tls: %s; not started", err);
+	tls_server_free(ctx);
+}
+
+/*
  * warm_up - load the time zone and the resolver and NSS configuration
  * once here, so that every session process inherits them.
  */
@@ -458,6 +485,7 @@ main(int argc, char *argv[])
 	if (strcmp(path, CONF_BUILTIN) == 0 &&
 	    setenv("BRIDGE_SPOOL", m.conf->spool, 1) == -1)
 		log_fatal(EXIT_OSERR, "setenv");
+	tls_check(m.conf);
 	pw = hub_user(m.conf);
 	session_user(m.conf, pw);
 	spool_own(m.conf, pw);

@@ -54,6 +54,7 @@
 #include "qproto.h"
 #include "queue.h"
 #include "spawner.h"
+#include "tls.h"
 #include "util.h"
 #include "master.h"
 
@@ -861,6 +862,19 @@ reload(struct master *m)
 	if ((nc = conf_load_logged(m->conf_path)) == NULL) {
 		log_warnx("reload failed: keeping the old configuration");
 		return;
+	}
+	/* a tls section that will not load (when the master may read it) */
+	if (nc->tls.cert != NULL && access(nc->tls.key, R_OK) == 0) {
+		char err[700];
+		void *ctx;
+
+		if ((ctx = tls_server_new(nc, err, sizeof(err))) == NULL) {
+			log_warnx("reload failed: tls: %s; keeping the old "
+			    "configuration", err);
+			conf_free(nc);
+			return;
+		}
+		tls_server_free(ctx);
 	}
 	for (i = 0; i < nc->ncustomers; i++)
 		if (spool_prepare(nc->spool, nc->customers[i].name) != RS_OK)

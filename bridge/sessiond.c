@@ -9,6 +9,10 @@
  * of file (a reload, too many idle), on SIGTERM, or after SESSION_USES
  * connections, so that nothing one client left behind lives long.
  *
+ * With a tls section the TLS context (tls.h: chain and key) is made
+ * before the chroot and the drop, so the key file need not be readable
+ * by the session user; STARTTLS is on the SMTP listeners.
+ *
  * Invariants: the master's socket is fd 3; each connection's
  * descriptors are closed before the next is taken; SIGTERM is let in
  * only while waiting (the session then answers 421 and ends).
@@ -36,6 +40,7 @@
 #include "odmr.h"
 #include "pool.h"
 #include "smtpd.h"
+#include "tls.h"
 #include "util.h"
 #include "sessiond.h"
 
@@ -44,6 +49,7 @@
 #define SESSION_MEMORY	(1024L * 1024 * 1024)	/* bytes of address space */
 
 static volatile sig_atomic_t stop;
+static void *tls;			/* the TLS server, or NULL */
 
 static void
 on_stop(int sig)
@@ -93,6 +99,7 @@ serve(const struct bridge_conf *c, const sigset_t *waitmask,
 	ctx.usage = NULL;		/* quotas are the queue's and the lookup's */
 	ctx.stop = &stop;
 	ctx.waitmask = waitmask;
+	ctx.tls = kind == LK_SMTP ? tls : NULL;	/* STARTTLS: SMTP only */
 	ctx.reqfd = -1;
 	ctx.lookupfd = lfd;		/* the session's from now on */
 	ctx.queuefd = qfd;
@@ -171,12 +178,17 @@ session_main(const char *conf_path)
 	struct bridge_conf *c;
 	struct pollfd pfd;
 	sigset_t waitmask;
+	char err[700];
 	int qfd = -1, lfd = -1, uses = 0, n;
 
 	proc_child_signals(on_stop, &waitmask);
 	if ((c = conf_load_logged(conf_path)) == NULL)
 		log_fatalx(EXIT_CONFIG, "session: %s: no configuration",
 		    conf_path);
+	/* the key is read now, as root, before the chroot and the drop */
+	if (c->tls.cert != NULL && (tls = tls_server_new(c, err,
+	    sizeof(err))) == NULL)
+		log_warnx("session: no STARTTLS: %s", err);
 	if (geteuid() == 0)
 		drop(c);
 	while (!stop && uses < SESSION_USES) {

@@ -43,7 +43,7 @@
 enum vkind {
 	V_STR, V_PATH, V_NAME, V_HOST, V_ADDR, V_SIZE, V_DUR, V_INT,
 	V_BOOL, V_LISTEN, V_CIDR, V_RELEASE, V_DELIVER, V_GRADE, V_ARGV,
-	V_RELAY, V_PEER
+	V_RELAY, V_PEER, V_TLSPROTO
 };
 
 static const struct {
@@ -67,6 +67,8 @@ static const struct {
 	{ "uucp-command", V_NAME }, { "uucp-grade", V_GRADE },
 	{ "uux", V_ARGV }, { "uucp-call", V_BOOL }, { "relayhost", V_RELAY },
 	{ "group", V_NAME }, { "peers", V_PEER },
+	{ "cert", V_PATH }, { "key", V_PATH }, { "ciphers", V_STR },
+	{ "protocols", V_TLSPROTO }, { "auth-without-tls", V_BOOL },
 };
 
 /* Where each option was last set, and where each customer starts. */
@@ -93,7 +95,10 @@ static int parse_cb(cfg_t *, cfg_opt_t *, const char *, void *);
 
 static cfg_opt_t smtp_opts[] = {
 	L("listen"), S("max-clients"), S("max-size"), S("max-recipients"),
-	S("timeout"), CFG_END()
+	S("timeout"), S("auth-without-tls"), CFG_END()
+};
+static cfg_opt_t tls_opts[] = {
+	S("cert"), S("key"), S("ciphers"), S("protocols"), CFG_END()
 };
 static cfg_opt_t lmtp_opts[] = {
 	L("listen"), S("max-clients"), S("timeout"), S("group"), CFG_END()
@@ -105,7 +110,7 @@ static cfg_opt_t control_opts[] = {
 	L("listen"), S("group"), L("peers"), CFG_END()
 };
 static cfg_opt_t odmr_opts[] = {
-	L("listen"), S("timeout"), CFG_END()
+	L("listen"), S("timeout"), S("auth-without-tls"), CFG_END()
 };
 static cfg_opt_t queue_opts[] = {
 	S("min-free"), S("warn-after"), S("expire-after"), CFG_END()
@@ -128,6 +133,7 @@ static cfg_opt_t top_opts[] = {
 	CFG_SEC("enqueue", enqueue_opts, CFGF_NONE),
 	CFG_SEC("control", control_opts, CFGF_NONE),
 	CFG_SEC("queue", queue_opts, CFGF_NONE),
+	CFG_SEC("tls", tls_opts, CFGF_NONE),
 	CFG_SEC("customer", customer_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
@@ -276,6 +282,39 @@ release_bit(const char *s)
 	return 0;
 }
 
+/*
+ * tls_proto_parse - "TLSv1.2", "TLSv1.3" or both (space or comma
+ * separated, any order) into the lowest and highest, as 12 and 13;
+ * -1 for anything else (TLS 1.0 and 1.1 are not taken).
+ */
+int
+tls_proto_parse(const char *s, int *min, int *max)
+{
+	char buf[64], *p, *save = NULL;
+	int lo = 99, hi = 0, v;
+
+	if (strlcpy_(buf, s, sizeof(buf)) >= sizeof(buf))
+		return -1;
+	for (p = strtok_r(buf, " ,", &save); p != NULL;
+	    p = strtok_r(NULL, " ,", &save)) {
+		if (strcasecmp(p, "TLSv1.2") == 0)
+			v = 12;
+		else if (strcasecmp(p, "TLSv1.3") == 0)
+			v = 13;
+		else
+			return -1;
+		lo = v < lo ? v : lo;
+		hi = v > hi ? v : hi;
+	}
+	if (hi == 0)
+		return -1;
+	if (min != NULL)
+		*min = lo;
+	if (max != NULL)
+		*max = hi;
+	return 0;
+}
+
 /* check_value - validate one value of option name; a message or NULL. */
 static const char *
 check_value(const char *name, const char *v, char *buf, size_t len)
@@ -368,6 +407,12 @@ check_value(const char *name, const char *v, char *buf, size_t len)
 			return NULL;
 		snprintf(buf, len, "bad relay host \"%s\" (host, host:port or "
 		    "[v6]:port)", v);
+		return buf;
+	case V_TLSPROTO:
+		if (tls_proto_parse(v, NULL, NULL) == 0)
+			return NULL;
+		snprintf(buf, len, "bad protocols \"%s\" (TLSv1.2, TLSv1.3 or "
+		    "\"TLSv1.2 TLSv1.3\"; older ones are not taken)", v);
 		return buf;
 	case V_GRADE:
 		if (strlen(v) == 1 && isalnum((unsigned char)v[0]))
@@ -688,6 +733,47 @@ build_customer(struct lctx *x, struct conf_full *cf, cfg_t *sec,
 	load_rcpts(x, sec, cu);
 }
 
+/* get_bool - a boolean option, def when it is not set. */
+static int
+get_bool(cfg_t *sec, const char *name, int def)
+{
+	const char *s = cfg_getstr(sec, name);
+	int b;
+
+	return s != NULL && bool_parse(s, &b) == 0 ? b : def;
+}
+
+/*
+ * build_tls - tls { cert key ciphers protocols }: cert and key
+ * together, relative to the config's directory; TLS 1.2 and 1.3 by
+ * default.
+ */
+static void
+build_tls(struct lctx *x, struct conf_full *cf)
+{
+	struct bridge_conf *c = &cf->pub;
+	cfg_t *s = cfg_getsec(x->root, "tls");
+	const char *cert = cfg_getstr(s, "cert"), *key = cfg_getstr(s, "key");
+	const char *v;
+
+	c->tls.proto_min = 12;
+	c->tls.proto_max = 13;
+	if ((v = cfg_getstr(s, "protocols")) != NULL)
+		(void)tls_proto_parse(v, &c->tls.proto_min, &c->tls.proto_max);
+	if ((v = cfg_getstr(s, "ciphers")) != NULL && *v != '\0')
+		c->tls.ciphers = strdup(v);
+	if ((cert == NULL) != (key == NULL)) {
+		diag_add(x->d, x->file, line_of(x, s, cert != NULL ? "cert" :
+		    "key"), "tls: cert and key go together (%s is missing)",
+		    cert != NULL ? "key" : "cert");
+		return;
+	}
+	if (cert == NULL)
+		return;
+	c->tls.cert = absolute(resolve(cf->dir, cert));
+	c->tls.key = absolute(resolve(cf->dir, key));
+}
+
 static void
 build_sections(struct bridge_conf *c, cfg_t *root)
 {
@@ -700,6 +786,7 @@ build_sections(struct bridge_conf *c, cfg_t *root)
 	c->smtp.max_size = get_size(s, "max-size", 50ULL << 20);
 	c->smtp.max_recipients = (int)get_int(s, "max-recipients", 100);
 	c->smtp.timeout = get_dur(s, "timeout", 300);
+	c->smtp.auth_without_tls = get_bool(s, "auth-without-tls", 0);
 	s = cfg_getsec(root, "lmtp");
 	get_listeners(s, &c->lmtp.l);
 	c->lmtp.max_clients = (int)get_int(s, "max-clients", 100);
@@ -718,6 +805,7 @@ build_sections(struct bridge_conf *c, cfg_t *root)
 	s = cfg_getsec(root, "odmr");
 	get_listeners(s, &c->odmr.l);
 	c->odmr.timeout = get_dur(s, "timeout", 600);
+	c->odmr.auth_without_tls = get_bool(s, "auth-without-tls", 0);
 	s = cfg_getsec(root, "queue");
 	c->queue.min_free = get_size(s, "min-free", 100ULL << 20);
 	c->queue.warn_after = get_dur(s, "warn-after", 4 * 3600);
@@ -852,6 +940,7 @@ build(struct lctx *x, struct conf_full *cf, const char *builtin_routes)
 
 	build_top(x, cf, builtin_routes != NULL);
 	build_sections(c, x->root);
+	build_tls(x, cf);
 	for (k = 0; k < c->enqueue.l.nlisten; k++)
 		if (strncmp(c->enqueue.l.listen[k], "unix:", 5) != 0)
 			diag_add(x->d, x->file, 0, "enqueue listen %s: only a "
@@ -1038,6 +1127,9 @@ conf_free(struct bridge_conf *c)
 	free(c->postmaster);
 	free(c->pidfile);
 	free(c->relayhost);
+	free(c->tls.cert);
+	free(c->tls.key);
+	free(c->tls.ciphers);
 	free_list(c->smtp.l.listen, c->smtp.l.nlisten);
 	free_list(c->lmtp.l.listen, c->lmtp.l.nlisten);
 	free_list(c->odmr.l.listen, c->odmr.l.nlisten);

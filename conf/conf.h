@@ -104,6 +104,8 @@ struct bridge_conf {
 		uint64_t max_size;	/* default 50M */
 		int	max_recipients;	/* default 100 */
 		long	timeout;	/* default 5m */
+		int	auth_without_tls; /* offer AUTH in clear with a tls
+					   section too */
 	} smtp;
 	struct {
 		struct listeners l;
@@ -114,6 +116,7 @@ struct bridge_conf {
 	struct {
 		struct listeners l;
 		long	timeout;	/* default 10m */
+		int	auth_without_tls;
 	} odmr;
 	struct {
 		struct listeners l;	/* unix sockets only */
@@ -125,6 +128,13 @@ struct bridge_conf {
 		char  **peers;		/* "user:role", "%group:role" */
 		int	npeers;
 	} control;			/* bridgectl's and bridge.cgi's way in */
+	struct {
+		char   *cert;		/* PEM chain, absolute; NULL: no TLS */
+		char   *key;		/* PEM private key, absolute */
+		char   *ciphers;	/* TLS 1.2 cipher list; NULL: ours */
+		int	proto_min;	/* 12 or 13 (TLS 1.2, 1.3) */
+		int	proto_max;
+	} tls;				/* STARTTLS (etrn/tls.h) */
 	struct {
 		uint64_t min_free;	/* default 100M */
 		long	warn_after;	/* default 4h */
@@ -190,6 +200,11 @@ int	cidr_match(const struct cidr *c, const struct sockaddr *sa);
  * host gets the name or address without brackets.  -1 if malformed.
  */
 int	conf_hostport(const char *spec, char *host, size_t hostlen, int *port);
+/*
+ * tls_proto_parse - tls { protocols }: "TLSv1.2", "TLSv1.3" or both
+ * into *min and *max as 12 and 13 (either may be NULL); -1 if bad.
+ */
+int	tls_proto_parse(const char *s, int *min, int *max);
 /*
  * conf_listen_parse - a listen value ("a.b.c.d:port", "[v6]:port",
  * "unix:/path") as a socket address ready for bind.  -1 if malformed.

@@ -1,6 +1,7 @@
 /*
  * conf_check.c - what only an operator's check looks at beyond a load
- * (bridgectl check): secret files exist, are regular, private (mode
+ * (bridgectl check): the tls cert and key are files, the key not
+ * open to others; secret files exist, are regular, private (mode
  * 0600 or stricter) and not empty.  Run as root with host set, also
  * what bridged started as root on this machine would refuse or get
  * wrong: its user exists and is not root, the spool is a directory of
@@ -60,6 +61,34 @@ check_secret(struct diag *d, const char *file, int line, const char *path,
 		diag_add(d, file, line, "secret file %s: %s", path,
 		    n < 0 ? strerror(errno) : "first line is empty");
 	close(fd);
+}
+
+/*
+ * check_tls - tls { cert key }: both are regular files, and the key is
+ * not open to others (its group may read it: ssl-cert style setups).
+ * Whether they load and match is bridgectl check's (tls.h).
+ */
+static void
+check_tls(struct diag *d, const char *file, const struct bridge_conf *c)
+{
+	const char *what[2] = { "cert", "key" }, *path[2];
+	struct stat st;
+	int i;
+
+	path[0] = c->tls.cert;
+	path[1] = c->tls.key;
+	for (i = 0; i < 2 && path[0] != NULL; i++) {
+		if (stat(path[i], &st) == -1)
+			diag_add(d, file, 0, "tls %s %s: %s", what[i], path[i],
+			    strerror(errno));
+		else if (!S_ISREG(st.st_mode))
+			diag_add(d, file, 0, "tls %s %s: not a regular file",
+			    what[i], path[i]);
+		else if (i == 1 && (st.st_mode & 0007) != 0)
+			diag_add(d, file, 0, "tls key %s: mode %04o: others "
+			    "may read it (chmod o-rwx)", path[i],
+			    (unsigned)(st.st_mode & 07777));
+	}
 }
 
 /* check_user - the user bridged started as root runs as, or NULL. */
@@ -304,6 +333,8 @@ conf_check_load(const char *path, FILE *errs, int host,
 			lka = check_session(&d, path, &cf->pub);
 		check_sockets(&d, path, &cf->pub);
 	}
+	if (cf != NULL)
+		check_tls(&d, path, &cf->pub);
 	if (cf != NULL)
 		for (i = 0; i < cf->pub.ncustomers; i++)
 			if (cf->pub.customers[i].secret != NULL)

@@ -25,7 +25,7 @@
 static const char *const known_verbs[] = {
 	"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET",
 	"NOOP", "QUIT", "VRFY", "EXPN", "HELP", "ETRN", "ATRN", "AUTH",
-	"TURN", "SEND", "SOML", "SAML", NULL
+	"TURN", "SEND", "SOML", "SAML", "STARTTLS", NULL
 };
 
 /* counts - whether a reply code is a syntax or sequence error. */
@@ -207,7 +207,9 @@ sess_cmd_help(struct sess *s, char *arg)
 	for (c = s->proto->cmds; c->name != NULL; c++) {
 		if (c->fn == sess_cmd_wrong_hello ||
 		    (c->fn == sess_cmd_auth && !s->auth) ||
-		    n + 6 > sizeof(list))
+		    (c->fn == sess_cmd_starttls &&
+		    !sess_starttls_offered(s)) ||
+		    n + strlen(c->name) + 2 > sizeof(list))
 			continue;
 		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
 		    n > 0 ? " " : "", c->name);
@@ -241,7 +243,77 @@ sess_cmd_auth(struct sess *s, char *arg)
 		return;
 	}
 	sess_reply(s, r.code, r.status, "%s", r.text);
+	if (r.code == 235)
+		s->authed = 1;
 	s->done = r.close;
+}
+
+/* ---- STARTTLS (RFC 3207) ---- */
+
+int
+sess_starttls_offered(const struct sess *s)
+{
+	return s->ctx->tls != NULL && s->io->tls == NULL;
+}
+
+void
+sess_cmd_starttls(struct sess *s, char *arg)
+{
+	char err[300];
+
+	if (s->ctx->tls == NULL) {
+		sess_reply(s, 502, "5.5.1", "Error: command not implemented");
+		return;
+	}
+	if (*arg != '\0') {
+		sess_reply(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	if (s->io->tls != NULL) {
+		sess_reply(s, 503, "5.5.1", "Error: TLS already active");
+		return;
+	}
+	if (!s->helo_done || !s->esmtp) {
+		sess_reply(s, 503, "5.5.1", "Error: send EHLO first");
+		return;
+	}
+	if (s->busy) {
+		sess_reply(s, 503, "5.5.1",
+		    "Error: STARTTLS inside a mail transaction");
+		return;
+	}
+	if (s->authed) {
+		sess_reply(s, 503, "5.5.1", "Error: STARTTLS after AUTH");
+		return;
+	}
+	if (sio_pending(s->io)) {
+		/* CVE-2011-0411: what came with it must not run under TLS */
+		log_warnx("%s: improper command pipelining after STARTTLS "
+		    "from %s[%s]", s->proto->name, s->cl->name, s->cl->addr);
+		sess_reply(s, 554, "5.5.0", "Error: SMTP protocol "
+		    "synchronization: nothing may follow STARTTLS");
+		s->done = 1;
+		return;
+	}
+	sess_reply(s, 220, "2.0.0", "Ready to start TLS");
+	if (sio_starttls(s->io, s->ctx->tls, err, sizeof(err)) == -1) {
+		log_warnx("%s: TLS from %s[%s] failed: %s", s->proto->name,
+		    s->cl->name, s->cl->addr, err);
+		s->done = 1;
+		return;
+	}
+	sio_tls_info(s->io, s->tls_info, sizeof(s->tls_info));
+	log_info("%s: TLS from %s[%s]: %s", s->proto->name, s->cl->name,
+	    s->cl->addr, s->tls_info);
+	/* RFC 3207 4.2: the session starts again */
+	if (s->proto->reset != NULL)
+		s->proto->reset(s);
+	s->busy = 0;
+	s->helo_done = 0;
+	s->esmtp = 0;
+	s->helo[0] = '\0';
+	if (s->auth_tls)
+		s->auth = 1;
 }
 
 /* ---- the reader and the loop ---- */
@@ -256,11 +328,11 @@ dispatch(struct sess *s, char *line)
 
 	s->cur = NULL;
 	for (c = s->proto->cmds; c->name != NULL; c++)
-		if (n == 4 && strncasecmp(line, c->name, 4) == 0)
+		if (n == strlen(c->name) && strncasecmp(line, c->name, n) == 0)
 			break;
 	if (c->name == NULL) {
 		for (v = known_verbs; *v != NULL; v++)
-			if (n == 4 && strncasecmp(line, *v, 4) == 0)
+			if (n == strlen(*v) && strncasecmp(line, *v, n) == 0)
 				break;
 		if (*v != NULL)
 			sess_reply(s, 502, "5.5.1",
@@ -271,7 +343,7 @@ dispatch(struct sess *s, char *line)
 		return;
 	}
 	s->cur = c;
-	c->fn(s, line + 4);
+	c->fn(s, line + n);
 	s->cur = NULL;
 }
 
@@ -381,6 +453,7 @@ sess_run(struct sess *s)
 		sio_flush(s->io);
 	log_debug("%s: disconnect from %s[%s]", s->proto->name, s->cl->name,
 	    s->cl->addr);
+	sio_tls_end(s->io);
 	lclient_free(s->lc);
 	free(s->io);
 	s->lc = NULL;

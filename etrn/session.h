@@ -13,7 +13,9 @@
  * not have is 502 if some protocol of the hub knows it and 500 if none
  * does; every syntax or sequence error (500-504, 530, 555) counts
  * towards the 421 after SESS_BAD_MAX in a row, any success resets the
- * count; a stop (SIGTERM) or a timeout ends the session with a 421.
+ * count; a stop (SIGTERM) or a timeout ends the session with a 421;
+ * under STARTTLS nothing the client sent in clear after the command is
+ * ever run.
  */
 #ifndef SESSION_H
 #define SESSION_H
@@ -29,7 +31,7 @@ struct sess;
 struct lclient;
 
 struct sess_cmd {
-	const char *name;		/* four letters */
+	const char *name;		/* a verb: four letters, or STARTTLS */
 	void	(*fn)(struct sess *, char *arg);
 	int	flags;
 };
@@ -61,10 +63,13 @@ struct sess {
 	int	helo_done;
 	int	esmtp;			/* EHLO or LHLO, not HELO */
 	int	busy;			/* inside a mail transaction */
-	int	auth;			/* AUTH is offered */
+	int	auth;			/* AUTH is offered (now) */
+	int	auth_tls;		/* ... once TLS is on (STARTTLS) */
+	int	authed;			/* AUTH succeeded */
 	int	bad;			/* consecutive bad commands */
 	int	done;			/* close after the flush */
 	const struct sess_cmd *cur;	/* the command being run */
+	char	tls_info[160];		/* protocol and cipher, "": clear */
 	char	helo[256];
 	char	cmd[SESS_CMD_MAX + 1];
 };
@@ -100,6 +105,16 @@ void	sess_cmd_quit(struct sess *, char *);
 void	sess_cmd_help(struct sess *, char *);
 void	sess_cmd_vrfy(struct sess *, char *);
 void	sess_cmd_auth(struct sess *, char *);
+/*
+ * sess_cmd_starttls - RFC 3207 with ctx->tls: 220, the handshake, then
+ * the session starts again (HELO, EHLO, the transaction and AUTH
+ * forgotten); anything the client sent after the command is refused
+ * (554, the session ends) and never read as a command under TLS.
+ * 502 without a tls section.
+ */
+void	sess_cmd_starttls(struct sess *, char *);
+/* sess_starttls_offered - EHLO may say STARTTLS now. */
+int	sess_starttls_offered(const struct sess *);
 /* sess_cmd_wrong_hello - EHLO or HELO on LMTP, or LHLO on SMTP. */
 void	sess_cmd_wrong_hello(struct sess *, char *);
 

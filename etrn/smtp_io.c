@@ -10,12 +10,17 @@
 #include <sys/ioctl.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "tls.h"
 #include "util.h"
 #include "smtpd.h"
 
@@ -29,6 +34,7 @@ sio_init(struct sio *io, int rfd, int wfd, long timeout)
 	io->waitmask = NULL;
 	io->ioff = io->ilen = io->olen = 0;
 	io->werr = 0;
+	io->tls = NULL;
 }
 
 /*
@@ -68,6 +74,56 @@ sio_wait(struct sio *io, int fd, short events)
 	}
 }
 
+/*
+ * tls_want - what an SSL call that did not finish (rv, and err, its
+ * SSL_get_error taken at once: another SSL call changes it) waits for:
+ * SIO_LINE once it may go on, or the status that ends it (SIO_EOF at
+ * the peer's close_notify).
+ */
+static int
+tls_want(struct sio *io, int rv, int err)
+{
+	switch (err) {
+	case SSL_ERROR_WANT_READ:
+		return sio_wait(io, io->rfd, POLLIN);
+	case SSL_ERROR_WANT_WRITE:
+		return sio_wait(io, io->wfd, POLLOUT);
+	case SSL_ERROR_ZERO_RETURN:
+		return SIO_EOF;
+	case SSL_ERROR_SYSCALL:
+		if (errno == EINTR)
+			return io->stop != NULL && *io->stop ? SIO_STOP :
+			    SIO_LINE;
+		ERR_clear_error();
+		return rv == 0 ? SIO_EOF : SIO_ERROR;
+	}
+	ERR_clear_error();
+	return SIO_ERROR;
+}
+
+/* tls_fill - sio_fill under TLS. */
+static int
+tls_fill(struct sio *io)
+{
+	int n, e, st;
+
+	for (;;) {
+		ERR_clear_error();
+		n = SSL_read(io->tls, io->ibuf + io->ioff + io->ilen,
+		    (int)(SIO_IBUF - io->ioff - io->ilen));
+		if (n > 0) {
+			io->ilen += (size_t)n;
+			return SIO_LINE;
+		}
+		e = SSL_get_error(io->tls, n);
+		/* the replies leave before a wait for the next command */
+		if (e == SSL_ERROR_WANT_READ && sio_flush(io) == -1)
+			return SIO_ERROR;
+		if ((st = tls_want(io, n, e)) != SIO_LINE)
+			return st;
+	}
+}
+
 /* sio_fill - read more input into the buffer; SIO_LINE when some came. */
 static int
 sio_fill(struct sio *io)
@@ -77,6 +133,8 @@ sio_fill(struct sio *io)
 
 	if (io->ilen == 0)
 		io->ioff = 0;
+	if (io->tls != NULL)
+		return tls_fill(io);
 	for (;;) {
 		n = read(io->rfd, io->ibuf + io->ioff + io->ilen,
 		    SIO_IBUF - io->ioff - io->ilen);
@@ -147,7 +205,30 @@ sio_pending(struct sio *io)
 {
 	int n = 0;
 
-	return io->ilen > 0 || (ioctl(io->rfd, FIONREAD, &n) == 0 && n > 0);
+	if (io->ilen > 0 || (io->tls != NULL && SSL_pending(io->tls) > 0))
+		return 1;
+	return ioctl(io->rfd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* tls_flush - sio_flush under TLS. */
+static int
+tls_flush(struct sio *io)
+{
+	size_t off = 0;
+	int n;
+
+	while (off < io->olen && !io->werr) {
+		ERR_clear_error();
+		n = SSL_write(io->tls, io->obuf + off, (int)(io->olen - off));
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (tls_want(io, n, SSL_get_error(io->tls, n)) != SIO_LINE)
+			io->werr = 1;
+	}
+	io->olen = 0;
+	return io->werr ? -1 : 0;
 }
 
 int
@@ -156,6 +237,8 @@ sio_flush(struct sio *io)
 	size_t off = 0;
 	ssize_t n;
 
+	if (io->tls != NULL)
+		return tls_flush(io);
 	while (off < io->olen && !io->werr) {
 		n = write(io->wfd, io->obuf + off, io->olen - off);
 		if (n > 0) {
@@ -221,4 +304,77 @@ sio_vcode(struct sio *io, int code, const char *status, char *text,
 		sio_reply(io, "%d %s %s", code, status, text);
 	else
 		sio_reply(io, "%d %s", code, text);
+}
+
+int
+sio_starttls(struct sio *io, void *ctx, char *err, size_t len)
+{
+	SSL *ssl;
+	int fl, n, e, st;
+
+	if (io->tls != NULL || io->ilen > 0 || io->rfd != io->wfd) {
+		strlcpy_(err, "not in a state to start TLS", len);
+		return -1;
+	}
+	if (sio_flush(io) == -1) {
+		strlcpy_(err, "lost the client", len);
+		return -1;
+	}
+	/* the handshake's waits are sio_wait's, bounded by the timeout */
+	if ((fl = fcntl(io->rfd, F_GETFL)) == -1 ||
+	    fcntl(io->rfd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		snprintf(err, len, "fcntl: %s", strerror(errno));
+		return -1;
+	}
+	ERR_clear_error();
+	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, io->rfd) != 1) {
+		tls_error("TLS session", err, len);
+		SSL_free(ssl);
+		return -1;
+	}
+	io->tls = ssl;
+	for (;;) {
+		ERR_clear_error();
+		if ((n = SSL_accept(ssl)) == 1)
+			return 0;
+		if ((e = SSL_get_error(ssl, n)) == SSL_ERROR_SSL) {
+			tls_error("handshake", err, len);
+			break;
+		}
+		if ((st = tls_want(io, n, e)) != SIO_LINE) {
+			strlcpy_(err, st == SIO_TIMEOUT ? "handshake: timeout" :
+			    st == SIO_STOP ? "handshake: shutting down" :
+			    "handshake: the client went away", len);
+			break;
+		}
+	}
+	SSL_free(ssl);
+	io->tls = NULL;
+	io->werr = 1;		/* nothing more goes out in clear */
+	return -1;
+}
+
+void
+sio_tls_info(const struct sio *io, char *buf, size_t len)
+{
+	const SSL_CIPHER *c;
+	int alg = 0, bits;
+
+	buf[0] = '\0';
+	if (io->tls == NULL || (c = SSL_get_current_cipher(io->tls)) == NULL)
+		return;
+	bits = SSL_CIPHER_get_bits(c, &alg);
+	snprintf(buf, len, "%s with cipher %s (%d/%d bits)",
+	    SSL_get_version(io->tls), SSL_CIPHER_get_name(c), bits, alg);
+}
+
+void
+sio_tls_end(struct sio *io)
+{
+	if (io->tls == NULL)
+		return;
+	if (!io->werr)
+		(void)SSL_shutdown(io->tls);	/* one try: no wait */
+	SSL_free(io->tls);
+	io->tls = NULL;
 }

@@ -72,7 +72,7 @@ static const struct sess_cmd smtp_cmds[] = {
 	{ "QUIT", sess_cmd_quit, 0 }, { "VRFY", sess_cmd_vrfy, 0 },
 	{ "HELP", sess_cmd_help, 0 }, { "ETRN", cmd_etrn, SC_LOG },
 	{ "AUTH", sess_cmd_auth, 0 }, { "LHLO", sess_cmd_wrong_hello, 0 },
-	{ NULL, NULL, 0 }
+	{ "STARTTLS", sess_cmd_starttls, SC_LOG }, { NULL, NULL, 0 }
 };
 
 static const struct sess_cmd lmtp_cmds[] = {
@@ -124,6 +124,8 @@ smtp_ehlo(struct sess *ss, char (*kw)[SESS_EHLO_LEN], int max)
 	snprintf(kw[n++], SESS_EHLO_LEN, "DSN");
 	if (!ss->cl->lmtp)
 		snprintf(kw[n++], SESS_EHLO_LEN, "ETRN");
+	if (!ss->cl->lmtp && sess_starttls_offered(ss))
+		snprintf(kw[n++], SESS_EHLO_LEN, "STARTTLS");
 	if (ss->auth)
 		snprintf(kw[n++], SESS_EHLO_LEN, "AUTH CRAM-MD5");
 	snprintf(kw[n++], SESS_EHLO_LEN, "ENHANCEDSTATUSCODES");
@@ -311,8 +313,10 @@ cmd_mail(struct sess *ss, char *arg)
 	if (mail_params(s, p + end, &size, &body8) == -1)
 		return;
 	addr_format(&a, buf, sizeof(buf));
+	/* RFC 3848: ESMTPS under TLS, ESMTPA after AUTH, ESMTPSA both */
 	ic.protocol = s->s.cl->enqueue ? "pipe" : s->s.cl->lmtp ? "LMTP" :
-	    s->s.esmtp ? "ESMTP" : "SMTP";
+	    !s->s.esmtp ? "SMTP" : s->s.io->tls != NULL ? (s->s.authed ?
+	    "ESMTPSA" : "ESMTPS") : s->s.authed ? "ESMTPA" : "ESMTP";
 	ic.helo = s->s.cl->enqueue ? NULL : s->s.helo;
 	ic.name = s->s.cl->name;
 	ic.addr = s->s.cl->addr;
@@ -596,7 +600,10 @@ smtpd_session(const struct smtpd_ctx *ctx, int rfd, int wfd,
 		free(s);
 		return -1;
 	}
-	s->s.auth = !cl->lmtp && auth_offered(c);
+	/* with a tls section AUTH waits for STARTTLS, unless told not to */
+	s->s.auth_tls = !cl->lmtp && auth_offered(c);
+	s->s.auth = s->s.auth_tls && (ctx->tls == NULL ||
+	    c->smtp.auth_without_tls);
 	intake_use_lookup(s->in, s->s.lc);
 	rv = sess_run(&s->s);
 	intake_free(s->in);

@@ -48,6 +48,7 @@ struct sio {
 	size_t	ioff, ilen;		/* unread: ibuf[ioff, ioff+ilen) */
 	size_t	olen;
 	int	werr;			/* a write failed: output dropped */
+	void   *tls;			/* the SSL after STARTTLS, or NULL */
 	char	ibuf[SIO_IBUF];
 	char	obuf[SIO_OBUF];
 };
@@ -76,6 +77,17 @@ void	sio_vcode(struct sio *io, int code, const char *status, char *text,
 int	sio_write(struct sio *io, const void *buf, size_t len);
 /* sio_flush - write out what is buffered; -1 on error or timeout. */
 int	sio_flush(struct sio *io);
+/*
+ * sio_starttls - the TLS handshake as the server with ctx (tls.h) on
+ * rfd, which must be wfd; what is buffered is written first and the
+ * input buffer must be empty.  0, or -1 with why in err (the session
+ * must end then: the stream is in no known state).
+ */
+int	sio_starttls(struct sio *io, void *ctx, char *err, size_t len);
+/* sio_tls_info - "TLSv1.3 with cipher X (256/256 bits)"; "" without. */
+void	sio_tls_info(const struct sio *io, char *buf, size_t len);
+/* sio_tls_end - close_notify (best effort) and free the TLS state. */
+void	sio_tls_end(struct sio *io);
 
 /* ---- usage.c: queued bytes per customer, shared by bridged's children ---- */
 
@@ -215,6 +227,8 @@ struct smtpd_ctx {
 	struct usage *usage;		/* NULL: read the spool */
 	volatile sig_atomic_t *stop;	/* set on SIGTERM, or NULL */
 	const sigset_t *waitmask;	/* lets SIGTERM in, or NULL */
+	void   *tls;			/* the TLS server (tls.h), or NULL:
+					   no STARTTLS */
 	int	lookupfd;		/* the lookup process (lproto.h);
 					   0 or -1: decide in-process */
 	int	reqfd;			/* in-process: ETRN's datagrams to

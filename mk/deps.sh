@@ -7,7 +7,7 @@ set -eu
 what=${1:-build}
 
 deb_build="bmake gcc make pkg-config libc6-dev libssh2-1-dev zlib1g-dev libconfuse-dev libssl-dev"
-deb_test="postfix swaks fetchmail uucp openssh-server openssh-client mandoc perl python3 procps iproute2 file prometheus"
+deb_test="postfix swaks fetchmail uucp openssh-server openssh-client mandoc perl python3 procps iproute2 file prometheus openssl libnet-ssleay-perl libio-socket-ssl-perl"
 fbsd_build="pkgconf libssh2 libconfuse"
 fbsd_test="postfix swaks fetchmail freebsd-uucp python3 p5-TAP-Harness prometheus"
 

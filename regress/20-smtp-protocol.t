@@ -191,6 +191,8 @@ case_ "220 250 555 221" "unknown MAIL parameter: 555" "$E" 'MAIL FROM:<s@example
 case_ "220 250 501 221" "bad SIZE value: 501" "$E" 'MAIL FROM:<s@example.org> SIZE=12x\r\n' "$Q"
 case_ "220 250 501 221" "bad BODY value: 501" "$E" 'MAIL FROM:<s@example.org> BODY=BINARYMIME\r\n' "$Q"
 case_ "220 250 552 221" "SIZE over max-size: 552" "$E" 'MAIL FROM:<s@example.org> SIZE=999999999\r\n' "$Q"
+case_ "220 250 502 221" "STARTTLS without a tls section: 502" "$E" 'STARTTLS\r\n' "$Q"
+case_ "220 500 221" "STARTTLSX (no such verb): 500" 'STARTTLSX\r\n' "$Q"
 case_ "220 250 250 555 221" "unknown RCPT parameter: 555" "$E" "$M" 'RCPT TO:<x@ship.example> FOO=BAR\r\n' "$Q"
 case_ "220 250 250 250 221" "RCPT NOTIFY= and ORCPT= (DSN): 250" "$E" "$M" 'RCPT TO:<x@ship.example> NOTIFY=DELAY ORCPT=rfc822;x+2By@ship.example\r\n' "$Q"
 case_ "220 250 250 501 221" "bad NOTIFY: 501" "$E" "$M" 'RCPT TO:<x@ship.example> NOTIFY=SOMETIMES\r\n' "$Q"

@@ -376,6 +376,56 @@ test_errors(void)
 	}
 }
 
+/* the tls section, auth-without-tls, tls_proto_parse */
+static void
+test_tls(void)
+{
+	struct bridge_conf *c;
+	char *errs, want[300];
+	int nerr = 0, lo = 0, hi = 0;
+
+	write_file("r", "");
+	c = load_text("tls", BASE "tls { cert = \"c.pem\" key = \"k.pem\" "
+	    "protocols = \"TLSv1.3\" ciphers = \"ECDHE+AESGCM\" }\n"
+	    "smtp { auth-without-tls = yes }\n", &nerr, &errs);
+	snprintf(want, sizeof(want), "%s/c.pem", dir);
+	ok(c != NULL && nerr == 0, "a tls section loads");
+	if (c != NULL) {
+		is_str(c->tls.cert, want, "cert: relative to the config");
+		ok(c->tls.key != NULL && strstr(c->tls.key, "/k.pem") != NULL,
+		    "key: likewise");
+		ok(c->tls.proto_min == 13 && c->tls.proto_max == 13,
+		    "protocols TLSv1.3: 1.3 only");
+		is_str(c->tls.ciphers, "ECDHE+AESGCM", "ciphers kept");
+		ok(c->smtp.auth_without_tls && !c->odmr.auth_without_tls,
+		    "auth-without-tls: smtp yes, odmr by default no");
+	} else
+		diag_lines(errs);
+	conf_free(c);
+	free(errs);
+	c = load_text("notls", BASE, &nerr, &errs);
+	ok(c != NULL && c->tls.cert == NULL && c->tls.key == NULL &&
+	    c->tls.proto_min == 12 && c->tls.proto_max == 13,
+	    "no tls section: no cert, TLS 1.2 to 1.3");
+	conf_free(c);
+	free(errs);
+	expect_error("tls-proto", BASE "tls {\n cert = \"c\" key = \"k\"\n"
+	    " protocols = \"SSLv3\"\n}\n", 5, "protocols: bad protocols "
+	    "\"SSLv3\"");
+	expect_error("tls-nokey", BASE "tls {\n cert = \"c\"\n}\n", 4,
+	    "tls: cert and key go together (key is missing)");
+	expect_error("tls-bool", BASE "odmr { auth-without-tls = \"maybe\" "
+	    "}\n", 3, "auth-without-tls: bad boolean");
+	ok(tls_proto_parse("TLSv1.2, TLSv1.3", &lo, &hi) == 0 && lo == 12 &&
+	    hi == 13, "tls_proto_parse: both, comma and space");
+	ok(tls_proto_parse("tlsv1.2", &lo, &hi) == 0 && lo == 12 && hi == 12,
+	    "tls_proto_parse: any case");
+	ok(tls_proto_parse("", &lo, &hi) == -1 &&
+	    tls_proto_parse("TLSv1.1", NULL, NULL) == -1 &&
+	    tls_proto_parse("TLSv1.2 junk", NULL, NULL) == -1,
+	    "tls_proto_parse: empty, TLS 1.1 and junk refused");
+}
+
 static void
 test_check(void)
 {
@@ -645,6 +695,7 @@ main(void)
 	test_full();
 	test_errors();
 	test_check();
+	test_tls();
 	test_builtin();
 	test_cidr();
 	test_ctlrole();

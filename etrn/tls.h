@@ -1,0 +1,32 @@
+/*
+ * tls.h - the hub's TLS server context (tls.c, OpenSSL 3 or LibreSSL):
+ * made once per session process from bridge.conf's tls section, before
+ * the chroot and the drop, and used by STARTTLS (smtp_io.c
+ * sio_starttls).
+ *
+ * Invariants: TLS 1.2 is the lowest version ever taken; no
+ * renegotiation, no compression; the server's cipher order wins; a key
+ * that does not match its certificate is refused at load.
+ */
+#ifndef TLS_H
+#define TLS_H
+
+#include <stddef.h>
+
+#include "conf.h"
+
+/* TLS 1.2's ciphers without tls { ciphers }: forward secret, AEAD */
+#define TLS_CIPHERS_DEFAULT \
+	"ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL"
+
+/*
+ * tls_server_new - the context for c's tls section (cert chain, key,
+ * ciphers, protocols); NULL with why in err.  Reads the key file: call
+ * while it is readable (as root, before the drop).
+ */
+void   *tls_server_new(const struct bridge_conf *c, char *err, size_t len);
+void	tls_server_free(void *ctx);
+/* tls_error - OpenSSL's last error, or what, into buf; buf. */
+const char *tls_error(const char *what, char *buf, size_t len);
+
+#endif
