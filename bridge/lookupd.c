@@ -40,6 +40,7 @@
 #include "proc.h"
 #include "lookup.h"
 #include "lproto.h"
+#include "penalty.h"
 #include "resolve.h"
 #include "util.h"
 #include "lookupd.h"
@@ -57,6 +58,7 @@ static int answer(struct lsession *, const struct lookup_reply *);
 
 static volatile sig_atomic_t stop;
 static struct lookup_srv srv;
+static struct penalty pen;	/* AUTH failures, ETRNs (penalty.h) */
 static struct bridge_conf *conf;
 static struct chan master;
 static const char *path;
@@ -391,6 +393,7 @@ lookup_main(const char *conf_path)
 			    (long)getuid());
 	}
 	srv.conf = conf;
+	srv.pen = &pen;
 	srv.turn = to_master_turn;
 	srv.count = to_master_count;
 	chan_init(&master, 3, LOOKUPD_QUEUE);

@@ -395,18 +395,51 @@ worker_setup(void *arg)
 		sigaction(sigs[i], &act, NULL);
 }
 
-/* too_many - the refusal for a client over max-clients. */
+/* refuse - the one-line 421 for a client not served, then close. */
 static void
-too_many(struct master *m, int fd, const char *what)
+refuse(struct master *m, int fd, const char *status, const char *what)
 {
 	char buf[512];
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "421 4.3.2 %s %s, try later\r\n",
-	    m->conf->hostname, what);
+	n = snprintf(buf, sizeof(buf), "421 %s %s %s, try later\r\n",
+	    status, m->conf->hostname, what);
 	if (n > 0 && (size_t)n < sizeof(buf))
 		(void)write(fd, buf, (size_t)n);
 	close(fd);
+}
+
+/* too_many - the refusal for a client over max-clients. */
+static void
+too_many(struct master *m, int fd, const char *what)
+{
+	refuse(m, fd, "4.3.2", what);
+}
+
+/*
+ * one_source_over - whether the client at sa has max-per-client
+ * sessions open already, or its /24 (/64) max-per-network: then one
+ * source cannot take every slot.  limits-exempt networks (loopback by
+ * default) are not counted.
+ */
+static const char *
+one_source_over(const struct master *m, const struct sockaddr *sa)
+{
+	const struct bridge_conf *c = m->conf;
+	int i;
+
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return NULL;
+	for (i = 0; i < c->smtp.nexempt; i++)
+		if (cidr_match(&c->smtp.exempt[i], sa))
+			return NULL;
+	if (c->smtp.max_per_client > 0 && pool_busy_from(&m->pool, sa, 32,
+	    128) >= c->smtp.max_per_client)
+		return "client";
+	if (c->smtp.max_per_network > 0 && pool_busy_from(&m->pool, sa, 24,
+	    64) >= c->smtp.max_per_network)
+		return "network";
+	return NULL;
 }
 
 /*
@@ -498,6 +531,7 @@ static void
 accept_some(struct master *m, struct listener *l)
 {
 	struct sockaddr_storage ss;
+	const char *what;
 	socklen_t len;
 	int fd, n, max;
 
@@ -521,6 +555,22 @@ accept_some(struct master *m, struct listener *l)
 			log_warnx("too many connections on %s (%d)", l->spec,
 			    max);
 			too_many(m, fd, "too many connections");
+			continue;
+		}
+		if ((l->kind == LK_SMTP || l->kind == LK_ODMR) &&
+		    (what = one_source_over(m, (struct sockaddr *)&ss)) !=
+		    NULL) {
+			struct smtpd_client cl;
+
+			smtpd_client_set(&cl, (struct sockaddr *)&ss, len, 0);
+			log_warnx("too many connections from %s%s: refused "
+			    "(max-per-%s %d)", cl.addr, what[0] == 'c' ? "" :
+			    "'s network", what, what[0] == 'c' ?
+			    m->conf->smtp.max_per_client :
+			    m->conf->smtp.max_per_network);
+			refuse(m, fd, "4.7.0", what[0] == 'c' ?
+			    "too many connections from your address" :
+			    "too many connections from your network");
 			continue;
 		}
 		spawn(m, fd, l->kind, (struct sockaddr *)&ss, len);

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -281,12 +282,61 @@ pool_conn(struct pool *p, int fd, int kind, const char *peer,
 	}
 	s->busy = 1;
 	s->kind = kind;
+	s->peerlen = 0;
+	if (sa != NULL && salen > 0 && (size_t)salen <= sizeof(s->peer) &&
+	    (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
+		memcpy(&s->peer, sa, (size_t)salen);
+		s->peerlen = salen;
+	}
 	if (chan_flush(&s->ch) == -1) {
 		/* the client's descriptor went with the queue */
 		log_warn("session process %ld", (long)s->pid);
 		shut(s);
 	}
 	return 0;
+}
+
+/* same_net - a and b agree in their first bits bits. */
+static int
+same_net(const unsigned char *a, const unsigned char *b, int bits)
+{
+	int whole = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, (size_t)whole) != 0)
+		return 0;
+	return rest == 0 || ((a[whole] ^ b[whole]) &
+	    (unsigned char)(0xff << (8 - rest))) == 0;
+}
+
+int
+pool_busy_from(const struct pool *p, const struct sockaddr *sa, int bits4,
+    int bits6)
+{
+	const unsigned char *want, *have;
+	const struct sockaddr *ps;
+	int i, n = 0;
+
+	if (sa->sa_family == AF_INET)
+		want = (const unsigned char *)
+		    &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		want = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	else
+		return 0;
+	for (i = 0; i < p->n; i++) {
+		if (!p->v[i].busy || p->v[i].peerlen == 0)
+			continue;
+		ps = (const struct sockaddr *)&p->v[i].peer;
+		if (ps->sa_family != sa->sa_family)
+			continue;
+		have = ps->sa_family == AF_INET ? (const unsigned char *)
+		    &((const struct sockaddr_in *)ps)->sin_addr :
+		    ((const struct sockaddr_in6 *)ps)->sin6_addr.s6_addr;
+		if (same_net(want, have, sa->sa_family == AF_INET ? bits4 :
+		    bits6))
+			n++;
+	}
+	return n;
 }
 
 int

@@ -34,6 +34,8 @@ struct sproc {
 	struct chan ch;			/* ch.sock -1: closed, being reaped */
 	int	busy;			/* a connection is being served */
 	int	kind;			/* its LK_* while busy */
+	struct sockaddr_storage peer;	/* ... and its client's address */
+	socklen_t peerlen;		/* 0: none (a unix socket) */
 	int	retire;			/* exit once done (a reload came) */
 };
 
@@ -71,6 +73,13 @@ int	pool_conn(struct pool *p, int fd, int kind, const char *peer,
 	    const struct sockaddr *sa, socklen_t salen, int qfd, int lfd);
 /* pool_busy - connections of kind being served (-1: every kind). */
 int	pool_busy(const struct pool *p, int kind);
+/*
+ * pool_busy_from - connections being served whose client address is
+ * sa's within the first bits4 (IPv4) or bits6 (IPv6) bits: bits 32 or
+ * 128 for the address itself, 24 or 64 for its network.
+ */
+int	pool_busy_from(const struct pool *p, const struct sockaddr *sa,
+	    int bits4, int bits6);
 /* pool_count - session processes that are still to be reaped. */
 int	pool_count(const struct pool *p);
 /* pool_npoll - how many pollfds pool_fill writes. */

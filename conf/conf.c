@@ -41,7 +41,7 @@
 #include "util.h"
 
 enum vkind {
-	V_STR, V_PATH, V_NAME, V_HOST, V_ADDR, V_SIZE, V_DUR, V_INT,
+	V_STR, V_PATH, V_NAME, V_HOST, V_ADDR, V_SIZE, V_DUR, V_INT, V_COUNT,
 	V_BOOL, V_LISTEN, V_CIDR, V_RELEASE, V_DELIVER, V_GRADE, V_ARGV,
 	V_RELAY, V_PEER, V_TLSPROTO
 };
@@ -69,6 +69,10 @@ static const struct {
 	{ "group", V_NAME }, { "peers", V_PEER },
 	{ "cert", V_PATH }, { "key", V_PATH }, { "ciphers", V_STR },
 	{ "protocols", V_TLSPROTO }, { "auth-without-tls", V_BOOL },
+	{ "min-data-rate", V_SIZE }, { "max-session-time", V_DUR },
+	{ "max-per-client", V_COUNT }, { "max-per-network", V_COUNT },
+	{ "limits-exempt", V_CIDR }, { "auth-failures", V_COUNT },
+	{ "auth-lockout", V_DUR }, { "etrn-per-minute", V_COUNT },
 };
 
 /* Where each option was last set, and where each customer starts. */
@@ -95,7 +99,10 @@ static int parse_cb(cfg_t *, cfg_opt_t *, const char *, void *);
 
 static cfg_opt_t smtp_opts[] = {
 	L("listen"), S("max-clients"), S("max-size"), S("max-recipients"),
-	S("timeout"), S("auth-without-tls"), CFG_END()
+	S("timeout"), S("auth-without-tls"), S("min-data-rate"),
+	S("max-session-time"), S("max-per-client"), S("max-per-network"),
+	L("limits-exempt"), S("auth-failures"), S("auth-lockout"),
+	S("etrn-per-minute"), CFG_END()
 };
 static cfg_opt_t tls_opts[] = {
 	S("cert"), S("key"), S("ciphers"), S("protocols"), CFG_END()
@@ -362,6 +369,12 @@ check_value(const char *name, const char *v, char *buf, size_t len)
 		snprintf(buf, len, "bad duration \"%s\" (a number with s, m, "
 		    "h, d or w)", v);
 		return buf;
+	case V_COUNT:
+		if (strcmp(v, "0") == 0 || int_parse(v, 1000000, &n) == 0)
+			return NULL;
+		snprintf(buf, len, "bad number \"%s\" (0 to 1000000; 0: "
+		    "off)", v);
+		return buf;
 	case V_INT:
 		if (int_parse(v, 1000000, &n) == 0)
 			return NULL;
@@ -566,6 +579,15 @@ get_int(cfg_t *sec, const char *name, long def)
 	return s != NULL && int_parse(s, 1000000, &n) == 0 ? n : def;
 }
 
+/* get_count - a V_COUNT option (0 allowed: off), def when not set. */
+static long
+get_count(cfg_t *sec, const char *name, long def)
+{
+	const char *s = cfg_getstr(sec, name);
+
+	return s != NULL && strcmp(s, "0") == 0 ? 0 : get_int(sec, name, def);
+}
+
 /* get_list - a copy of a string list; *n gets its length. */
 static char **
 get_list(cfg_t *sec, const char *name, int *n)
@@ -733,6 +755,26 @@ build_customer(struct lctx *x, struct conf_full *cf, cfg_t *sec,
 	load_rcpts(x, sec, cu);
 }
 
+/*
+ * exempt_list - smtp { limits-exempt }: the networks the per-client
+ * and per-network limits leave alone; loopback when it is not set
+ * (a front MTA on the same machine).
+ */
+static void
+exempt_list(cfg_t *sec, struct bridge_conf *c)
+{
+	static const char *const loop[] = { "127.0.0.0/8", "::1/128" };
+	unsigned i, n = cfg_size(sec, "limits-exempt");
+	unsigned k = n > 0 ? n : 2;
+
+	if ((c->smtp.exempt = calloc(k, sizeof(struct cidr))) == NULL)
+		return;
+	for (i = 0; i < k; i++)
+		if (cidr_parse(n > 0 ? cfg_getnstr(sec, "limits-exempt", i) :
+		    loop[i], &c->smtp.exempt[c->smtp.nexempt]) == 0)
+			c->smtp.nexempt++;
+}
+
 /* get_bool - a boolean option, def when it is not set. */
 static int
 get_bool(cfg_t *sec, const char *name, int def)
@@ -787,6 +829,14 @@ build_sections(struct bridge_conf *c, cfg_t *root)
 	c->smtp.max_recipients = (int)get_int(s, "max-recipients", 100);
 	c->smtp.timeout = get_dur(s, "timeout", 300);
 	c->smtp.auth_without_tls = get_bool(s, "auth-without-tls", 0);
+	c->smtp.min_data_rate = get_size(s, "min-data-rate", 500);
+	c->smtp.max_session_time = get_dur(s, "max-session-time", 3600);
+	c->smtp.max_per_client = (int)get_count(s, "max-per-client", 10);
+	c->smtp.max_per_network = (int)get_count(s, "max-per-network", 30);
+	exempt_list(s, c);
+	c->smtp.auth_failures = (int)get_count(s, "auth-failures", 5);
+	c->smtp.auth_lockout = get_dur(s, "auth-lockout", 900);
+	c->smtp.etrn_per_minute = (int)get_count(s, "etrn-per-minute", 30);
 	s = cfg_getsec(root, "lmtp");
 	get_listeners(s, &c->lmtp.l);
 	c->lmtp.max_clients = (int)get_int(s, "max-clients", 100);
@@ -1127,6 +1177,7 @@ conf_free(struct bridge_conf *c)
 	free(c->postmaster);
 	free(c->pidfile);
 	free(c->relayhost);
+	free(c->smtp.exempt);
 	free(c->tls.cert);
 	free(c->tls.key);
 	free(c->tls.ciphers);

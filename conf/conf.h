@@ -106,6 +106,15 @@ struct bridge_conf {
 		long	timeout;	/* default 5m */
 		int	auth_without_tls; /* offer AUTH in clear with a tls
 					   section too */
+		uint64_t min_data_rate;	/* octets/s DATA must keep; 0: off */
+		long	max_session_time; /* a whole session; default 1h */
+		int	max_per_client;	/* sessions per address; 0: off */
+		int	max_per_network; /* ... per /24 or /64 */
+		struct cidr *exempt;	/* limits-exempt: no per-client limit */
+		int	nexempt;
+		int	auth_failures;	/* AUTH failures before a lockout */
+		long	auth_lockout;	/* ... of this long; also the window */
+		int	etrn_per_minute; /* ETRNs per client; 0: no limit */
 	} smtp;
 	struct {
 		struct listeners l;

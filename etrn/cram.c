@@ -175,6 +175,20 @@ cram_read_answer(struct sio *io, size_t linemax, char *buf, size_t len)
 	return 0;
 }
 
+int
+cram_answer_user(const char *line, char *buf, size_t len)
+{
+	char answer[CRAM_ANSWER_MAX], *sp;
+
+	if (cram_b64_decode(line, answer, sizeof(answer)) == -1 ||
+	    (sp = strrchr(answer, ' ')) == NULL || sp == answer ||
+	    (size_t)(sp - answer) >= len)
+		return -1;
+	*sp = '\0';
+	strlcpy_(buf, answer, len);
+	return 0;
+}
+
 /*
  * check - is answer "user digest" right for challenge?  1 yes, 0 no,
  * -1 when the customer's secret cannot be used (unreadable, too open:
@@ -250,6 +264,7 @@ failed(struct cram_server *cs, const struct bridge_conf *c,
 {
 	log_info("%s: %s: AUTH CRAM-MD5 failed%s%s: %s", cs->tag, client,
 	    who != NULL ? " for " : "", who != NULL ? who->name : "", why);
+	r->failed = 1;
 	if (++cs->fails >= CRAM_FAILS) {
 		settle(r, CRAM_CLOSE, 421, "4.7.0", "");
 		snprintf(r->text, sizeof(r->text), "%s Error: too many failed "
@@ -293,16 +308,22 @@ cram_finish(struct cram_server *cs, const struct bridge_conf *c,
 {
 	char answer[CRAM_ANSWER_MAX], why[300];
 	const struct customer *cu;
+	int rv;
 
 	if (!cs->pending)
 		return refuse(r, 503, "5.5.1", "Error: no AUTH under way");
 	cs->pending = 0;
+	cs->user[0] = '\0';
+	r->failed = 0;
 	if (strcmp(line, "*") == 0)
 		return refuse(r, 501, "5.7.0", "Authentication aborted");
 	if (cram_b64_decode(line, answer, sizeof(answer)) == -1)
 		return failed(cs, c, client, NULL, "answer is not base64", 501,
 		    r);
-	switch (check(cs, c, cs->challenge, answer, &cu, why, sizeof(why))) {
+	rv = check(cs, c, cs->challenge, answer, &cu, why, sizeof(why));
+	if (cu != NULL)
+		strlcpy_(cs->user, cu->name, sizeof(cs->user));
+	switch (rv) {
 	case -1:
 		log_warnx("%s: %s: AUTH CRAM-MD5 for %s cannot be checked: "
 		    "secret %s", cs->tag, client, cu->name, why);

@@ -65,6 +65,8 @@ struct cram_server {
 	int	pending;		/* a challenge is out */
 	char	challenge[CRAM_CHALLENGE_MAX];
 	char	auth[64];		/* the customer after a successful AUTH */
+	char	user[64];		/* the customer the last answer named,
+					   "" for none or an unknown name */
 };
 
 enum cram_outcome {
@@ -77,6 +79,7 @@ enum cram_outcome {
 
 struct cram_reply {
 	int	code;
+	int	failed;			/* a failed authentication (counted) */
 	const char *status;
 	char	text[CRAM_CHALLENGE_MAX * 4 / 3 + 8];	/* no code, no status */
 };
@@ -100,6 +103,11 @@ enum cram_outcome cram_start(struct cram_server *cs,
 enum cram_outcome cram_finish(struct cram_server *cs,
 	    const struct bridge_conf *c, const char *client, const char *line,
 	    struct cram_reply *r);
+/*
+ * cram_answer_user - the user name an answer line (base64 of "user
+ * digest") names, into buf (len octets); -1 when it names none.
+ */
+int	cram_answer_user(const char *line, char *buf, size_t len);
 /*
  * cram_read_answer - the session's half: read the answer to a 334
  * from io (lines of at most linemax) into buf, CRLF removed; "" for a

@@ -25,6 +25,7 @@
 #include "addr.h"
 #include "log.h"
 #include "lproto.h"
+#include "penalty.h"
 #include "queue.h"
 #include "rcptlist.h"
 #include "routes.h"
@@ -207,6 +208,97 @@ do_rcpt(struct lookup_srv *sv, struct lookup_sess *ls, const char *addr,
 }
 
 /* ---- AUTH ---- */
+
+/*
+ * Failed AUTHs across sessions (penalty.h): auth-failures within
+ * auth-lockout from one address (an IPv6 /64) lock it out for
+ * auth-lockout, four times as many for one customer from anywhere (a
+ * guesser spread over many addresses; one address is locked long
+ * before it could lock a customer out).  Each failure's reply waits a
+ * second more than the one before.
+ */
+#define AUTH_CUSTOMER_TIMES	4
+
+/* cust_key - the penalty key of customer name. */
+static void
+cust_key(const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "c %s", name);
+}
+
+/*
+ * auth_locked - when the client's address, or customer user (NULL or
+ * "": none), is locked out, the 421 that closes into r (logged): 1;
+ * else 0.
+ */
+static int
+auth_locked(struct lookup_srv *sv, struct lookup_sess *ls, const char *user,
+    struct lookup_reply *r)
+{
+	const struct bridge_conf *c = sv->conf;
+	char key[PENALTY_KEY];
+	const char *what = "address";
+	double now = time_mono();
+	long left = 0, l;
+
+	if (sv->pen == NULL || c->smtp.auth_failures <= 0)
+		return 0;
+	if (penalty_addr_key(ls->peer, key, sizeof(key)) == 0)
+		left = penalty_locked(sv->pen, key, now);
+	if (user != NULL && user[0] != '\0') {
+		cust_key(user, key, sizeof(key));
+		if ((l = penalty_locked(sv->pen, key, now)) > left) {
+			left = l;
+			what = "account";
+		}
+	}
+	if (left == 0)
+		return 0;
+	log_warnx("%s: %s: AUTH refused%s%s: locked out for %lds more after "
+	    "too many failures", ls->cram.tag, client(ls), user != NULL &&
+	    user[0] != '\0' ? " for " : "", user != NULL ? user : "", left);
+	memset(r, 0, sizeof(*r));
+	say(r, 421, "4.7.0", "%s Error: too many failed authentications "
+	    "for this %s, try again in %ld minute%s", c->hostname, what,
+	    (left + 59) / 60, (left + 59) / 60 == 1 ? "" : "s");
+	r->close = 1;
+	return 1;
+}
+
+/*
+ * auth_failed - count a failed AUTH of the client (and of the customer
+ * it named, if any): at a limit the reply becomes the 421 of the
+ * lockout, else it waits a second per failure so far.
+ */
+static void
+auth_failed(struct lookup_srv *sv, struct lookup_sess *ls,
+    struct lookup_reply *r)
+{
+	const struct bridge_conf *c = sv->conf;
+	char key[PENALTY_KEY];
+	double now = time_mono();
+	int max = c->smtp.auth_failures, na = 0, nc = 0;
+
+	if (sv->pen == NULL || max <= 0)
+		return;
+	if (penalty_addr_key(ls->peer, key, sizeof(key)) == 0)
+		na = penalty_add(sv->pen, key, now, c->smtp.auth_lockout, max,
+		    c->smtp.auth_lockout);
+	if (ls->cram.user[0] != '\0') {
+		cust_key(ls->cram.user, key, sizeof(key));
+		nc = penalty_add(sv->pen, key, now, c->smtp.auth_lockout,
+		    max * AUTH_CUSTOMER_TIMES, c->smtp.auth_lockout);
+	}
+	if (na >= max || nc >= max * AUTH_CUSTOMER_TIMES) {
+		log_warnx("%s: %s: %d failed AUTHs %s within %lds: locked out "
+		    "for %lds", ls->cram.tag, client(ls), na >= max ? na : nc,
+		    na >= max ? "from this address" : "for its customer",
+		    c->smtp.auth_lockout, c->smtp.auth_lockout);
+		(void)auth_locked(sv, ls, ls->cram.user, r);
+		return;
+	}
+	r->delay = na < AUTH_DELAY_MAX ? na : AUTH_DELAY_MAX;
+}
 
 static void
 cram_out(struct lookup_reply *r, enum cram_outcome rv,
@@ -490,6 +582,40 @@ lookup_etrn_counted(struct lookup_sess *ls, const uint64_t *counts, int n,
 }
 
 /*
+ * etrn_too_often - an ETRN beyond smtp { etrn-per-minute } from one
+ * client address (limits-exempt ones are not counted): 458 into r, 1.
+ * The flushes coalesce anyway; this keeps one client from keeping the
+ * lookup and the master counting queues.
+ */
+static int
+etrn_too_often(struct lookup_srv *sv, struct lookup_sess *ls,
+    struct lookup_reply *r)
+{
+	const struct bridge_conf *c = sv->conf;
+	struct sockaddr_storage ss;
+	char key[PENALTY_KEY];
+	int i, n;
+
+	if (sv->pen == NULL || c->smtp.etrn_per_minute <= 0 ||
+	    client_sa(ls->peer, &ss) == -1 ||
+	    penalty_addr_key(ls->peer, key, sizeof(key)) == -1)
+		return 0;
+	for (i = 0; i < c->smtp.nexempt; i++)
+		if (cidr_match(&c->smtp.exempt[i], (struct sockaddr *)&ss))
+			return 0;
+	key[0] = 'e';			/* "e ADDR": not the AUTH count */
+	n = penalty_add(sv->pen, key, time_mono(), 60, 0, 0);
+	if (n <= c->smtp.etrn_per_minute)
+		return 0;
+	if (n == c->smtp.etrn_per_minute + 1)
+		log_warnx("smtp: %s: more than %d ETRNs in a minute: refused "
+		    "for the rest of it", client(ls), c->smtp.etrn_per_minute);
+	say(r, 458, "4.7.0", "Too many ETRN requests from your address, try "
+	    "again in a minute");
+	return 1;
+}
+
+/*
  * do_etrn - "ETRN domain", "ETRN @domain" (and its subdomains),
  * "ETRN #customer"; the session has checked its state and that arg is
  * not empty.  Never a single label (a bare TLD such as @com).
@@ -508,6 +634,8 @@ do_etrn(struct lookup_srv *sv, struct lookup_sess *ls, const char *arg,
 		say(r, 500, "5.5.2", "Syntax: ETRN [@|#]node");
 		return;
 	}
+	if (etrn_too_often(sv, ls, r))
+		return;
 	text_shown(arg, strlen(arg), node, sizeof(node));
 	if (strlen(arg) >= sizeof(dom) - 1 || strchr(arg, ' ') != NULL) {
 		say(r, 501, "5.5.4", "<%s>: bad node name", node);
@@ -601,6 +729,7 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 	uint64_t declared;
 
 	memset(r, 0, sizeof(*r));
+	memset(&cr, 0, sizeof(cr));
 	if (m->fd != -1 && m->type != LM_ATRN)
 		return cut(ls, "sent a descriptor");
 	if (ls->etrn.pending)
@@ -626,6 +755,8 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 			return cut(ls, "malformed AUTH");
 		if (ls->kind != LOOKUP_SMTP && ls->kind != LOOKUP_ODMR)
 			return cut(ls, "AUTH on a local socket");
+		if (auth_locked(sv, ls, NULL, r))
+			return 1;
 		rv = cram_start(&ls->cram, sv->conf, b, &cr);
 		cram_out(r, rv, &cr);
 		return 1;
@@ -635,8 +766,18 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 			return cut(ls, "malformed AUTH answer");
 		if (!ls->cram.pending)
 			return cut(ls, "an AUTH answer without a challenge");
+		/* locked out: refused before the secret is even looked at */
+		if (cram_answer_user(b, a, sizeof(a)) == -1 ||
+		    !name_is_safe(a))
+			a[0] = '\0';
+		if (auth_locked(sv, ls, a, r)) {
+			ls->cram.pending = 0;
+			return 1;
+		}
 		rv = cram_finish(&ls->cram, sv->conf, client(ls), b, &cr);
 		cram_out(r, rv, &cr);
+		if (cr.failed)
+			auth_failed(sv, ls, r);
 		return 1;
 	case LM_ETRN:
 		if (chan_get_str(&rd, b, sizeof(b)) == NULL ||
@@ -678,6 +819,7 @@ lookup_reply_put(struct chan_wr *w, const struct lookup_reply *r)
 	chan_put_str(w, r->status);
 	chan_put_str(w, r->text);
 	chan_put_u32(w, (uint32_t)r->close);
+	chan_put_u32(w, (uint32_t)r->delay);
 	chan_put_str(w, r->customer);
 	if (r->have_token)
 		chan_put_bytes(w, r->token, VERDICT_LEN);
@@ -696,11 +838,13 @@ lookup_reply_get(const struct chan_msg *m, struct lookup_reply *r)
 	chan_get_str(&rd, r->status, sizeof(r->status));
 	chan_get_str(&rd, r->text, sizeof(r->text));
 	r->close = chan_get_u32(&rd) != 0;
+	r->delay = (int)chan_get_u32(&rd);
 	chan_get_str(&rd, r->customer, sizeof(r->customer));
 	if (rd.left > 0 && !rd.err)
 		r->have_token = chan_get_bytes(&rd, r->token, VERDICT_LEN) ==
 		    VERDICT_LEN;
-	if (chan_get_end(&rd) != 0 || r->code < 200 || r->code > 599)
+	if (chan_get_end(&rd) != 0 || r->code < 200 || r->code > 599 ||
+	    r->delay < 0 || r->delay > AUTH_DELAY_MAX)
 		return -1;
 	return 0;
 }

@@ -35,6 +35,7 @@ enum lookup_kind {
 
 #define ETRN_CUST_MAX	16	/* customers one ETRN @domain may name */
 #define ETRN_UNCOUNTED	UINT64_MAX	/* a count the master could not make */
+#define AUTH_DELAY_MAX	30	/* seconds a failed AUTH's reply waits */
 
 struct lookup_sess;
 
@@ -64,6 +65,8 @@ struct lookup_srv {
 	int   (*count)(void *arg, const struct lookup_sess *ls,
 	    char *const *customers, char *const *domains, int n);
 	void   *count_arg;
+	/* failed AUTHs and ETRNs across sessions (penalty.h); NULL: none */
+	struct penalty *pen;
 };
 
 /* One session as the lookup process knows it. */
@@ -90,6 +93,7 @@ struct lookup_reply {
 	char	status[12];
 	char	text[INTAKE_TEXT_MAX];
 	int	close;
+	int	delay;			/* seconds to wait before sending it */
 	char	customer[64];
 	int	have_token;
 	unsigned char token[VERDICT_LEN];

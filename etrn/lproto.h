@@ -64,7 +64,9 @@
  *               write nothing more.
  * lookup -> session
  *   LM_REPLY    u32 code, str status, str text (no code or status),
- *               u32 close (the session must end after it), str
+ *               u32 close (the session must end after it), u32
+ *               delay (seconds the session waits before sending it, at
+ *               most AUTH_DELAY_MAX: a failed AUTH), str
  *               customer, then the VERDICT_LEN token bytes (an
  *               accepted LM_RCPT) or none.
  *

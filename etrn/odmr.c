@@ -43,7 +43,8 @@ static int	odmr_ehlo(struct sess *, char (*)[SESS_EHLO_LEN], int);
 
 static const struct sess_cmd odmr_cmds[] = {
 	{ "EHLO", sess_cmd_ehlo, 0 }, { "HELO", sess_cmd_helo, 0 },
-	{ "AUTH", sess_cmd_auth, 0 }, { "ATRN", cmd_atrn, SC_LOG },
+	{ "AUTH", sess_cmd_auth, 0 },
+	{ "ATRN", cmd_atrn, SC_LOG | SC_REFUSALS },
 	{ "RSET", sess_cmd_rset, 0 }, { "NOOP", sess_cmd_noop, 0 },
 	{ "HELP", sess_cmd_help, 0 }, { "QUIT", sess_cmd_quit, 0 },
 	{ NULL, NULL, 0 }

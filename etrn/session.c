@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lclient.h"
@@ -53,7 +54,8 @@ sess_reply(struct sess *s, int code, const char *status, const char *fmt,
 		    s->cl->name, s->cl->addr, code, status != NULL ? status :
 		    "", text, env);
 	}
-	if (counts(code))
+	if (counts(code) || (s->cur != NULL && (s->cur->flags &
+	    SC_REFUSALS) && (code == 450 || code == 459 || code >= 500)))
 		s->bad++;
 	else if (code < 400)
 		s->bad = 0;
@@ -219,6 +221,18 @@ sess_cmd_help(struct sess *s, char *arg)
 
 /* ---- AUTH (RFC 4954): the exchange is the lookup process's ---- */
 
+/* pause_for - wait secs seconds, or until a stop. */
+static void
+pause_for(struct sess *s, int secs)
+{
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	double end = time_mono() + secs;
+
+	while (secs > 0 && time_mono() < end &&
+	    (s->ctx->stop == NULL || !*s->ctx->stop))
+		(void)nanosleep(&ts, NULL);
+}
+
 void
 sess_cmd_auth(struct sess *s, char *arg)
 {
@@ -238,10 +252,13 @@ sess_cmd_auth(struct sess *s, char *arg)
 		    "Error: AUTH inside a mail transaction");
 		return;
 	}
+	sess_deadline(s, s->io->timeout > 0 ? time_mono() +
+	    (double)s->io->timeout : 0);	/* for the answer to 334 */
 	if (lc_auth_exchange(s->lc, s->io, SESS_CMD_MAX, arg, &r) == -1) {
 		s->done = 1;		/* lost: no reply */
 		return;
 	}
+	pause_for(s, r.delay);		/* a failure waits, longer each time */
 	sess_reply(s, r.code, r.status, "%s", r.text);
 	if (r.code == 235)
 		s->authed = 1;
@@ -347,6 +364,14 @@ dispatch(struct sess *s, char *line)
 	s->cur = NULL;
 }
 
+void
+sess_deadline(struct sess *s, double at)
+{
+	if (s->end > 0 && (at <= 0 || s->end < at))
+		at = s->end;
+	sio_deadline(s->io, at);
+}
+
 /*
  * command - read one command line and run it, or refuse it for its
  * form.  Returns SIO_LINE to go on, else the sio status that ends the
@@ -359,6 +384,9 @@ command(struct sess *s)
 	size_t len, text;
 	int st, too_long = 0;
 
+	/* the whole line within the timeout, not a byte per timeout */
+	sess_deadline(s, s->io->timeout > 0 ? time_mono() +
+	    (double)s->io->timeout : 0);
 	while ((st = sio_getline(s->io, SESS_CMD_MAX, &p, &len)) == SIO_PART)
 		too_long = 1;
 	if (st == SIO_LAST)
@@ -418,6 +446,10 @@ sess_open(struct sess *s, const struct smtpd_ctx *ctx,
 	sio_init(s->io, rfd, wfd, timeout);
 	s->io->stop = ctx->stop;
 	s->io->waitmask = ctx->waitmask;
+	if ((proto->lookup_kind == LOOKUP_SMTP ||
+	    proto->lookup_kind == LOOKUP_ODMR) &&
+	    ctx->conf->smtp.max_session_time > 0)
+		s->end = time_mono() + (double)ctx->conf->smtp.max_session_time;
 	return 0;
 }
 

@@ -11,9 +11,13 @@
  * Invariants: a command line over SESS_CMD_MAX, with a bare CR or LF
  * or with a NUL is answered and never run; a command the protocol does
  * not have is 502 if some protocol of the hub knows it and 500 if none
- * does; every syntax or sequence error (500-504, 530, 555) counts
- * towards the 421 after SESS_BAD_MAX in a row, any success resets the
- * count; a stop (SIGTERM) or a timeout ends the session with a 421;
+ * does; every syntax or sequence error (500-504, 530, 555), and a
+ * refused ETRN or ATRN (450, 459, 5xx; not 458, the hub's trouble),
+ * counts towards the 421 after SESS_BAD_MAX in a row, any success resets the
+ * count; a stop (SIGTERM) or a timeout ends the session with a 421:
+ * each command line must be whole within the timeout of the wait for
+ * it (a byte now and then does not keep a session), an SMTP or ODMR
+ * session ends after max-session-time;
  * under STARTTLS nothing the client sent in clear after the command is
  * ever run.
  */
@@ -37,6 +41,8 @@ struct sess_cmd {
 };
 #define SC_LOG		0x1	/* refusals are logged */
 #define SC_ENVELOPE	0x2	/* ... with the transaction's envelope */
+#define SC_REFUSALS	0x4	/* its refusals (450, 459, 5xx) count as
+				   bad commands: ETRN and ATRN probing */
 
 struct sess_proto {
 	const char *name;		/* "SMTP", "LMTP", "ODMR": logs */
@@ -70,6 +76,8 @@ struct sess {
 	int	done;			/* close after the flush */
 	const struct sess_cmd *cur;	/* the command being run */
 	char	tls_info[160];		/* protocol and cipher, "": clear */
+	double	end;			/* time_mono() the session must end
+					   by (max-session-time); 0: never */
 	char	helo[256];
 	char	cmd[SESS_CMD_MAX + 1];
 };
@@ -89,6 +97,12 @@ int	sess_open(struct sess *s, const struct smtpd_ctx *ctx,
  * made.  0, or -1 when the connection broke.
  */
 int	sess_run(struct sess *s);
+
+/*
+ * sess_deadline - the next input must have come by time_mono() at, or
+ * by the session's end if sooner (sio_deadline).
+ */
+void	sess_deadline(struct sess *s, double at);
 
 /* sess_reply - the one reply path: "code status text", logged and
  * counted as the invariants say. */

@@ -35,6 +35,13 @@ sio_init(struct sio *io, int rfd, int wfd, long timeout)
 	io->ioff = io->ilen = io->olen = 0;
 	io->werr = 0;
 	io->tls = NULL;
+	io->deadline = 0;
+}
+
+void
+sio_deadline(struct sio *io, double at)
+{
+	io->deadline = at;
 }
 
 /*
@@ -49,11 +56,15 @@ sio_wait(struct sio *io, int fd, short events)
 	double deadline = time_mono() + (double)io->timeout, left;
 	int n;
 
+	/* input: the per-wait timeout, or the caller's deadline if sooner */
+	if (events == POLLIN && io->deadline > 0 &&
+	    (io->timeout <= 0 || io->deadline < deadline))
+		deadline = io->deadline;
 	for (;;) {
 		if (events == POLLIN && io->stop != NULL && *io->stop)
 			return SIO_STOP;
 		tsp = NULL;
-		if (io->timeout > 0) {
+		if (io->timeout > 0 || (events == POLLIN && io->deadline > 0)) {
 			left = deadline - time_mono();
 			if (left <= 0)
 				return SIO_TIMEOUT;

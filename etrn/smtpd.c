@@ -70,7 +70,8 @@ static const struct sess_cmd smtp_cmds[] = {
 	{ "DATA", cmd_data, SC_LOG | SC_ENVELOPE },
 	{ "RSET", sess_cmd_rset, 0 }, { "NOOP", sess_cmd_noop, 0 },
 	{ "QUIT", sess_cmd_quit, 0 }, { "VRFY", sess_cmd_vrfy, 0 },
-	{ "HELP", sess_cmd_help, 0 }, { "ETRN", cmd_etrn, SC_LOG },
+	{ "HELP", sess_cmd_help, 0 },
+	{ "ETRN", cmd_etrn, SC_LOG | SC_REFUSALS },
 	{ "AUTH", sess_cmd_auth, 0 }, { "LHLO", sess_cmd_wrong_hello, 0 },
 	{ "STARTTLS", sess_cmd_starttls, SC_LOG }, { NULL, NULL, 0 }
 };
@@ -416,12 +417,24 @@ data_read(struct smtpd *s)
 {
 	const char *p;
 	size_t len;
+	uint64_t got = 0, rate = s->s.conf->smtp.min_data_rate;
+	double start = time_mono(), t = (double)s->s.io->timeout;
 	int st, bol = 1, crlf_before = 1, cr_pending = 0, was_cr;
 
 	for (;;) {
 		if (s->s.ctx->stop != NULL && *s->s.ctx->stop)
 			return SIO_STOP;
+		/*
+		 * a trickle ends: the data must keep min-data-rate, with
+		 * one timeout's grace (Postfix's smtpd_min_data_rate)
+		 */
+		if (rate > 0 && t > 0 && !s->s.cl->lmtp)
+			sess_deadline(&s->s, start + t + (double)got /
+			    (double)rate);
+		else
+			sess_deadline(&s->s, 0);
 		st = sio_getline(s->s.io, DATA_MAX, &p, &len);
+		got += len;
 		if (st == SIO_LAST)
 			return SIO_EOF;
 		if (st != SIO_LINE && st != SIO_PART)

@@ -43,6 +43,8 @@ enum sio_status {
 struct sio {
 	int	rfd, wfd;
 	long	timeout;		/* seconds per wait; 0: forever */
+	double	deadline;		/* time_mono() input must come by;
+					   0: none (sio_deadline) */
 	volatile sig_atomic_t *stop;	/* set by a signal handler */
 	const sigset_t *waitmask;	/* mask while waiting, or NULL */
 	size_t	ioff, ilen;		/* unread: ibuf[ioff, ioff+ilen) */
@@ -54,6 +56,12 @@ struct sio {
 };
 
 void	sio_init(struct sio *io, int rfd, int wfd, long timeout);
+/*
+ * sio_deadline - input must have come by time_mono() at (0: no such
+ * limit, only the timeout per wait): a read that would wait past it is
+ * SIO_TIMEOUT, however often bytes trickle in.
+ */
+void	sio_deadline(struct sio *io, double at);
 /*
  * sio_getline - the next line of at most max octets (max <= SIO_IBUF),
  * LF included.  Flushes pending replies before it would block.  *p

@@ -116,7 +116,7 @@ def ask(lk, typ, payload):
     for _ in range(2):  # status, text
         ln = struct.unpack("=I", p[off:off + 4])[0]
         off += 4 + (0 if ln == NOSTR else ln)
-    off += 4  # close
+    off += 8  # close, delay
     ln = struct.unpack("=I", p[off:off + 4])[0]
     off += 4 + (0 if ln == NOSTR else ln)
     tok = None

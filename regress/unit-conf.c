@@ -376,6 +376,48 @@ test_errors(void)
 	}
 }
 
+/* the smtp limits: defaults, values, limits-exempt */
+static void
+test_limits(void)
+{
+	struct bridge_conf *c;
+	struct sockaddr_in sin;
+	char *errs;
+	int nerr = 0;
+
+	write_file("r", "");
+	c = load_text("lim0", BASE, &nerr, &errs);
+	ok(c != NULL && c->smtp.min_data_rate == 500 &&
+	    c->smtp.max_session_time == 3600 && c->smtp.max_per_client == 10 &&
+	    c->smtp.max_per_network == 30 && c->smtp.auth_failures == 5 &&
+	    c->smtp.auth_lockout == 900 && c->smtp.etrn_per_minute == 30 &&
+	    c->smtp.nexempt == 2, "the limits' defaults");
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(0x7f000102);
+	ok(c != NULL && cidr_match(&c->smtp.exempt[0],
+	    (struct sockaddr *)&sin), "loopback is exempt by default");
+	conf_free(c);
+	free(errs);
+	c = load_text("lim1", BASE "smtp { min-data-rate = 2K "
+	    "max-session-time = 10m max-per-client = 3 max-per-network = 0 "
+	    "limits-exempt = { \"192.0.2.0/24\" } auth-failures = 7 "
+	    "auth-lockout = 1h etrn-per-minute = 0 }\n", &nerr, &errs);
+	ok(c != NULL && nerr == 0 && c->smtp.min_data_rate == 2048 &&
+	    c->smtp.max_session_time == 600 && c->smtp.max_per_client == 3 &&
+	    c->smtp.max_per_network == 0 && c->smtp.auth_failures == 7 &&
+	    c->smtp.auth_lockout == 3600 && c->smtp.etrn_per_minute == 0 &&
+	    c->smtp.nexempt == 1, "the limits set");
+	ok(c != NULL && !cidr_match(&c->smtp.exempt[0],
+	    (struct sockaddr *)&sin), "limits-exempt replaces loopback");
+	if (c == NULL)
+		diag_lines(errs);
+	conf_free(c);
+	free(errs);
+	expect_error("lim-cidr", BASE "smtp {\n limits-exempt = { \"x/99\" "
+	    "}\n}\n", 4, "limits-exempt");
+}
+
 /* the tls section, auth-without-tls, tls_proto_parse */
 static void
 test_tls(void)
@@ -696,6 +738,7 @@ main(void)
 	test_errors();
 	test_check();
 	test_tls();
+	test_limits();
 	test_builtin();
 	test_cidr();
 	test_ctlrole();

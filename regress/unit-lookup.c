@@ -22,6 +22,7 @@
 #include "cram.h"
 #include "lookup.h"
 #include "lproto.h"
+#include "penalty.h"
 #include "qclient.h"
 #include "queue.h"
 #include "rcptlist.h"
@@ -448,6 +449,143 @@ test_auth(void)
 	    "AUTH on the LMTP socket: cut off");
 }
 
+static struct penalty pen;
+
+/* penalty.h: counting, locking, expiry, the IPv6 /64 and a full table. */
+static void
+test_penalty(void)
+{
+	static struct penalty p;
+	char key[PENALTY_KEY];
+	int i, n = 0;
+
+	is_int(penalty_addr_key("192.0.2.9", key, sizeof(key)), 0,
+	    "an IPv4 address is a key");
+	is_str(key, "a 192.0.2.9", "... of itself");
+	penalty_addr_key("2001:db8:1:2:aa::5", key, sizeof(key));
+	is_str(key, "a 2001:db8:1:2::/64", "an IPv6 address: its /64");
+	is_int(penalty_addr_key("unix", key, sizeof(key)), -1,
+	    "a unix socket is none");
+	is_int(penalty_add(&p, "k", 100, 60, 3, 600), 1, "one event: 1");
+	is_int(penalty_add(&p, "k", 110, 60, 3, 600), 2, "two: 2");
+	is_int(penalty_locked(&p, "k", 110), 0, "not locked below the limit");
+	is_int(penalty_add(&p, "k", 120, 60, 3, 600), 3, "the third: 3");
+	ok(penalty_locked(&p, "k", 120) == 600, "locked for 600 s");
+	ok(penalty_locked(&p, "k", 719) > 0, "still at 719");
+	is_int(penalty_locked(&p, "k", 721), 0, "free at 721");
+	is_int(penalty_add(&p, "w", 0, 60, 3, 600), 1, "a window opens");
+	is_int(penalty_add(&p, "w", 61, 60, 3, 600), 1,
+	    "an event after it: a new window");
+	/* a locked key survives a flood of new ones */
+	penalty_add(&p, "held", 1000, 60, 1, 600);
+	for (i = 0; i < 2 * PENALTY_MAX; i++) {
+		snprintf(key, sizeof(key), "flood %d", i);
+		penalty_add(&p, key, 1001 + i * 0.001, 60, 0, 0);
+	}
+	ok(penalty_locked(&p, "held", 1100) > 0,
+	    "a lockout outlives %d other keys", 2 * PENALTY_MAX);
+	for (i = 0; i < PENALTY_MAX; i++)
+		n += p.v[i].key[0] != '\0';
+	is_int(n, PENALTY_MAX, "the table stays at its size");
+}
+
+/* failed AUTHs across sessions: delay, lockout, the right secret refused */
+static void
+test_auth_lockout(void)
+{
+	struct lookup_sess ls;
+	struct lookup_reply r;
+	char line[CRAM_ANSWER_MAX];
+	int i, delays = 0, grows = 1, last = 0;
+
+	srv.pen = &pen;
+	conf.smtp.auth_failures = 5;
+	conf.smtp.auth_lockout = 900;
+	for (i = 0; i < 4; i++) {
+		lookup_sess_init(&ls, 20 + i, LOOKUP_SMTP, "203.0.113.5");
+		ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+		answer(&r, "acme", "guess", line, sizeof(line));
+		ask(&ls, LM_ANSWER, line, NULL, &r);
+		if (r.code == 535)
+			delays++;
+		if (r.delay <= last)
+			grows = 0;
+		last = r.delay;
+	}
+	is_int(delays, 4, "four failures from new sessions: 535 each");
+	ok(grows && last == 4, "each waits longer (the fourth %d s)", last);
+	lookup_sess_init(&ls, 30, LOOKUP_SMTP, "203.0.113.5");
+	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+	answer(&r, "acme", "guess", line, sizeof(line));
+	ask(&ls, LM_ANSWER, line, NULL, &r);
+	ok(r.code == 421 && r.close && strcmp(r.status, "4.7.0") == 0,
+	    "the fifth: 421 4.7.0 and close (%d %s)", r.code, r.text);
+	lookup_sess_init(&ls, 31, LOOKUP_SMTP, "203.0.113.5");
+	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+	ok(r.code == 421 && r.close, "locked out: AUTH itself is 421");
+	lookup_sess_init(&ls, 32, LOOKUP_SMTP, "203.0.113.6");
+	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+	answer(&r, "acme", "s3cret", line, sizeof(line));
+	ask(&ls, LM_ANSWER, line, NULL, &r);
+	is_int(r.code, 235, "another address with the right secret: 235");
+	/* a guesser over many addresses locks the customer */
+	for (i = 0; i < 40; i++) {
+		char peer[32];
+
+		snprintf(peer, sizeof(peer), "198.18.%d.%d", i / 4, i);
+		lookup_sess_init(&ls, 40 + i, LOOKUP_SMTP, peer);
+		ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+		if (r.code != 334)
+			break;
+		answer(&r, "acme", "guess", line, sizeof(line));
+		ask(&ls, LM_ANSWER, line, NULL, &r);
+		if (r.code == 421)
+			break;
+	}
+	ok(r.code == 421 && i < 40, "failures for acme from %d addresses: "
+	    "421 (%s)", i + 1, r.text);
+	lookup_sess_init(&ls, 90, LOOKUP_SMTP, "203.0.113.7");
+	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
+	answer(&r, "acme", "s3cret", line, sizeof(line));
+	ask(&ls, LM_ANSWER, line, NULL, &r);
+	ok(r.code == 421 && ls.cram.auth[0] == '\0',
+	    "acme locked: the right secret is refused too (%d)", r.code);
+	memset(&pen, 0, sizeof(pen));
+	srv.pen = NULL;
+}
+
+/* etrn-per-minute from one address; limits-exempt is not counted */
+static void
+test_etrn_rate(void)
+{
+	struct lookup_sess ls;
+	struct lookup_reply r;
+	struct cidr ex;
+	int i, ok250 = 0;
+
+	srv.pen = &pen;
+	conf.smtp.etrn_per_minute = 3;
+	lookup_sess_init(&ls, 100, LOOKUP_SMTP, "192.0.2.20");
+	for (i = 0; i < 3; i++) {
+		ask(&ls, LM_ETRN, "#acme", NULL, &r);
+		ok250 += r.code / 100 == 2;
+	}
+	is_int(ok250, 3, "three ETRNs in a minute: answered");
+	ask(&ls, LM_ETRN, "#acme", NULL, &r);
+	ok(r.code == 458 && strcmp(r.status, "4.7.0") == 0,
+	    "the fourth: 458 4.7.0 (%d)", r.code);
+	cidr_parse("192.0.2.0/24", &ex);
+	conf.smtp.exempt = &ex;
+	conf.smtp.nexempt = 1;
+	ask(&ls, LM_ETRN, "#acme", NULL, &r);
+	ok(r.code / 100 == 2, "limits-exempt: not counted (%d)", r.code);
+	conf.smtp.exempt = NULL;
+	conf.smtp.nexempt = 0;
+	conf.smtp.etrn_per_minute = 0;
+	memset(&pen, 0, sizeof(pen));
+	srv.pen = NULL;
+}
+
 static void
 test_atrn(void)
 {
@@ -518,6 +656,7 @@ test_wire(void)
 	strlcpy_(r.status, "2.1.5", sizeof(r.status));
 	strlcpy_(r.text, "Ok", sizeof(r.text));
 	strlcpy_(r.customer, "acme", sizeof(r.customer));
+	r.delay = 3;
 	r.have_token = 1;
 	memset(r.token, 0xab, VERDICT_LEN);
 	chan_wr_init(&w, m.data, sizeof(m.data));
@@ -527,7 +666,7 @@ test_wire(void)
 	m.fd = -1;
 	is_int(lookup_reply_get(&m, &g), 0, "a reply round trip");
 	ok(g.code == 250 && strcmp(g.status, "2.1.5") == 0 &&
-	    strcmp(g.customer, "acme") == 0 && g.have_token &&
+	    strcmp(g.customer, "acme") == 0 && g.have_token && g.delay == 3 &&
 	    memcmp(g.token, r.token, VERDICT_LEN) == 0, "intact");
 	m.len -= 3;
 	is_int(lookup_reply_get(&m, &g), -1, "a short reply is refused");
@@ -540,6 +679,12 @@ test_wire(void)
 	m.type = LM_REPLY;
 	m.len = (uint32_t)w.len;
 	is_int(lookup_reply_get(&m, &g), -1, "a code out of range is refused");
+	r.code = 535;
+	r.delay = AUTH_DELAY_MAX + 1;
+	chan_wr_init(&w, m.data, sizeof(m.data));
+	lookup_reply_put(&w, &r);
+	m.len = (uint32_t)w.len;
+	is_int(lookup_reply_get(&m, &g), -1, "a delay over the most is refused");
 }
 
 static int
@@ -564,6 +709,9 @@ main(void)
 	test_etrn();
 	test_etrn_counted();
 	test_auth();
+	test_penalty();
+	test_auth_lockout();
+	test_etrn_rate();
 	test_atrn();
 	test_wire();
 	rv = done_testing();
