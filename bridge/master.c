@@ -426,13 +426,10 @@ static const char *
 one_source_over(const struct master *m, const struct sockaddr *sa)
 {
 	const struct bridge_conf *c = m->conf;
-	int i;
 
-	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+	if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+	    conf_limits_exempt(c, sa))
 		return NULL;
-	for (i = 0; i < c->smtp.nexempt; i++)
-		if (cidr_match(&c->smtp.exempt[i], sa))
-			return NULL;
 	if (c->smtp.max_per_client > 0 && pool_busy_from(&m->pool, sa, 32,
 	    128) >= c->smtp.max_per_client)
 		return "client";
@@ -560,11 +557,12 @@ accept_some(struct master *m, struct listener *l)
 		if ((l->kind == LK_SMTP || l->kind == LK_ODMR) &&
 		    (what = one_source_over(m, (struct sockaddr *)&ss)) !=
 		    NULL) {
-			struct smtpd_client cl;
+			char addr[64];
 
-			smtpd_client_set(&cl, (struct sockaddr *)&ss, len, 0);
+			peer_name(fd, l->kind, (struct sockaddr *)&ss, len,
+			    addr, sizeof(addr));
 			log_warnx("too many connections from %s%s: refused "
-			    "(max-per-%s %d)", cl.addr, what[0] == 'c' ? "" :
+			    "(max-per-%s %d)", addr, what[0] == 'c' ? "" :
 			    "'s network", what, what[0] == 'c' ?
 			    m->conf->smtp.max_per_client :
 			    m->conf->smtp.max_per_network);

@@ -117,6 +117,17 @@ cidr_match(const struct cidr *c, const struct sockaddr *sa)
 }
 
 int
+conf_limits_exempt(const struct bridge_conf *c, const struct sockaddr *sa)
+{
+	int i;
+
+	for (i = 0; i < c->smtp.nexempt; i++)
+		if (cidr_match(&c->smtp.exempt[i], sa))
+			return 1;
+	return 0;
+}
+
+int
 conf_client_allowed(const struct customer *cu, const struct sockaddr *sa)
 {
 	int i;

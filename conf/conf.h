@@ -198,6 +198,12 @@ struct bridge_conf *conf_load_logged(const char *path);
 void	conf_free(struct bridge_conf *c);
 
 struct customer *conf_customer(const struct bridge_conf *c, const char *name);
+/*
+ * conf_limits_exempt - is sa in smtp { limits-exempt } (the networks
+ * the per-client connection and ETRN limits leave alone)?
+ */
+int	conf_limits_exempt(const struct bridge_conf *c,
+	    const struct sockaddr *sa);
 /* conf_client_allowed - is sa in the customer's etrn-from list? */
 int	conf_client_allowed(const struct customer *cu,
 	    const struct sockaddr *sa);

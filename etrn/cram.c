@@ -308,22 +308,17 @@ cram_finish(struct cram_server *cs, const struct bridge_conf *c,
 {
 	char answer[CRAM_ANSWER_MAX], why[300];
 	const struct customer *cu;
-	int rv;
 
 	if (!cs->pending)
 		return refuse(r, 503, "5.5.1", "Error: no AUTH under way");
 	cs->pending = 0;
-	cs->user[0] = '\0';
 	r->failed = 0;
 	if (strcmp(line, "*") == 0)
 		return refuse(r, 501, "5.7.0", "Authentication aborted");
 	if (cram_b64_decode(line, answer, sizeof(answer)) == -1)
 		return failed(cs, c, client, NULL, "answer is not base64", 501,
 		    r);
-	rv = check(cs, c, cs->challenge, answer, &cu, why, sizeof(why));
-	if (cu != NULL)
-		strlcpy_(cs->user, cu->name, sizeof(cs->user));
-	switch (rv) {
+	switch (check(cs, c, cs->challenge, answer, &cu, why, sizeof(why))) {
 	case -1:
 		log_warnx("%s: %s: AUTH CRAM-MD5 for %s cannot be checked: "
 		    "secret %s", cs->tag, client, cu->name, why);

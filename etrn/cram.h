@@ -65,8 +65,6 @@ struct cram_server {
 	int	pending;		/* a challenge is out */
 	char	challenge[CRAM_CHALLENGE_MAX];
 	char	auth[64];		/* the customer after a successful AUTH */
-	char	user[64];		/* the customer the last answer named,
-					   "" for none or an unknown name */
 };
 
 enum cram_outcome {

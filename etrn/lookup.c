@@ -243,7 +243,7 @@ auth_locked(struct lookup_srv *sv, struct lookup_sess *ls, const char *user,
 
 	if (sv->pen == NULL || c->smtp.auth_failures <= 0)
 		return 0;
-	if (penalty_addr_key(ls->peer, key, sizeof(key)) == 0)
+	if (penalty_addr_key('a', ls->peer, key, sizeof(key)) == 0)
 		left = penalty_locked(sv->pen, key, now);
 	if (user != NULL && user[0] != '\0') {
 		cust_key(user, key, sizeof(key));
@@ -266,12 +266,13 @@ auth_locked(struct lookup_srv *sv, struct lookup_sess *ls, const char *user,
 }
 
 /*
- * auth_failed - count a failed AUTH of the client (and of the customer
- * it named, if any): at a limit the reply becomes the 421 of the
- * lockout, else it waits a second per failure so far.
+ * auth_failed - count a failed AUTH of the client (and of customer
+ * user, when the answer named one that exists): at a limit the reply
+ * becomes the 421 of the lockout, else it waits a second per failure
+ * so far.
  */
 static void
-auth_failed(struct lookup_srv *sv, struct lookup_sess *ls,
+auth_failed(struct lookup_srv *sv, struct lookup_sess *ls, const char *user,
     struct lookup_reply *r)
 {
 	const struct bridge_conf *c = sv->conf;
@@ -281,11 +282,11 @@ auth_failed(struct lookup_srv *sv, struct lookup_sess *ls,
 
 	if (sv->pen == NULL || max <= 0)
 		return;
-	if (penalty_addr_key(ls->peer, key, sizeof(key)) == 0)
+	if (penalty_addr_key('a', ls->peer, key, sizeof(key)) == 0)
 		na = penalty_add(sv->pen, key, now, c->smtp.auth_lockout, max,
 		    c->smtp.auth_lockout);
-	if (ls->cram.user[0] != '\0') {
-		cust_key(ls->cram.user, key, sizeof(key));
+	if (user[0] != '\0' && conf_customer(c, user) != NULL) {
+		cust_key(user, key, sizeof(key));
 		nc = penalty_add(sv->pen, key, now, c->smtp.auth_lockout,
 		    max * AUTH_CUSTOMER_TIMES, c->smtp.auth_lockout);
 	}
@@ -294,7 +295,7 @@ auth_failed(struct lookup_srv *sv, struct lookup_sess *ls,
 		    "for %lds", ls->cram.tag, client(ls), na >= max ? na : nc,
 		    na >= max ? "from this address" : "for its customer",
 		    c->smtp.auth_lockout, c->smtp.auth_lockout);
-		(void)auth_locked(sv, ls, ls->cram.user, r);
+		(void)auth_locked(sv, ls, user, r);
 		return;
 	}
 	r->delay = na < AUTH_DELAY_MAX ? na : AUTH_DELAY_MAX;
@@ -594,16 +595,13 @@ etrn_too_often(struct lookup_srv *sv, struct lookup_sess *ls,
 	const struct bridge_conf *c = sv->conf;
 	struct sockaddr_storage ss;
 	char key[PENALTY_KEY];
-	int i, n;
+	int n;
 
 	if (sv->pen == NULL || c->smtp.etrn_per_minute <= 0 ||
 	    client_sa(ls->peer, &ss) == -1 ||
-	    penalty_addr_key(ls->peer, key, sizeof(key)) == -1)
+	    conf_limits_exempt(c, (struct sockaddr *)&ss) ||
+	    penalty_addr_key('e', ls->peer, key, sizeof(key)) == -1)
 		return 0;
-	for (i = 0; i < c->smtp.nexempt; i++)
-		if (cidr_match(&c->smtp.exempt[i], (struct sockaddr *)&ss))
-			return 0;
-	key[0] = 'e';			/* "e ADDR": not the AUTH count */
 	n = penalty_add(sv->pen, key, time_mono(), 60, 0, 0);
 	if (n <= c->smtp.etrn_per_minute)
 		return 0;
@@ -777,7 +775,7 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 		rv = cram_finish(&ls->cram, sv->conf, client(ls), b, &cr);
 		cram_out(r, rv, &cr);
 		if (cr.failed)
-			auth_failed(sv, ls, r);
+			auth_failed(sv, ls, a, r);
 		return 1;
 	case LM_ETRN:
 		if (chan_get_str(&rd, b, sizeof(b)) == NULL ||

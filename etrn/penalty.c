@@ -15,7 +15,7 @@
 #include "penalty.h"
 
 int
-penalty_addr_key(const char *addr, char *buf, size_t len)
+penalty_addr_key(char tag, const char *addr, char *buf, size_t len)
 {
 	struct in_addr a4;
 	struct in6_addr a6;
@@ -23,12 +23,19 @@ penalty_addr_key(const char *addr, char *buf, size_t len)
 	int n;
 
 	if (inet_pton(AF_INET, addr, &a4) == 1)
-		n = snprintf(buf, len, "a %s", addr);
+		n = snprintf(buf, len, "%c %s", tag, addr);
 	else if (inet_pton(AF_INET6, addr, &a6) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+			memcpy(&a4, a6.s6_addr + 12, 4);
+			if (inet_ntop(AF_INET, &a4, s, sizeof(s)) == NULL)
+				return -1;
+			n = snprintf(buf, len, "%c %s", tag, s);
+			return n < 0 || (size_t)n >= len ? -1 : 0;
+		}
 		memset(a6.s6_addr + 8, 0, 8);
 		if (inet_ntop(AF_INET6, &a6, s, sizeof(s)) == NULL)
 			return -1;
-		n = snprintf(buf, len, "a %s/64", s);
+		n = snprintf(buf, len, "%c %s/64", tag, s);
 	} else
 		return -1;
 	return n < 0 || (size_t)n >= len ? -1 : 0;

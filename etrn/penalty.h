@@ -11,6 +11,8 @@
 #ifndef PENALTY_H
 #define PENALTY_H
 
+#include <stddef.h>
+
 #define PENALTY_MAX	4096		/* keys remembered */
 #define PENALTY_KEY	72		/* "a 2001:db8:1:2::/64", "c name" */
 
@@ -27,11 +29,12 @@ struct penalty {
 };
 
 /*
- * penalty_addr_key - the key of a client address into buf: "a " and
- * the address, an IPv6 address as its /64 (one site's addresses).
- * -1 when addr is not a numeric address (a unix socket).
+ * penalty_addr_key - the key of a client address for what is counted
+ * (tag: 'a' failed AUTHs, 'e' ETRNs) into buf: "a 192.0.2.9", an IPv6
+ * address as its /64 (one site's addresses), an IPv4-mapped one as its
+ * IPv4 address.  -1 when addr is not a numeric address (a unix socket).
  */
-int	penalty_addr_key(const char *addr, char *buf, size_t len);
+int	penalty_addr_key(char tag, const char *addr, char *buf, size_t len);
 /* penalty_locked - seconds key is still locked at now (rounded up), 0. */
 long	penalty_locked(struct penalty *p, const char *key, double now);
 /*

@@ -459,12 +459,14 @@ test_penalty(void)
 	char key[PENALTY_KEY];
 	int i, n = 0;
 
-	is_int(penalty_addr_key("192.0.2.9", key, sizeof(key)), 0,
+	is_int(penalty_addr_key('a', "192.0.2.9", key, sizeof(key)), 0,
 	    "an IPv4 address is a key");
 	is_str(key, "a 192.0.2.9", "... of itself");
-	penalty_addr_key("2001:db8:1:2:aa::5", key, sizeof(key));
+	penalty_addr_key('a', "2001:db8:1:2:aa::5", key, sizeof(key));
 	is_str(key, "a 2001:db8:1:2::/64", "an IPv6 address: its /64");
-	is_int(penalty_addr_key("unix", key, sizeof(key)), -1,
+	penalty_addr_key('e', "::ffff:192.0.2.9", key, sizeof(key));
+	is_str(key, "e 192.0.2.9", "an IPv4-mapped one: its IPv4 address");
+	is_int(penalty_addr_key('a', "unix", key, sizeof(key)), -1,
 	    "a unix socket is none");
 	is_int(penalty_add(&p, "k", 100, 60, 3, 600), 1, "one event: 1");
 	is_int(penalty_add(&p, "k", 110, 60, 3, 600), 2, "two: 2");
@@ -489,23 +491,47 @@ test_penalty(void)
 	is_int(n, PENALTY_MAX, "the table stays at its size");
 }
 
+/*
+ * auth_once - a new session from peer, AUTH CRAM-MD5 as acme with
+ * secret: the last reply into r (the 421 itself when AUTH is refused
+ * before a challenge); ls is the session.
+ */
+static void
+auth_once(struct lookup_sess *ls, uint32_t serial, const char *peer,
+    const char *secret, struct lookup_reply *r)
+{
+	char line[CRAM_ANSWER_MAX];
+
+	lookup_sess_init(ls, serial, LOOKUP_SMTP, peer);
+	ask(ls, LM_AUTH, "CRAM-MD5", NULL, r);
+	if (r->code != 334)
+		return;
+	answer(r, "acme", secret, line, sizeof(line));
+	ask(ls, LM_ANSWER, line, NULL, r);
+}
+
+/* penalties_off - forget every count, stop counting. */
+static void
+penalties_off(void)
+{
+	memset(&pen, 0, sizeof(pen));
+	srv.pen = NULL;
+}
+
 /* failed AUTHs across sessions: delay, lockout, the right secret refused */
 static void
 test_auth_lockout(void)
 {
 	struct lookup_sess ls;
 	struct lookup_reply r;
-	char line[CRAM_ANSWER_MAX];
+	char peer[32];
 	int i, delays = 0, grows = 1, last = 0;
 
 	srv.pen = &pen;
 	conf.smtp.auth_failures = 5;
 	conf.smtp.auth_lockout = 900;
 	for (i = 0; i < 4; i++) {
-		lookup_sess_init(&ls, 20 + i, LOOKUP_SMTP, "203.0.113.5");
-		ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
-		answer(&r, "acme", "guess", line, sizeof(line));
-		ask(&ls, LM_ANSWER, line, NULL, &r);
+		auth_once(&ls, 20 + i, "203.0.113.5", "guess", &r);
 		if (r.code == 535)
 			delays++;
 		if (r.delay <= last)
@@ -514,44 +540,27 @@ test_auth_lockout(void)
 	}
 	is_int(delays, 4, "four failures from new sessions: 535 each");
 	ok(grows && last == 4, "each waits longer (the fourth %d s)", last);
-	lookup_sess_init(&ls, 30, LOOKUP_SMTP, "203.0.113.5");
-	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
-	answer(&r, "acme", "guess", line, sizeof(line));
-	ask(&ls, LM_ANSWER, line, NULL, &r);
+	auth_once(&ls, 30, "203.0.113.5", "guess", &r);
 	ok(r.code == 421 && r.close && strcmp(r.status, "4.7.0") == 0,
 	    "the fifth: 421 4.7.0 and close (%d %s)", r.code, r.text);
 	lookup_sess_init(&ls, 31, LOOKUP_SMTP, "203.0.113.5");
 	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
 	ok(r.code == 421 && r.close, "locked out: AUTH itself is 421");
-	lookup_sess_init(&ls, 32, LOOKUP_SMTP, "203.0.113.6");
-	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
-	answer(&r, "acme", "s3cret", line, sizeof(line));
-	ask(&ls, LM_ANSWER, line, NULL, &r);
+	auth_once(&ls, 32, "203.0.113.6", "s3cret", &r);
 	is_int(r.code, 235, "another address with the right secret: 235");
 	/* a guesser over many addresses locks the customer */
 	for (i = 0; i < 40; i++) {
-		char peer[32];
-
 		snprintf(peer, sizeof(peer), "198.18.%d.%d", i / 4, i);
-		lookup_sess_init(&ls, 40 + i, LOOKUP_SMTP, peer);
-		ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
-		if (r.code != 334)
-			break;
-		answer(&r, "acme", "guess", line, sizeof(line));
-		ask(&ls, LM_ANSWER, line, NULL, &r);
+		auth_once(&ls, 40 + i, peer, "guess", &r);
 		if (r.code == 421)
 			break;
 	}
 	ok(r.code == 421 && i < 40, "failures for acme from %d addresses: "
 	    "421 (%s)", i + 1, r.text);
-	lookup_sess_init(&ls, 90, LOOKUP_SMTP, "203.0.113.7");
-	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
-	answer(&r, "acme", "s3cret", line, sizeof(line));
-	ask(&ls, LM_ANSWER, line, NULL, &r);
+	auth_once(&ls, 90, "203.0.113.7", "s3cret", &r);
 	ok(r.code == 421 && ls.cram.auth[0] == '\0',
 	    "acme locked: the right secret is refused too (%d)", r.code);
-	memset(&pen, 0, sizeof(pen));
-	srv.pen = NULL;
+	penalties_off();
 }
 
 /* etrn-per-minute from one address; limits-exempt is not counted */
@@ -582,8 +591,7 @@ test_etrn_rate(void)
 	conf.smtp.exempt = NULL;
 	conf.smtp.nexempt = 0;
 	conf.smtp.etrn_per_minute = 0;
-	memset(&pen, 0, sizeof(pen));
-	srv.pen = NULL;
+	penalties_off();
 }
 
 static void
