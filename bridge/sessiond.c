@@ -11,7 +11,7 @@
  *
  * With a tls section the TLS context (tls.h: chain and key) is made
  * before the chroot and the drop, so the key file need not be readable
- * by the session user; STARTTLS is on the SMTP listeners.
+ * by the session user; STARTTLS is on the SMTP and ODMR listeners.
  *
  * Invariants: the master's socket is fd 3; each connection's
  * descriptors are closed before the next is taken; SIGTERM is let in
@@ -99,7 +99,8 @@ serve(const struct bridge_conf *c, const sigset_t *waitmask,
 	ctx.usage = NULL;		/* quotas are the queue's and the lookup's */
 	ctx.stop = &stop;
 	ctx.waitmask = waitmask;
-	ctx.tls = kind == LK_SMTP ? tls : NULL;	/* STARTTLS: SMTP only */
+	/* STARTTLS on the SMTP and ODMR listeners, not on local sockets */
+	ctx.tls = kind == LK_SMTP || kind == LK_ODMR ? tls : NULL;
 	ctx.reqfd = -1;
 	ctx.lookupfd = lfd;		/* the session's from now on */
 	ctx.queuefd = qfd;

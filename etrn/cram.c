@@ -1,10 +1,12 @@
 /*
- * cram.c - AUTH CRAM-MD5 for bridged's sessions and for etrn(1): see
- * cram.h.  The HMAC, the randomness and base64 are OpenSSL's.
+ * cram.c - AUTH for bridged's sessions (CRAM-MD5; PLAIN and LOGIN
+ * under TLS) and CRAM-MD5's answer for etrn(1): see cram.h.  The HMAC,
+ * the digests, the randomness and base64 are OpenSSL's.
  *
  * Invariants: the answer line is read with the session's limit and a
  * line that is too long or lacks its CR is refused like bad base64;
- * nothing but the customer's name and why it failed is logged.
+ * nothing but the customer's name and why it failed is logged; a
+ * password is compared by its SHA-256 (no length leaks) and wiped.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -86,8 +88,9 @@ cram_secret_read(const char *path, char *buf, size_t len, char *err,
 	return 0;
 }
 
-int
-cram_b64_decode(const char *in, char *out, size_t outlen)
+/* b64_decode_bin - base64 into out, NULs allowed; the length or -1. */
+static int
+b64_decode_bin(const char *in, char *out, size_t outlen)
 {
 	size_t len = strlen(in);
 	int n, pad = 0;
@@ -104,7 +107,16 @@ cram_b64_decode(const char *in, char *out, size_t outlen)
 		return -1;
 	n -= pad;
 	out[n] = '\0';
-	if (memchr(out, '\0', (size_t)n) != NULL)
+	return n;
+}
+
+int
+cram_b64_decode(const char *in, char *out, size_t outlen)
+{
+	int n;
+
+	if ((n = b64_decode_bin(in, out, outlen)) == -1 ||
+	    memchr(out, '\0', (size_t)n) != NULL)
 		return -1;
 	return n;
 }
@@ -175,33 +187,108 @@ cram_read_answer(struct sio *io, size_t linemax, char *buf, size_t len)
 	return 0;
 }
 
-int
-cram_answer_user(const char *line, char *buf, size_t len)
+/*
+ * plain_split - PLAIN's decoded answer (n octets) "authzid NUL authcid
+ * NUL password": *user and *pass point into it (the authzid is buf);
+ * -1 when it is not that.
+ */
+static int
+plain_split(char *buf, int n, char **user, char **pass)
 {
-	char answer[CRAM_ANSWER_MAX], *sp;
+	char *z1, *z2, *end = buf + n;
 
-	if (cram_b64_decode(line, answer, sizeof(answer)) == -1 ||
-	    (sp = strrchr(answer, ' ')) == NULL || sp == answer ||
-	    (size_t)(sp - answer) >= len)
+	if ((z1 = memchr(buf, '\0', (size_t)n)) == NULL ||
+	    (z2 = memchr(z1 + 1, '\0', (size_t)(end - z1 - 1))) == NULL ||
+	    memchr(z2 + 1, '\0', (size_t)(end - z2 - 1)) != NULL)
 		return -1;
-	*sp = '\0';
-	strlcpy_(buf, answer, len);
+	*user = z1 + 1;
+	*pass = z2 + 1;
 	return 0;
 }
 
+int
+cram_answer_user(const struct cram_server *cs, const char *line, char *buf,
+    size_t len)
+{
+	char answer[CRAM_ANSWER_MAX], *sp, *user, *pass;
+	int n, rv = -1;
+
+	switch (cs->mech) {
+	case AUTH_CRAM:
+		if (cram_b64_decode(line, answer, sizeof(answer)) == -1 ||
+		    (sp = strrchr(answer, ' ')) == NULL || sp == answer ||
+		    (size_t)(sp - answer) >= len)
+			break;
+		*sp = '\0';
+		strlcpy_(buf, answer, len);
+		rv = 0;
+		break;
+	case AUTH_PLAIN:
+		if ((n = b64_decode_bin(line, answer, sizeof(answer))) == -1 ||
+		    plain_split(answer, n, &user, &pass) == -1 ||
+		    user[0] == '\0' || strlen(user) >= len)
+			break;
+		strlcpy_(buf, user, len);
+		rv = 0;
+		break;
+	case AUTH_LOGIN:
+		if (cs->step == 1) {
+			strlcpy_(buf, cs->user, len);
+			rv = buf[0] != '\0' ? 0 : -1;
+		} else if (cram_b64_decode(line, answer, sizeof(answer)) > 0 &&
+		    strlen(answer) < len) {
+			strlcpy_(buf, answer, len);
+			rv = 0;
+		}
+		break;
+	}
+	OPENSSL_cleanse(answer, sizeof(answer));
+	return rv;
+}
+
+static const char *const mech_name[] = { "CRAM-MD5", "PLAIN", "LOGIN" };
+
 /*
- * check - is answer "user digest" right for challenge?  1 yes, 0 no,
- * -1 when the customer's secret cannot be used (unreadable, too open:
- * the hub's problem, not the client's).  *who is the customer named
- * (when there is one), why (len octets) what was wrong.
+ * secret_for - the secret of customer name, who may authenticate on
+ * cs's channel, into buf (len octets): 1; 0 when the name may not
+ * (why says so), -1 when its secret cannot be used (unreadable, too
+ * open: the hub's problem, not the client's).  *who is the customer
+ * named, when there is one.
  */
 static int
-check(struct cram_server *cs, const struct bridge_conf *c,
-    const char *challenge, char *answer, const struct customer **who,
-    char *why, size_t len)
+secret_for(struct cram_server *cs, const struct bridge_conf *c,
+    const char *name, const struct customer **who, char *buf, size_t len,
+    char *why, size_t wlen)
+{
+	const struct customer *cu;
+
+	*who = NULL;
+	if (!name_is_safe(name) || (cu = conf_customer(c, name)) == NULL) {
+		strlcpy_(why, "unknown user", wlen);
+		return 0;
+	}
+	*who = cu;
+	if (!(cu->release & cs->release)) {
+		snprintf(why, wlen, "%s is not how this customer's mail is "
+		    "released", cs->release == REL_ODMR ? "ODMR" : "ETRN");
+		return 0;
+	}
+	if (cu->secret == NULL) {
+		strlcpy_(why, "no secret file", wlen);
+		return 0;
+	}
+	return cram_secret_read(cu->secret, buf, len, why, wlen) == -1 ? -1 : 1;
+}
+
+/*
+ * check_cram - is answer "user digest" right for cs's challenge?  1
+ * yes, 0 no, -1 the secret cannot be used (secret_for).
+ */
+static int
+check_cram(struct cram_server *cs, const struct bridge_conf *c, char *answer,
+    const struct customer **who, char *why, size_t len)
 {
 	char secret[CRAM_SECRET_MAX], want[33], *sp, *digest;
-	const struct customer *cu;
 	size_t i;
 	int good;
 
@@ -214,27 +301,41 @@ check(struct cram_server *cs, const struct bridge_conf *c,
 	digest = sp + 1;
 	for (i = 0; digest[i] != '\0'; i++)
 		digest[i] = (char)tolower((unsigned char)digest[i]);
-	if (!name_is_safe(answer) || (cu = conf_customer(c, answer)) == NULL) {
-		strlcpy_(why, "unknown user", len);
-		return 0;
-	}
-	*who = cu;
-	if (!(cu->release & cs->release)) {
-		snprintf(why, len, "%s is not how this customer's mail is "
-		    "released", cs->release == REL_ODMR ? "ODMR" : "ETRN");
-		return 0;
-	}
-	if (cu->secret != NULL && cram_secret_read(cu->secret, secret,
-	    sizeof(secret), why, len) == -1)
-		return -1;
-	if (cu->secret == NULL) {
-		strlcpy_(why, "no secret file", len);
-		return 0;
-	}
-	good = cram_digest(secret, challenge, want) == 0 &&
+	if ((good = secret_for(cs, c, answer, who, secret, sizeof(secret), why,
+	    len)) != 1)
+		return good;
+	good = cram_digest(secret, cs->challenge, want) == 0 &&
 	    strlen(digest) == 32 && CRYPTO_memcmp(want, digest, 32) == 0;
 	OPENSSL_cleanse(secret, sizeof(secret));
 	strlcpy_(why, good ? "" : "wrong digest", len);
+	return good;
+}
+
+/*
+ * check_password - is pass user's secret?  As check_cram; compared
+ * as SHA-256 digests, so neither the time nor the length tells.
+ */
+static int
+check_password(struct cram_server *cs, const struct bridge_conf *c,
+    const char *user, const char *pass, const struct customer **who,
+    char *why, size_t len)
+{
+	unsigned char a[32], b[32];
+	char secret[CRAM_SECRET_MAX];
+	unsigned int na = 0, nb = 0;
+	int good;
+
+	if ((good = secret_for(cs, c, user, who, secret, sizeof(secret), why,
+	    len)) != 1)
+		return good;
+	good = EVP_Digest(secret, strlen(secret), a, &na, EVP_sha256(),
+	    NULL) == 1 && EVP_Digest(pass, strlen(pass), b, &nb,
+	    EVP_sha256(), NULL) == 1 && na == 32 && nb == 32 &&
+	    CRYPTO_memcmp(a, b, 32) == 0;
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(a, sizeof(a));
+	OPENSSL_cleanse(b, sizeof(b));
+	strlcpy_(why, good ? "" : "wrong password", len);
 	return good;
 }
 
@@ -262,8 +363,9 @@ failed(struct cram_server *cs, const struct bridge_conf *c,
     const char *client, const struct customer *who, const char *why,
     int code, struct cram_reply *r)
 {
-	log_info("%s: %s: AUTH CRAM-MD5 failed%s%s: %s", cs->tag, client,
-	    who != NULL ? " for " : "", who != NULL ? who->name : "", why);
+	log_info("%s: %s: AUTH %s failed%s%s: %s", cs->tag, client,
+	    mech_name[cs->mech], who != NULL ? " for " : "",
+	    who != NULL ? who->name : "", why);
 	r->failed = 1;
 	if (++cs->fails >= CRAM_FAILS) {
 		settle(r, CRAM_CLOSE, 421, "4.7.0", "");
@@ -276,38 +378,77 @@ failed(struct cram_server *cs, const struct bridge_conf *c,
 	return refuse(r, 535, "5.7.8", "Authentication credentials invalid");
 }
 
+/* challenge - the 334 with base64 text b64 ("": an empty one). */
+static enum cram_outcome
+challenge(struct cram_server *cs, struct cram_reply *r, const char *b64)
+{
+	cs->pending = 1;
+	r->code = 334;
+	r->status = "";
+	strlcpy_(r->text, b64, sizeof(r->text));
+	return CRAM_CHALLENGE;
+}
+
 enum cram_outcome
 cram_start(struct cram_server *cs, const struct bridge_conf *c,
     const char *arg, struct cram_reply *r)
 {
+	const char *ir;
+	size_t n;
+	int m;
+
 	cs->pending = 0;
+	cs->step = 0;
+	cs->user[0] = cs->initial[0] = '\0';
 	if (cs->auth[0] != '\0')
 		return refuse(r, 503, "5.5.1", "Error: already authenticated");
 	while (*arg == ' ')
 		arg++;
-	if (strncasecmp(arg, "CRAM-MD5", 8) != 0 ||
-	    (arg[8] != '\0' && arg[8] != ' '))
+	n = strcspn(arg, " ");
+	for (m = 0; m < 3; m++)
+		if (strlen(mech_name[m]) == n &&
+		    strncasecmp(arg, mech_name[m], n) == 0)
+			break;
+	if (m == 3)
 		return refuse(r, 504, "5.5.4",
 		    "Unrecognized authentication type");
-	if (arg[8] == ' ')
-		return refuse(r, 501, "5.5.4",
-		    "CRAM-MD5 takes no initial response");
-	if (challenge_new(c->hostname, cs->challenge, sizeof(cs->challenge)) ==
-	    -1 || b64_encode(cs->challenge, r->text, sizeof(r->text)) == -1)
-		return refuse(r, 454, "4.7.0",
-		    "Temporary authentication failure");
+	cs->mech = (enum auth_mech)m;
+	ir = arg[n] == ' ' ? arg + n + 1 : NULL;
+	if (cs->mech != AUTH_CRAM && !cs->tls)
+		/* RFC 4954 section 6: not a password in clear */
+		return refuse(r, 538, "5.7.11", "Encryption required for "
+		    "requested authentication mechanism");
+	if (cs->mech == AUTH_CRAM) {
+		if (ir != NULL)
+			return refuse(r, 501, "5.5.4",
+			    "CRAM-MD5 takes no initial response");
+		if (challenge_new(c->hostname, cs->challenge,
+		    sizeof(cs->challenge)) == -1 || b64_encode(cs->challenge,
+		    r->text, sizeof(r->text)) == -1)
+			return refuse(r, 454, "4.7.0",
+			    "Temporary authentication failure");
+		return challenge(cs, r, r->text);
+	}
+	if (ir == NULL)			/* "Username:" */
+		return challenge(cs, r, cs->mech == AUTH_PLAIN ? "" :
+		    "VXNlcm5hbWU6");
+	if (strcmp(ir, "=") == 0 || strlen(ir) >= sizeof(cs->initial))
+		ir = "";		/* empty or too long: malformed */
+	strlcpy_(cs->initial, ir, sizeof(cs->initial));
 	cs->pending = 1;
-	r->code = 334;
+	r->code = 0;
 	r->status = "";
-	return CRAM_CHALLENGE;
+	r->text[0] = '\0';
+	return CRAM_ANSWERED;
 }
 
 enum cram_outcome
 cram_finish(struct cram_server *cs, const struct bridge_conf *c,
     const char *client, const char *line, struct cram_reply *r)
 {
-	char answer[CRAM_ANSWER_MAX], why[300];
-	const struct customer *cu;
+	char answer[CRAM_ANSWER_MAX], why[300], *user = NULL, *pass = NULL;
+	const struct customer *cu = NULL;
+	int n, good;
 
 	if (!cs->pending)
 		return refuse(r, 503, "5.5.1", "Error: no AUTH under way");
@@ -315,19 +456,53 @@ cram_finish(struct cram_server *cs, const struct bridge_conf *c,
 	r->failed = 0;
 	if (strcmp(line, "*") == 0)
 		return refuse(r, 501, "5.7.0", "Authentication aborted");
-	if (cram_b64_decode(line, answer, sizeof(answer)) == -1)
+	if ((n = b64_decode_bin(line, answer, sizeof(answer))) == -1 ||
+	    (cs->mech != AUTH_PLAIN && memchr(answer, '\0', (size_t)n)))
 		return failed(cs, c, client, NULL, "answer is not base64", 501,
 		    r);
-	switch (check(cs, c, cs->challenge, answer, &cu, why, sizeof(why))) {
+	switch (cs->mech) {
+	case AUTH_CRAM:
+		good = check_cram(cs, c, answer, &cu, why, sizeof(why));
+		break;
+	case AUTH_PLAIN:
+		if (plain_split(answer, n, &user, &pass) == -1) {
+			OPENSSL_cleanse(answer, sizeof(answer));
+			return failed(cs, c, client, NULL, "malformed PLAIN "
+			    "answer", 501, r);
+		}
+		if (answer[0] != '\0' && strcmp(answer, user) != 0) {
+			/* no proxy authorisation: one may only be oneself */
+			cu = conf_customer(c, user);
+			OPENSSL_cleanse(answer, sizeof(answer));
+			return failed(cs, c, client, cu,
+			    "asked to act as another user", 535, r);
+		}
+		good = check_password(cs, c, user, pass, &cu, why, sizeof(why));
+		break;
+	default:			/* LOGIN */
+		if (cs->step == 0) {
+			cs->user[0] = '\0';	/* none: refused at the password */
+			if (n > 0 && (size_t)n < sizeof(cs->user))
+				strlcpy_(cs->user, answer, sizeof(cs->user));
+			cs->step = 1;		/* "Password:" */
+			return challenge(cs, r, "UGFzc3dvcmQ6");
+		}
+		good = check_password(cs, c, cs->user, answer, &cu, why,
+		    sizeof(why));
+		break;
+	}
+	OPENSSL_cleanse(answer, sizeof(answer));
+	switch (good) {
 	case -1:
-		log_warnx("%s: %s: AUTH CRAM-MD5 for %s cannot be checked: "
-		    "secret %s", cs->tag, client, cu->name, why);
+		log_warnx("%s: %s: AUTH %s for %s cannot be checked: secret "
+		    "%s", cs->tag, client, mech_name[cs->mech], cu->name, why);
 		return refuse(r, 454, "4.7.0",
 		    "Temporary authentication failure");
 	case 0:
 		return failed(cs, c, client, cu, why, 535, r);
 	}
 	strlcpy_(cs->auth, cu->name, sizeof(cs->auth));
-	log_info("%s: %s: authenticated as %s", cs->tag, client, cu->name);
+	log_info("%s: %s: authenticated as %s (%s)", cs->tag, client, cu->name,
+	    mech_name[cs->mech]);
 	return settle(r, CRAM_OK, 235, "2.7.0", "Authentication successful");
 }

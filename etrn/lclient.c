@@ -216,6 +216,28 @@ lc_client_name(int sock, char *name, size_t len)
 	return rv;
 }
 
+/* notice - a message of type with payload w that is not answered. */
+static int
+notice(struct lclient *lc, uint32_t type, const struct chan_wr *w)
+{
+	struct lookup_reply scratch;
+
+	if (w->err)
+		return -1;
+	if (lc->sock == -1) {
+		lc->m->type = type;
+		lc->m->id = 0;
+		lc->m->len = (uint32_t)w->len;
+		lc->m->fd = -1;
+		memcpy(lc->m->data, w->p, w->len);
+		return lookup_serve(&lc->srv, &lc->sess, lc->m, &scratch) == 0 ?
+		    0 : -1;
+	}
+	if (lc->broken || chan_send(lc->sock, type, 0, w->p, w->len, -1) == -1)
+		return -1;
+	return 0;
+}
+
 /*
  * lc_mail - the MAIL notice: sent, not answered (the lookup keeps a
  * refusal for each RCPT of the transaction), so MAIL costs the
@@ -224,29 +246,26 @@ lc_client_name(int sock, char *name, size_t len)
 int
 lc_mail(struct lclient *lc, uint64_t declared, struct lookup_reply *r)
 {
-	struct lookup_reply scratch;
 	struct chan_wr w;
 
 	chan_wr_init(&w, lc->out, sizeof(lc->out));
 	chan_put_u64(&w, declared);
-	if (w.err)
-		return failed(lc, LM_MAIL, r);
-	if (lc->sock == -1) {
-		lc->m->type = LM_MAIL;
-		lc->m->id = 0;
-		lc->m->len = (uint32_t)w.len;
-		lc->m->fd = -1;
-		memcpy(lc->m->data, w.p, w.len);
-		if (lookup_serve(&lc->srv, &lc->sess, lc->m, &scratch) != 0)
-			return failed(lc, LM_MAIL, r);
-	} else if (lc->broken || chan_send(lc->sock, LM_MAIL, 0, w.p, w.len,
-	    -1) == -1)
+	if (notice(lc, LM_MAIL, &w) == -1)
 		return failed(lc, LM_MAIL, r);
 	memset(r, 0, sizeof(*r));
 	r->code = 250;
 	strlcpy_(r->status, "2.1.0", sizeof(r->status));
 	strlcpy_(r->text, "Ok", sizeof(r->text));
 	return 0;
+}
+
+int
+lc_tls(struct lclient *lc)
+{
+	struct chan_wr w;
+
+	chan_wr_init(&w, lc->out, sizeof(lc->out));
+	return notice(lc, LM_TLS, &w);
 }
 
 int
@@ -289,13 +308,22 @@ lc_auth_exchange(struct lclient *lc, struct sio *io, size_t linemax,
     const char *arg, struct lookup_reply *r)
 {
 	char line[CRAM_ANSWER_MAX + 1];
+	int rounds = 0;
 
-	if (lc_auth(lc, arg, r) == 0 && r->code == 334) {
+	if (lc_auth(lc, arg, r) == -1)
+		return 0;
+	while (r->code == 334) {
+		if (++rounds > CRAM_ROUNDS) {	/* the lookup misbehaves */
+			failed(lc, LM_ANSWER, r);
+			break;
+		}
 		sio_reply(io, "334 %s", r->text);
 		if (cram_read_answer(io, linemax, line, sizeof(line)) == -1)
 			return -1;
-		(void)lc_answer(lc, line, r);
+		if (lc_answer(lc, line, r) == -1)
+			break;
 	}
+	explicit_bzero(line, sizeof(line));
 	return 0;
 }
 

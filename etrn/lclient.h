@@ -57,14 +57,19 @@ int	lc_client_name(int sock, char *name, size_t len);
 int	lc_mail(struct lclient *lc, uint64_t declared, struct lookup_reply *r);
 int	lc_rcpt(struct lclient *lc, const char *addr, const char *shown,
 	    struct lookup_reply *r);
+/*
+ * lc_tls - tell the lookup the session is under TLS now: AUTH PLAIN
+ * and LOGIN may come (a notice, unanswered); 0 or -1.
+ */
+int	lc_tls(struct lclient *lc);
 int	lc_auth(struct lclient *lc, const char *arg, struct lookup_reply *r);
 int	lc_answer(struct lclient *lc, const char *line,
 	    struct lookup_reply *r);
 /*
- * lc_auth_exchange - AUTH with argument arg over io: the lookup's 334
- * and challenge to the client, its answer line (at most linemax) back
- * to the lookup; r is the reply to give.  -1 when the client's
- * connection broke (no reply then).
+ * lc_auth_exchange - AUTH with argument arg over io: each 334 of the
+ * lookup (at most CRAM_ROUNDS) to the client, its answer line (at
+ * most linemax) back to the lookup; r is the reply to give.  -1 when
+ * the client's connection broke (no reply then).
  */
 int	lc_auth_exchange(struct lclient *lc, struct sio *io, size_t linemax,
 	    const char *arg, struct lookup_reply *r);

@@ -312,6 +312,34 @@ cram_out(struct lookup_reply *r, enum cram_outcome rv,
 	r->close = rv == CRAM_CLOSE;
 }
 
+/*
+ * auth_answer - the client's answer line to the pending 334 (or
+ * AUTH's initial response): refused before any secret is looked at
+ * when the client or the customer it names is locked out, else the
+ * verdict, a failure counted.
+ */
+static void
+auth_answer(struct lookup_srv *sv, struct lookup_sess *ls, const char *line,
+    struct lookup_reply *r)
+{
+	struct cram_reply cr;
+	enum cram_outcome rv;
+	char user[64];
+
+	memset(&cr, 0, sizeof(cr));
+	if (cram_answer_user(&ls->cram, line, user, sizeof(user)) == -1 ||
+	    !name_is_safe(user))
+		user[0] = '\0';
+	if (auth_locked(sv, ls, user, r)) {
+		ls->cram.pending = 0;
+		return;
+	}
+	rv = cram_finish(&ls->cram, sv->conf, client(ls), line, &cr);
+	cram_out(r, rv, &cr);
+	if (cr.failed)
+		auth_failed(sv, ls, user, r);
+}
+
 /* ---- ETRN (RFC 1985) ---- */
 
 struct etrn_req {
@@ -720,7 +748,7 @@ int
 lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
     struct chan_msg *m, struct lookup_reply *r)
 {
-	char a[ADDR_PATH_MAX + 8], b[1024];
+	char a[ADDR_PATH_MAX + 8], b[CRAM_ANSWER_MAX + 16];
 	struct cram_reply cr;
 	enum cram_outcome rv;
 	struct chan_rd rd;
@@ -756,7 +784,10 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 		if (auth_locked(sv, ls, NULL, r))
 			return 1;
 		rv = cram_start(&ls->cram, sv->conf, b, &cr);
-		cram_out(r, rv, &cr);
+		if (rv == CRAM_ANSWERED)	/* an initial response */
+			auth_answer(sv, ls, ls->cram.initial, r);
+		else
+			cram_out(r, rv, &cr);
 		return 1;
 	case LM_ANSWER:
 		if (chan_get_str(&rd, b, sizeof(b)) == NULL ||
@@ -764,19 +795,15 @@ lookup_serve(struct lookup_srv *sv, struct lookup_sess *ls,
 			return cut(ls, "malformed AUTH answer");
 		if (!ls->cram.pending)
 			return cut(ls, "an AUTH answer without a challenge");
-		/* locked out: refused before the secret is even looked at */
-		if (cram_answer_user(b, a, sizeof(a)) == -1 ||
-		    !name_is_safe(a))
-			a[0] = '\0';
-		if (auth_locked(sv, ls, a, r)) {
-			ls->cram.pending = 0;
-			return 1;
-		}
-		rv = cram_finish(&ls->cram, sv->conf, client(ls), b, &cr);
-		cram_out(r, rv, &cr);
-		if (cr.failed)
-			auth_failed(sv, ls, a, r);
+		auth_answer(sv, ls, b, r);
 		return 1;
+	case LM_TLS:
+		if (chan_get_end(&rd) != 0)
+			return cut(ls, "malformed TLS notice");
+		if (ls->kind != LOOKUP_SMTP && ls->kind != LOOKUP_ODMR)
+			return cut(ls, "TLS on a local socket");
+		ls->cram.tls = 1;
+		return 0;		/* a notice: no reply */
 	case LM_ETRN:
 		if (chan_get_str(&rd, b, sizeof(b)) == NULL ||
 		    chan_get_end(&rd) != 0)

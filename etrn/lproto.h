@@ -45,14 +45,18 @@
  *               transaction; its size limit and free space are
  *               checked here and a refusal (552 5.3.4, 452 4.3.1) is
  *               each of its RCPTs' reply.
+ *   LM_TLS      (empty) the session is under TLS now (STARTTLS):
+ *               AUTH PLAIN and LOGIN may be taken from here on.
  * session -> lookup; each is answered with one LM_REPLY
  *   LM_RCPT     str address (local@domain), str shown (as written):
  *               route, recipient list, size and quota; the reply names
  *               the customer and carries its verdict token.
- *   LM_AUTH     str the AUTH command's argument: a 334 with the
- *               base64 challenge, or a refusal.
+ *   LM_AUTH     str the AUTH command's argument (mechanism and any
+ *               initial response): a 334 with the base64 challenge,
+ *               or the verdict, or a refusal.
  *   LM_ANSWER   str the client's answer line to the 334 ("" when it
- *               was malformed): the verdict.
+ *               was malformed): the verdict, or the next 334 (LOGIN's
+ *               "Password:").
  *   LM_ETRN     str the ETRN command's argument: authorised against
  *               the peer address of LM_CLIENT and the session's AUTH,
  *               counted and flushed by the master (LM_COUNT), the
@@ -93,7 +97,8 @@ enum lmsg {
 	LM_REPLY,
 	LM_TURN,
 	LM_COUNT,
-	LM_COUNTED
+	LM_COUNTED,
+	LM_TLS
 };
 
 #endif

@@ -11,7 +11,11 @@
  *
  * The session never delivers: an allowed ATRN goes to the lookup with
  * the client's descriptor, the lookup hands it to the master, and a
- * delivery worker (odmr_turn) answers the ATRN and delivers.
+ * delivery worker (odmr_turn) answers the ATRN and delivers.  Under
+ * STARTTLS the TLS state cannot travel with the descriptor: the
+ * session hands on one end of a socket pair instead and carries the
+ * bytes between it and the TLS stream (sio_relay) until either side
+ * closes, so the worker speaks plain SMTP and the client gets TLS.
  *
  * Invariants: the queue lock is taken before the 250 that turns the
  * connection round, so the reply never promises a delivery another
@@ -47,7 +51,7 @@ static const struct sess_cmd odmr_cmds[] = {
 	{ "ATRN", cmd_atrn, SC_LOG | SC_REFUSALS },
 	{ "RSET", sess_cmd_rset, 0 }, { "NOOP", sess_cmd_noop, 0 },
 	{ "HELP", sess_cmd_help, 0 }, { "QUIT", sess_cmd_quit, 0 },
-	{ NULL, NULL, 0 }
+	{ "STARTTLS", sess_cmd_starttls, SC_LOG }, { NULL, NULL, 0 }
 };
 
 static const struct sess_proto proto_odmr = {
@@ -131,16 +135,51 @@ odmr_turn(const struct bridge_conf *conf, const struct customer *cu, int fd,
 }
 
 /*
+ * atrn_relayed - ATRN under TLS: the worker gets one end of a socket
+ * pair and this session relays it to the TLS stream until the
+ * delivery ends.  0 when the worker has it (the session is over), -1
+ * with r the reply when not.
+ */
+static int
+atrn_relayed(struct sess *s, char *arg, struct lookup_reply *r)
+{
+	int sp[2], rv;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("odmr: %s[%s]: socketpair", s->cl->name, s->cl->addr);
+		memset(r, 0, sizeof(*r));
+		r->code = 451;
+		strlcpy_(r->status, "4.3.0", sizeof(r->status));
+		strlcpy_(r->text, "Unable to process ATRN now",
+		    sizeof(r->text));
+		return -1;
+	}
+	rv = lc_atrn(s->lc, arg, sp[1], r);
+	close(sp[1]);
+	if (rv != 0 || r->code != 250 || !r->close) {
+		close(sp[0]);
+		return -1;
+	}
+	if (sio_relay(s->io, sp[0], s->io->timeout > 0 ?
+	    2 * s->io->timeout : 0) == -1)
+		log_warnx("odmr: %s[%s]: the turned connection under TLS "
+		    "ended early", s->cl->name, s->cl->addr);
+	close(sp[0]);
+	return 0;
+}
+
+/*
  * cmd_atrn - the lookup process decides (lookup.h); when it allows the
  * ATRN it hands the connection to a delivery worker of the master,
- * which answers and delivers: the session says nothing more.
+ * which answers and delivers: the session says nothing more (under
+ * TLS it relays what the worker says).
  */
 static void
 cmd_atrn(struct sess *s, char *arg)
 {
 	struct lookup_reply r;
 
-	if (s->io->ilen > 0) {
+	if (sio_buffered(s->io)) {
 		/* the client must wait for the reply before it turns */
 		log_warnx("odmr: %s[%s]: sent data after ATRN before our "
 		    "reply", s->cl->name, s->cl->addr);
@@ -149,6 +188,13 @@ cmd_atrn(struct sess *s, char *arg)
 	}
 	if (sio_flush(s->io) == -1) {
 		s->done = 1;
+		return;
+	}
+	if (s->io->tls != NULL) {
+		if (atrn_relayed(s, arg, &r) == 0)
+			s->done = 1;
+		else
+			sess_reply(s, r.code, r.status, "%s", r.text);
 		return;
 	}
 	if (lc_atrn(s->lc, arg, s->fd, &r) == 0 && r.code == 250 && r.close) {
@@ -161,12 +207,16 @@ cmd_atrn(struct sess *s, char *arg)
 static int
 odmr_ehlo(struct sess *s, char (*kw)[SESS_EHLO_LEN], int max)
 {
-	(void)s;
+	int n = 0;
+
 	(void)max;
-	snprintf(kw[0], SESS_EHLO_LEN, "AUTH CRAM-MD5");
-	snprintf(kw[1], SESS_EHLO_LEN, "ATRN");
-	snprintf(kw[2], SESS_EHLO_LEN, "ENHANCEDSTATUSCODES");
-	return 3;
+	if (sess_starttls_offered(s))
+		snprintf(kw[n++], SESS_EHLO_LEN, "STARTTLS");
+	if (s->auth)
+		snprintf(kw[n++], SESS_EHLO_LEN, "%s", sess_auth_mechs(s));
+	snprintf(kw[n++], SESS_EHLO_LEN, "ATRN");
+	snprintf(kw[n++], SESS_EHLO_LEN, "ENHANCEDSTATUSCODES");
+	return n;
 }
 
 int
@@ -180,6 +230,8 @@ odmr_session(const struct smtpd_ctx *ctx, int fd,
 	if (sess_open(&s, ctx, cl, &proto_odmr, fd, fd,
 	    c->odmr.timeout > 0 ? c->odmr.timeout : 600) == -1)
 		return -1;
-	s.auth = 1;
+	/* with a tls section AUTH waits for STARTTLS, unless told not to */
+	s.auth_tls = 1;
+	s.auth = ctx->tls == NULL || c->odmr.auth_without_tls;
 	return sess_run(&s);
 }

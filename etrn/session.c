@@ -265,6 +265,13 @@ sess_cmd_auth(struct sess *s, char *arg)
 	s->done = r.close;
 }
 
+const char *
+sess_auth_mechs(const struct sess *s)
+{
+	return s->io->tls != NULL ? "AUTH CRAM-MD5 PLAIN LOGIN" :
+	    "AUTH CRAM-MD5";
+}
+
 /* ---- STARTTLS (RFC 3207) ---- */
 
 int
@@ -322,6 +329,7 @@ sess_cmd_starttls(struct sess *s, char *arg)
 	sio_tls_info(s->io, s->tls_info, sizeof(s->tls_info));
 	log_info("%s: TLS from %s[%s]: %s", s->proto->name, s->cl->name,
 	    s->cl->addr, s->tls_info);
+	(void)lc_tls(s->lc);	/* PLAIN and LOGIN from now on */
 	/* RFC 3207 4.2: the session starts again */
 	if (s->proto->reset != NULL)
 		s->proto->reset(s);

@@ -127,6 +127,11 @@ void	sess_cmd_auth(struct sess *, char *);
  * 502 without a tls section.
  */
 void	sess_cmd_starttls(struct sess *, char *);
+/*
+ * sess_auth_mechs - EHLO's AUTH line: CRAM-MD5, and PLAIN and LOGIN
+ * under TLS.
+ */
+const char *sess_auth_mechs(const struct sess *);
 /* sess_starttls_offered - EHLO may say STARTTLS now. */
 int	sess_starttls_offered(const struct sess *);
 /* sess_cmd_wrong_hello - EHLO or HELO on LMTP, or LHLO on SMTP. */

@@ -221,6 +221,12 @@ sio_pending(struct sio *io)
 	return ioctl(io->rfd, FIONREAD, &n) == 0 && n > 0;
 }
 
+int
+sio_buffered(struct sio *io)
+{
+	return io->ilen > 0 || (io->tls != NULL && SSL_pending(io->tls) > 0);
+}
+
 /* tls_flush - sio_flush under TLS. */
 static int
 tls_flush(struct sio *io)
@@ -377,6 +383,113 @@ sio_tls_info(const struct sio *io, char *buf, size_t len)
 	bits = SSL_CIPHER_get_bits(c, &alg);
 	snprintf(buf, len, "%s with cipher %s (%d/%d bits)",
 	    SSL_get_version(io->tls), SSL_CIPHER_get_name(c), bits, alg);
+}
+
+/*
+ * relay_wants - what an SSL call that did not finish (rv, err) waits
+ * for, added to *ev; -1 when it failed for good, 1 at the peer's
+ * close.
+ */
+static int
+relay_wants(int rv, int err, short *ev)
+{
+	switch (err) {
+	case SSL_ERROR_WANT_READ:
+		*ev |= POLLIN;
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		*ev |= POLLOUT;
+		return 0;
+	case SSL_ERROR_ZERO_RETURN:
+		return 1;
+	case SSL_ERROR_SYSCALL:
+		if (rv == -1 && errno == EINTR)
+			return 0;
+		ERR_clear_error();
+		return rv == 0 ? 1 : -1;
+	}
+	ERR_clear_error();
+	return -1;
+}
+
+int
+sio_relay(struct sio *io, int fd, long idle)
+{
+	char a[16384], b[16384];	/* client to fd, fd to client */
+	size_t aoff = 0, alen = 0, blen = 0;
+	struct pollfd p[2];
+	struct timespec ts;
+	short tev, fev;
+	ssize_t w;
+	int fl, n, moved, st;
+
+	if (io->tls == NULL || io->ilen > 0 || sio_flush(io) == -1 ||
+	    (fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return -1;
+	for (;;) {
+		tev = fev = 0;
+		moved = 0;
+		/* the client to fd */
+		if (alen == 0) {
+			ERR_clear_error();
+			if ((n = SSL_read(io->tls, a, (int)sizeof(a))) > 0) {
+				aoff = 0;
+				alen = (size_t)n;
+				moved = 1;
+			} else if ((st = relay_wants(n, SSL_get_error(io->tls,
+			    n), &tev)) != 0)
+				return st == 1 ? 0 : -1;
+		}
+		if (alen > 0) {
+			if ((w = write(fd, a + aoff, alen)) > 0) {
+				aoff += (size_t)w;
+				alen -= (size_t)w;
+				moved = 1;
+			} else if (errno == EAGAIN || errno == EWOULDBLOCK)
+				fev |= POLLOUT;
+			else if (errno != EINTR)
+				return -1;	/* the worker is gone */
+		}
+		/* fd to the client; SSL_write takes all of it, or retries */
+		if (blen == 0) {
+			if ((w = read(fd, b, sizeof(b))) > 0) {
+				blen = (size_t)w;
+				moved = 1;
+			} else if (w == 0)
+				return 0;	/* the worker is done */
+			else if (errno == EAGAIN || errno == EWOULDBLOCK)
+				fev |= POLLIN;
+			else if (errno != EINTR)
+				return -1;
+		}
+		if (blen > 0) {
+			ERR_clear_error();
+			if ((n = SSL_write(io->tls, b, (int)blen)) > 0) {
+				blen = 0;
+				moved = 1;
+			} else if (relay_wants(n, SSL_get_error(io->tls, n),
+			    &tev) != 0) {
+				io->werr = 1;
+				return -1;
+			}
+		}
+		if (moved)
+			continue;
+		if (io->stop != NULL && *io->stop)
+			return -1;
+		p[0].fd = io->rfd;
+		p[0].events = tev != 0 ? tev : POLLIN;
+		p[1].fd = fd;
+		p[1].events = fev != 0 ? fev : POLLIN;
+		p[0].revents = p[1].revents = 0;
+		ts.tv_sec = idle;
+		ts.tv_nsec = 0;
+		if ((n = ppoll(p, 2, idle > 0 ? &ts : NULL, io->waitmask)) == 0)
+			return -1;		/* idle for too long */
+		if (n == -1 && errno != EINTR)
+			return -1;
+	}
 }
 
 void

@@ -128,7 +128,7 @@ smtp_ehlo(struct sess *ss, char (*kw)[SESS_EHLO_LEN], int max)
 	if (!ss->cl->lmtp && sess_starttls_offered(ss))
 		snprintf(kw[n++], SESS_EHLO_LEN, "STARTTLS");
 	if (ss->auth)
-		snprintf(kw[n++], SESS_EHLO_LEN, "AUTH CRAM-MD5");
+		snprintf(kw[n++], SESS_EHLO_LEN, "%s", sess_auth_mechs(ss));
 	snprintf(kw[n++], SESS_EHLO_LEN, "ENHANCEDSTATUSCODES");
 	return n;
 }

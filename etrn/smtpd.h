@@ -73,6 +73,8 @@ int	sio_getline(struct sio *io, size_t max, const char **p, size_t *len);
  * in the buffer, or waiting on the descriptor now (FIONREAD).
  */
 int	sio_pending(struct sio *io);
+/* sio_buffered - input read (or decrypted) but not yet taken. */
+int	sio_buffered(struct sio *io);
 /* sio_reply - append a formatted reply (CRLF is added); 0 or -1. */
 int	sio_reply(struct sio *io, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
@@ -94,6 +96,14 @@ int	sio_flush(struct sio *io);
 int	sio_starttls(struct sio *io, void *ctx, char *err, size_t len);
 /* sio_tls_info - "TLSv1.3 with cipher X (256/256 bits)"; "" without. */
 void	sio_tls_info(const struct sio *io, char *buf, size_t len);
+/*
+ * sio_relay - under TLS: carry bytes both ways between the client's
+ * TLS stream and the plain socket fd (made non-blocking) until one
+ * side closes, or nothing moved for idle seconds (0: no limit), or a
+ * stop.  0 when a side closed, -1 otherwise.  What is buffered is
+ * written first; the input buffer must be empty.
+ */
+int	sio_relay(struct sio *io, int fd, long idle);
 /* sio_tls_end - close_notify (best effort) and free the TLS state. */
 void	sio_tls_end(struct sio *io);
 

@@ -15,22 +15,12 @@ hub_require
 require openssl swaks bridgectl python3
 
 T=$WORK/tls
-mkdir -p "$T"
-# a CA, and the hub's certificate for hub.test signed by it
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Test CA $$" \
-    -keyout "$T/ca.key" -out "$T/ca.pem" >"$T/openssl.log" 2>&1 &&
-openssl req -newkey rsa:2048 -nodes -subj "/CN=hub.test" \
-    -keyout "$T/key.pem" -out "$T/hub.csr" >>"$T/openssl.log" 2>&1 &&
-printf 'subjectAltName=DNS:hub.test,IP:127.0.0.1\n' >"$T/ext.cnf" &&
-openssl x509 -req -in "$T/hub.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
-    -CAcreateserial -days 2 -extfile "$T/ext.cnf" -out "$T/cert.pem" \
-    >>"$T/openssl.log" 2>&1
+hub_test_ca "$T"
 ok $? "a test CA and the hub's certificate" || { sed 's/^/# /' "$T/openssl.log"; exit 1; }
 # a second key that matches nothing
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
     -out "$T/other.pem" 2>>"$T/openssl.log"
-chmod 600 "$T/key.pem" "$T/other.pem"
-chmod 644 "$T/cert.pem" "$T/ca.pem"
+chmod 600 "$T/other.pem"
 
 SECRET=tls-test-secret-$$
 printf '%s\n' "$SECRET" >"$WORK/acme.secret"
@@ -114,8 +104,8 @@ print(code)
 print(s.docmd('ETRN', '#acme')[0])
 s.quit()
 EOF
-is "$(tr '\n' ' ' <"$WORK/tls.out")" "250 250 503 no-starttls auth=CRAM-MD5 503 235 251 " \
-    "under TLS: state reset (MAIL wants EHLO: 503), no STARTTLS, AUTH CRAM-MD5 offered, a second STARTTLS 503, AUTH 235, ETRN 251 (nothing waits for acme)"
+is "$(tr '\n' ' ' <"$WORK/tls.out")" "250 250 503 no-starttls auth=CRAM-MD5 PLAIN LOGIN 503 235 251 " \
+    "under TLS: state reset (MAIL wants EHLO: 503), no STARTTLS, AUTH CRAM-MD5 PLAIN LOGIN offered, a second STARTTLS 503, AUTH 235, ETRN 251 (nothing waits for acme)"
 
 # ---- STARTTLS with commands pipelined after it ----
 python3 - "$HUB_PORT" >"$WORK/inject.out" <<'EOF'

@@ -164,6 +164,24 @@ hub_own() {
 	chown -R "$HUB_USER:" "$@"
 }
 
+# hub_test_ca DIR: a test CA (DIR/ca.pem) and the hub's certificate
+# for hub.test and 127.0.0.1 signed by it (DIR/cert.pem, DIR/key.pem
+# mode 0600); the log in DIR/openssl.log.  1 when openssl failed.
+hub_test_ca() {
+	mkdir -p "$1"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+	    -subj "/CN=Test CA $$" -keyout "$1/ca.key" -out "$1/ca.pem" \
+	    >"$1/openssl.log" 2>&1 &&
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=hub.test" \
+	    -keyout "$1/key.pem" -out "$1/hub.csr" >>"$1/openssl.log" 2>&1 &&
+	printf 'subjectAltName=DNS:hub.test,IP:127.0.0.1\n' >"$1/ext.cnf" &&
+	openssl x509 -req -in "$1/hub.csr" -CA "$1/ca.pem" \
+	    -CAkey "$1/ca.key" -CAcreateserial -days 2 -extfile "$1/ext.cnf" \
+	    -out "$1/cert.pem" >>"$1/openssl.log" 2>&1 || return 1
+	chmod 600 "$1/key.pem"
+	chmod 644 "$1/cert.pem" "$1/ca.pem"
+}
+
 hub_secret() {
 	chown "$HUB_LOOKUP_USER:" "$@"
 	chmod 600 "$@"

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "chan.h"
 #include "conf.h"
 #include "cram.h"
@@ -411,8 +413,11 @@ test_auth(void)
 	lookup_sess_init(&ls, 5, LOOKUP_SMTP, "198.51.100.7");
 	is_int(ask(&ls, LM_ANSWER, "abc", NULL, &r), -1,
 	    "an answer to no challenge: cut off");
-	ask(&ls, LM_AUTH, "PLAIN", NULL, &r);
+	ask(&ls, LM_AUTH, "DIGEST-MD5", NULL, &r);
 	is_int(r.code, 504, "another mechanism: 504");
+	ask(&ls, LM_AUTH, "PLAIN", NULL, &r);
+	ok(r.code == 538 && strcmp(r.status, "5.7.11") == 0,
+	    "PLAIN in clear: 538 5.7.11");
 	ask(&ls, LM_AUTH, "CRAM-MD5 xyz", NULL, &r);
 	is_int(r.code, 501, "an initial response: 501");
 	ask(&ls, LM_AUTH, "CRAM-MD5", NULL, &r);
@@ -516,6 +521,81 @@ penalties_off(void)
 {
 	memset(&pen, 0, sizeof(pen));
 	srv.pen = NULL;
+}
+
+/* b64 - base64 of n octets of s (NULs and all) into out. */
+static const char *
+b64(const char *s, size_t n, char *out)
+{
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s,
+	    (int)n);
+	return out;
+}
+
+/* PLAIN and LOGIN: only after LM_TLS; the steps; the lockout counts */
+static void
+test_auth_password(void)
+{
+	struct lookup_sess ls;
+	struct lookup_reply r;
+	char line[CRAM_ANSWER_MAX], arg[CRAM_ANSWER_MAX + 8], buf[64];
+
+	lookup_sess_init(&ls, 9, LOOKUP_SMTP, "198.51.100.8");
+	snprintf(arg, sizeof(arg), "PLAIN %s", b64("\0acme\0s3cret", 12,
+	    line));
+	ask(&ls, LM_AUTH, arg, NULL, &r);
+	is_int(r.code, 538, "PLAIN with the right password in clear: 538");
+	is_int(ask(&ls, LM_TLS, NULL, NULL, &r), 0, "LM_TLS: not answered");
+	ask(&ls, LM_AUTH, arg, NULL, &r);
+	ok(r.code == 235 && strcmp(ls.cram.auth, "acme") == 0,
+	    "under TLS, PLAIN's initial response: 235, acme");
+	lookup_sess_init(&ls, 10, LOOKUP_SMTP, "198.51.100.8");
+	ask(&ls, LM_TLS, NULL, NULL, &r);
+	ask(&ls, LM_AUTH, "PLAIN", NULL, &r);
+	ok(r.code == 334 && r.text[0] == '\0', "PLAIN alone: an empty 334");
+	ask(&ls, LM_ANSWER, b64("\0acme\0s3cre", 11, line), NULL, &r);
+	is_int(r.code, 535, "a wrong password: 535");
+	ask(&ls, LM_AUTH, "PLAIN", NULL, &r);
+	ask(&ls, LM_ANSWER, b64("\0acme\0s3cret\0x", 14, line), NULL, &r);
+	is_int(r.code, 501, "a third NUL: malformed, 501");
+	lookup_sess_init(&ls, 11, LOOKUP_ODMR, "198.51.100.8");
+	ask(&ls, LM_TLS, NULL, NULL, &r);
+	ask(&ls, LM_AUTH, "login", NULL, &r);
+	ok(r.code == 334 && strcmp(r.text, "VXNlcm5hbWU6") == 0,
+	    "LOGIN (any case): 334 Username:");
+	ask(&ls, LM_ANSWER, b64("acme", 4, line), NULL, &r);
+	ok(r.code == 334 && strcmp(r.text, "UGFzc3dvcmQ6") == 0,
+	    "the name: 334 Password:");
+	is_int(cram_answer_user(&ls.cram, "", buf, sizeof(buf)), 0,
+	    "at the password the user is the name given");
+	is_str(buf, "acme", "... acme");
+	ask(&ls, LM_ANSWER, b64("s3cret", 6, line), NULL, &r);
+	ok(r.code == 235 && strcmp(ls.cram.auth, "acme") == 0,
+	    "its secret: 235, acme on the ODMR channel");
+	lookup_sess_init(&ls, 12, LOOKUP_LMTP, "unix");
+	is_int(ask(&ls, LM_TLS, NULL, NULL, &r), -1,
+	    "LM_TLS on a local socket: cut off");
+
+	/* the lockout counts PLAIN's failures for the customer it names */
+	srv.pen = &pen;
+	conf.smtp.auth_failures = 2;
+	conf.smtp.auth_lockout = 900;
+	lookup_sess_init(&ls, 13, LOOKUP_SMTP, "203.0.113.50");
+	ask(&ls, LM_TLS, NULL, NULL, &r);
+	snprintf(arg, sizeof(arg), "PLAIN %s", b64("\0acme\0guess", 11,
+	    line));
+	ask(&ls, LM_AUTH, arg, NULL, &r);
+	ask(&ls, LM_AUTH, arg, NULL, &r);
+	ok(r.code == 421 && r.close, "two wrong PLAINs: 421, locked out");
+	lookup_sess_init(&ls, 14, LOOKUP_SMTP, "203.0.113.50");
+	ask(&ls, LM_TLS, NULL, NULL, &r);
+	snprintf(arg, sizeof(arg), "PLAIN %s", b64("\0acme\0s3cret", 12,
+	    line));
+	ask(&ls, LM_AUTH, arg, NULL, &r);
+	ok(r.code == 421 && ls.cram.auth[0] == '\0',
+	    "locked out: the right password is refused too");
+	penalties_off();
+	conf.smtp.auth_failures = 0;
 }
 
 /* failed AUTHs across sessions: delay, lockout, the right secret refused */
@@ -717,6 +797,7 @@ main(void)
 	test_etrn();
 	test_etrn_counted();
 	test_auth();
+	test_auth_password();
 	test_penalty();
 	test_auth_lockout();
 	test_etrn_rate();

@@ -720,11 +720,13 @@ test_auth(void)
 	ok(strstr(out, "AUTH") == NULL, "LHLO does not offer AUTH");
 	is_str(run("AUTH CRAM-MD5\r\nHELO c\r\nAUTH CRAM-MD5\r\n"
 	    "QUIT\r\n", 0), "220 503 250 503 221", "AUTH needs EHLO");
-	is_str(run("EHLO c\r\nAUTH PLAIN\r\nAUTH CRAM-MD5 abc\r\n"
+	is_str(run("EHLO c\r\nAUTH DIGEST-MD5\r\nAUTH PLAIN\r\n"
+	    "AUTH CRAM-MD5 abc\r\n"
 	    "AUTH CRAM-MD5\r\n*\r\nMAIL FROM:<s@example.org>\r\n"
 	    "AUTH CRAM-MD5\r\nRSET\r\nQUIT\r\n", 0),
-	    "220 250 504 501 334 501 250 503 250 221",
-	    "other mechanism 504, initial response 501, cancel 501, "
+	    "220 250 504 538 501 334 501 250 503 250 221",
+	    "other mechanism 504, PLAIN in clear 538, initial response 501, "
+	    "cancel 501, "
 	    "inside a transaction 503");
 	ok(strstr(out, "501 5.7.0 Authentication aborted\r\n") != NULL,
 	    "cancel text");
