@@ -90,7 +90,7 @@ cmd_check(const char *conf, int argc, char **argv)
 {
 	struct bridge_conf *c;
 	char b1[32], b2[32];
-	int n, host = 1;
+	int n, i, host = 1;
 
 	if (argc == 2 && strcmp(argv[1], "-s") == 0)
 		host = 0;
@@ -114,6 +114,24 @@ cmd_check(const char *conf, int argc, char **argv)
 			return EXIT_CONFIG;
 		}
 		tls_server_free(ctx);
+	}
+	for (i = 0; i < c->ncustomers; i++) {
+		char err[700];
+		void *ctx;
+
+		/* a customer's CA file, loaded as its flush will */
+		if (!host || c->customers[i].tls_ca == NULL)
+			continue;
+		if ((ctx = tls_client_new(c->customers[i].tls_ca, err,
+		    sizeof(err))) == NULL) {
+			fprintf(stderr, "%s:%d: customer \"%s\": tls-ca: %s\n"
+			    "bridgectl: %s: 1 problem\n", conf,
+			    c->customers[i].line, c->customers[i].name, err,
+			    conf);
+			conf_free(c);
+			return EXIT_CONFIG;
+		}
+		tls_client_free(ctx);
 	}
 	printf("bridgectl: %s: OK (%s, %s)\n", conf,
 	    plural(c->ncustomers, "customer", b1, sizeof(b1)),

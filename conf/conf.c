@@ -43,7 +43,7 @@
 enum vkind {
 	V_STR, V_PATH, V_NAME, V_HOST, V_ADDR, V_SIZE, V_DUR, V_INT, V_COUNT,
 	V_BOOL, V_LISTEN, V_CIDR, V_RELEASE, V_DELIVER, V_GRADE, V_ARGV,
-	V_RELAY, V_PEER, V_TLSPROTO
+	V_RELAY, V_PEER, V_TLSPROTO, V_TLSPOLICY
 };
 
 static const struct {
@@ -73,6 +73,8 @@ static const struct {
 	{ "max-per-client", V_COUNT }, { "max-per-network", V_COUNT },
 	{ "limits-exempt", V_CIDR }, { "auth-failures", V_COUNT },
 	{ "auth-lockout", V_DUR }, { "etrn-per-minute", V_COUNT },
+	{ "tls-policy", V_TLSPOLICY }, { "tls-ca", V_PATH },
+	{ "tls-name", V_HOST },
 };
 
 /* Where each option was last set, and where each customer starts. */
@@ -128,7 +130,7 @@ static cfg_opt_t customer_opts[] = {
 	S("warn-after"), S("expire-after"), S("flush-connections"),
 	S("flush-connections-max"), S("bundle-max"), S("bundle-delay"), S("uucp-node"),
 	S("uucp-command"), S("uucp-grade"), L("uux"), S("uucp-call"),
-	CFG_END()
+	S("tls-policy"), S("tls-ca"), S("tls-name"), CFG_END()
 };
 static cfg_opt_t top_opts[] = {
 	S("hostname"), S("spool"), S("routes"), S("user"), S("postmaster"),
@@ -289,6 +291,19 @@ release_bit(const char *s)
 	return 0;
 }
 
+int
+tls_policy_parse(const char *s)
+{
+	static const char *const names[] = { "none", "may", "encrypt",
+	    "verify" };
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;	/* TLSP_NONE ... TLSP_VERIFY */
+	return -1;
+}
+
 /*
  * tls_proto_parse - "TLSv1.2", "TLSv1.3" or both (space or comma
  * separated, any order) into the lowest and highest, as 12 and 13;
@@ -426,6 +441,12 @@ check_value(const char *name, const char *v, char *buf, size_t len)
 			return NULL;
 		snprintf(buf, len, "bad protocols \"%s\" (TLSv1.2, TLSv1.3 or "
 		    "\"TLSv1.2 TLSv1.3\"; older ones are not taken)", v);
+		return buf;
+	case V_TLSPOLICY:
+		if (tls_policy_parse(v) != -1)
+			return NULL;
+		snprintf(buf, len, "bad tls-policy \"%s\" (none, may, encrypt "
+		    "or verify)", v);
 		return buf;
 	case V_GRADE:
 		if (strlen(v) == 1 && isalnum((unsigned char)v[0]))
@@ -749,6 +770,13 @@ build_customer(struct lctx *x, struct conf_full *cf, cfg_t *sec,
 	}
 	if ((s = cfg_getstr(sec, "uucp-call")) != NULL)
 		(void)bool_parse(s, &cu->uucp_call);
+	cu->tls_policy = TLSP_MAY;
+	if ((s = cfg_getstr(sec, "tls-policy")) != NULL &&
+	    tls_policy_parse(s) != -1)
+		cu->tls_policy = tls_policy_parse(s);
+	if ((s = cfg_getstr(sec, "tls-ca")) != NULL && *s != '\0')
+		cu->tls_ca = resolve(dir, s);
+	cu->tls_name = dup_or(cfg_getstr(sec, "tls-name"), NULL);
 	if ((cu->release & REL_UUCP) && cu->uucp_node == NULL)
 		diag_add(x->d, x->file, line, "customer \"%s\": release uucp "
 		    "needs uucp-node", cu->name);
@@ -1145,6 +1173,8 @@ free_customer(struct customer *cu)
 	free(cu->uucp_command);
 	free(cu->uucp_grade);
 	free_list(cu->uux, cu->nuux);
+	free(cu->tls_ca);
+	free(cu->tls_name);
 }
 
 void

@@ -66,7 +66,21 @@ struct customer {
 	char  **uux;			/* argv prefix, default {"uux"} */
 	int	nuux;
 	int	uucp_call;		/* start uucico -s node after uux */
+	int	tls_policy;		/* TLSP_*: STARTTLS when flushing */
+	char   *tls_ca;			/* CA file for verify; NULL: system's */
+	char   *tls_name;		/* name the certificate must have;
+					   NULL: the host connected to */
 };
+
+/* customer { tls-policy }: STARTTLS towards the customer's server */
+enum {
+	TLSP_NONE = 0,		/* never */
+	TLSP_MAY,		/* when offered; in clear if it fails */
+	TLSP_ENCRYPT,		/* required, the certificate not checked */
+	TLSP_VERIFY		/* required, chain and name verified */
+};
+/* tls_policy_parse - "none", "may", "encrypt", "verify": TLSP_*, or -1. */
+int	tls_policy_parse(const char *s);
 
 #ifndef BRIDGE_USER
 #define BRIDGE_USER	"_bridge"	/* the hub's user when bridge.conf names none */

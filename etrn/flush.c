@@ -47,6 +47,7 @@
 #include "flush.h"
 #include "log.h"
 #include "mx.h"
+#include "tlsc.h"
 #include "queue.h"
 
 #define RECONNECTS_MAX	3
@@ -612,24 +613,76 @@ feed_done(void *arg, struct smtpc_msg *m)
 
 /* ---- connections ---- */
 
-/* worker_connect - the first host that greets us and takes EHLO. */
+/*
+ * host_tls - STARTTLS on c as the customer's tls-policy says (none
+ * when in_clear, or for LMTP and unix sockets): c, under TLS or in
+ * clear where the policy lets it; NULL with why filled when it cannot
+ * be met (c is closed then).  *again is set when a "may" handshake
+ * failed: the host may be tried once more in clear.
+ */
+static struct smtpc *
+host_tls(struct worker *w, struct smtpc *c, int in_clear, int *again,
+    struct smtpc_reply *why)
+{
+	const char *helo = w->t->helo ? w->t->helo : w->conf->hostname;
+	int policy = in_clear || w->o->smtp.lmtp ||
+	    strncmp(smtpc_host(c), "unix:", 5) == 0 ? TLSP_NONE :
+	    w->cu->tls_policy;
+
+	switch (tlsc_start(c, policy, w->cu->tls_ca, w->cu->tls_name, helo,
+	    why)) {
+	case TLSC_TLS:
+		log_info("%s: flush: TLS to %s: %s", w->cu->name,
+		    smtpc_relay(c), smtpc_tls_info(c));
+		return c;
+	case TLSC_CLEAR:
+		if (why->text[0] != '\0')
+			log_warnx("%s: flush: in clear to %s: %s", w->cu->name,
+			    smtpc_relay(c), why->text);
+		return c;
+	case TLSC_AGAIN:
+		*again = 1;
+		log_info("%s: flush: %s; tls-policy is may: again in clear",
+		    w->cu->name, why->text);
+		return NULL;
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * worker_connect - the first host that greets us, takes EHLO and
+ * meets the customer's tls-policy.
+ */
 static struct smtpc *
 worker_connect(struct worker *w, int first, struct smtpc_reply *why)
 {
 	const char *helo = w->t->helo ? w->t->helo : w->conf->hostname;
 	struct smtpc_reply r;
 	struct smtpc *c;
-	int i, k;
+	int i, k, in_clear, again;
 
 	for (k = 0; k < w->t->nhosts; k++) {
 		i = (first + k) % w->t->nhosts;
-		if (smtpc_connect(w->t->hosts[i], 25, &w->o->smtp, &c, why) !=
-		    RS_OK) {
-			log_info("%s: flush: %s", w->cu->name, why->text);
-			continue;
-		}
-		if (smtpc_greeting(c, &r) == RS_OK &&
-		    smtpc_hello(c, helo, &r) == RS_OK) {
+		for (in_clear = 0, again = 1; again && in_clear < 2;
+		    in_clear++) {
+			again = 0;
+			if (smtpc_connect(w->t->hosts[i], 25, &w->o->smtp, &c,
+			    why) != RS_OK) {
+				log_info("%s: flush: %s", w->cu->name,
+				    why->text);
+				break;
+			}
+			if (smtpc_greeting(c, &r) != RS_OK ||
+			    smtpc_hello(c, helo, &r) != RS_OK) {
+				snprintf(why->text, sizeof(why->text),
+				    "%s said: %.600s", smtpc_relay(c), r.text);
+				smtpc_quit(c);
+				break;
+			}
+			if ((c = host_tls(w, c, in_clear, &again, why)) ==
+			    NULL)
+				continue;
 			log_debug("%s: connected to %s:%s%s%s%s", w->cu->name,
 			    smtpc_relay(c),
 			    smtpc_ext(c) & SMTPC_EXT_PIPELINING ?
@@ -641,9 +694,6 @@ worker_connect(struct worker *w, int first, struct smtpc_reply *why)
 			    smtpc_ext(c) & SMTPC_EXT_SIZE ? " SIZE" : "");
 			return c;
 		}
-		snprintf(why->text, sizeof(why->text), "%s said: %.600s",
-		    smtpc_relay(c), r.text);
-		smtpc_quit(c);
 	}
 	return NULL;
 }

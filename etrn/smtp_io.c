@@ -405,8 +405,9 @@ relay_wants(int rv, int err, short *ev)
 	case SSL_ERROR_SYSCALL:
 		if (rv == -1 && errno == EINTR)
 			return 0;
+		/* an end of file or a reset: the client has gone */
 		ERR_clear_error();
-		return rv == 0 ? 1 : -1;
+		return 1;
 	}
 	ERR_clear_error();
 	return -1;
@@ -449,7 +450,7 @@ sio_relay(struct sio *io, int fd, long idle)
 			} else if (errno == EAGAIN || errno == EWOULDBLOCK)
 				fev |= POLLOUT;
 			else if (errno != EINTR)
-				return -1;	/* the worker is gone */
+				return 0;	/* the worker is gone */
 		}
 		/* fd to the client; SSL_write takes all of it, or retries */
 		if (blen == 0) {
@@ -461,17 +462,17 @@ sio_relay(struct sio *io, int fd, long idle)
 			else if (errno == EAGAIN || errno == EWOULDBLOCK)
 				fev |= POLLIN;
 			else if (errno != EINTR)
-				return -1;
+				return 0;	/* ... or gone */
 		}
 		if (blen > 0) {
 			ERR_clear_error();
 			if ((n = SSL_write(io->tls, b, (int)blen)) > 0) {
 				blen = 0;
 				moved = 1;
-			} else if (relay_wants(n, SSL_get_error(io->tls, n),
-			    &tev) != 0) {
+			} else if ((st = relay_wants(n, SSL_get_error(io->tls,
+			    n), &tev)) != 0) {
 				io->werr = 1;
-				return -1;
+				return st == 1 ? 0 : -1;
 			}
 		}
 		if (moved)

@@ -37,6 +37,11 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
 #include "smtpc.h"
 
 #define OUT_SEG_MIN	4096
@@ -103,6 +108,11 @@ struct smtpc {
 	double	pace_cycle;		/* moving mean time per message */
 	long	pace_n;			/* messages in that mean */
 	int	pace_first;		/* pace_last is the start of sending */
+	/* STARTTLS */
+	SSL    *tls;			/* NULL: in clear */
+	char	tls_info[600];
+	size_t	tlen;			/* tbuf holds an SSL_write to retry */
+	char	tbuf[16384];		/* one record's worth */
 };
 
 static const struct smtpc_timeouts rfc_timeouts = {
@@ -170,6 +180,10 @@ smtpc_check(struct smtpc *c)
 
 	if (c->dead || c->out != NULL || c->fhead < c->ftail)
 		return !c->dead;
+	if (c->tls != NULL && SSL_pending(c->tls) > 0) {
+		in_read(c);
+		return !c->dead;
+	}
 	pfd.fd = c->fd;
 	pfd.events = POLLIN;
 	pfd.revents = 0;
@@ -353,6 +367,52 @@ out_consume(struct smtpc *c, size_t n)
 	}
 }
 
+/* tls_errtext - why the last SSL call failed, for a log line. */
+static const char *
+tls_errtext(char *buf, size_t len)
+{
+	return tls_error("TLS", buf, len);
+}
+
+/*
+ * tls_out - under TLS: the head of the queue (iov, n) copied into
+ * one record's buffer and SSL_written; when that would block the same
+ * buffer is written again next time, as OpenSSL wants.
+ */
+static int
+tls_out(struct smtpc *c, const struct iovec *iov, int n)
+{
+	char why[300];
+	size_t k, done;
+	int i, w, e;
+
+	if (c->tlen == 0) {
+		for (i = 0; i < n && c->tlen < sizeof(c->tbuf); i++) {
+			k = iov[i].iov_len;
+			if (k > sizeof(c->tbuf) - c->tlen)
+				k = sizeof(c->tbuf) - c->tlen;
+			memcpy(c->tbuf + c->tlen, iov[i].iov_base, k);
+			c->tlen += k;
+		}
+		if (c->tlen == 0)
+			return 0;
+	}
+	ERR_clear_error();
+	if ((w = SSL_write(c->tls, c->tbuf, (int)c->tlen)) <= 0) {
+		e = SSL_get_error(c->tls, w);
+		if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ||
+		    (e == SSL_ERROR_SYSCALL && errno == EINTR))
+			return 0;
+		die(c, "lost connection (%s)", tls_errtext(why, sizeof(why)));
+		return -1;
+	}
+	c->last_io = time_mono();
+	done = c->tlen;
+	c->tlen = 0;
+	out_consume(c, done);
+	return 0;
+}
+
 /* out_write - one sendmsg of as much of the queue as fits. */
 static int
 out_write(struct smtpc *c)
@@ -363,6 +423,8 @@ out_write(struct smtpc *c)
 	int n = 0;
 	ssize_t w;
 
+	if (c->tls != NULL && c->tlen > 0)
+		return tls_out(c, NULL, 0);	/* the same again */
 	for (s = c->out; s != NULL && n < IOV_MAX_USE; s = s->next) {
 		if (s->kind == SEG_STUFF) {
 			if (n > 0)
@@ -381,6 +443,8 @@ out_write(struct smtpc *c)
 	}
 	if (n == 0)
 		return 0;
+	if (c->tls != NULL)
+		return tls_out(c, iov, n);
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = iov;
 	mh.msg_iovlen = n;
@@ -564,6 +628,8 @@ ehlo_keyword(struct smtpc *c, const char *t)
 		c->ext_seen |= SMTPC_EXT_ATRN;
 	else if (strcmp(kw, "DSN") == 0)
 		c->ext_seen |= SMTPC_EXT_DSN;
+	else if (strcmp(kw, "STARTTLS") == 0)
+		c->ext_seen |= SMTPC_EXT_STARTTLS;
 	else if (strcmp(kw, "AUTH") == 0 && auth_cram(t + i + (t[i] != '\0')))
 		c->ext_seen |= SMTPC_EXT_AUTH_CRAM;
 	else if (strcmp(kw, "SIZE") == 0) {
@@ -703,11 +769,44 @@ quickack(const struct smtpc *c)
 #endif
 }
 
+/* tls_in - in_read under TLS; the octets read, 0 for none yet, -1 dead. */
+static ssize_t
+tls_in(struct smtpc *c)
+{
+	char why[300];
+	int n, e;
+
+	ERR_clear_error();
+	if ((n = SSL_read(c->tls, c->in + c->inlen,
+	    (int)(sizeof(c->in) - c->inlen))) > 0)
+		return n;
+	e = SSL_get_error(c->tls, n);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+	    (e == SSL_ERROR_SYSCALL && n == -1 && errno == EINTR))
+		return 0;
+	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && n == 0)) {
+		ERR_clear_error();
+		die(c, "lost connection");
+	} else
+		die(c, "lost connection (%s)", tls_errtext(why, sizeof(why)));
+	return -1;
+}
+
 static void
 in_read(struct smtpc *c)
 {
 	ssize_t n;
 
+	if (c->inlen == sizeof(c->in))
+		return;			/* in_parse ends an overlong line */
+	if (c->tls != NULL) {
+		if ((n = tls_in(c)) <= 0)
+			return;
+		c->last_io = time_mono();
+		c->inlen += (size_t)n;
+		in_parse(c);
+		return;
+	}
 	n = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
 	if (n > 0)
 		quickack(c);
@@ -742,6 +841,10 @@ io_step(struct smtpc *c)
 	double left;
 	int n;
 
+	if (c->tls != NULL && SSL_pending(c->tls) > 0) {
+		in_read(c);		/* decrypted already: poll would not see it */
+		return;
+	}
 	limit = c->fhead < c->ftail ? c->fifo[c->fhead].timeout : c->o.to.block;
 	left = c->last_io + limit / 1000.0 - time_mono();
 	if (left <= 0) {
@@ -1018,6 +1121,125 @@ smtpc_hello(struct smtpc *c, const char *name, struct smtpc_reply *r)
 	expect(c, E_CMD, r, NULL, c->o.to.helo, "HELO");
 	drain(c);
 	return r->code >= 200 && r->code < 300 ? RS_OK : smtpc_class(r);
+}
+
+/* is_address - is name an IPv4 or IPv6 address literal? */
+static int
+is_address(const char *name)
+{
+	unsigned char b[16];
+
+	return inet_pton(AF_INET, name, b) == 1 ||
+	    inet_pton(AF_INET6, name, b) == 1;
+}
+
+/* tls_describe - c->tls_info for the log, once the handshake is done. */
+static void
+tls_describe(struct smtpc *c, int verify)
+{
+	const SSL_CIPHER *ci = SSL_get_current_cipher(c->tls);
+	X509 *peer = SSL_get1_peer_certificate(c->tls);
+	char subj[200] = "none", iss[200] = "none";
+	int alg = 0, bits;
+
+	if (peer != NULL) {
+		X509_NAME_oneline(X509_get_subject_name(peer), subj,
+		    sizeof(subj));
+		X509_NAME_oneline(X509_get_issuer_name(peer), iss,
+		    sizeof(iss));
+		X509_free(peer);
+	}
+	bits = ci != NULL ? SSL_CIPHER_get_bits(ci, &alg) : 0;
+	snprintf(c->tls_info, sizeof(c->tls_info), "%s with cipher %s "
+	    "(%d/%d bits), %s, subject %s, issuer %s",
+	    SSL_get_version(c->tls), ci != NULL ? SSL_CIPHER_get_name(ci) :
+	    "?", bits, alg, verify ? "verified" :
+	    SSL_get_verify_result(c->tls) == X509_V_OK ? "trusted, not "
+	    "verified" : "unverified", subj, iss);
+}
+
+enum result
+smtpc_starttls(struct smtpc *c, void *ctx, const char *name, int verify,
+    struct smtpc_reply *r)
+{
+	struct pollfd pfd;
+	char why[300];
+	double end;
+	long v;
+	int n, e;
+
+	out_printf(c, "STARTTLS");
+	expect(c, E_CMD, r, NULL, c->o.to.helo, "STARTTLS");
+	drain(c);
+	if (r->code != 220)
+		return r->code == 0 ? RS_TEMP : smtpc_class(r) == RS_OK ?
+		    RS_TEMP : smtpc_class(r);
+	if (c->inlen > 0) {
+		/* what came after the 220 would be taken as under TLS */
+		die(c, "%s sent data after its 220 to STARTTLS", c->relay);
+		reply_set(r, 0, "%s sent data after its 220 to STARTTLS",
+		    c->relay);
+		return RS_TEMP;
+	}
+	ERR_clear_error();
+	if ((c->tls = SSL_new(ctx)) == NULL || SSL_set_fd(c->tls, c->fd) != 1)
+		goto failed;
+	if (name != NULL && !is_address(name))
+		(void)SSL_set_tlsext_host_name(c->tls, name);
+	if (verify) {
+		SSL_set_verify(c->tls, SSL_VERIFY_PEER, NULL);
+		X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(c->tls),
+		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (name == NULL || (is_address(name) ?
+		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->tls),
+		    name) : X509_VERIFY_PARAM_set1_host(SSL_get0_param(c->tls),
+		    name, 0)) != 1)
+			goto failed;
+	}
+	end = time_mono() + c->o.to.helo / 1000.0;
+	for (;;) {
+		ERR_clear_error();
+		if ((n = SSL_connect(c->tls)) == 1)
+			break;
+		e = SSL_get_error(c->tls, n);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			goto failed;
+		pfd.fd = c->fd;
+		pfd.events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		if (time_mono() >= end ||
+		    (n = poll(&pfd, 1, (int)((end - time_mono()) * 1000) + 1))
+		    == 0) {
+			reply_set(r, 0, "TLS handshake with %s: timeout",
+			    c->relay);
+			die(c, "timeout");
+			return RS_TEMP;
+		}
+		if (n == -1 && errno != EINTR)
+			goto failed;
+	}
+	c->last_io = time_mono();
+	c->ext = c->ext_seen = 0;	/* RFC 3207 4.2: EHLO again */
+	c->size_max = 0;
+	tls_describe(c, verify);
+	return RS_OK;
+failed:
+	if (c->tls != NULL && (v = SSL_get_verify_result(c->tls)) !=
+	    X509_V_OK && verify)
+		snprintf(why, sizeof(why), "certificate not verified: %s",
+		    X509_verify_cert_error_string(v));
+	else
+		tls_errtext(why, sizeof(why));
+	ERR_clear_error();
+	reply_set(r, 0, "TLS handshake with %s failed: %s", c->relay, why);
+	die(c, "TLS handshake failed");
+	return RS_TEMP;
+}
+
+const char *
+smtpc_tls_info(const struct smtpc *c)
+{
+	return c->tls != NULL ? c->tls_info : "";
 }
 
 enum result
@@ -1453,7 +1675,7 @@ smtpc_release(struct smtpc *c)
 	if (c == NULL)
 		return -1;
 	if (!c->dead && c->out == NULL && c->fhead == c->ftail &&
-	    c->inlen == 0) {
+	    c->inlen == 0 && c->tls == NULL) {
 		fd = c->fd;
 		c->fd = -1;
 	}
@@ -1467,6 +1689,12 @@ smtpc_close(struct smtpc *c)
 	if (c == NULL)
 		return;
 	out_clear(c);
+	if (c->tls != NULL) {
+		if (!c->dead)
+			(void)SSL_shutdown(c->tls);	/* one try: no wait */
+		SSL_free(c->tls);
+		ERR_clear_error();
+	}
 	if (c->fd != -1)
 		close(c->fd);
 	free(c->fifo);

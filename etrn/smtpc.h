@@ -23,6 +23,9 @@
  * caller then owes the sender what RFC 3461 6.2 asks: a "relayed" DSN
  * for NOTIFY=SUCCESS).  LMTP never uses BDAT.
  *
+ * Under STARTTLS (smtpc_starttls) the same engine reads and writes
+ * through OpenSSL.
+ *
  * Invariants: replies are read with a bounded line (SMTPC_LINE_MAX) and
  * line count (SMTPC_LINES_MAX); reply text kept for logs and DSNs is
  * printable ASCII only.  A message's data must stay valid until its
@@ -52,6 +55,7 @@
 #define SMTPC_EXT_DSN		0x0080
 #define SMTPC_EXT_ATRN		0x0100
 #define SMTPC_EXT_AUTH_CRAM	0x0200	/* AUTH lists CRAM-MD5 */
+#define SMTPC_EXT_STARTTLS	0x0400
 
 struct smtpc_reply {
 	int	code;			/* 200..599; 0 = none: text says why */
@@ -157,6 +161,22 @@ enum result smtpc_greeting(struct smtpc *c, struct smtpc_reply *r);
  */
 enum result smtpc_hello(struct smtpc *c, const char *name,
 	    struct smtpc_reply *r);
+/*
+ * smtpc_starttls - STARTTLS (RFC 3207) and the handshake with ctx
+ * (tls.h tls_client_new), SNI name unless it is an address literal;
+ * with verify the chain must lead to a CA of ctx and the certificate
+ * must name name (a DNS name or an IP address).  Anything the server
+ * sent after its 220 ends the connection.  RS_OK: under TLS, and the
+ * extensions are forgotten (smtpc_hello again); else why in r (code 0
+ * for a failed handshake, which leaves the connection dead).
+ */
+enum result smtpc_starttls(struct smtpc *c, void *ctx, const char *name,
+	    int verify, struct smtpc_reply *r);
+/*
+ * smtpc_tls_info - under TLS "TLSv1.3 with cipher X (256/256 bits),
+ * verified|unverified, subject S, issuer I"; "" in clear.
+ */
+const char *smtpc_tls_info(const struct smtpc *c);
 /*
  * smtpc_cmd - send one command line (CRLF added) and wait up to
  * timeout_ms for its reply.  RS_OK on 2xx/3xx, RS_TEMP on 4xx and

@@ -1,7 +1,8 @@
 /*
- * tls.c - the TLS server context of bridged's sessions (tls.h): the
- * certificate chain and key of bridge.conf's tls section, the protocol
- * range and ciphers, the options every server of ours gets.
+ * tls.c - the TLS contexts (tls.h): the server's of bridged's sessions
+ * (the certificate chain and key of bridge.conf's tls section, the
+ * protocol range and ciphers, the options every server of ours gets)
+ * and the client's of the flush and etrn(1) (the CA store).
  */
 #include <stdio.h>
 #include <string.h>
@@ -100,6 +101,44 @@ bad:
 
 void
 tls_server_free(void *ctx)
+{
+	SSL_CTX_free(ctx);
+}
+
+void *
+tls_client_new(const char *cafile, char *err, size_t len)
+{
+	SSL_CTX *ctx;
+	char what[600];
+
+	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
+	    OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		tls_error("TLS context", err, len);
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+		tls_error("tls protocols", err, len);
+		goto bad;
+	}
+	if (cafile != NULL ? SSL_CTX_load_verify_locations(ctx, cafile, NULL)
+	    != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		snprintf(what, sizeof(what), "CA certificates %s",
+		    cafile != NULL ? cafile : "(the system's)");
+		tls_error(what, err, len);
+		goto bad;
+	}
+	return ctx;
+bad:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void
+tls_client_free(void *ctx)
 {
 	SSL_CTX_free(ctx);
 }

@@ -1,8 +1,9 @@
 /*
- * tls.h - the hub's TLS server context (tls.c, OpenSSL 3 or LibreSSL):
- * made once per session process from bridge.conf's tls section, before
- * the chroot and the drop, and used by STARTTLS (smtp_io.c
- * sio_starttls).
+ * tls.h - the hub's TLS contexts (tls.c, OpenSSL 3 or LibreSSL): the
+ * server's, made once per session process from bridge.conf's tls
+ * section, before the chroot and the drop, and used by STARTTLS
+ * (smtp_io.c sio_starttls); the client's, for STARTTLS towards a
+ * customer's server (smtpc.h smtpc_starttls).
  *
  * Invariants: TLS 1.2 is the lowest version ever taken; no
  * renegotiation, no compression; the server's cipher order wins; a key
@@ -26,6 +27,15 @@
  */
 void   *tls_server_new(const struct bridge_conf *c, char *err, size_t len);
 void	tls_server_free(void *ctx);
+/*
+ * tls_client_new - a client context (the flush's STARTTLS, etrn(1)):
+ * TLS 1.2 at least, no compression or renegotiation; peers are
+ * verified against the CA certificates in cafile, or the system's
+ * store when it is NULL, when the connection asks (smtpc_starttls).
+ * NULL with why in err.
+ */
+void   *tls_client_new(const char *cafile, char *err, size_t len);
+void	tls_client_free(void *ctx);
 /* tls_error - OpenSSL's last error, or what, into buf; buf. */
 const char *tls_error(const char *what, char *buf, size_t len);
 

@@ -458,6 +458,36 @@ test_tls(void)
 	    "tls: cert and key go together (key is missing)");
 	expect_error("tls-bool", BASE "odmr { auth-without-tls = \"maybe\" "
 	    "}\n", 3, "auth-without-tls: bad boolean");
+	c = load_text("tlsp", BASE "customer \"a\" { release = {\"etrn\"} "
+	    "deliver-to = {\"h\"} }\ncustomer \"b\" { release = {\"etrn\"} "
+	    "deliver-to = {\"h\"} tls-policy = \"verify\" tls-ca = \"ca.pem\" "
+	    "tls-name = \"mx.b.example\" }\ncustomer \"c\" { release = "
+	    "{\"etrn\"} deliver-to = {\"h\"} tls-policy = \"none\" }\n",
+	    &nerr, &errs);
+	ok(c != NULL && nerr == 0 && c->ncustomers == 3, "tls-policy loads");
+	if (c != NULL && c->ncustomers == 3) {
+		ok(c->customers[0].tls_policy == TLSP_MAY &&
+		    c->customers[0].tls_ca == NULL &&
+		    c->customers[0].tls_name == NULL,
+		    "tls-policy: may by default, the system's CAs");
+		snprintf(want, sizeof(want), "%s/ca.pem", dir);
+		ok(c->customers[1].tls_policy == TLSP_VERIFY,
+		    "tls-policy verify");
+		is_str(c->customers[1].tls_ca, want,
+		    "tls-ca: relative to the config");
+		is_str(c->customers[1].tls_name, "mx.b.example", "tls-name");
+		ok(c->customers[2].tls_policy == TLSP_NONE, "tls-policy none");
+	} else
+		diag_lines(errs);
+	conf_free(c);
+	free(errs);
+	expect_error("tlsp-bad", BASE "customer \"a\" {\n release = "
+	    "{\"etrn\"}\n tls-policy = \"secure\"\n}\n", 5,
+	    "tls-policy: bad tls-policy \"secure\" (none, may, encrypt or "
+	    "verify)");
+	ok(tls_policy_parse("encrypt") == TLSP_ENCRYPT &&
+	    tls_policy_parse("Verify") == -1 && tls_policy_parse("") == -1,
+	    "tls_policy_parse: the four names, exactly");
 	ok(tls_proto_parse("TLSv1.2, TLSv1.3", &lo, &hi) == 0 && lo == 12 &&
 	    hi == 13, "tls_proto_parse: both, comma and space");
 	ok(tls_proto_parse("tlsv1.2", &lo, &hi) == 0 && lo == 12 && hi == 12,
