@@ -16,6 +16,7 @@
 
 #include <confuse.h>
 
+#include "conf.h"
 #include "leafconf.h"
 #include "util.h"
 
@@ -40,6 +41,9 @@ static cfg_opt_t etrn_opts[] = {
 	CFG_STR_LIST("targets", NULL, CFGF_NONE),
 	CFG_STR("user", NULL, CFGF_NONE),
 	CFG_STR("secret", NULL, CFGF_NONE),
+	CFG_STR("tls-policy", NULL, CFGF_NONE),
+	CFG_STR("tls-ca", NULL, CFGF_NONE),
+	CFG_STR("tls-name", NULL, CFGF_NONE),
 	CFG_END()
 };
 
@@ -48,6 +52,9 @@ static cfg_opt_t odmr_opts[] = {
 	CFG_STR_LIST("targets", NULL, CFGF_NONE),
 	CFG_STR("user", NULL, CFGF_NONE),
 	CFG_STR("secret", NULL, CFGF_NONE),
+	CFG_STR("tls-policy", NULL, CFGF_NONE),
+	CFG_STR("tls-ca", NULL, CFGF_NONE),
+	CFG_STR("tls-name", NULL, CFGF_NONE),
 	CFG_END()
 };
 
@@ -335,6 +342,29 @@ v_user(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 static int
+v_tls_policy(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (tls_policy_parse(last_str(opt)) == -1) {
+		cfg_error(cfg, "tls-policy: bad tls-policy \"%s\" (none, may, "
+		    "encrypt or verify)", last_str(opt));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+v_tls_name(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *s = last_str(opt);
+
+	if (!hostname_ok(s, strlen(s))) {
+		cfg_error(cfg, "tls-name: \"%s\" is not a host name", s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 v_dir(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char *s = last_str(opt);
@@ -488,6 +518,12 @@ set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "hub|odmr|targets", v_domains);
 	cfg_set_validate_func(cfg, "hub|odmr|user", v_user);
 	cfg_set_validate_func(cfg, "hub|odmr|secret", v_abs_path);
+	cfg_set_validate_func(cfg, "hub|etrn|tls-policy", v_tls_policy);
+	cfg_set_validate_func(cfg, "hub|etrn|tls-ca", v_abs_path);
+	cfg_set_validate_func(cfg, "hub|etrn|tls-name", v_tls_name);
+	cfg_set_validate_func(cfg, "hub|odmr|tls-policy", v_tls_policy);
+	cfg_set_validate_func(cfg, "hub|odmr|tls-ca", v_abs_path);
+	cfg_set_validate_func(cfg, "hub|odmr|tls-name", v_tls_name);
 	cfg_set_validate_func(cfg, "hub|uucp|uucico", v_argv);
 	cfg_set_validate_func(cfg, "hub|uucp|system", v_system);
 	cfg_set_validate_func(cfg, "hub|uucp|config", v_abs_path);
@@ -759,6 +795,18 @@ dup_or_null(cfg_t *s, const char *name)
 	return v != NULL ? strdup(v) : NULL;
 }
 
+/* hub_tls - a section's tls-policy (may when not set), tls-ca, tls-name. */
+static void
+hub_tls(cfg_t *s, struct leaf_tls *t)
+{
+	const char *v = cfg_getstr(s, "tls-policy");
+
+	t->policy = v != NULL && tls_policy_parse(v) != -1 ?
+	    tls_policy_parse(v) : TLSP_MAY;
+	t->ca = dup_or_null(s, "tls-ca");
+	t->name = dup_or_null(s, "tls-name");
+}
+
 static char **
 dup_list(cfg_t *s, const char *name, int *n)
 {
@@ -821,6 +869,8 @@ fill_hub(struct leaf_hub *h, cfg_t *hs, const char *file)
 	h->odmr_targets = dup_list(o, "targets", &h->nodmr_targets);
 	h->odmr_user = dup_or_null(o, "user");
 	h->odmr_secret = dup_or_null(o, "secret");
+	hub_tls(e, &h->etrn_tls);
+	hub_tls(o, &h->odmr_tls);
 	h->has_uucp = given(u, "uucico") || given(u, "system");
 	h->uucp_system = dup_or_null(u, "system");
 	h->uucp_config = dup_or_null(u, "config");
@@ -954,6 +1004,10 @@ conf_leaf_free(struct leaf_conf *c)
 		free_list(h->odmr_targets, h->nodmr_targets);
 		free(h->odmr_user);
 		free(h->odmr_secret);
+		free(h->etrn_tls.ca);
+		free(h->etrn_tls.name);
+		free(h->odmr_tls.ca);
+		free(h->odmr_tls.name);
 		free(h->uucp_system);
 		free(h->uucp_config);
 		free_list(h->uucico, h->nuucico);

@@ -44,6 +44,13 @@ struct leaf_inject {
 	int	dsn_options;	/* sendmail: the command takes -N -R -V */
 };
 
+/* etrn { tls-policy tls-ca tls-name }, and the same in odmr */
+struct leaf_tls {
+	int	policy;		/* TLSP_* (conf.h); default may */
+	char   *ca;		/* CA file (absolute); NULL: the system's */
+	char   *name;		/* the certificate's name; NULL: server's */
+};
+
 struct leaf_hub {
 	char   *name;		/* name_is_safe() */
 	const char *file;
@@ -54,10 +61,12 @@ struct leaf_hub {
 	int	netrn_targets;
 	char   *etrn_user;	/* AUTH CRAM-MD5 as this, or NULL */
 	char   *etrn_secret;	/* its secret file (absolute), or NULL */
+	struct leaf_tls etrn_tls;
 	int	has_odmr;
 	char   *odmr_server;	/* host:port */
 	char   *odmr_user;	/* AUTH CRAM-MD5 as this (required) */
 	char   *odmr_secret;	/* its secret file (absolute) */
+	struct leaf_tls odmr_tls;
 	char  **odmr_targets;	/* domains for ATRN; none = all */
 	int	nodmr_targets;
 	int	has_uucp;

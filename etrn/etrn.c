@@ -32,6 +32,7 @@
 
 #include <openssl/crypto.h>
 
+#include "conf.h"
 #include "cram.h"
 #include "etrnc.h"
 #include "leafconf.h"
@@ -49,7 +50,9 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: etrn [-v] [-H helo] [-p port] [-w seconds] "
-	    "[-u user -s secretfile] server target ...\n"
+	    "[-u user -s secretfile]\n"
+	    "            [-T none|may|encrypt|verify] [-C cafile] [-N name] "
+	    "server target ...\n"
 	    "       etrn [-v] [-H helo] [-w seconds] -c leaf.conf "
 	    "[hub ...]\n");
 	exit(EXIT_USAGE);
@@ -147,6 +150,9 @@ from_leafconf(struct etrn *e, const char *file, char **hubs, int nhubs)
 		n++;
 		e->o.server = h->etrn_server;
 		e->o.user = h->etrn_user;
+		e->o.tls_policy = h->etrn_tls.policy;
+		e->o.tls_ca = h->etrn_tls.ca;
+		e->o.tls_name = h->etrn_tls.name;
 		OPENSSL_cleanse(e->secret, sizeof(e->secret));
 		if (h->etrn_user != NULL &&
 		    (one = secret_load(e, h->etrn_secret)) != 0) {
@@ -174,7 +180,7 @@ main(int argc, char **argv)
 	char *end;
 	const char *secretfile = NULL, *leafconf = NULL;
 	long n;
-	int ch, i, rv, fatal;
+	int ch, i, rv, fatal, tlsopt = 0;
 
 	log_init("etrn", LOG_TO_STDERR);
 	memset(&e, 0, sizeof(e));
@@ -184,8 +190,26 @@ main(int argc, char **argv)
 	e.o.helo = e.helo;
 	if (gethostname(e.helo, sizeof(e.helo)) == -1 || e.helo[0] == '\0')
 		strlcpy_(e.helo, "localhost", sizeof(e.helo));
-	while ((ch = getopt(argc, argv, "c:H:p:s:u:vw:")) != -1) {
+	while ((ch = getopt(argc, argv, "C:c:H:N:p:s:T:u:vw:")) != -1) {
 		switch (ch) {
+		case 'T':
+			if ((e.o.tls_policy = tls_policy_parse(optarg)) == -1) {
+				fprintf(stderr, "etrn: -T %s: not none, may, "
+				    "encrypt or verify\n", optarg);
+				return EXIT_USAGE;
+			}
+			tlsopt = 1;
+			continue;
+		case 'C':
+			e.o.tls_ca = optarg;
+			tlsopt = 1;
+			continue;
+		case 'N':
+			if (!target_ok(optarg))
+				usage();
+			e.o.tls_name = optarg;
+			tlsopt = 1;
+			continue;
 		case 'c':
 			leafconf = optarg;
 			continue;
@@ -224,7 +248,7 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (leafconf != NULL) {
-		if (e.o.user != NULL || secretfile != NULL)
+		if (e.o.user != NULL || secretfile != NULL || tlsopt)
 			usage();
 		rv = from_leafconf(&e, leafconf, argv, argc);
 		OPENSSL_cleanse(e.secret, sizeof(e.secret));

@@ -16,8 +16,10 @@
 
 #include <openssl/crypto.h>
 
+#include "conf.h"
 #include "cram.h"
 #include "etrnc.h"
+#include "tlsc.h"
 #include "util.h"
 
 #define BACKOFF_FIRST	2
@@ -25,7 +27,8 @@
 struct etrnc {
 	const struct etrnc_opts *o;
 	struct smtpc *c;
-	int	fatal;		/* AUTH failed: stop with this now */
+	int	fatal;		/* AUTH or TLS failed: stop with this now */
+	int	in_clear;	/* tls-policy may, and its handshake failed */
 };
 
 void
@@ -35,6 +38,7 @@ etrnc_opts_default(struct etrnc_opts *o)
 	o->port = 25;
 	o->helo = "localhost";
 	o->backoff_max = 60;
+	o->tls_policy = TLSP_MAY;
 	smtpc_opts_default(&o->smtp);
 }
 
@@ -161,6 +165,31 @@ session(struct etrnc *e)
 		return r.code >= 500 ? EXIT_UNAVAIL : EXIT_TEMPFAIL;
 	}
 	say(e, ETRNC_SAY_DEBUG, "<<< %s", r.text);
+	switch (tlsc_start(e->c, e->in_clear ? TLSP_NONE : e->o->tls_policy,
+	    e->o->tls_ca, e->o->tls_name, e->o->helo, &r)) {
+	case TLSC_TLS:
+		say(e, ETRNC_SAY_DEBUG, "TLS: %s", smtpc_tls_info(e->c));
+		break;
+	case TLSC_CLEAR:
+		if (r.text[0] != '\0')
+			say(e, ETRNC_SAY_ERROR, "%s; on in clear", r.text);
+		break;
+	case TLSC_AGAIN:
+		say(e, ETRNC_SAY_ERROR, "%s; tls-policy is may: again in "
+		    "clear", r.text);
+		e->c = NULL;
+		e->in_clear = 1;
+		return session(e);
+	case TLSC_ABSENT:
+		say(e, ETRNC_SAY_ERROR, "%s", r.text);
+		e->c = NULL;
+		return e->fatal = EXIT_UNAVAIL;
+	default:
+		/* nothing secret has been sent; nor is it, on this server */
+		say(e, ETRNC_SAY_ERROR, "%s", r.text);
+		e->c = NULL;
+		return e->fatal = EXIT_TEMPFAIL;
+	}
 	if (!(smtpc_ext(e->c) & SMTPC_EXT_ETRN))
 		say(e, ETRNC_SAY_DEBUG, "%s does not offer ETRN; asking anyway",
 		    e->o->server);
@@ -230,7 +259,7 @@ int
 etrnc_release(const struct etrnc_opts *o, struct etrnc_target *t, int n,
     int *fatal)
 {
-	struct etrnc e = { o, NULL, 0 };
+	struct etrnc e = { o, NULL, 0, 0 };
 	struct smtpc_reply r;
 	long backoff = BACKOFF_FIRST;
 	int i, rv = 0, *code, *fin, left = 0, conn, last = 0;

@@ -1,6 +1,7 @@
 /*
  * etrnc.h - the client side of ETRN (RFC 1985) for etrn(1) and
- * bridge-linkup(8): connect, EHLO (HELO when refused), optionally AUTH
+ * bridge-linkup(8): connect, EHLO (HELO when refused), STARTTLS as the
+ * tls-policy says (tlsc.h), optionally AUTH
  * CRAM-MD5, one ETRN per target, and with a wait, ask again, backing
  * off, until every target says 251 (nothing waiting) or the time is
  * up.  Also the AUTH CRAM-MD5 exchange on an smtpc connection, shared
@@ -11,7 +12,9 @@
  * mail still pending at the end, 69 on any 5xx; the worst wins.  An
  * authentication that cannot be made stops everything at once and is
  * returned as fatal: 69 when the server offers no AUTH CRAM-MD5, 77
- * when it refuses (535).
+ * when it refuses (535); so does a tls-policy the server cannot meet:
+ * 69 when it offers no STARTTLS, 75 when the handshake or the
+ * certificate fails (nothing secret has been sent then).
  *
  * Invariant: no ETRN is sent on a connection where a user was given
  * and AUTH did not succeed.
@@ -34,6 +37,9 @@ struct etrnc_opts {
 	const char *helo;
 	const char *user;	/* AUTH CRAM-MD5 as user, or NULL */
 	const char *secret;	/* its secret (the line itself) */
+	int	tls_policy;	/* TLSP_* (tlsc.h); default may */
+	const char *tls_ca;	/* verify against; NULL: the system's CAs */
+	const char *tls_name;	/* the name to verify; NULL: server's */
 	long	wait;		/* seconds to keep asking; 0 = once */
 	long	backoff_max;	/* seconds between rounds at most */
 	int	done_on_250;	/* a plain 250 (no count to follow) ends
@@ -55,7 +61,10 @@ struct etrnc_target {
 	long long pending;	/* n of the last 253, 0 after 251, -1 */
 };
 
-/* etrnc_opts_default - port 25, backoff up to 60 s, no AUTH, no wait. */
+/*
+ * etrnc_opts_default - port 25, backoff up to 60 s, no AUTH, no wait,
+ * tls-policy may.
+ */
 void	etrnc_opts_default(struct etrnc_opts *o);
 /*
  * etrnc_release - every target of one server; the exit code.  *fatal

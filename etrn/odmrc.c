@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "conf.h"
 #include "etrnc.h"
 #include "odmrc.h"
+#include "tlsc.h"
 #include "util.h"
 
 #define ATRN_TIMEOUT	(10 * 60 * 1000)
@@ -21,6 +23,7 @@ odmrc_opts_default(struct odmrc_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->helo = "localhost";
+	o->tls_policy = TLSP_MAY;
 	smtpc_opts_default(&o->smtp);
 }
 
@@ -58,19 +61,20 @@ atrn_exit(const struct smtpc_reply *r)
 	}
 }
 
-int
-odmrc_open(const struct odmrc_opts *o, int *fd, char *msg, size_t len)
+/*
+ * hello - connect, greeting, EHLO and STARTTLS as o's tls-policy says
+ * (none when in_clear): 0 with *cp, else the exit code with msg;
+ * *again when a "may" handshake failed (connect again in clear).
+ */
+static int
+hello(const struct odmrc_opts *o, int in_clear, struct smtpc **cp,
+    int *again, char *msg, size_t len)
 {
 	struct smtpc_reply r;
 	struct smtpc *c;
-	char line[ATRN_LINE_MAX];
 	int rv;
 
-	*fd = -1;
-	if (atrn_line(o, line, sizeof(line)) == -1) {
-		snprintf(msg, len, "too many ATRN domains for one command");
-		return EXIT_CONFIG;
-	}
+	*again = 0;
 	if ((rv = smtpc_connect(o->server, ODMR_PORT, &o->smtp, &c, &r)) !=
 	    RS_OK) {
 		snprintf(msg, len, "%s: %s", o->server, r.text);
@@ -82,6 +86,43 @@ odmrc_open(const struct odmrc_opts *o, int *fd, char *msg, size_t len)
 		smtpc_close(c);
 		return r.code >= 500 ? EXIT_UNAVAIL : EXIT_TEMPFAIL;
 	}
+	switch (tlsc_start(c, in_clear ? TLSP_NONE : o->tls_policy, o->tls_ca,
+	    o->tls_name, o->helo, &r)) {
+	case TLSC_TLS:
+	case TLSC_CLEAR:
+		*cp = c;
+		return 0;
+	case TLSC_ABSENT:
+		snprintf(msg, len, "%s", r.text);
+		return EXIT_UNAVAIL;
+	case TLSC_AGAIN:
+		*again = 1;
+		/* FALLTHROUGH */
+	default:
+		snprintf(msg, len, "%s", r.text);
+		return r.code >= 500 ? EXIT_UNAVAIL : EXIT_TEMPFAIL;
+	}
+}
+
+int
+odmrc_open(const struct odmrc_opts *o, int *fd, void **tls, char *msg,
+    size_t len)
+{
+	struct smtpc_reply r;
+	struct smtpc *c = NULL;
+	char line[ATRN_LINE_MAX];
+	int rv, again;
+
+	*fd = -1;
+	*tls = NULL;
+	if (atrn_line(o, line, sizeof(line)) == -1) {
+		snprintf(msg, len, "too many ATRN domains for one command");
+		return EXIT_CONFIG;
+	}
+	if ((rv = hello(o, 0, &c, &again, msg, len)) != 0 && again)
+		rv = hello(o, 1, &c, &again, msg, len);	/* may: in clear */
+	if (rv != 0)
+		return rv;
 	if (!(smtpc_ext(c) & SMTPC_EXT_ATRN)) {
 		snprintf(msg, len, "%s does not offer ATRN (is it an ODMR "
 		    "server?)", smtpc_relay(c));
@@ -102,8 +143,10 @@ odmrc_open(const struct odmrc_opts *o, int *fd, char *msg, size_t len)
 		smtpc_quit(c);
 		return rv == 1 ? 0 : rv;
 	}
-	snprintf(msg, len, "%s: %s", smtpc_relay(c), r.text);
-	if ((*fd = smtpc_release(c)) == -1) {
+	snprintf(msg, len, "%s: %s%s%s", smtpc_relay(c), r.text,
+	    smtpc_tls_info(c)[0] != '\0' ? "; under " : "",
+	    smtpc_tls_info(c));
+	if ((*fd = smtpc_release_tls(c, tls)) == -1) {
 		snprintf(msg, len, "%s: the provider sent more than its reply "
 		    "to ATRN before our greeting", o->server);
 		return EXIT_TEMPFAIL;

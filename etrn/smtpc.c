@@ -1670,14 +1670,27 @@ smtpc_quit(struct smtpc *c)
 int
 smtpc_release(struct smtpc *c)
 {
+	return smtpc_release_tls(c, NULL);
+}
+
+int
+smtpc_release_tls(struct smtpc *c, void **tls)
+{
 	int fd = -1;
 
+	if (tls != NULL)
+		*tls = NULL;
 	if (c == NULL)
 		return -1;
 	if (!c->dead && c->out == NULL && c->fhead == c->ftail &&
-	    c->inlen == 0 && c->tls == NULL) {
+	    c->inlen == 0 && (c->tls == NULL || (tls != NULL &&
+	    SSL_pending(c->tls) == 0))) {
 		fd = c->fd;
 		c->fd = -1;
+		if (tls != NULL) {
+			*tls = c->tls;	/* the caller's now */
+			c->tls = NULL;
+		}
 	}
 	smtpc_close(c);
 	return fd;

@@ -203,6 +203,12 @@ void	smtpc_close(struct smtpc *c);
  * replies: those octets would be lost.
  */
 int	smtpc_release(struct smtpc *c);
+/*
+ * smtpc_release_tls - smtpc_release that also hands on the TLS state
+ * (an SSL *, the caller's to SSL_free) in *tls, NULL in clear;
+ * smtpc_release refuses a connection under TLS.
+ */
+int	smtpc_release_tls(struct smtpc *c, void **tls);
 
 unsigned smtpc_ext(const struct smtpc *c);	/* SMTPC_EXT_* offered */
 uint64_t smtpc_size_max(const struct smtpc *c);	/* SIZE n; 0 = none */

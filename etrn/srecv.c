@@ -19,6 +19,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "srecv.h"
 #include "util.h"
 
@@ -38,6 +41,7 @@ struct mbuf {
 
 struct rs {
 	int	fd;
+	SSL    *tls;			/* o->tls: the turn under TLS */
 	const struct srecv_opts *o;
 	struct srecv_stats *st;
 	char	in[IN_SIZE];
@@ -69,16 +73,30 @@ out_flush(struct rs *s)
 	struct pollfd pf;
 	size_t o = 0;
 	ssize_t n;
+	int e = 0;
 
 	while (!s->dead && o < s->olen) {
-		n = write(s->fd, s->out + o, s->olen - o);
+		if (s->tls != NULL) {
+			/* the same buffer again after a WANT: it has not moved */
+			ERR_clear_error();
+			n = SSL_write(s->tls, s->out + o, (int)(s->olen - o));
+			if (n <= 0) {
+				e = SSL_get_error(s->tls, (int)n);
+				n = -1;
+				errno = e == SSL_ERROR_WANT_READ ||
+				    e == SSL_ERROR_WANT_WRITE ? EAGAIN : EPIPE;
+				ERR_clear_error();
+			}
+		} else
+			n = write(s->fd, s->out + o, s->olen - o);
 		if (n > 0) {
 			o += (size_t)n;
 			continue;
 		}
 		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
 			pf.fd = s->fd;
-			pf.events = POLLOUT;
+			pf.events = s->tls != NULL && e == SSL_ERROR_WANT_READ ?
+			    POLLIN : POLLOUT;
 			/* stopping: the link is gone, do not wait for it */
 			if (poll(&pf, 1, stopping(s) ? 2000 :
 			    (int)s->o->timeout * 1000) > 0)
@@ -137,6 +155,31 @@ stopping(const struct rs *s)
 }
 
 /*
+ * tls_read - SSL_read into the input buffer: the octets, 0 at the
+ * provider's close, -1 on an error (errno set), -2 when nothing is
+ * there yet.
+ */
+static ssize_t
+tls_read(struct rs *s)
+{
+	int n, e;
+
+	ERR_clear_error();
+	if ((n = SSL_read(s->tls, s->in + s->ilen,
+	    (int)(sizeof(s->in) - s->ilen))) > 0)
+		return n;
+	e = SSL_get_error(s->tls, n);
+	ERR_clear_error();
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+	    (e == SSL_ERROR_SYSCALL && n == -1 && errno == EINTR))
+		return -2;
+	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && n == 0))
+		return 0;
+	errno = EPROTO;
+	return -1;
+}
+
+/*
  * fill - more input, flushing replies first; -1 at EOF, on an error,
  * a timeout, the deadline or a stop (err says which).
  */
@@ -174,13 +217,19 @@ fill(struct rs *s)
 		}
 		pf.fd = s->fd;
 		pf.events = POLLIN;
-		if ((r = poll(&pf, 1, 500)) == -1 && errno != EINTR) {
+		if (s->tls != NULL && SSL_pending(s->tls) > 0)
+			r = 1;		/* decrypted already: poll cannot see it */
+		else if ((r = poll(&pf, 1, 500)) == -1 && errno != EINTR) {
 			fail(s, "poll: %s", strerror(errno));
 			return -1;
 		}
 		if (r <= 0)
 			continue;
-		n = read(s->fd, s->in + s->ilen, sizeof(s->in) - s->ilen);
+		if (s->tls != NULL) {
+			if ((n = tls_read(s)) == -2)
+				continue;
+		} else
+			n = read(s->fd, s->in + s->ilen, sizeof(s->in) - s->ilen);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0) {
@@ -714,6 +763,7 @@ srecv_session(int fd, const struct srecv_opts *o, struct srecv_stats *st,
 
 	memset(&s, 0, sizeof(s));
 	s.fd = fd;
+	s.tls = o->tls;
 	s.o = o;
 	s.st = st;
 	s.mb.fd = -1;
@@ -729,10 +779,22 @@ srecv_session(int fd, const struct srecv_opts *o, struct srecv_stats *st,
 		reply(&s, "421 4.3.2 %s Shutting down", o->hostname);
 	out_flush(&s);
 	txn_reset(&s);
+	if (s.tls != NULL) {
+		if (!s.dead)
+			(void)SSL_shutdown(s.tls);	/* one try */
+		SSL_free(s.tls);
+		ERR_clear_error();
+	}
 	close(fd);
 	if (rc == 0)
 		return 0;
 	if (err[0] == '\0')
 		snprintf(err, errlen, "the session broke");
 	return -1;
+}
+
+void
+srecv_tls_free(void *tls)
+{
+	SSL_free(tls);
 }

@@ -56,6 +56,9 @@ struct srecv_opts {
 	void   *arg;
 	volatile sig_atomic_t *stop;	/* set: end the session at once */
 	double	deadline;		/* time_mono() by which to end; 0 none */
+	void   *tls;			/* an SSL * on fd (smtpc_release_tls):
+					   the session is under TLS; it is
+					   freed with fd; NULL: in clear */
 };
 
 struct srecv_stats {
@@ -73,5 +76,7 @@ struct srecv_stats {
  */
 int	srecv_session(int fd, const struct srecv_opts *o,
 	    struct srecv_stats *st, char *err, size_t errlen);
+/* srecv_tls_free - free an srecv_opts.tls that is never served. */
+void	srecv_tls_free(void *tls);
 
 #endif

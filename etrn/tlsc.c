@@ -62,7 +62,7 @@ tlsc_start(struct smtpc *c, int policy, const char *cafile, const char *name,
 		    "and tls-policy is %s", smtpc_relay(c),
 		    policy_name[policy]);
 		smtpc_quit(c);
-		return TLSC_FAILED;
+		return TLSC_ABSENT;
 	}
 	if ((ctx = ctx_for(cafile, err, sizeof(err))) == NULL) {
 		snprintf(why->text, sizeof(why->text), "no TLS: %.600s", err);

@@ -17,6 +17,8 @@
 enum tlsc_outcome {
 	TLSC_TLS = 0,		/* under TLS, EHLO said again */
 	TLSC_CLEAR,		/* on in clear: none, or may and not offered */
+	TLSC_ABSENT,		/* encrypt or verify, and the server offers
+				   no STARTTLS: why; c is closed */
 	TLSC_FAILED,		/* the policy is not met: why; c is closed */
 	TLSC_AGAIN		/* may, and the handshake failed: c is
 				   closed, connect again and stay in clear */

@@ -123,6 +123,9 @@ m_etrn(const struct mrun *r, struct mresult *res)
 	o.server = h->etrn_server;
 	o.helo = r->lc->hostname;
 	o.user = h->etrn_user;
+	o.tls_policy = h->etrn_tls.policy;
+	o.tls_ca = h->etrn_tls.ca;
+	o.tls_name = h->etrn_tls.name;
 	o.wait = remaining(r);
 	o.backoff_max = 15;
 	o.done_on_250 = 1;
@@ -207,6 +210,7 @@ odmr_child(const struct mrun *r, struct mresult *res)
 	struct recv_stats rs;
 	struct sigaction sa;
 	char secret[CRAM_SECRET_MAX], err[300];
+	void *tls;
 	int fd;
 
 	memset(&sa, 0, sizeof(sa));
@@ -227,7 +231,10 @@ odmr_child(const struct mrun *r, struct mresult *res)
 	o.secret = secret;
 	o.domains = (const char *const *)h->odmr_targets;
 	o.ndomains = h->nodmr_targets;
-	res->rc = odmrc_open(&o, &fd, err, sizeof(err));
+	o.tls_policy = h->odmr_tls.policy;
+	o.tls_ca = h->odmr_tls.ca;
+	o.tls_name = h->odmr_tls.name;
+	res->rc = odmrc_open(&o, &fd, &tls, err, sizeof(err));
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (res->rc != 0) {
 		log_warnx("%s: odmr: %s", h->name, err);
@@ -241,7 +248,7 @@ odmr_child(const struct mrun *r, struct mresult *res)
 	log_info("%s: odmr: %s", h->name, err);
 	odmr_turned = 1;
 	memset(&rs, 0, sizeof(rs));
-	res->rc = recv_session(r->lc, h->name, fd, r->cap, &odmr_stop,
+	res->rc = recv_session(r->lc, h->name, fd, tls, r->cap, &odmr_stop,
 	    r->deadline, &rs, err, sizeof(err));
 	res->msgs = (long long)(rs.copies - rs.again);
 	res->bytes = (long long)rs.bytes;

@@ -557,7 +557,7 @@ deliver(void *arg, const struct srecv_msg *m, char *reply, size_t len)
 }
 
 int
-recv_session(const struct leaf_conf *lc, const char *hub, int fd,
+recv_session(const struct leaf_conf *lc, const char *hub, int fd, void *tls,
     uint64_t cap, volatile sig_atomic_t *stop, double deadline,
     struct recv_stats *rs, char *err, size_t errlen)
 {
@@ -576,10 +576,12 @@ recv_session(const struct leaf_conf *lc, const char *hub, int fd,
 	    (r.ij = inject_new(&lc->inject, lc->hostname)) == NULL) {
 		snprintf(err, errlen, "leaf spool %s: %s", lc->spool,
 		    strerror(errno));
+		srecv_tls_free(tls);
 		close(fd);
 		return EXIT_TEMPFAIL;
 	}
 	memset(&o, 0, sizeof(o));
+	o.tls = tls;
 	o.hostname = lc->hostname;
 	o.timeout = SESSION_TIMEOUT;
 	o.cap = cap;

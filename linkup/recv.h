@@ -32,11 +32,13 @@ struct recv_stats {
 };
 
 /*
- * recv_session - serve the turned connection fd (closed on return);
- * cap is the window's size cap (0 = none).  0 when the provider said
- * QUIT and kept nothing back, 75 otherwise (err says why).
+ * recv_session - serve the turned connection fd (closed on return),
+ * under TLS when tls (odmrc_open's; freed on return) is not NULL; cap
+ * is the window's size cap (0 = none).  0 when the provider said QUIT
+ * and kept nothing back, 75 otherwise (err says why).
  */
 int	recv_session(const struct leaf_conf *lc, const char *hub, int fd,
+	    void *tls,
 	    uint64_t cap, volatile sig_atomic_t *stop, double deadline,
 	    struct recv_stats *rs, char *err, size_t errlen);
 

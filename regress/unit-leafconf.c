@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "leafconf.h"
 #include "util.h"
 #include "tap.h"
@@ -115,7 +116,26 @@ test_defaults(void)
 	    strcmp(c->hubs[0].etrn_user, "acme") == 0 &&
 	    strcmp(c->hubs[0].etrn_secret, "/etc/acme.secret") == 0,
 	    "etrn with user and secret");
+	ok(c != NULL && c->hubs[0].etrn_tls.policy == TLSP_MAY &&
+	    c->hubs[0].etrn_tls.ca == NULL && c->hubs[0].etrn_tls.name == NULL,
+	    "tls-policy may by default, the system's CAs");
 	conf_leaf_free(c);
+	c = load("hub \"isp\" { etrn { server = \"h:25\" targets = {\"#a\"}"
+	    " tls-policy = \"encrypt\" }\n odmr { server = \"h:366\" user = "
+	    "\"a\" secret = \"/s\" tls-policy = \"verify\" tls-ca = "
+	    "\"/etc/ca.pem\" tls-name = \"hub.isp.example\" } }\n", errs,
+	    sizeof(errs), &n);
+	ok(c != NULL && c->hubs[0].etrn_tls.policy == TLSP_ENCRYPT &&
+	    c->hubs[0].odmr_tls.policy == TLSP_VERIFY &&
+	    strcmp(c->hubs[0].odmr_tls.ca, "/etc/ca.pem") == 0 &&
+	    strcmp(c->hubs[0].odmr_tls.name, "hub.isp.example") == 0,
+	    "tls-policy, tls-ca and tls-name in etrn and odmr");
+	conf_leaf_free(c);
+	bad("hub \"a\" { etrn { server = \"h:25\" targets = {\"#a\"} "
+	    "tls-policy = \"yes\" } }\n", "bad tls-policy \"yes\"");
+	bad("hub \"a\" { odmr { server = \"h:366\" user = \"a\" secret = "
+	    "\"/s\" tls-ca = \"ca.pem\" } }\n", "\"ca.pem\" is not an absolute "
+	    "path");
 	c = load("hub \"isp\" {\n ssh { server = \"h\" user = \"u\" "
 	    "identity = \"/i\" known-hosts = \"/k\" }\n"
 	    " uucp { system = \"isp\" config = \"/etc/uucp/config\" }\n"
