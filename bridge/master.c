@@ -577,16 +577,6 @@ accept_some(struct master *m, struct listener *l)
 
 /* ---- requests from the sessions ---- */
 
-/* addr_numeric - a numeric IPv4 or IPv6 address, nothing else. */
-static int
-addr_numeric(const char *s)
-{
-	unsigned char buf[16];
-
-	return inet_pton(AF_INET, s, buf) == 1 ||
-	    inet_pton(AF_INET6, s, buf) == 1;
-}
-
 /* domain_ok - no domain, or a normalised one of cu's (smtpd.h). */
 static int
 domain_ok(const struct bridge_conf *c, const struct customer *cu,
@@ -625,7 +615,7 @@ count(struct master *m, const struct chan_msg *msg)
 	serial = chan_get_u32(&r);
 	chan_get_str(&r, addr, sizeof(addr));
 	n = chan_get_u32(&r);
-	if (r.err || n == 0 || n > ETRN_CUST_MAX || !addr_numeric(addr)) {
+	if (r.err || n == 0 || n > ETRN_CUST_MAX || !addr_is_numeric(addr)) {
 		log_warnx("bad count request from the lookup process ignored");
 		return;
 	}

@@ -208,7 +208,7 @@ v_hostname(cfg_t *cfg, cfg_opt_t *opt)
 	const char *s = last_str(opt);
 
 	if (!hostname_ok(s, strlen(s))) {
-		cfg_error(cfg, "hostname: \"%s\" is not a host name", s);
+		cfg_error(cfg, "%s: \"%s\" is not a host name", opt->name, s);
 		return -1;
 	}
 	return 0;
@@ -347,18 +347,6 @@ v_tls_policy(cfg_t *cfg, cfg_opt_t *opt)
 	if (tls_policy_parse(last_str(opt)) == -1) {
 		cfg_error(cfg, "tls-policy: bad tls-policy \"%s\" (none, may, "
 		    "encrypt or verify)", last_str(opt));
-		return -1;
-	}
-	return 0;
-}
-
-static int
-v_tls_name(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char *s = last_str(opt);
-
-	if (!hostname_ok(s, strlen(s))) {
-		cfg_error(cfg, "tls-name: \"%s\" is not a host name", s);
 		return -1;
 	}
 	return 0;
@@ -520,10 +508,10 @@ set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "hub|odmr|secret", v_abs_path);
 	cfg_set_validate_func(cfg, "hub|etrn|tls-policy", v_tls_policy);
 	cfg_set_validate_func(cfg, "hub|etrn|tls-ca", v_abs_path);
-	cfg_set_validate_func(cfg, "hub|etrn|tls-name", v_tls_name);
+	cfg_set_validate_func(cfg, "hub|etrn|tls-name", v_hostname);
 	cfg_set_validate_func(cfg, "hub|odmr|tls-policy", v_tls_policy);
 	cfg_set_validate_func(cfg, "hub|odmr|tls-ca", v_abs_path);
-	cfg_set_validate_func(cfg, "hub|odmr|tls-name", v_tls_name);
+	cfg_set_validate_func(cfg, "hub|odmr|tls-name", v_hostname);
 	cfg_set_validate_func(cfg, "hub|uucp|uucico", v_argv);
 	cfg_set_validate_func(cfg, "hub|uucp|system", v_system);
 	cfg_set_validate_func(cfg, "hub|uucp|config", v_abs_path);

@@ -3,6 +3,9 @@
  * See util.h.  Nothing here allocates.
  */
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -350,4 +353,12 @@ text_shown(const char *p, size_t len, char *buf, size_t size)
 		buf[o++] = p[i] > ' ' && p[i] < 127 ? p[i] : '?';
 	buf[o] = '\0';
 	return buf;
+}
+
+int
+addr_is_numeric(const char *s)
+{
+	unsigned char b[16];
+
+	return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
 }

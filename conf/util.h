@@ -50,6 +50,8 @@ char   *age_format(long secs, char *buf, size_t len);
  * before they touch a path.
  */
 int	name_is_safe(const char *s);
+/* addr_is_numeric - is s an IPv4 or IPv6 address literal (no []). */
+int	addr_is_numeric(const char *s);
 
 /* snprintf into buf; -1 (errno ENAMETOOLONG) if it did not fit. */
 int	path_build(char *buf, size_t len, const char *fmt, ...)

@@ -127,6 +127,22 @@ failed(struct lclient *lc, uint32_t type, struct lookup_reply *r)
 	return -1;
 }
 
+/*
+ * local - in-process: message type with payload w to lookup_serve;
+ * what it returns (1 answered into r, 0 a notice, -1 cut off).
+ */
+static int
+local(struct lclient *lc, uint32_t type, const struct chan_wr *w,
+    struct lookup_reply *r)
+{
+	lc->m->type = type;
+	lc->m->id = 0;
+	lc->m->len = (uint32_t)w->len;
+	lc->m->fd = -1;
+	memcpy(lc->m->data, w->p, w->len);
+	return lookup_serve(&lc->srv, &lc->sess, lc->m, r);
+}
+
 /* ask - one request of type with payload w; r is its reply. */
 static int
 ask(struct lclient *lc, uint32_t type, const struct chan_wr *w, int fd,
@@ -137,16 +153,8 @@ ask(struct lclient *lc, uint32_t type, const struct chan_wr *w, int fd,
 
 	if (w->err)
 		return failed(lc, type, r);
-	if (lc->sock == -1) {
-		lc->m->type = type;
-		lc->m->id = 0;
-		lc->m->len = (uint32_t)w->len;
-		lc->m->fd = -1;
-		memcpy(lc->m->data, w->p, w->len);
-		if (lookup_serve(&lc->srv, &lc->sess, lc->m, r) != 1)
-			return failed(lc, type, r);
-		return 0;
-	}
+	if (lc->sock == -1)
+		return local(lc, type, w, r) == 1 ? 0 : failed(lc, type, r);
 	if (lc->broken || chan_send(lc->sock, type, 0, w->p, w->len, fd) == -1)
 		return failed(lc, type, r);
 	pfd.fd = lc->sock;
@@ -224,15 +232,8 @@ notice(struct lclient *lc, uint32_t type, const struct chan_wr *w)
 
 	if (w->err)
 		return -1;
-	if (lc->sock == -1) {
-		lc->m->type = type;
-		lc->m->id = 0;
-		lc->m->len = (uint32_t)w->len;
-		lc->m->fd = -1;
-		memcpy(lc->m->data, w->p, w->len);
-		return lookup_serve(&lc->srv, &lc->sess, lc->m, &scratch) == 0 ?
-		    0 : -1;
-	}
+	if (lc->sock == -1)
+		return local(lc, type, w, &scratch) == 0 ? 0 : -1;
 	if (lc->broken || chan_send(lc->sock, type, 0, w->p, w->len, -1) == -1)
 		return -1;
 	return 0;

@@ -17,6 +17,7 @@
  * anything moved plus the limit of the reply we wait for first.
  */
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -774,21 +775,17 @@ static ssize_t
 tls_in(struct smtpc *c)
 {
 	char why[300];
-	int n, e;
+	int n;
 
-	ERR_clear_error();
-	if ((n = SSL_read(c->tls, c->in + c->inlen,
-	    (int)(sizeof(c->in) - c->inlen))) > 0)
+	if ((n = tls_read_some(c->tls, c->in + c->inlen,
+	    sizeof(c->in) - c->inlen, why, sizeof(why))) > 0)
 		return n;
-	e = SSL_get_error(c->tls, n);
-	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
-	    (e == SSL_ERROR_SYSCALL && n == -1 && errno == EINTR))
+	if (n == TLS_AGAIN)
 		return 0;
-	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && n == 0)) {
-		ERR_clear_error();
+	if (n == 0)
 		die(c, "lost connection");
-	} else
-		die(c, "lost connection (%s)", tls_errtext(why, sizeof(why)));
+	else
+		die(c, "lost connection (%s)", why);
 	return -1;
 }
 
@@ -1123,16 +1120,6 @@ smtpc_hello(struct smtpc *c, const char *name, struct smtpc_reply *r)
 	return r->code >= 200 && r->code < 300 ? RS_OK : smtpc_class(r);
 }
 
-/* is_address - is name an IPv4 or IPv6 address literal? */
-static int
-is_address(const char *name)
-{
-	unsigned char b[16];
-
-	return inet_pton(AF_INET, name, b) == 1 ||
-	    inet_pton(AF_INET6, name, b) == 1;
-}
-
 /* tls_describe - c->tls_info for the log, once the handshake is done. */
 static void
 tls_describe(struct smtpc *c, int verify)
@@ -1174,8 +1161,9 @@ smtpc_starttls(struct smtpc *c, void *ctx, const char *name, int verify,
 	if (r->code != 220)
 		return r->code == 0 ? RS_TEMP : smtpc_class(r) == RS_OK ?
 		    RS_TEMP : smtpc_class(r);
-	if (c->inlen > 0) {
-		/* what came after the 220 would be taken as under TLS */
+	if (c->inlen > 0 || (ioctl(c->fd, FIONREAD, &n) == 0 && n > 0)) {
+		/* what came after the 220 would be taken as under TLS; a
+		 * server sends nothing before our ClientHello */
 		die(c, "%s sent data after its 220 to STARTTLS", c->relay);
 		reply_set(r, 0, "%s sent data after its 220 to STARTTLS",
 		    c->relay);
@@ -1184,13 +1172,13 @@ smtpc_starttls(struct smtpc *c, void *ctx, const char *name, int verify,
 	ERR_clear_error();
 	if ((c->tls = SSL_new(ctx)) == NULL || SSL_set_fd(c->tls, c->fd) != 1)
 		goto failed;
-	if (name != NULL && !is_address(name))
+	if (name != NULL && !addr_is_numeric(name))
 		(void)SSL_set_tlsext_host_name(c->tls, name);
 	if (verify) {
 		SSL_set_verify(c->tls, SSL_VERIFY_PEER, NULL);
 		X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(c->tls),
 		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (name == NULL || (is_address(name) ?
+		if (name == NULL || (addr_is_numeric(name) ?
 		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->tls),
 		    name) : X509_VERIFY_PARAM_set1_host(SSL_get0_param(c->tls),
 		    name, 0)) != 1)

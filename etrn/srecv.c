@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "srecv.h"
+#include "tls.h"
 #include "util.h"
 
 #define IN_SIZE		(256 * 1024)
@@ -162,21 +163,13 @@ stopping(const struct rs *s)
 static ssize_t
 tls_read(struct rs *s)
 {
-	int n, e;
+	char why[200];
+	int n;
 
-	ERR_clear_error();
-	if ((n = SSL_read(s->tls, s->in + s->ilen,
-	    (int)(sizeof(s->in) - s->ilen))) > 0)
-		return n;
-	e = SSL_get_error(s->tls, n);
-	ERR_clear_error();
-	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
-	    (e == SSL_ERROR_SYSCALL && n == -1 && errno == EINTR))
-		return -2;
-	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && n == 0))
-		return 0;
-	errno = EPROTO;
-	return -1;
+	if ((n = tls_read_some(s->tls, s->in + s->ilen,
+	    sizeof(s->in) - s->ilen, why, sizeof(why))) == -1)
+		errno = EPROTO;
+	return n == TLS_AGAIN ? -2 : n;
 }
 
 /*

@@ -4,6 +4,8 @@
  * protocol range and ciphers, the options every server of ours gets)
  * and the client's of the flush and etrn(1) (the CA store).
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,6 +32,32 @@ tls_error(const char *what, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * ctx_new - a context of method with what every one of ours has: no
+ * compression, no renegotiation, TLS 1.2 at least; NULL (err) when
+ * OpenSSL cannot make it.
+ */
+static SSL_CTX *
+ctx_new(const SSL_METHOD *method, char *err, size_t len)
+{
+	SSL_CTX *ctx;
+
+	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
+	    OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+	if ((ctx = SSL_CTX_new(method)) == NULL) {
+		tls_error("TLS context", err, len);
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+		tls_error("tls protocols", err, len);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
 static int
 version(int v)
 {
@@ -46,14 +74,9 @@ tls_server_new(const struct bridge_conf *c, char *err, size_t len)
 		strlcpy_(err, "no tls section (cert and key)", len);
 		return NULL;
 	}
-	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
-	    OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		tls_error("TLS context", err, len);
+	if ((ctx = ctx_new(TLS_server_method(), err, len)) == NULL)
 		return NULL;
-	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_SINGLE_DH_USE | SSL_OP_SINGLE_ECDH_USE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
@@ -111,19 +134,9 @@ tls_client_new(const char *cafile, char *err, size_t len)
 	SSL_CTX *ctx;
 	char what[600];
 
-	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
-	    OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		tls_error("TLS context", err, len);
+	if ((ctx = ctx_new(TLS_client_method(), err, len)) == NULL)
 		return NULL;
-	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-		tls_error("tls protocols", err, len);
-		goto bad;
-	}
 	if (cafile != NULL ? SSL_CTX_load_verify_locations(ctx, cafile, NULL)
 	    != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1) {
 		snprintf(what, sizeof(what), "CA certificates %s",
@@ -141,4 +154,24 @@ void
 tls_client_free(void *ctx)
 {
 	SSL_CTX_free(ctx);
+}
+
+int
+tls_read_some(void *ssl, void *buf, size_t n, char *err, size_t len)
+{
+	int k, e;
+
+	ERR_clear_error();
+	if ((k = SSL_read(ssl, buf, n > INT_MAX ? INT_MAX : (int)n)) > 0)
+		return k;
+	e = SSL_get_error(ssl, k);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+	    (e == SSL_ERROR_SYSCALL && k == -1 && errno == EINTR))
+		return TLS_AGAIN;
+	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && k == 0)) {
+		ERR_clear_error();
+		return 0;
+	}
+	tls_error("TLS", err, len);
+	return -1;
 }

@@ -36,6 +36,14 @@ void	tls_server_free(void *ctx);
  */
 void   *tls_client_new(const char *cafile, char *err, size_t len);
 void	tls_client_free(void *ctx);
+/*
+ * tls_read_some - SSL_read of ssl (an SSL *) on a non-blocking socket
+ * into buf: the octets read, 0 at the peer's close (close_notify or a
+ * bare end of file), TLS_AGAIN when nothing is there yet (or only a
+ * signal came), -1 on an error (why in err, len octets).
+ */
+#define TLS_AGAIN	(-2)
+int	tls_read_some(void *ssl, void *buf, size_t n, char *err, size_t len);
 /* tls_error - OpenSSL's last error, or what, into buf; buf. */
 const char *tls_error(const char *what, char *buf, size_t len);
 

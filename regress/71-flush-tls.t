@@ -42,14 +42,13 @@ l = socket.socket()
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(('127.0.0.1', int(sys.argv[1])))
 l.listen(4)
-for _ in range(4):
-    c, _ = l.accept()
+def serve(c):
     f = c.makefile('rb')
     c.sendall(b'220 inj.test ESMTP\r\n')
     while True:
         line = f.readline()
         if not line:
-            break
+            return
         v = line[:4].upper()
         if v == b'EHLO':
             c.sendall(b'250-inj.test\r\n250 STARTTLS\r\n')
@@ -57,9 +56,15 @@ for _ in range(4):
             c.sendall(b'220 go ahead\r\n250 injected\r\n')
         elif v == b'QUIT':
             c.sendall(b'221 bye\r\n')
-            break
+            return
         else:
             c.sendall(b'250 ok\r\n')
+while True:             # every connection of every try, until killed
+    c, _ = l.accept()
+    try:
+        serve(c)
+    except OSError:
+        pass            # the client reset the connection: the next one
     c.close()
 EOF
 at_exit "kill $!"
