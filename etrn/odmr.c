@@ -143,6 +143,7 @@ odmr_turn(const struct bridge_conf *conf, const struct customer *cu, int fd,
 static int
 atrn_relayed(struct sess *s, char *arg, struct lookup_reply *r)
 {
+	char why[300];
 	int sp[2], rv;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
@@ -161,9 +162,9 @@ atrn_relayed(struct sess *s, char *arg, struct lookup_reply *r)
 		return -1;
 	}
 	if (sio_relay(s->io, sp[0], s->io->timeout > 0 ?
-	    2 * s->io->timeout : 0) == -1)
+	    2 * s->io->timeout : 0, why, sizeof(why)) == -1)
 		log_warnx("odmr: %s[%s]: the turned connection under TLS "
-		    "ended early", s->cl->name, s->cl->addr);
+		    "ended early: %s", s->cl->name, s->cl->addr, why);
 	close(sp[0]);
 	return 0;
 }

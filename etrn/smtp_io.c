@@ -408,13 +408,22 @@ relay_wants(int rv, int err, short *ev)
 		/* an end of file or a reset: the client has gone */
 		ERR_clear_error();
 		return 1;
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+	case SSL_ERROR_SSL:
+		/* OpenSSL 3: a close without close_notify, the client gone */
+		if (ERR_GET_REASON(ERR_peek_error()) ==
+		    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ERR_clear_error();
+			return 1;
+		}
+		break;
+#endif
 	}
-	ERR_clear_error();
-	return -1;
+	return -1;		/* the caller takes OpenSSL's reason */
 }
 
 int
-sio_relay(struct sio *io, int fd, long idle)
+sio_relay(struct sio *io, int fd, long idle, char *why, size_t len)
 {
 	char a[16384], b[16384];	/* client to fd, fd to client */
 	size_t aoff = 0, alen = 0, blen = 0;
@@ -424,10 +433,13 @@ sio_relay(struct sio *io, int fd, long idle)
 	ssize_t w;
 	int fl, n, moved, st;
 
+	strlcpy_(why, "", len);
 	if (io->tls == NULL || io->ilen > 0 || sio_flush(io) == -1 ||
 	    (fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		strlcpy_(why, "not in a state to relay", len);
 		return -1;
+	}
 	for (;;) {
 		tev = fev = 0;
 		moved = 0;
@@ -439,8 +451,11 @@ sio_relay(struct sio *io, int fd, long idle)
 				alen = (size_t)n;
 				moved = 1;
 			} else if ((st = relay_wants(n, SSL_get_error(io->tls,
-			    n), &tev)) != 0)
+			    n), &tev)) != 0) {
+				if (st == -1)
+					tls_error("reading", why, len);
 				return st == 1 ? 0 : -1;
+			}
 		}
 		if (alen > 0) {
 			if ((w = write(fd, a + aoff, alen)) > 0) {
@@ -472,13 +487,17 @@ sio_relay(struct sio *io, int fd, long idle)
 			} else if ((st = relay_wants(n, SSL_get_error(io->tls,
 			    n), &tev)) != 0) {
 				io->werr = 1;
+				if (st == -1)
+					tls_error("writing", why, len);
 				return st == 1 ? 0 : -1;
 			}
 		}
 		if (moved)
 			continue;
-		if (io->stop != NULL && *io->stop)
+		if (io->stop != NULL && *io->stop) {
+			strlcpy_(why, "shutting down", len);
 			return -1;
+		}
 		p[0].fd = io->rfd;
 		p[0].events = tev != 0 ? tev : POLLIN;
 		p[1].fd = fd;
@@ -486,10 +505,15 @@ sio_relay(struct sio *io, int fd, long idle)
 		p[0].revents = p[1].revents = 0;
 		ts.tv_sec = idle;
 		ts.tv_nsec = 0;
-		if ((n = ppoll(p, 2, idle > 0 ? &ts : NULL, io->waitmask)) == 0)
-			return -1;		/* idle for too long */
-		if (n == -1 && errno != EINTR)
+		if ((n = ppoll(p, 2, idle > 0 ? &ts : NULL, io->waitmask)) ==
+		    0) {
+			snprintf(why, len, "nothing moved for %lds", idle);
 			return -1;
+		}
+		if (n == -1 && errno != EINTR) {
+			snprintf(why, len, "poll: %s", strerror(errno));
+			return -1;
+		}
 	}
 }
 

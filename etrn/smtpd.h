@@ -100,11 +100,12 @@ void	sio_tls_info(const struct sio *io, char *buf, size_t len);
  * sio_relay - under TLS: carry bytes both ways between the client's
  * TLS stream and the plain socket fd (made non-blocking) until one
  * side closes, or nothing moved for idle seconds (0: no limit), or a
- * stop.  0 when a side closed (or reset the connection), -1 for a
- * TLS protocol error, the idle limit or a stop.  What is buffered is
+ * stop.  0 when a side closed (or reset the connection, or left
+ * without close_notify), -1 with why (len octets) for a TLS protocol
+ * error, the idle limit or a stop.  What is buffered is
  * written first; the input buffer must be empty.
  */
-int	sio_relay(struct sio *io, int fd, long idle);
+int	sio_relay(struct sio *io, int fd, long idle, char *why, size_t len);
 /* sio_tls_end - close_notify (best effort) and free the TLS state. */
 void	sio_tls_end(struct sio *io);
 
